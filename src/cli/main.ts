@@ -1,0 +1,147 @@
+/**
+ * The command line: parse flags, call the library, print. Every user error is
+ * one line on stderr and exit code 2; no stack traces.
+ */
+import yargs, { type Argv } from 'yargs';
+import { z } from 'zod';
+import { analyze, AnalyzeReportSchema, ByValues, SortValues, type AnalyzeReport } from '../analyze/index.js';
+import { openTrace } from '../formats/index.js';
+import { writeCsv } from '../formats/csv.js';
+import { writeJsonl } from '../formats/jsonl.js';
+import { ExitscopeError } from '../model/errors.js';
+import { parseAddress } from '../model/u64.js';
+import { renderAnalyzeCsv, renderAnalyzeJson, renderAnalyzeMarkdown, renderAnalyzeTable } from '../report/analyze-report.js';
+import type { KaslrOption } from '../symbols/index.js';
+import { openOutput, printRejections, writeAll } from './io.js';
+
+const SCHEMAS: Record<string, z.ZodType> = { analyze: AnalyzeReportSchema };
+
+function list(v: unknown): string[] {
+  const arr = Array.isArray(v) ? v : v === undefined ? [] : [v];
+  return arr.flatMap((x) => String(x).split(',')).map((s) => s.trim()).filter(Boolean);
+}
+
+function parseKaslr(v: string): KaslrOption {
+  if (v === 'auto') return 'auto';
+  if (v === 'off' || v === 'none') return 0n;
+  const a = parseAddress(v);
+  if (a === null) throw new ExitscopeError(`--kaslr: expected auto, off or a hex offset like 0x1e000000, got '${v}'`);
+  return a;
+}
+
+function parseVcpus(v: unknown): number[] {
+  return list(v).map((s) => {
+    if (!/^\d+$/.test(s)) throw new ExitscopeError(`--vcpu: '${s}' is not a vcpu number`);
+    return Number(s);
+  });
+}
+
+function render(rep: AnalyzeReport, format: string): string {
+  switch (format) {
+    case 'json': return renderAnalyzeJson(rep);
+    case 'md': return renderAnalyzeMarkdown(rep);
+    case 'csv': return renderAnalyzeCsv(rep);
+    default: return renderAnalyzeTable(rep);
+  }
+}
+
+function build(argv: string[]): Argv {
+  return yargs(argv)
+    .scriptName('exitscope')
+    .usage('$0 <command> [options]\n\nWhere do VM exits come from, and what would an optimization buy?')
+    .command('analyze <traces..>', 'rank guest functions (or reasons, ports, vcpus, callers) by VM exits and exit time', (y) => y
+      .positional('traces', { type: 'string', array: true, describe: 'trace files (csv, jsonl; .gz; - for stdin)' })
+      .option('map', { type: 'string', array: true, describe: 'guest kernel map: System.map, kallsyms, vmlinux, module.ko@0xBASE (repeatable)' })
+      .option('by', { choices: ByValues, default: 'function' as const, describe: 'group rows by' })
+      .option('sort', { choices: SortValues, default: 'count' as const, describe: 'rank by exit count or exit time' })
+      .option('top', { type: 'number', default: 20, describe: 'rows to show (0 = all)' })
+      .option('format', { choices: ['table', 'md', 'csv', 'json'] as const, default: 'table' as const })
+      .option('reason', { type: 'string', array: true, describe: 'only these exit reasons (comma list; VMX or SVM names)' })
+      .option('vcpu', { type: 'string', array: true, describe: 'only these vcpus (comma list)' })
+      .option('kaslr', { type: 'string', default: 'auto', describe: 'KASLR slide: auto, off, or 0xOFFSET' })
+      .option('input-format', { type: 'string', describe: 'skip sniffing: csv, jsonl' })
+      .option('strict', { type: 'boolean', default: false, describe: 'stop at the first rejected line (exit 2)' })
+      .option('output', { alias: 'o', type: 'string', describe: 'write the report here instead of stdout' }))
+    .command('convert <input>', 'convert a trace to canonical CSV or JSON Lines', (y) => y
+      .positional('input', { type: 'string', describe: 'trace file (any readable format; - for stdin)' })
+      .option('to', { choices: ['csv', 'jsonl'] as const, default: 'csv' as const })
+      .option('output', { alias: 'o', type: 'string', describe: 'output file (default stdout)' })
+      .option('input-format', { type: 'string' })
+      .option('strict', { type: 'boolean', default: false }))
+    .command('schema <name>', 'print the JSON Schema of a JSON output', (y) => y
+      .positional('name', { choices: Object.keys(SCHEMAS), describe: 'which output' }))
+    .demandCommand(1, 'name a command: analyze, convert or schema')
+    .strict()
+    .help()
+    .version()
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new ExitscopeError(`${msg} (see exitscope --help)`);
+    });
+}
+
+async function run(args: Record<string, unknown>): Promise<number> {
+  const cmd = String((args._ as unknown[])[0]);
+  if (cmd === 'analyze') {
+    const top = Number(args.top);
+    if (!Number.isInteger(top) || top < 0) throw new ExitscopeError(`--top: expected a whole number >= 0, got '${args.top}'`);
+    const rep = await analyze({
+      inputs: args.traces as string[],
+      maps: list(args.map),
+      by: args.by as AnalyzeReport['by'],
+      sort: args.sort as AnalyzeReport['sort'],
+      top,
+      reasons: list(args.reason),
+      vcpus: parseVcpus(args.vcpu),
+      strict: Boolean(args.strict),
+      kaslr: parseKaslr(String(args.kaslr)),
+      inputFormat: args['input-format'] as string | undefined,
+    });
+    printRejections(rep.inputs);
+    const { out, close } = await openOutput(args.output as string | undefined);
+    out.write(render(rep, String(args.format)));
+    await close();
+    return 0;
+  }
+  if (cmd === 'convert') {
+    const stream = await openTrace(String(args.input), { strict: Boolean(args.strict), format: args['input-format'] as string | undefined });
+    const { out, close } = await openOutput(args.output as string | undefined);
+    // The header needs the declared columns, known once the reader has started.
+    const it = stream.chunks[Symbol.asyncIterator]();
+    const first = await it.next();
+    async function* chunks() {
+      if (!first.done) yield first.value;
+      for (;;) { const r = await it.next(); if (r.done) return; yield r.value; }
+    }
+    const writer = args.to === 'jsonl' ? writeJsonl(chunks(), stream.columns) : writeCsv(chunks(), stream.columns);
+    await writeAll(out, writer);
+    await close();
+    const s = stream.stats;
+    printRejections([s]);
+    process.stderr.write(`${s.path}: ${s.format}, ${s.lines} lines: ${s.events} exits, ${s.skipped} skipped, ${s.rejected} rejected${s.header ? ', 1 header' : ''}\n`);
+    return 0;
+  }
+  if (cmd === 'schema') {
+    const schema = SCHEMAS[String(args.name)];
+    process.stdout.write(JSON.stringify(z.toJSONSchema(schema), null, 2) + '\n');
+    return 0;
+  }
+  throw new ExitscopeError(`unknown command '${cmd}'`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const args = (await build(argv).parseAsync()) as Record<string, unknown>;
+    if (args.help || args.version) return 0;
+    return await run(args);
+  } catch (e) {
+    if (e instanceof ExitscopeError) {
+      process.stderr.write(`exitscope: ${e.message}\n`);
+      return e.exitCode;
+    }
+    const err = e as Error;
+    process.stderr.write(`exitscope: internal error: ${err?.message ?? String(e)}${process.env.EXITSCOPE_DEBUG ? '\n' + err?.stack : ' (EXITSCOPE_DEBUG=1 shows the stack)'}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,9 @@
+/** exitscope as a library: `import { readTrace, analyze } from 'exitscope'`. */
+export { openTrace, readTrace, FORMATS, type TraceStream } from './formats/index.js';
+export { writeCsv } from './formats/csv.js';
+export { writeJsonl } from './formats/jsonl.js';
+export * from './model/chunk.js';
+export { REASONS, type ExitReason, type Isa } from './model/reasons.js';
+export { ExitscopeError, type InputStats } from './model/errors.js';
+export { loadSymbolizer, loadMap, Symbolizer, SymbolTable } from './symbols/index.js';
+export * from './analyze/index.js';

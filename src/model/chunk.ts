@@ -1,0 +1,143 @@
+/**
+ * The columnar exit trace. A trace is a sequence of ExitChunks, each a struct of
+ * typed-array columns filled by a reader while it streams (Arrow-style: no
+ * object per exit). Readers hand chunks to consumers as they fill, so an
+ * aggregation holds one chunk at a time; only an in-memory ExitTrace keeps them.
+ *
+ * Timestamps are nanoseconds relative to `tsBaseNs` (a bigint, the trace's first
+ * timestamp): offsets stay exact in a float64 for any trace shorter than 104
+ * days even when absolute stamps (TSC counts, epoch ns) exceed 2^53.
+ */
+
+export const OPTIONAL_COLUMNS = ['port', 'size', 'dir', 'value', 'gpa', 'msr', 'caller'] as const;
+export type OptionalColumn = (typeof OPTIONAL_COLUMNS)[number];
+
+/** Bits of the `flags` column. */
+export const F_PORT = 1;
+export const F_SIZE = 2;
+export const F_VALUE = 4;
+export const F_GPA = 8;
+export const F_MSR = 16;
+export const F_CALLER = 32;
+/** The exit has no matching entry (end of trace, lost events): duration unknown. */
+export const F_UNPAIRED = 64;
+/** VM entry failed after this exit (`FAILED_VMENTRY`). */
+export const F_FAILED_ENTRY = 128;
+
+/** `dir` column values. */
+export const DIR_NONE = 0;
+export const DIR_READ = 1;
+export const DIR_WRITE = 2;
+
+export const DEFAULT_CHUNK_ROWS = 1 << 16;
+
+export class ExitChunk {
+  length = 0;
+  readonly capacity: number;
+  /** Absolute ns of offset 0 for every chunk of one input. */
+  tsBaseNs: bigint;
+  readonly ts: Float64Array;
+  readonly vcpu: Int32Array;
+  readonly reason: Uint16Array;
+  readonly ripHi: Uint32Array;
+  readonly ripLo: Uint32Array;
+  /** Exit duration (exit to next entry of the same vcpu), ns; NaN when unknown. */
+  readonly dur: Float64Array;
+  readonly flags: Uint16Array;
+  readonly port: Uint16Array;
+  readonly size: Uint8Array;
+  readonly dir: Uint8Array;
+  readonly valHi: Uint32Array;
+  readonly valLo: Uint32Array;
+  readonly gpaHi: Uint32Array;
+  readonly gpaLo: Uint32Array;
+  readonly msr: Uint32Array;
+  readonly callerHi: Uint32Array;
+  readonly callerLo: Uint32Array;
+
+  constructor(capacity = DEFAULT_CHUNK_ROWS, tsBaseNs = 0n) {
+    this.capacity = capacity;
+    this.tsBaseNs = tsBaseNs;
+    this.ts = new Float64Array(capacity);
+    this.vcpu = new Int32Array(capacity);
+    this.reason = new Uint16Array(capacity);
+    this.ripHi = new Uint32Array(capacity);
+    this.ripLo = new Uint32Array(capacity);
+    this.dur = new Float64Array(capacity);
+    this.flags = new Uint16Array(capacity);
+    this.port = new Uint16Array(capacity);
+    this.size = new Uint8Array(capacity);
+    this.dir = new Uint8Array(capacity);
+    this.valHi = new Uint32Array(capacity);
+    this.valLo = new Uint32Array(capacity);
+    this.gpaHi = new Uint32Array(capacity);
+    this.gpaLo = new Uint32Array(capacity);
+    this.msr = new Uint32Array(capacity);
+    this.callerHi = new Uint32Array(capacity);
+    this.callerLo = new Uint32Array(capacity);
+  }
+
+  get full(): boolean {
+    return this.length >= this.capacity;
+  }
+
+  /**
+   * Starts a row with the required fields and clears the optional ones; returns
+   * its index. Callers set optional columns and OR their flag bits afterwards.
+   */
+  push(ts: number, vcpu: number, reason: number, ripHi: number, ripLo: number, dur: number): number {
+    const i = this.length++;
+    this.ts[i] = ts;
+    this.vcpu[i] = vcpu;
+    this.reason[i] = reason;
+    this.ripHi[i] = ripHi;
+    this.ripLo[i] = ripLo;
+    this.dur[i] = dur;
+    this.flags[i] = 0;
+    this.dir[i] = DIR_NONE;
+    return i;
+  }
+
+  /** Copies row `j` of `src` to the end of this chunk (offsets rebased if bases differ). */
+  copyRow(src: ExitChunk, j: number): number {
+    const shift = src.tsBaseNs === this.tsBaseNs ? 0 : Number(src.tsBaseNs - this.tsBaseNs);
+    const i = this.push(src.ts[j] + shift, src.vcpu[j], src.reason[j], src.ripHi[j], src.ripLo[j], src.dur[j]);
+    this.flags[i] = src.flags[j];
+    this.port[i] = src.port[j];
+    this.size[i] = src.size[j];
+    this.dir[i] = src.dir[j];
+    this.valHi[i] = src.valHi[j];
+    this.valLo[i] = src.valLo[j];
+    this.gpaHi[i] = src.gpaHi[j];
+    this.gpaLo[i] = src.gpaLo[j];
+    this.msr[i] = src.msr[j];
+    this.callerHi[i] = src.callerHi[j];
+    this.callerLo[i] = src.callerLo[j];
+    return i;
+  }
+}
+
+/** An in-memory trace: the chunks of one input, for passes that need random access. */
+export class ExitTrace {
+  readonly chunks: ExitChunk[] = [];
+  constructor(public tsBaseNs: bigint, public readonly columns: ReadonlySet<OptionalColumn>) {}
+
+  get length(): number {
+    let n = 0;
+    for (const c of this.chunks) n += c.length;
+    return n;
+  }
+
+  static async collect(chunks: AsyncIterable<ExitChunk>, columns: ReadonlySet<OptionalColumn>): Promise<ExitTrace> {
+    const t = new ExitTrace(0n, columns);
+    for await (const c of chunks) {
+      if (t.chunks.length === 0) t.tsBaseNs = c.tsBaseNs;
+      if (c.length > 0) t.chunks.push(c);
+    }
+    return t;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<ExitChunk> {
+    for (const c of this.chunks) yield c;
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * Exit reasons: one interned table for every ISA.
+ *
+ * Source of the names and codes: the kernel's own `kvm_exit` print format
+ * (`/sys/kernel/tracing/events/kvm/kvm_exit/format`, copied in
+ * fixtures/tracefs/kvm_exit.format), which expands VMX_EXIT_REASONS
+ * (arch/x86/include/uapi/asm/vmx.h) and SVM_EXIT_REASONS (.../svm.h).
+ * Old kernels (2.6.2x–3.x, KVM-76 era) printed VMX reasons in lower case from
+ * `vmx_exit_reasons_str` (`io_instruction`, `ext_irq`, `apic_access`, ...):
+ * those are aliases of the modern names, not different reasons.
+ *
+ * Every reason keeps its ISA and its native spelling (`IO_INSTRUCTION` on
+ * Intel, `io` on AMD: what perf kvm stat shows its users), and belongs to a
+ * cross-ISA `canonical` class named after the VMX reason (`io` ->
+ * IO_INSTRUCTION), so filters and replay passes work on both vendors.
+ */
+
+export type Isa = 'vmx' | 'svm' | 'other';
+
+export interface ExitReason {
+  readonly id: number;
+  readonly isa: Isa;
+  /** Native code (VMX basic exit reason, SVM exit code), or -1 when unknown. */
+  readonly code: number;
+  /** Native spelling as the kernel prints it. */
+  readonly name: string;
+  /** Cross-ISA class, VMX spelling. */
+  readonly canonical: string;
+}
+
+const VMX: ReadonlyArray<[number, string]> = [
+  [0, 'EXCEPTION_NMI'], [1, 'EXTERNAL_INTERRUPT'], [2, 'TRIPLE_FAULT'], [3, 'INIT_SIGNAL'],
+  [4, 'SIPI_SIGNAL'], [7, 'INTERRUPT_WINDOW'], [8, 'NMI_WINDOW'], [9, 'TASK_SWITCH'],
+  [10, 'CPUID'], [12, 'HLT'], [13, 'INVD'], [14, 'INVLPG'], [15, 'RDPMC'], [16, 'RDTSC'],
+  [18, 'VMCALL'], [19, 'VMCLEAR'], [20, 'VMLAUNCH'], [21, 'VMPTRLD'], [22, 'VMPTRST'],
+  [23, 'VMREAD'], [24, 'VMRESUME'], [25, 'VMWRITE'], [26, 'VMOFF'], [27, 'VMON'],
+  [28, 'CR_ACCESS'], [29, 'DR_ACCESS'], [30, 'IO_INSTRUCTION'], [31, 'MSR_READ'],
+  [32, 'MSR_WRITE'], [33, 'INVALID_STATE'], [34, 'MSR_LOAD_FAIL'], [36, 'MWAIT_INSTRUCTION'],
+  [37, 'MONITOR_TRAP_FLAG'], [39, 'MONITOR_INSTRUCTION'], [40, 'PAUSE_INSTRUCTION'],
+  [41, 'MCE_DURING_VMENTRY'], [43, 'TPR_BELOW_THRESHOLD'], [44, 'APIC_ACCESS'],
+  [45, 'EOI_INDUCED'], [46, 'GDTR_IDTR'], [47, 'LDTR_TR'], [48, 'EPT_VIOLATION'],
+  [49, 'EPT_MISCONFIG'], [50, 'INVEPT'], [51, 'RDTSCP'], [52, 'PREEMPTION_TIMER'],
+  [53, 'INVVPID'], [54, 'WBINVD'], [55, 'XSETBV'], [56, 'APIC_WRITE'], [57, 'RDRAND'],
+  [58, 'INVPCID'], [59, 'VMFUNC'], [60, 'ENCLS'], [61, 'RDSEED'], [62, 'PML_FULL'],
+  [63, 'XSAVES'], [64, 'XRSTORS'], [67, 'UMWAIT'], [68, 'TPAUSE'], [74, 'BUS_LOCK'],
+  [75, 'NOTIFY'], [77, 'TDCALL'], [84, 'MSR_READ_IMM'], [85, 'MSR_WRITE_IMM'],
+];
+
+/** Old lower-case VMX names (vmx_exit_reasons_str, kernels up to ~3.x). */
+const VMX_OLD_ALIASES: Readonly<Record<string, string>> = {
+  exception: 'EXCEPTION_NMI', ext_irq: 'EXTERNAL_INTERRUPT', triple_fault: 'TRIPLE_FAULT',
+  nmi_window: 'NMI_WINDOW', io_instruction: 'IO_INSTRUCTION', cr_access: 'CR_ACCESS',
+  dr_access: 'DR_ACCESS', rdmsr: 'MSR_READ', wrmsr: 'MSR_WRITE',
+  interrupt_window: 'INTERRUPT_WINDOW', halt: 'HLT', tpr_below_thres: 'TPR_BELOW_THRESHOLD',
+  apic_access: 'APIC_ACCESS', ept_violation: 'EPT_VIOLATION', ept_misconfig: 'EPT_MISCONFIG',
+  // Spelled the same as an SVM reason; used for VMX only when the file is known to be VMX.
+  cpuid: 'CPUID', invlpg: 'INVLPG', hypercall: 'VMCALL', wbinvd: 'WBINVD',
+  task_switch: 'TASK_SWITCH',
+};
+
+/** Old names that are also SVM names: ambiguous without knowing the ISA. */
+export const AMBIGUOUS_OLD_NAMES: ReadonlySet<string> = new Set([
+  'cpuid', 'invlpg', 'hypercall', 'wbinvd', 'task_switch',
+]);
+
+const EXC = ['DE', 'DB', '', 'BP', 'OF', 'BR', 'UD', 'NM', 'DF', '', 'TS', 'NP', 'SS', 'GP', 'PF', '', 'MF', 'AC', 'MC', 'XF'];
+
+function svmTable(): Array<[number, string, string]> {
+  const t: Array<[number, string, string]> = [];
+  const crs = [0, 2, 3, 4, 8];
+  for (const n of crs) t.push([n, `read_cr${n}`, 'CR_ACCESS']);
+  for (const n of crs) t.push([0x10 + n, `write_cr${n}`, 'CR_ACCESS']);
+  for (let n = 0; n < 8; n++) t.push([0x20 + n, `read_dr${n}`, 'DR_ACCESS']);
+  for (let n = 0; n < 8; n++) t.push([0x30 + n, `write_dr${n}`, 'DR_ACCESS']);
+  EXC.forEach((e, i) => { if (e) t.push([0x40 + i, `${e} excp`, 'EXCEPTION_NMI']); });
+  const rest: Array<[number, string, string]> = [
+    [0x60, 'interrupt', 'EXTERNAL_INTERRUPT'], [0x61, 'nmi', 'EXCEPTION_NMI'], [0x62, 'smi', 'SMI'],
+    [0x63, 'init', 'INIT_SIGNAL'], [0x64, 'vintr', 'INTERRUPT_WINDOW'],
+    [0x65, 'cr0_sel_write', 'CR_ACCESS'], [0x66, 'read_idtr', 'GDTR_IDTR'],
+    [0x67, 'read_gdtr', 'GDTR_IDTR'], [0x68, 'read_ldtr', 'LDTR_TR'], [0x69, 'read_rt', 'LDTR_TR'],
+    [0x6a, 'write_idtr', 'GDTR_IDTR'], [0x6b, 'write_gdtr', 'GDTR_IDTR'],
+    [0x6c, 'write_ldtr', 'LDTR_TR'], [0x6d, 'write_rt', 'LDTR_TR'], [0x6e, 'rdtsc', 'RDTSC'],
+    [0x6f, 'rdpmc', 'RDPMC'], [0x70, 'pushf', 'PUSHF'], [0x71, 'popf', 'POPF'],
+    [0x72, 'cpuid', 'CPUID'], [0x73, 'rsm', 'RSM'], [0x74, 'iret', 'NMI_WINDOW'],
+    [0x75, 'swint', 'SWINT'], [0x76, 'invd', 'INVD'], [0x77, 'pause', 'PAUSE_INSTRUCTION'],
+    [0x78, 'hlt', 'HLT'], [0x79, 'invlpg', 'INVLPG'], [0x7a, 'invlpga', 'INVLPG'],
+    [0x7b, 'io', 'IO_INSTRUCTION'], [0x7c, 'msr', 'MSR'], [0x7d, 'task_switch', 'TASK_SWITCH'],
+    [0x7e, 'ferr_freeze', 'FERR_FREEZE'], [0x7f, 'shutdown', 'TRIPLE_FAULT'],
+    [0x80, 'vmrun', 'VMLAUNCH'], [0x81, 'hypercall', 'VMCALL'], [0x82, 'vmload', 'VMPTRLD'],
+    [0x83, 'vmsave', 'VMPTRST'], [0x84, 'stgi', 'STGI'], [0x85, 'clgi', 'CLGI'],
+    [0x86, 'skinit', 'SKINIT'], [0x87, 'rdtscp', 'RDTSCP'], [0x88, 'icebp', 'EXCEPTION_NMI'],
+    [0x89, 'wbinvd', 'WBINVD'], [0x8a, 'monitor', 'MONITOR_INSTRUCTION'],
+    [0x8b, 'mwait', 'MWAIT_INSTRUCTION'], [0x8d, 'xsetbv', 'XSETBV'],
+    [0x8f, 'write_efer_trap', 'MSR_WRITE'], [0x90, 'write_cr0_trap', 'CR_ACCESS'],
+    [0x94, 'write_cr4_trap', 'CR_ACCESS'], [0x98, 'write_cr8_trap', 'CR_ACCESS'],
+    [0xa2, 'invpcid', 'INVPCID'], [0xa5, 'buslock', 'BUS_LOCK'], [0xa6, 'idle-halt', 'HLT'],
+    [0x400, 'npf', 'EPT_VIOLATION'], [0x401, 'avic_incomplete_ipi', 'APIC_WRITE'],
+    [0x402, 'avic_unaccelerated_access', 'APIC_ACCESS'], [0x403, 'vmgexit', 'VMGEXIT'],
+  ];
+  return t.concat(rest);
+}
+
+/** Old SVM spellings seen in 2.6.x/3.x traces. */
+const SVM_OLD_ALIASES: Readonly<Record<string, string>> = { intr: 'interrupt', ioio: 'io' };
+
+export class ReasonTable {
+  private readonly list: ExitReason[] = [];
+  private readonly byKey = new Map<string, number>();
+  private readonly byCode = new Map<string, number>();
+
+  constructor() {
+    for (const [code, name] of VMX) this.add('vmx', code, name, name);
+    for (const [code, name, canonical] of svmTable()) this.add('svm', code, name, canonical);
+  }
+
+  private add(isa: Isa, code: number, name: string, canonical: string): number {
+    const id = this.list.length;
+    this.list.push({ id, isa, code, name, canonical });
+    this.byKey.set(`${isa}:${name}`, id);
+    if (code >= 0) this.byCode.set(`${isa}:${code}`, id);
+    return id;
+  }
+
+  get size(): number { return this.list.length; }
+  get(id: number): ExitReason { return this.list[id]; }
+  all(): readonly ExitReason[] { return this.list; }
+
+  /** Interns a reason by (isa, code); unknown codes get a synthetic name like `VMX_99`. */
+  byNativeCode(isa: 'vmx' | 'svm', code: number): number {
+    const hit = this.byCode.get(`${isa}:${code}`);
+    if (hit !== undefined) return hit;
+    const name = isa === 'vmx' ? `VMX_${code}` : `svm_0x${code.toString(16)}`;
+    return this.add(isa, code, name, name.toUpperCase());
+  }
+
+  /**
+   * Resolves a reason as written in a trace. `isaHint` settles the names both
+   * vendors share (`cpuid`, `hypercall`, ...) and the meaning of bare numbers.
+   * Returns -1 for a name no table knows.
+   */
+  lookup(text: string, isaHint: Isa = 'other'): number {
+    let hit = this.byKey.get(`vmx:${text}`);
+    if (hit !== undefined) return hit;
+    if (isaHint !== 'vmx') {
+      hit = this.byKey.get(`svm:${SVM_OLD_ALIASES[text] ?? text}`);
+      if (hit !== undefined) return hit;
+    }
+    const old = VMX_OLD_ALIASES[text];
+    if (old !== undefined) return this.byKey.get(`vmx:${old}`)!;
+    if (isaHint === 'vmx') {
+      hit = this.byKey.get(`svm:${text}`);
+      if (hit !== undefined) return hit;
+    }
+    const upper = text.toUpperCase();
+    hit = this.byKey.get(`vmx:${upper}`);
+    if (hit !== undefined) return hit;
+    hit = this.byKey.get(`other:${text}`);
+    if (hit !== undefined) return hit;
+    if (/^(0x[0-9a-f]+|[0-9]+)$/i.test(text)) {
+      const code = Number(text);
+      return this.byNativeCode(isaHint === 'svm' ? 'svm' : 'vmx', code);
+    }
+    const synth = /^(VMX_(\d+)|svm_0x([0-9a-f]+))$/.exec(text);
+    if (synth) return synth[2] !== undefined ? this.byNativeCode('vmx', Number(synth[2])) : this.byNativeCode('svm', parseInt(synth[3], 16));
+    return -1;
+  }
+
+  /** Ids whose name or canonical class matches (case-insensitive); used by `--reason`. */
+  matching(text: string): number[] {
+    const t = text.toLowerCase();
+    const aliased = (VMX_OLD_ALIASES[t] ?? '').toLowerCase();
+    return this.list
+      .filter((r) => r.name.toLowerCase() === t || r.canonical.toLowerCase() === t || (aliased !== '' && r.canonical.toLowerCase() === aliased))
+      .map((r) => r.id);
+  }
+
+  /** Interns a reason that belongs to no hardware table (e.g. emulator pseudo-exits). */
+  intern(isa: Isa, name: string): number {
+    const hit = this.byKey.get(`${isa}:${name}`);
+    return hit ?? this.add(isa, -1, name, name.toUpperCase());
+  }
+}
+
+/** The process-wide reason table: ids are stable within a run and never written to files. */
+export const REASONS = new ReasonTable();

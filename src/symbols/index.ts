@@ -1,0 +1,136 @@
+/**
+ * Guest-kernel symbolization: load the maps given with `--map` (several
+ * combine), decide the KASLR slide, resolve RIPs to `function+0xoff`.
+ *
+ * Two tables: the core kernel (System.map, vmlinux, kallsyms core symbols),
+ * which the KASLR slide moves, and absolute symbols (`[module]` kallsyms lines,
+ * `.ko@base`, any map given with `@base`), which it does not.
+ */
+import { open } from 'node:fs/promises';
+import { ExitscopeError } from '../model/errors.js';
+import { formatHex, parseAddress } from '../model/u64.js';
+import { isElf, readElfSymbols } from './elf.js';
+import { detectSlide, type RipWeight, type SlideDecision } from './kaslr.js';
+import { parseNmText } from './nm.js';
+import { SymbolTable } from './symbol-table.js';
+import type { MapSource, RawSymbol } from './types.js';
+
+export { SymbolTable } from './symbol-table.js';
+export type { RawSymbol, MapSource } from './types.js';
+export type { SlideDecision, RipWeight } from './kaslr.js';
+
+/** Splits `path@0xBASE`; a path containing `@` without an address suffix stays whole. */
+export function parseMapSpec(spec: string): { path: string; base: bigint | null } {
+  const at = spec.lastIndexOf('@');
+  if (at > 0) {
+    const base = parseAddress(spec.slice(at + 1));
+    if (base !== null) return { path: spec.slice(0, at), base };
+  }
+  return { path: spec, base: null };
+}
+
+export async function loadMap(spec: string): Promise<MapSource> {
+  const { path, base } = parseMapSpec(spec);
+  let head: Buffer;
+  try {
+    const fh = await open(path, 'r');
+    try {
+      head = Buffer.alloc(64);
+      const { bytesRead } = await fh.read(head, 0, 64, 0);
+      head = head.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ExitscopeError(`${path}: cannot read map (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code ?? 'error'})`);
+  }
+  if (isElf(head)) {
+    const elf = await readElfSymbols(path, base);
+    let symbols = elf.symbols;
+    let absolute = elf.relocatable;
+    if (!elf.relocatable && base !== null) {
+      // `vmlinux@ADDR`: the image was loaded with _text (or its first function) at ADDR.
+      const anchor = symbols.find((s) => s.name === '_text') ?? symbols.filter((s) => s.text).reduce((a, b) => (a.start < b.start ? a : b));
+      const slide = base - anchor.start;
+      symbols = symbols.map((s) => ({ ...s, start: s.start + slide }));
+      absolute = true;
+    }
+    return { path, kind: 'elf', symbols, absolute };
+  }
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(path, 'utf8');
+  let symbols = parseNmText(text, path);
+  const kind = /kallsyms/i.test(path) || symbols.some((s) => s.module !== '') ? 'kallsyms' : 'system.map';
+  if (base !== null) {
+    // A text map with @base: shift so its first text symbol sits at base.
+    const first = symbols.filter((s) => s.text).reduce((a, b) => (a.start < b.start ? a : b));
+    const slide = base - first.start;
+    symbols = symbols.map((s) => ({ ...s, start: s.start + slide }));
+  }
+  return { path, kind, symbols, absolute: base !== null };
+}
+
+export interface ResolvedAddress {
+  name: string;
+  module: string;
+  /** Runtime start of the function (slide applied). */
+  start: bigint;
+  offset: bigint;
+}
+
+export type KaslrOption = 'auto' | bigint;
+
+export class Symbolizer {
+  readonly core: SymbolTable;
+  readonly absolute: SymbolTable;
+  slide: SlideDecision = { slide: 0n, mode: 'none', note: 'no map given', candidates: [] };
+
+  constructor(readonly sources: readonly MapSource[]) {
+    const core: RawSymbol[] = [];
+    const abs: RawSymbol[] = [];
+    for (const s of sources) {
+      for (const sym of s.symbols) (s.absolute || sym.module !== '' ? abs : core).push(sym);
+    }
+    this.core = new SymbolTable(core);
+    this.absolute = new SymbolTable(abs);
+  }
+
+  get empty(): boolean {
+    return this.core.size === 0 && this.absolute.size === 0;
+  }
+
+  /**
+   * Settles the KASLR slide from the trace's distinct RIPs (auto) or takes the
+   * forced one. Throws when a map was given and fits no slide.
+   */
+  decideSlide(rips: readonly RipWeight[], option: KaslrOption): SlideDecision {
+    if (option !== 'auto') {
+      this.slide = { slide: option, mode: 'forced', note: `slide ${formatHex(option)} forced by --kaslr`, candidates: [] };
+      return this.slide;
+    }
+    const unresolved = rips.filter((r) => this.absolute.find(r.addr) < 0);
+    const d = detectSlide(this.core, unresolved);
+    if (d.mismatch) throw new ExitscopeError(`${this.sources.map((s) => s.path).join(', ')}: ${d.mismatch}`);
+    this.slide = d;
+    return d;
+  }
+
+  resolve(addr: bigint): ResolvedAddress | null {
+    const a = this.absolute.find(addr);
+    if (a >= 0) return { name: this.absolute.names[a], module: this.absolute.modules[a], start: this.absolute.starts[a], offset: addr - this.absolute.starts[a] };
+    const s = this.slide.slide;
+    const c = this.core.find(addr - s);
+    if (c >= 0) {
+      const start = this.core.starts[c] + s;
+      return { name: this.core.names[c], module: this.core.modules[c], start, offset: addr - start };
+    }
+    return null;
+  }
+}
+
+export async function loadSymbolizer(specs: readonly string[]): Promise<Symbolizer> {
+  const sources: MapSource[] = [];
+  for (const spec of specs) sources.push(await loadMap(spec));
+  return new Symbolizer(sources);
+}
