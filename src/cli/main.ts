@@ -77,7 +77,7 @@ function build(argv: string[]): Argv {
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
       if (err) throw err;
-      throw new ExitscopeError(`${msg} (see exitscope --help)`);
+      throw new ExitscopeError(`${String(msg).replace(/\s*\n\s*/g, ' ')} (see exitscope --help)`);
     });
 }
 
@@ -105,7 +105,7 @@ async function run(args: Record<string, unknown>): Promise<number> {
     return 0;
   }
   if (cmd === 'convert') {
-    const stream = await openTrace(String(args.input), { strict: Boolean(args.strict), format: args['input-format'] as string | undefined });
+    const stream = await openTrace(args.input === '' || args.input === undefined ? '-' : String(args.input), { strict: Boolean(args.strict), format: args['input-format'] as string | undefined });
     const { out, close } = await openOutput(args.output as string | undefined);
     // The header needs the declared columns, known once the reader has started.
     const it = stream.chunks[Symbol.asyncIterator]();

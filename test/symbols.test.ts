@@ -1,0 +1,72 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { loadMap, loadSymbolizer } from '../src/symbols/index.js';
+import { fx } from './helpers.js';
+
+/** binutils' `nm -S` view of a fixture: name -> [address, size]. */
+function nmOf(file: string): Map<string, [bigint, bigint | null]> {
+  const m = new Map<string, [bigint, bigint | null]>();
+  for (const line of readFileSync(fx('elf', file), 'utf8').split('\n')) {
+    const p = line.trim().split(/\s+/);
+    if (p.length === 4 && /^[Tt]$/.test(p[2])) m.set(p[3], [BigInt('0x' + p[0]), BigInt('0x' + p[1])]);
+  }
+  return m;
+}
+
+describe('ELF symtabs', () => {
+  for (const [file, nm] of [['vmlinux-mini', 'vmlinux-mini.nm'], ['vmlinux32-mini', 'vmlinux32-mini.nm']]) {
+    it(`reads ${file} exactly as nm does`, async () => {
+      const src = await loadMap(fx('elf', file));
+      const want = nmOf(nm);
+      const got = new Map(src.symbols.filter((s) => s.text).map((s) => [s.name, [s.start, s.size]]));
+      expect(got).toEqual(want);
+    });
+  }
+
+  it('lays a module .ko out at its load base like the kernel: .text there, .init.text left out', async () => {
+    const base = 0xffffffffc052d000n;
+    const src = await loadMap(`${fx('elf', 'fake_ata.ko')}@0x${base.toString(16)}`);
+    const nm = nmOf('fake_ata.ko.nm'); // section-relative values
+    const got = new Map(src.symbols.filter((s) => s.text).map((s) => [s.name, s.start]));
+    expect(got.get('fake_dev_select')).toBe(base + nm.get('fake_dev_select')![0]);
+    expect(got.get('fake_bmdma_status')).toBe(base + nm.get('fake_bmdma_status')![0]);
+    expect(got.has('fake_probe')).toBe(false);
+    expect(src.symbols[0].module).toBe('fake_ata');
+    const sym = await loadSymbolizer([`${fx('elf', 'fake_ata.ko')}@0xffffffffc052d000`]);
+    // fake_dev_select is 0x16 bytes at +0x10: its last byte resolves, the next byte is the next function.
+    expect(sym.resolve(0xffffffffc052d025n)).toMatchObject({ name: 'fake_dev_select', module: 'fake_ata', offset: 0x15n });
+    expect(sym.resolve(0xffffffffc052d026n)).toMatchObject({ name: 'fake_bmdma_status', offset: 0n });
+  });
+
+  it('asks for the load base of a .ko', async () => {
+    await expect(loadMap(fx('elf', 'fake_ata.ko'))).rejects.toThrow(/--map fake_ata\.ko@0xADDRESS/);
+  });
+
+  it('uses ELF sizes as extents: padding after a sized function is not that function', async () => {
+    const sym = await loadSymbolizer([fx('elf', 'vmlinux32-mini')]);
+    // fake_inb: c0100006 size 6 -> c010000c is fake_outb; fake_bmdma_status ends at c0100037 where fake_probe begins.
+    expect(sym.resolve(0xc010000bn)?.name).toBe('fake_inb');
+    expect(sym.resolve(0xc010000cn)?.name).toBe('fake_outb');
+    expect(sym.resolve(0xc0100036n)?.name).toBe('fake_bmdma_status');
+    expect(sym.resolve(0xc010003dn)).toBeNull(); // past fake_probe's 6 bytes
+  });
+});
+
+describe('text maps', () => {
+  it('reads kallsyms with [module] suffixes into absolute module symbols', async () => {
+    const sym = await loadSymbolizer([fx('kallsyms-modules', 'kallsyms')]);
+    expect(sym.absolute.size).toBe(9); // 5 libata + 4 e1000 functions; their data symbols only bound extents
+    expect(sym.resolve(0xffffffffc052d073n)).toMatchObject({ name: 'ata_sff_dev_select', module: 'libata', offset: 0x33n });
+    expect(sym.resolve(0xffffffffc0534000n)).toBeNull(); // ata_sff_port_ops is data
+  });
+
+  it('refuses a kallsyms read without root, saying how to fix it', async () => {
+    await expect(loadMap(fx('bad', 'kallsyms-noroot'))).rejects.toThrow(/every address is zero: this kallsyms was read without root.*sudo cat \/proc\/kallsyms/);
+  });
+
+  it('does not let an end marker or a start marker alias become the function', async () => {
+    const sym = await loadSymbolizer([fx('neighbours64', 'System.map')]);
+    expect(sym.resolve(0xffffffff81000000n)?.name).toBe('alpha'); // not _text
+    expect(sym.resolve(0xffffffff81000200n)).toBeNull(); // _etext
+  });
+});
