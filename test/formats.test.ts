@@ -100,7 +100,7 @@ describe('convert (CLI)', () => {
     const a = join(tmp, 'cli-a.csv'), b = join(tmp, 'cli-b.csv');
     let r = cli(['convert', fx('paper32', 'trace.csv'), '--to', 'csv', '-o', a]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/27 lines: 20 exits, 2 skipped, 4 rejected, 1 header/);
+    expect(r.stderr).toMatch(/27 lines: 20 events, 2 skipped, 4 rejected, 1 header -> 20 exits/);
     r = cli(['convert', '-', '--to', 'csv'], readFileSync(a));
     expect(r.code).toBe(0);
     writeFileSync(b, r.stdout);

@@ -110,16 +110,19 @@ async function run(args: Record<string, unknown>): Promise<number> {
     // The header needs the declared columns, known once the reader has started.
     const it = stream.chunks[Symbol.asyncIterator]();
     const first = await it.next();
+    let exits = 0;
     async function* chunks() {
-      if (!first.done) yield first.value;
-      for (;;) { const r = await it.next(); if (r.done) return; yield r.value; }
+      if (!first.done) { exits += first.value.length; yield first.value; }
+      for (;;) { const r = await it.next(); if (r.done) return; exits += r.value.length; yield r.value; }
     }
     const writer = args.to === 'jsonl' ? writeJsonl(chunks(), stream.columns) : writeCsv(chunks(), stream.columns);
     await writeAll(out, writer);
     await close();
     const s = stream.stats;
     printRejections([s]);
-    process.stderr.write(`${s.path}: ${s.format}, ${s.lines} lines: ${s.events} exits, ${s.skipped} skipped, ${s.rejected} rejected${s.header ? ', 1 header' : ''}\n`);
+    const c = stream.counters;
+    const extra = c.lostEvents !== undefined ? `; ${c.lostEvents} lost events, ${c.unpairedExits} unpaired exits, ${c.unpairedEntries} unpaired entries, time went backwards ${c.timeWentBackwards}x` : '';
+    process.stderr.write(`${s.path}: ${s.format}, ${s.lines} lines: ${s.events} events, ${s.skipped} skipped, ${s.rejected} rejected${s.header ? ', 1 header' : ''} -> ${exits} exits${extra}\n`);
     return 0;
   }
   if (cmd === 'schema') {

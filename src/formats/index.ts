@@ -5,15 +5,17 @@
 import { ExitTrace, type ExitChunk, type OptionalColumn } from '../model/chunk.js';
 import { Diagnostics, ExitscopeError, type InputStats } from '../model/errors.js';
 import { csvFormat } from './csv.js';
+import { ftraceFormat } from './ftrace.js';
 import { openInput } from './input.js';
 import { jsonlFormat } from './jsonl.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
 
-export const FORMATS: readonly TraceFormat[] = [csvFormat, jsonlFormat];
+export const FORMATS: readonly TraceFormat[] = [csvFormat, jsonlFormat, ftraceFormat];
+const ALIASES: Record<string, string> = { 'trace-cmd': 'ftrace', 'perf-script': 'ftrace', perf: 'ftrace', text: 'ftrace' };
 
 export function formatByName(name: string): TraceFormat {
-  const f = FORMATS.find((x) => x.name === name);
-  if (!f) throw new ExitscopeError(`unknown input format '${name}' (choose one of: ${FORMATS.map((x) => x.name).join(', ')})`);
+  const f = FORMATS.find((x) => x.name === (ALIASES[name] ?? name));
+  if (!f) throw new ExitscopeError(`unknown input format '${name}' (choose one of: ${[...FORMATS.map((x) => x.name), ...Object.keys(ALIASES)].join(', ')})`);
   return f;
 }
 

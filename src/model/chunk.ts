@@ -23,6 +23,8 @@ export const F_CALLER = 32;
 export const F_UNPAIRED = 64;
 /** VM entry failed after this exit (`FAILED_VMENTRY`). */
 export const F_FAILED_ENTRY = 128;
+/** The exit went on to userspace (kvm_userspace_exit: QEMU's device model handled it). */
+export const F_USERSPACE = 256;
 
 /** `dir` column values. */
 export const DIR_NONE = 0;
