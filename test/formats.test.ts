@@ -85,6 +85,22 @@ describe('canonical CSV', () => {
     expect(r.stream.stats).toMatchObject({ lines: 0, events: 0 });
   });
 
+  it('gives the same exits on the byte path and on the string path (quoted, spaced fields)', async () => {
+    const plain = join(tmp, 'plain.csv'), quoted = join(tmp, 'quoted.csv');
+    const rows = readFileSync(fx('paper32', 'trace.csv'), 'utf8').split('\n').slice(2, 22);
+    writeFileSync(plain, 'ts_ns,vcpu,reason,rip,duration_ns,port,size,dir,value,gpa,msr,caller\n' + rows.join('\n') + '\n');
+    // Every row through csv-parse: quote the reason and pad the rip with spaces.
+    writeFileSync(quoted, 'ts_ns,vcpu,reason,rip,duration_ns,port,size,dir,value,gpa,msr,caller\n' + rows.map((r) => {
+      const f = r.split(',');
+      f[2] = `"${f[2]}"`;
+      f[3] = ` ${f[3]} `;
+      return f.join(',');
+    }).join('\n') + '\n');
+    const a = await openTrace(plain), b = await openTrace(quoted);
+    expect(await text(writeCsv(b.chunks, b.columns))).toBe(await text(writeCsv(a.chunks, a.columns)));
+    expect(b.stats).toMatchObject({ events: 20, rejected: 0 });
+  });
+
   it('rejects bad JSON Lines rows with their line numbers', async () => {
     const p = join(tmp, 'bad.jsonl');
     writeFileSync(p, '{"ts_ns":1,"vcpu":0,"reason":"HLT","rip":"0x10","duration_ns":2}\n{"ts_ns":2,"vcpu":0\n\n{"ts_ns":3,"vcpu":0,"reason":"HLT","rip":16,"duration_ns":2}\n');

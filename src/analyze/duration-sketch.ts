@@ -39,66 +39,70 @@ export class DurationSketch {
   sum = 0;
   min = Infinity;
   max = -Infinity;
-  private exact: Float64Array | null = new Float64Array(16);
+  /** Exact samples; null until a second sample arrives (most groups of a long tail hold one). */
+  private exact: Float64Array | null = null;
   private hist: Uint32Array | null = null;
 
   add(v: number): void {
-    this.count++;
+    const n = this.count++;
     this.sum += v;
     if (v < this.min) this.min = v;
     if (v > this.max) this.max = v;
-    if (this.exact !== null) {
-      const n = this.count - 1;
-      if (n < EXACT_LIMIT) {
-        if (n >= this.exact.length) {
-          const e = new Float64Array(Math.min(this.exact.length * 2, EXACT_LIMIT));
-          e.set(this.exact);
-          this.exact = e;
-        }
-        this.exact[n] = v;
-        return;
+    if (this.hist !== null) { this.hist[bucketOf(v)]++; return; }
+    if (n === 0) return; // the lone sample is min (= max)
+    if (this.exact === null) { this.exact = new Float64Array(8); this.exact[0] = this.min === v ? this.max : this.min; }
+    if (n < EXACT_LIMIT) {
+      if (n >= this.exact.length) {
+        const e = new Float64Array(Math.min(this.exact.length * 4, EXACT_LIMIT));
+        e.set(this.exact);
+        this.exact = e;
       }
-      this.toHistogram(this.count - 1);
+      this.exact[n] = v;
+      return;
     }
+    this.toHistogram(n);
     this.hist![bucketOf(v)]++;
   }
 
+  /** Exact samples so far (the lone one lives in min). */
+  private samples(): Float64Array {
+    if (this.exact !== null) return this.exact.subarray(0, this.count);
+    return this.count === 1 ? Float64Array.of(this.min) : new Float64Array(0);
+  }
+
   private toHistogram(n: number): void {
+    const s = this.samples().subarray(0, n);
     this.hist = new Uint32Array(BUCKETS);
-    for (let i = 0; i < n; i++) this.hist[bucketOf(this.exact![i])]++;
+    for (let i = 0; i < n; i++) this.hist[bucketOf(s[i])]++;
     this.exact = null;
   }
 
   get isExact(): boolean {
-    return this.exact !== null;
+    return this.hist === null;
   }
 
   merge(o: DurationSketch): void {
     if (o.count === 0) return;
+    if (o.hist === null) {
+      const s = o.samples();
+      for (let i = 0; i < s.length; i++) this.add(s[i]);
+      return;
+    }
     const before = this.count;
+    if (this.hist === null) this.toHistogram(before);
     this.count += o.count;
     this.sum += o.sum;
     if (o.min < this.min) this.min = o.min;
     if (o.max > this.max) this.max = o.max;
-    if (this.exact !== null && o.exact !== null && this.count <= EXACT_LIMIT) {
-      if (this.exact.length < this.count) {
-        const e = new Float64Array(Math.max(this.count, 16));
-        e.set(this.exact.subarray(0, before));
-        this.exact = e;
-      }
-      this.exact.set(o.exact.subarray(0, o.count), before);
-      return;
-    }
-    if (this.exact !== null) this.toHistogram(before);
-    if (o.exact !== null) for (let i = 0; i < o.count; i++) this.hist![bucketOf(o.exact[i])]++;
-    else for (let b = 0; b < BUCKETS; b++) this.hist![b] += o.hist![b];
+    for (let b = 0; b < BUCKETS; b++) this.hist![b] += o.hist[b];
   }
 
   /** Quantile p in [0,1]; NaN when empty. */
   quantile(p: number): number {
     if (this.count === 0) return NaN;
-    if (this.exact !== null) {
-      const s = Array.from(this.exact.subarray(0, this.count)).sort((a, b) => a - b);
+    if (this.hist === null) {
+      if (this.count === 1) return this.min;
+      const s = Array.from(this.samples()).sort((a, b) => a - b);
       return quantileSorted(s, p);
     }
     if (p <= 0) return this.min;

@@ -10,14 +10,12 @@ import type { Cells } from './cells.js';
 import { DurationSketch } from './duration-sketch.js';
 import type { AnalyzeRow, GroupBy, SortBy } from './schema.js';
 
-interface RowAcc {
+/** What a row shows besides its numbers; built once per row. */
+interface RowInfo {
   key: string;
   symbol: string | null;
   module: string | null;
   address: bigint | null;
-  count: number;
-  sketch: DurationSketch;
-  reasons: Map<number, number>;
   caller?: string | null;
   callerSites?: Map<bigint, number>;
   trapSites?: Map<bigint, number>;
@@ -71,28 +69,43 @@ export function buildRows(cells: Cells, by: GroupBy, sort: SortBy, top: number, 
   if (symbolizer && !symbolizer.empty && (cells.mode === 'rip' || cells.mode === 'rip-caller')) {
     symbolizer.decideSlide(ripWeights(cells), kaslr);
   }
-  const acc = new Map<string, RowAcc>();
-  const get = (key: string, init: () => Omit<RowAcc, 'key' | 'count' | 'sketch' | 'reasons'>): RowAcc => {
-    let a = acc.get(key);
-    if (!a) { a = { key, count: 0, sketch: new DurationSketch(), reasons: new Map(), ...init() }; acc.set(key, a); }
-    return a;
+  // Pass 1: every cell to its row; per row only count and time (flat arrays),
+  // so a long tail of one-off addresses costs no sketch or map each.
+  const rowOf = new Map<string, number>();
+  const info: RowInfo[] = [];
+  let rowCount = new Float64Array(256);
+  let rowTime = new Float64Array(256);
+  const cellRow = new Int32Array(t.size);
+  const cellReason = new Uint16Array(t.size);
+  const row = (key: string, init: () => Omit<RowInfo, 'key'>): number => {
+    let r = rowOf.get(key);
+    if (r === undefined) {
+      r = info.length;
+      rowOf.set(key, r);
+      info.push({ key, ...init() });
+      if (r >= rowCount.length) {
+        const c = new Float64Array(rowCount.length * 2); c.set(rowCount); rowCount = c;
+        const tt = new Float64Array(rowTime.length * 2); tt.set(rowTime); rowTime = tt;
+      }
+    }
+    return r;
   };
   let viewExits = 0;
   const unresolvedAddrs = new Set<bigint>();
   let unresolvedExits = 0;
   for (let id = 0; id < t.size; id++) {
-    let row: RowAcc;
+    let r: number;
     let reason: number;
     switch (cells.mode) {
       case 'rip': {
         const addr = u64ToBigInt(t.key(id, 0), t.key(id, 1));
         reason = t.key(id, 2);
-        const r = resolve(addr);
-        if (!r) { unresolvedAddrs.add(addr); unresolvedExits += cells.count[id]; }
+        const res = resolve(addr);
+        if (!res) { unresolvedAddrs.add(addr); unresolvedExits += cells.count[id]; }
         if (by === 'address') {
-          row = get(label(r, addr, true), () => ({ symbol: r ? r.name : '[unknown]', module: r ? r.module || null : null, address: addr }));
+          r = row(label(res, addr, true), () => ({ symbol: res ? res.name : '[unknown]', module: res ? res.module || null : null, address: addr }));
         } else {
-          row = get(label(r, addr, false), () => ({ symbol: r ? r.name : '[unknown]', module: r ? r.module || null : null, address: r ? r.start : addr }));
+          r = row(label(res, addr, false), () => ({ symbol: res ? res.name : '[unknown]', module: res ? res.module || null : null, address: res ? res.start : addr }));
         }
         break;
       }
@@ -101,19 +114,19 @@ export function buildRows(cells: Cells, by: GroupBy, sort: SortBy, top: number, 
         const has = t.key(id, 4) === 1;
         const caddr = u64ToBigInt(t.key(id, 2), t.key(id, 3));
         reason = t.key(id, 5);
-        const r = resolve(addr);
+        const res = resolve(addr);
         const cr = has ? resolve(caddr) : null;
-        const fn = label(r, addr, false);
+        const fn = label(res, addr, false);
         const cfn = has ? label(cr, caddr, false) : '[no caller]';
-        row = get(`${fn} <- ${cfn}`, () => ({ symbol: r ? r.name : '[unknown]', module: r ? r.module || null : null, address: null, caller: has ? (cr ? cr.name : '[unknown]') : null, callerSites: new Map(), trapSites: new Map() }));
-        if (has) row.callerSites!.set(caddr, (row.callerSites!.get(caddr) ?? 0) + cells.count[id]);
-        row.trapSites!.set(addr, (row.trapSites!.get(addr) ?? 0) + cells.count[id]);
+        r = row(`${fn} <- ${cfn}`, () => ({ symbol: res ? res.name : '[unknown]', module: res ? res.module || null : null, address: null, caller: has ? (cr ? cr.name : '[unknown]') : null, callerSites: new Map(), trapSites: new Map() }));
+        const ri = info[r];
+        if (has) ri.callerSites!.set(caddr, (ri.callerSites!.get(caddr) ?? 0) + cells.count[id]);
+        ri.trapSites!.set(addr, (ri.trapSites!.get(addr) ?? 0) + cells.count[id]);
         break;
       }
       case 'reason': {
         reason = t.key(id, 0);
-        const r = REASONS.get(reason);
-        row = get(r.name, () => ({ symbol: null, module: null, address: null }));
+        r = row(REASONS.get(reason).name, () => ({ symbol: null, module: null, address: null }));
         break;
       }
       case 'port': {
@@ -121,53 +134,76 @@ export function buildRows(cells: Cells, by: GroupBy, sort: SortBy, top: number, 
         reason = t.key(id, 1);
         const port = w & 0xffff, dir = w >>> 16;
         // perf kvm stat --event=ioport spelling.
-        const key = `0x${port.toString(16)}:${dir === DIR_READ ? 'PIN' : dir === DIR_WRITE ? 'POUT' : '?'}`;
-        row = get(key, () => ({ symbol: null, module: null, address: BigInt(port) }));
+        r = row(`0x${port.toString(16)}:${dir === DIR_READ ? 'PIN' : dir === DIR_WRITE ? 'POUT' : '?'}`, () => ({ symbol: null, module: null, address: BigInt(port) }));
         break;
       }
       case 'mmio': {
         const gpa = u64ToBigInt(t.key(id, 0), t.key(id, 1));
         const dir = t.key(id, 2);
         reason = t.key(id, 3);
-        const key = `${formatHex(gpa)}:${dir === DIR_READ ? 'R' : dir === DIR_WRITE ? 'W' : '?'}`;
-        row = get(key, () => ({ symbol: null, module: null, address: gpa }));
+        r = row(`${formatHex(gpa)}:${dir === DIR_READ ? 'R' : dir === DIR_WRITE ? 'W' : '?'}`, () => ({ symbol: null, module: null, address: gpa }));
         break;
       }
       case 'vcpu': {
         const v = t.key(id, 0);
         reason = t.key(id, 1);
-        row = get(`vcpu ${v}`, () => ({ symbol: null, module: null, address: null }));
+        r = row(`vcpu ${v}`, () => ({ symbol: null, module: null, address: null }));
         break;
       }
     }
-    const n = cells.count[id];
-    row.count += n;
-    row.sketch.merge(cells.sketch[id]);
-    row.reasons.set(reason, (row.reasons.get(reason) ?? 0) + n);
-    viewExits += n;
+    cellRow[id] = r;
+    cellReason[id] = reason;
+    rowCount[r] += cells.count[id];
+    rowTime[r] += cells.sketch[id].sum;
+    viewExits += cells.count[id];
   }
-  const all = [...acc.values()];
+  const nRows = info.length;
   let viewTime = 0;
-  for (const a of all) viewTime += a.sketch.sum;
-  all.sort((a, b) => {
-    const d = sort === 'time' ? b.sketch.sum - a.sketch.sum || b.count - a.count : b.count - a.count || b.sketch.sum - a.sketch.sum;
-    return d !== 0 ? d : a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
-  });
-  const keep = top > 0 ? all.slice(0, top) : all;
-  const rest = top > 0 ? all.slice(top) : [];
-  const rows: AnalyzeRow[] = keep.map((a, k) => {
-    const s = a.sketch;
+  for (let r = 0; r < nRows; r++) viewTime += rowTime[r];
+  const before = (a: number, b: number): boolean => {
+    const d = sort === 'time' ? rowTime[b] - rowTime[a] || rowCount[b] - rowCount[a] : rowCount[b] - rowCount[a] || rowTime[b] - rowTime[a];
+    return d !== 0 ? d < 0 : info[a].key < info[b].key;
+  };
+  // Top N by insertion into a small sorted list (the tail is rejected in O(1)).
+  let order: number[];
+  if (top > 0 && nRows > top) {
+    order = [];
+    for (let r = 0; r < nRows; r++) {
+      if (order.length === top && !before(r, order[top - 1])) continue;
+      let k = order.length === top ? top - 1 : order.length;
+      if (order.length < top) order.push(r);
+      while (k > 0 && before(r, order[k - 1])) { order[k] = order[k - 1]; k--; }
+      order[k] = r;
+    }
+  } else {
+    order = Array.from({ length: nRows }, (_, r) => r).sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+  }
+  // Pass 2: distributions and reasons for the rows shown only.
+  const shown = new Int32Array(nRows).fill(-1);
+  order.forEach((r, k) => { shown[r] = k; });
+  const sketches = order.map(() => new DurationSketch());
+  const reasonMaps = order.map(() => new Map<number, number>());
+  for (let id = 0; id < t.size; id++) {
+    const k = shown[cellRow[id]];
+    if (k < 0) continue;
+    sketches[k].merge(cells.sketch[id]);
+    const m = reasonMaps[k];
+    m.set(cellReason[id], (m.get(cellReason[id]) ?? 0) + cells.count[id]);
+  }
+  const rows: AnalyzeRow[] = order.map((r, k) => {
+    const s = sketches[k];
+    const a = info[r];
     const reasons: Record<string, number> = {};
-    [...a.reasons.entries()].sort((x, y) => y[1] - x[1] || x[0] - y[0]).forEach(([id, n]) => { reasons[REASONS.get(id).name] = n; });
+    [...reasonMaps[k].entries()].sort((x, y) => y[1] - x[1] || x[0] - y[0]).forEach(([id, n]) => { reasons[REASONS.get(id).name] = n; });
     const address = a.trapSites ? topOf(a.trapSites) : a.address;
-    const row: AnalyzeRow = {
+    const out: AnalyzeRow = {
       rank: k + 1,
       key: a.key,
       symbol: a.symbol,
       module: a.module,
       address: address === null ? null : formatHex(address),
-      count: a.count,
-      countPct: viewExits ? round4((a.count / viewExits) * 100) : 0,
+      count: rowCount[r],
+      countPct: viewExits ? round4((rowCount[r] / viewExits) * 100) : 0,
       timeNs: s.sum,
       timePct: viewTime ? round4((s.sum / viewTime) * 100) : 0,
       timed: s.count,
@@ -178,13 +214,14 @@ export function buildRows(cells: Cells, by: GroupBy, sort: SortBy, top: number, 
       reasons,
     };
     if (a.callerSites) {
-      row.caller = a.caller ?? null;
+      out.caller = a.caller ?? null;
       const cs = topOf(a.callerSites);
-      row.callerAddress = cs === null ? null : formatHex(cs);
+      out.callerAddress = cs === null ? null : formatHex(cs);
     }
-    return row;
+    return out;
   });
   let rc = 0, rt = 0;
-  for (const a of rest) { rc += a.count; rt += a.sketch.sum; }
+  for (let r = 0; r < nRows; r++) if (shown[r] < 0) { rc += rowCount[r]; rt += rowTime[r]; }
+  const rest = { length: nRows - order.length };
   return { rows, omitted: { rows: rest.length, count: rc, timeNs: rt }, viewExits, unresolved: { exits: unresolvedExits, addresses: unresolvedAddrs.size } };
 }

@@ -1,3 +1,5 @@
+import { AMBIGUOUS_OLD_NAMES, REASONS, type Isa } from '../model/reasons.js';
+
 /**
  * Byte-level scanning helpers for the text readers: no string or regex per
  * line. Functions that return a number and a position leave the position in
@@ -49,3 +51,26 @@ export function indexOf(b: Buffer, needle: Uint8Array, p: number, end: number): 
 export function bytesEqual(b: Uint8Array, p: number, end: number, l: Uint8Array): boolean {
   return end - p === l.length && startsWithAt(b, p, end, l);
 }
+
+/** Reason text bytes -> interned id, for the few distinct reasons of a file. */
+export class ReasonCache {
+  private keys: Uint8Array[] = [];
+  private ids: number[] = [];
+  isa: Isa = 'other';
+
+  /** learnIsa: let the first unambiguous name settle the spellings both vendors share (text traces); off for canonical files, whose lower-case names are always SVM. */
+  constructor(private readonly learnIsa = true) {}
+
+  lookup(b: Buffer, s: number, e: number): number {
+    for (let k = 0; k < this.keys.length; k++) if (bytesEqual(b, s, e, this.keys[k])) return this.ids[k];
+    const text = b.toString('latin1', s, e);
+    let id = REASONS.lookup(text, this.isa);
+    if (id < 0) id = REASONS.intern('other', text);
+    const r = REASONS.get(id);
+    if (this.learnIsa && this.isa === 'other' && r.isa !== 'other' && !AMBIGUOUS_OLD_NAMES.has(text)) this.isa = r.isa;
+    this.keys.push(Uint8Array.from(b.subarray(s, e)));
+    this.ids.push(id);
+    return id;
+  }
+}
+

@@ -1,19 +1,26 @@
 /**
  * Canonical CSV (exitscope's own interchange format; see canonical.ts for the
- * columns). Read with csv-parse, which also copes with quoting, a BOM and CRLF;
- * written by hand because the layout is fixed and never needs quoting except
- * for an odd reason name.
+ * columns).
+ *
+ * Two paths, one result. The fixed layout is parsed straight from bytes into
+ * the chunk columns (no string, array or regex per line: the way to keep up
+ * with awk on gigabyte files). Any line that path does not accept as-is —
+ * quoting, spaces around fields, a wrong field count, a bad value — is parsed
+ * again on the string path (csv-parse for quoted lines), which accepts what it
+ * can and words every rejection, so both paths give identical results.
  *
  * Accounting: the header is one line; blank lines and `#` comment lines are
  * skipped; any other line is an event or a rejection with `file:line: reason`.
+ * A quoted field may not span lines (exitscope never writes one).
  */
-import { parse, type CsvError } from 'csv-parse';
-import { Readable, pipeline } from 'node:stream';
-import { ExitChunk, DEFAULT_CHUNK_ROWS, OPTIONAL_COLUMNS, type OptionalColumn } from '../model/chunk.js';
+import { parse as parseSync } from 'csv-parse/sync';
+import { DIR_READ, DIR_WRITE, ExitChunk, DEFAULT_CHUNK_ROWS, F_CALLER, F_GPA, F_MSR, F_PORT, F_SIZE, F_UNPAIRED, F_VALUE, OPTIONAL_COLUMNS, type OptionalColumn } from '../model/chunk.js';
 import { ExitscopeError } from '../model/errors.js';
 import { TimeBase } from '../model/time.js';
-import { ALL_COLUMNS, REQUIRED_COLUMNS, canonicalFields, columnSlots, pushCanonicalRow } from './canonical.js';
-import { lineCounter, type OpenedInput } from './input.js';
+import { newU64Out, parseHexU64Bytes } from '../model/u64.js';
+import { ReasonCache } from './bytes.js';
+import { ALL_COLUMNS, C_CALLER, C_DIR, C_DUR, C_GPA, C_MSR, C_PORT, C_REASON, C_RIP, C_SIZE, C_TS, C_VALUE, C_VCPU, REQUIRED_COLUMNS, canonicalFields, columnSlots, pushCanonicalRow } from './canonical.js';
+import { lineBatches, type OpenedInput } from './input.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
 
 function firstLine(head: string): string {
@@ -22,73 +29,180 @@ function firstLine(head: string): string {
   return (nl < 0 ? s : s.slice(0, nl)).replace(/\r$/, '');
 }
 
+const u64 = newU64Out();
+
+/** Digits in b[s,e) as a number; -1 if empty, not all digits, or longer than maxLen. */
+function digits(b: Buffer, s: number, e: number, maxLen: number): number {
+  if (e <= s || e - s > maxLen) return -1;
+  let v = 0;
+  for (let p = s; p < e; p++) {
+    const c = b[p];
+    if (c < 48 || c > 57) return -1;
+    v = v * 10 + (c - 48);
+  }
+  return v;
+}
+
+function hex0x(b: Buffer, s: number, e: number): boolean {
+  return e - s > 2 && b[s] === 48 && (b[s + 1] | 0x20) === 120 && parseHexU64Bytes(b, s, e, u64);
+}
+
+/** Field bounds of one line, reused. */
+const fs = new Int32Array(64);
+const fe = new Int32Array(64);
+
 async function* readCsv(input: OpenedInput, state: ReadState, opts: ReadOptions): AsyncGenerator<ExitChunk> {
   const { diag } = state;
-  const counter = lineCounter();
-  const skips: Array<{ line: number; message: string }> = [];
-  const parser = parse({
-    bom: true,
-    relax_column_count: true,
-    info: true,
-    skip_records_with_error: true,
-    on_skip: (err: CsvError | undefined) => {
-      skips.push({ line: Number(err?.lines ?? 0), message: String(err?.message ?? 'malformed CSV') });
-      return undefined;
-    },
-  });
-  const out = pipeline(Readable.from(counter.tap(input.chunks)), parser, () => undefined);
+  const st = diag.stats;
   const time = new TimeBase();
   const rows = opts.chunkRows ?? DEFAULT_CHUNK_ROWS;
+  const reasons = new ReasonCache(false);
   let chunk = new ExitChunk(rows);
   let slotOf: number[] | null = null;
   let width = 0;
-  const fields: Array<string | undefined> = new Array(ALL_COLUMNS.length);
-  const flushSkips = (): void => {
-    for (const s of skips) diag.reject(s.line, `malformed CSV: ${s.message.replace(/^Invalid Record Length: /, '')}`);
-    skips.length = 0;
-  };
-  for await (const item of out as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-    if (skips.length) flushSkips();
-    const rec = item.record;
-    const line = item.info.lines;
-    if (slotOf === null) {
-      // The header: map its names onto canonical slots.
-      const names = rec.map((h) => h.trim().toLowerCase());
-      const missing = REQUIRED_COLUMNS.filter((c) => !names.includes(c));
-      if (missing.length) {
-        throw new ExitscopeError(`${input.path}:${line}: CSV header lacks required column(s) ${missing.join(', ')} (expected ${REQUIRED_COLUMNS.join(',')}[,${OPTIONAL_COLUMNS.join(',')}])`);
+  const strFields: Array<string | undefined> = new Array(ALL_COLUMNS.length);
+  let lines = 0;
+
+  /** The string path: exact messages, quoting via csv-parse. */
+  const slow = (b: Buffer, s: number, e: number, line: number): void => {
+    const text = b.toString('utf8', s, e);
+    let rec: string[];
+    if (text.includes('"')) {
+      try {
+        const r = parseSync(text, { relax_column_count: true }) as string[][];
+        rec = r[0] ?? [''];
+      } catch (err) {
+        diag.reject(line, `malformed CSV: ${(err as Error).message.replace(/^Invalid Record Length: /, '')}`);
+        return;
       }
-      slotOf = names.map((n) => (ALL_COLUMNS as readonly string[]).indexOf(n));
-      const unknown = names.filter((n, k) => slotOf![k] < 0);
-      if (unknown.length) diag.note(`ignored unknown CSV column(s): ${unknown.join(', ')}`);
-      for (const n of names) if ((OPTIONAL_COLUMNS as readonly string[]).includes(n)) state.columns.add(n as OptionalColumn);
-      width = names.length;
-      diag.stats.header = 1;
-      continue;
-    }
-    if (rec.length === 1 && rec[0].trim() === '') { diag.stats.skipped++; continue; }
-    if (rec[0].startsWith('#')) { diag.stats.skipped++; continue; }
+    } else rec = text.split(',');
     if (rec.length !== width) {
       diag.reject(line, rec.length < width ? `missing column(s): expected ${width} fields, found ${rec.length}` : `extra field(s): expected ${width} fields, found ${rec.length}`);
-      continue;
+      return;
     }
-    fields.fill(undefined);
-    for (let k = 0; k < width; k++) {
-      const s = slotOf[k];
-      if (s >= 0) fields[s] = rec[k].trim();
+    strFields.fill(undefined);
+    for (let k = 0; k < width; k++) if (slotOf![k] >= 0) strFields[slotOf![k]] = rec[k].trim();
+    const err = pushCanonicalRow(strFields, chunk, time);
+    if (err !== null) diag.reject(line, err);
+    else st.events++;
+  };
+
+  /** The byte path: true when the row was taken; false to hand the line to `slow`. */
+  const fast = (b: Buffer, s: number, e: number): boolean => {
+    let nf = 0;
+    fs[0] = s;
+    for (let q = s; q < e; q++) {
+      const c = b[q];
+      if (c === 44) {
+        if (nf + 1 >= width) return false;
+        fe[nf++] = q;
+        fs[nf] = q + 1;
+      } else if (c === 34) return false;
     }
-    const err = pushCanonicalRow(fields, chunk, time);
-    if (err !== null) { diag.reject(line, err); continue; }
-    diag.stats.events++;
-    if (chunk.full) {
-      chunk.tsBaseNs = time.baseNs;
-      yield chunk;
-      chunk = new ExitChunk(rows);
+    fe[nf++] = e;
+    if (nf !== width) return false;
+    let ts = NaN, vcpu = -1, reason = -1, ripHi = 0, ripLo = 0, dur = NaN, flags = 0;
+    let port = 0, size = 0, dir = 0, valHi = 0, valLo = 0, gpaHi = 0, gpaLo = 0, msr = 0, cHi = 0, cLo = 0;
+    let tsBig: string | null = null;
+    for (let k = 0; k < nf; k++) {
+      const a = fs[k], z = fe[k];
+      if (z > a && (b[a] === 32 || b[z - 1] === 32)) return false;
+      switch (slotOf![k]) {
+        case C_TS: {
+          const v = digits(b, a, z, 15);
+          if (v >= 0) ts = v;
+          else if (z - a > 15 && z - a <= 20 && digits(b, a, a + 15, 15) >= 0 && digits(b, a + 15, z, 5) >= 0) tsBig = b.toString('latin1', a, z);
+          else return false;
+          break;
+        }
+        case C_VCPU: vcpu = digits(b, a, z, 9); if (vcpu < 0) return false; break;
+        case C_REASON: if (z === a) return false; reason = reasons.lookup(b, a, z); break;
+        case C_RIP: if (!hex0x(b, a, z)) return false; ripHi = u64[0]; ripLo = u64[1]; break;
+        case C_DUR:
+          if (z === a || (z - a === 1 && b[a] === 45)) break;
+          dur = digits(b, a, z, 15);
+          if (dur < 0) return false;
+          break;
+        case C_PORT:
+          if (z === a) break;
+          if (hex0x(b, a, z)) { if (u64[0] !== 0 || u64[1] > 0xffff) return false; port = u64[1]; }
+          else { port = digits(b, a, z, 5); if (port < 0 || port > 0xffff) return false; }
+          flags |= F_PORT;
+          break;
+        case C_SIZE:
+          if (z === a) break;
+          size = digits(b, a, z, 3);
+          if (size < 1 || size > 255) return false;
+          flags |= F_SIZE;
+          break;
+        case C_DIR:
+          if (z === a) break;
+          if (z - a === 1 && (b[a] | 0x20) === 114) dir = DIR_READ;
+          else if (z - a === 1 && (b[a] | 0x20) === 119) dir = DIR_WRITE;
+          else return false;
+          break;
+        case C_VALUE: if (z === a) break; if (!hex0x(b, a, z)) return false; valHi = u64[0]; valLo = u64[1]; flags |= F_VALUE; break;
+        case C_GPA: if (z === a) break; if (!hex0x(b, a, z)) return false; gpaHi = u64[0]; gpaLo = u64[1]; flags |= F_GPA; break;
+        case C_MSR: if (z === a) break; if (!hex0x(b, a, z) || u64[0] !== 0) return false; msr = u64[1]; flags |= F_MSR; break;
+        case C_CALLER: if (z === a) break; if (!hex0x(b, a, z)) return false; cHi = u64[0]; cLo = u64[1]; flags |= F_CALLER; break;
+        default: break;
+      }
     }
+    const off = tsBig !== null ? time.offsetOfDigits(tsBig) : time.offsetOfNumber(ts);
+    if (dur !== dur) flags |= F_UNPAIRED;
+    const i = chunk.push(off, vcpu, reason, ripHi, ripLo, dur);
+    chunk.flags[i] = flags;
+    chunk.port[i] = port; chunk.size[i] = size; chunk.dir[i] = dir;
+    chunk.valHi[i] = valHi; chunk.valLo[i] = valLo;
+    chunk.gpaHi[i] = gpaHi; chunk.gpaLo[i] = gpaLo;
+    chunk.msr[i] = msr;
+    chunk.callerHi[i] = cHi; chunk.callerLo[i] = cLo;
+    st.events++;
+    return true;
+  };
+
+  const header = (text: string, line: number): void => {
+    const names = text.replace(/^\uFEFF/, '').split(',').map((h) => h.trim().replace(/^"|"$/g, '').toLowerCase());
+    const missing = REQUIRED_COLUMNS.filter((c) => !names.includes(c));
+    if (missing.length) {
+      throw new ExitscopeError(`${input.path}:${line}: CSV header lacks required column(s) ${missing.join(', ')} (expected ${REQUIRED_COLUMNS.join(',')}[,${OPTIONAL_COLUMNS.join(',')}])`);
+    }
+    if (names.length > fs.length) throw new ExitscopeError(`${input.path}:${line}: too many CSV columns (${names.length})`);
+    slotOf = names.map((n) => (ALL_COLUMNS as readonly string[]).indexOf(n));
+    const unknown = names.filter((_, k) => slotOf![k] < 0);
+    if (unknown.length) diag.note(`ignored unknown CSV column(s): ${unknown.join(', ')}`);
+    for (const n of names) if ((OPTIONAL_COLUMNS as readonly string[]).includes(n)) state.columns.add(n as OptionalColumn);
+    width = names.length;
+    st.header = 1;
+  };
+
+  for await (const batch of lineBatches(input.chunks)) {
+    const { buf, bounds } = batch;
+    for (let k = 0; k < batch.count; k++) {
+      let s = bounds[2 * k];
+      const e = bounds[2 * k + 1];
+      const line = batch.firstLine + k;
+      if (line === 1 && e - s >= 3 && buf[s] === 0xef && buf[s + 1] === 0xbb && buf[s + 2] === 0xbf) s += 3;
+      if (slotOf === null) {
+        const text = buf.toString('utf8', s, e);
+        if (text.trim() === '' || text.startsWith('#')) { st.skipped++; continue; }
+        header(text, line);
+        continue;
+      }
+      let p = s;
+      while (p < e && (buf[p] === 32 || buf[p] === 9)) p++;
+      if (p === e || buf[p] === 35) { st.skipped++; continue; }
+      if (!fast(buf, s, e)) slow(buf, s, e, line);
+      if (chunk.full) {
+        chunk.tsBaseNs = time.baseNs;
+        yield chunk;
+        chunk = new ExitChunk(rows);
+      }
+    }
+    lines = batch.firstLine + batch.count - 1;
   }
-  flushSkips();
-  diag.stats.lines = counter.lines();
-  if (slotOf === null && diag.stats.lines > 0) throw new ExitscopeError(`${input.path}: no CSV header found`);
+  st.lines = lines;
+  if (slotOf === null && st.skipped < lines) throw new ExitscopeError(`${input.path}: no CSV header found`);
   chunk.tsBaseNs = time.baseNs;
   if (chunk.length) yield chunk;
 }

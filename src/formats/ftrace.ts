@@ -28,10 +28,9 @@
  * a lost-events marker or at the end, is kept as unpaired (counted, untimed).
  */
 import { DIR_READ, DIR_WRITE, ExitChunk, DEFAULT_CHUNK_ROWS, F_FAILED_ENTRY, F_GPA, F_MSR, F_PORT, F_SIZE, F_UNPAIRED, F_USERSPACE, F_VALUE } from '../model/chunk.js';
-import { AMBIGUOUS_OLD_NAMES, REASONS, type Isa } from '../model/reasons.js';
 import { TimeBase } from '../model/time.js';
 import { newU64Out, parseHexU64Bytes } from '../model/u64.js';
-import { bytesEqual, cur, lit, parseUint, skipSpaces, startsWithAt, tokenEnd } from './bytes.js';
+import { ReasonCache, bytesEqual, cur, lit, parseUint, skipSpaces, startsWithAt, tokenEnd } from './bytes.js';
 import { lineBatches, type OpenedInput } from './input.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
 
@@ -67,25 +66,6 @@ const BUFFER_STARTED = lit('buffer started');
 const STOP_WORDS = ['rip', 'info', 'info1', 'info2', 'intr_info', 'error_code', 'requests', 'isa', 'FAILED_VMENTRY', 'vcpu'].map(lit);
 
 const u64 = newU64Out();
-
-/** Reason text bytes -> interned id, for the few distinct reasons of a file. */
-class ReasonCache {
-  private keys: Uint8Array[] = [];
-  private ids: number[] = [];
-  isa: Isa = 'other';
-
-  lookup(b: Buffer, s: number, e: number): number {
-    for (let k = 0; k < this.keys.length; k++) if (bytesEqual(b, s, e, this.keys[k])) return this.ids[k];
-    const text = b.toString('latin1', s, e);
-    let id = REASONS.lookup(text, this.isa);
-    if (id < 0) id = REASONS.intern('other', text);
-    const r = REASONS.get(id);
-    if (this.isa === 'other' && r.isa !== 'other' && !AMBIGUOUS_OLD_NAMES.has(text)) this.isa = r.isa;
-    this.keys.push(Uint8Array.from(b.subarray(s, e)));
-    this.ids.push(id);
-    return id;
-  }
-}
 
 /** Per-thread pending exits, as columns indexed by slot. */
 class Pending {
