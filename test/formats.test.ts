@@ -11,9 +11,9 @@ import { cli, fx } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'exitscope-fmt-'));
 
-async function text(gen: AsyncIterable<string>): Promise<string> {
+async function text(gen: AsyncIterable<string | Buffer>): Promise<string> {
   let s = '';
-  for await (const p of gen) s += p;
+  for await (const p of gen) s += p.toString();
   return s;
 }
 

@@ -116,8 +116,10 @@ export function buildRows(cells: Cells, by: GroupBy, sort: SortBy, top: number, 
         reason = t.key(id, 5);
         const res = resolve(addr);
         const cr = has ? resolve(caddr) : null;
-        const fn = label(res, addr, false);
-        const cfn = has ? label(cr, caddr, false) : '[no caller]';
+        // --by callsite keys exact (trap address, return address) pairs: the paper's Table 3.
+        const exact = by === 'callsite';
+        const fn = label(res, addr, exact);
+        const cfn = has ? label(cr, caddr, exact) : '[no caller]';
         r = row(`${fn} <- ${cfn}`, () => ({ symbol: res ? res.name : '[unknown]', module: res ? res.module || null : null, address: null, caller: has ? (cr ? cr.name : '[unknown]') : null, callerSites: new Map(), trapSites: new Map() }));
         const ri = info[r];
         if (has) ri.callerSites!.set(caddr, (ri.callerSites!.get(caddr) ?? 0) + cells.count[id]);

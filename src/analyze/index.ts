@@ -36,7 +36,7 @@ export interface AnalyzeOptions {
 }
 
 const MODE_OF: Record<GroupBy, CellMode> = {
-  function: 'rip', address: 'rip', caller: 'rip-caller', reason: 'reason', port: 'port', mmio: 'mmio', vcpu: 'vcpu',
+  function: 'rip', address: 'rip', caller: 'rip-caller', callsite: 'rip-caller', reason: 'reason', port: 'port', mmio: 'mmio', vcpu: 'vcpu',
 };
 
 export function reasonFilter(names: readonly string[] | undefined): Set<number> | null {
@@ -79,9 +79,9 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeReport> {
   const cellData = cells.data();
   if (cellData.unkeyed > 0) notes.push(`${cellData.unkeyed} of ${t.exits} exits carry no ${by === 'port' ? 'I/O port' : 'MMIO'} detail and are not in this view`);
   if (t.timed < t.exits) notes.push(`${t.exits - t.timed} exits have no known duration (unpaired exit/entry): counted, left out of time statistics`);
-  if (!symbolizer && (by === 'function' || by === 'caller')) notes.push('no --map given: functions are shown as [unknown] addresses');
+  if (!symbolizer && (by === 'function' || by === 'caller' || by === 'callsite')) notes.push('no --map given: functions are shown as [unknown] addresses');
   if (res.unresolved.exits > 0 && symbolizer) notes.push(`${res.unresolved.exits} exits (${((res.unresolved.exits / Math.max(1, res.viewExits)) * 100).toFixed(1)}%) at ${res.unresolved.addresses} addresses no map resolves (guest user space, firmware, or a missing module map): shown as [unknown] rows`);
-  if (by === 'caller' && res.rows.every((r) => r.caller === null)) notes.push('this trace carries no caller column: every row is [no caller]');
+  if ((by === 'caller' || by === 'callsite') && res.rows.every((r) => r.caller === null)) notes.push('this trace carries no caller column: every row is [no caller]');
   const slide = symbolizer?.slide;
   return {
     schema: 'exitscope.analyze/v1',

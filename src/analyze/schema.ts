@@ -25,7 +25,7 @@ export const InputSummarySchema = z.object({
 
 export const AnalyzeRowSchema = z.object({
   rank: z.number().int().positive(),
-  key: z.string().describe('Row key: symbol, symbol+0xoff, reason, port, vcpu, or "fn <- caller"'),
+  key: z.string().describe('Row key: symbol, symbol+0xoff, reason, port, vcpu, "fn <- caller" or "fn+0xoff <- caller+0xoff"'),
   symbol: z.string().nullable(),
   module: z.string().nullable(),
   address: z.string().regex(/^0x[0-9a-f]+$/).nullable().describe("Lower-case hex of the row's first/only address (function start for --by function)"),
@@ -43,7 +43,7 @@ export const AnalyzeRowSchema = z.object({
   callerAddress: z.string().regex(/^0x[0-9a-f]+$/).nullable().optional(),
 });
 
-export const ByValues = ['function', 'address', 'reason', 'port', 'mmio', 'vcpu', 'caller'] as const;
+export const ByValues = ['function', 'address', 'reason', 'port', 'mmio', 'vcpu', 'caller', 'callsite'] as const;
 export const SortValues = ['count', 'time'] as const;
 
 export const AnalyzeReportSchema = z.object({

@@ -21,7 +21,7 @@ export async function openOutput(path: string | undefined): Promise<{ out: Writa
   };
 }
 
-export async function writeAll(out: Writable, parts: AsyncIterable<string>): Promise<void> {
+export async function writeAll(out: Writable, parts: AsyncIterable<string | Buffer>): Promise<void> {
   for await (const s of parts) {
     if (!out.write(s)) await once(out, 'drain');
   }

@@ -13,8 +13,11 @@ import { parseAddress } from '../model/u64.js';
 import { renderAnalyzeCsv, renderAnalyzeJson, renderAnalyzeMarkdown, renderAnalyzeTable } from '../report/analyze-report.js';
 import type { KaslrOption } from '../symbols/index.js';
 import { openOutput, printRejections, writeAll } from './io.js';
+import { prepareEmulation, writeGuestMap, EmulatorConfigSchema } from '../emulator/index.js';
+import { writeTraceCmd } from '../formats/trace-cmd-writer.js';
+import { readFileSync, writeFileSync } from 'node:fs';
 
-const SCHEMAS: Record<string, z.ZodType> = { analyze: AnalyzeReportSchema };
+const SCHEMAS: Record<string, z.ZodType> = { analyze: AnalyzeReportSchema, 'emulate-config': EmulatorConfigSchema };
 
 function list(v: unknown): string[] {
   const arr = Array.isArray(v) ? v : v === undefined ? [] : [v];
@@ -68,6 +71,28 @@ function build(argv: string[]): Argv {
       .option('output', { alias: 'o', type: 'string', describe: 'output file (default stdout)' })
       .option('input-format', { type: 'string' })
       .option('strict', { type: 'boolean', default: false }))
+    .command('emulate', 'generate a VM-exit trace from the bundled guest model (paper workloads, every optimization switchable)', (y) => y
+      .option('workload', { type: 'string', describe: 'disk | net | jbb' })
+      .option('scenario', { type: 'string', describe: 'JSON scenario file (same fields as the flags; flags win)' })
+      .option('net-test', { type: 'string', describe: 'TCP_STREAM | UDP_STREAM | TCP_RR | UDP_RR' })
+      .option('nic', { type: 'string', describe: 'rtl8139 | e1000 | virtio' })
+      .option('napi', { type: 'string', describe: 'on | off' })
+      .option('disk', { type: 'string', describe: 'ide (drivers/ide) | ata (libata) | virtio' })
+      .option('disk-test', { type: 'string', describe: 'write | read | both' })
+      .option('block-kb', { type: 'string', array: true, describe: 'bonnie++ block sizes in KiB (comma list)' })
+      .option('hz', { type: 'number', describe: 'guest tick rate: 100 | 250 | 1000' })
+      .option('iosched', { type: 'string', describe: 'guest I/O scheduler: cfq | noop' })
+      .option('guest-opt', { type: 'string', array: true, describe: 'coalesce-io, no-pmtmr-verify (repeatable)' })
+      .option('host-opt', { type: 'string', array: true, describe: 'apicv, pv-eoi, coalesced-mmio (repeatable)' })
+      .option('vcpus', { type: 'number' })
+      .option('duration', { type: 'number', describe: 'simulated seconds' })
+      .option('ops', { type: 'number', describe: 'stop after this many workload operations' })
+      .option('seed', { type: 'number' })
+      .option('profile', { type: 'string', describe: 'host profile: core2-kvm76 | modern | FILE.json' })
+      .option('emit', { choices: ['csv', 'trace-cmd'] as const, default: 'csv' as const, describe: 'trace format' })
+      .option('output', { alias: 'o', type: 'string', describe: 'trace file (default stdout)' })
+      .option('map-out', { type: 'string', describe: 'also write the guest kernel map (System.map format)' })
+      .option('summary', { type: 'string', describe: 'write a JSON summary: workload metric, time, exits by reason, config' }))
     .command('schema <name>', 'print the JSON Schema of a JSON output', (y) => y
       .positional('name', { choices: Object.keys(SCHEMAS), describe: 'which output' }))
     .demandCommand(1, 'name a command: analyze, convert or schema')
@@ -123,6 +148,47 @@ async function run(args: Record<string, unknown>): Promise<number> {
     const c = stream.counters;
     const extra = c.lostEvents !== undefined ? `; ${c.lostEvents} lost events, ${c.unpairedExits} unpaired exits, ${c.unpairedEntries} unpaired entries, time went backwards ${c.timeWentBackwards}x` : '';
     process.stderr.write(`${s.path}: ${s.format}, ${s.lines} lines: ${s.events} events, ${s.skipped} skipped, ${s.rejected} rejected${s.header ? ', 1 header' : ''} -> ${exits} exits${extra}\n`);
+    return 0;
+  }
+  if (cmd === 'emulate') {
+    let base: Record<string, unknown> = {};
+    if (args.scenario) {
+      try {
+        base = JSON.parse(readFileSync(String(args.scenario), 'utf8')) as Record<string, unknown>;
+      } catch (e) {
+        throw new ExitscopeError(`${args.scenario}: cannot read scenario (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
+    }
+    const flag = (name: string, key: string, conv: (v: unknown) => unknown = (v) => v): void => {
+      if (args[name] !== undefined) base[key] = conv(args[name]);
+    };
+    flag('workload', 'workload');
+    flag('net-test', 'netTest');
+    flag('nic', 'nic');
+    flag('napi', 'napi');
+    flag('disk', 'disk');
+    flag('disk-test', 'diskTest');
+    flag('block-kb', 'blockKB', (v) => list(v).map(Number));
+    flag('hz', 'hz');
+    flag('iosched', 'iosched');
+    flag('guest-opt', 'guestOpts', list);
+    flag('host-opt', 'hostOpts', list);
+    flag('vcpus', 'vcpus');
+    flag('duration', 'duration');
+    flag('ops', 'ops');
+    flag('seed', 'seed');
+    flag('profile', 'profile');
+    if (base.workload === undefined) throw new ExitscopeError('emulate: --workload is required (disk, net or jbb)');
+    const em = prepareEmulation(base, args.scenario ? String(args.scenario) : 'emulate');
+    const { out, close } = await openOutput(args.output as string | undefined);
+    const columns = new Set(['port', 'size', 'dir', 'value', 'gpa', 'caller'] as const);
+    const text = args.emit === 'trace-cmd' ? writeTraceCmd(em.chunks()) : writeCsv(em.chunks(), columns);
+    await writeAll(out, text);
+    await close();
+    if (args['map-out']) writeGuestMap(String(args['map-out']));
+    const sum = em.summary!;
+    if (args.summary) writeFileSync(String(args.summary), JSON.stringify(sum, null, 2) + '\n');
+    process.stderr.write(`emulated ${sum.config.workload} on ${sum.profile}: ${(sum.simulatedNs / 1e9).toFixed(2)} s simulated, ${sum.exits.toLocaleString('en-US')} exits, ${sum.metric.name} ${sum.metric.value.toFixed(2)} ${sum.metric.unit}\n`);
     return 0;
   }
   if (cmd === 'schema') {

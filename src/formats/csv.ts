@@ -19,7 +19,8 @@ import { ExitscopeError } from '../model/errors.js';
 import { TimeBase } from '../model/time.js';
 import { newU64Out, parseHexU64Bytes } from '../model/u64.js';
 import { ReasonCache } from './bytes.js';
-import { ALL_COLUMNS, C_CALLER, C_DIR, C_DUR, C_GPA, C_MSR, C_PORT, C_REASON, C_RIP, C_SIZE, C_TS, C_VALUE, C_VCPU, REQUIRED_COLUMNS, canonicalFields, columnSlots, pushCanonicalRow } from './canonical.js';
+import { ALL_COLUMNS, C_CALLER, C_DIR, C_DUR, C_GPA, C_MSR, C_PORT, C_REASON, C_RIP, C_SIZE, C_TS, C_VALUE, C_VCPU, REQUIRED_COLUMNS, columnSlots, pushCanonicalRow } from './canonical.js';
+import { REASONS } from '../model/reasons.js';
 import { lineBatches, type OpenedInput } from './input.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
 
@@ -221,19 +222,97 @@ function csvQuote(s: string): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-/** Renders chunks as canonical CSV text, header first; one string per chunk. */
-export async function* writeCsv(chunks: AsyncIterable<ExitChunk>, columns: ReadonlySet<OptionalColumn>): AsyncGenerator<string> {
-  const slots = columnSlots(columns);
-  yield slots.map((s) => ALL_COLUMNS[s]).join(',') + '\n';
-  const f: string[] = new Array(ALL_COLUMNS.length);
-  for await (const c of chunks) {
-    const lines: string[] = new Array(c.length);
-    for (let i = 0; i < c.length; i++) {
-      canonicalFields(c, i, f);
-      let line = f[slots[0]];
-      for (let k = 1; k < slots.length; k++) line += ',' + (k === 2 ? csvQuote(f[slots[k]]) : f[slots[k]]);
-      lines[i] = line;
-    }
-    if (lines.length) yield lines.join('\n') + '\n';
+/** Writes canonical CSV rows straight into bytes: no string per field (the emulator writes millions). */
+class CsvEncoder {
+  private buf = Buffer.allocUnsafe(1 << 20);
+  private pos = 0;
+  private readonly reasonBytes: Buffer[] = [];
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const b = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(b, 0, 0, this.pos);
+    this.buf = b;
   }
+
+  byte(c: number): void {
+    this.buf[this.pos++] = c;
+  }
+
+  dec(n: number): void {
+    if (n === 0) { this.buf[this.pos++] = 48; return; }
+    let digits = 0;
+    for (let x = n; x >= 1; x = Math.floor(x / 10)) digits++;
+    let p = this.pos + digits;
+    this.pos = p;
+    for (let x = n; x >= 1; x = Math.floor(x / 10)) this.buf[--p] = 48 + (x % 10);
+  }
+
+  hex(hi: number, lo: number): void {
+    const b = this.buf;
+    b[this.pos++] = 48;
+    b[this.pos++] = 120;
+    let started = false;
+    for (let k = 28; k >= 0; k -= 4) {
+      const n = (hi >>> k) & 15;
+      if (n || started) { b[this.pos++] = n < 10 ? 48 + n : 87 + n; started = true; }
+    }
+    for (let k = 28; k >= 0; k -= 4) {
+      const n = (lo >>> k) & 15;
+      if (n || started || k === 0) { b[this.pos++] = n < 10 ? 48 + n : 87 + n; started = true; }
+    }
+  }
+
+  text(s: string): void {
+    this.pos += this.buf.write(s, this.pos, 'latin1');
+  }
+
+  reason(id: number): void {
+    let r = this.reasonBytes[id];
+    if (!r) r = this.reasonBytes[id] = Buffer.from(csvQuote(REASONS.get(id).name), 'utf8');
+    r.copy(this.buf, this.pos);
+    this.pos += r.length;
+  }
+
+  encode(c: ExitChunk, slots: readonly number[]): Buffer {
+    this.pos = 0;
+    const baseSmall = c.tsBaseNs <= 9007199254740991n;
+    const baseNum = Number(c.tsBaseNs);
+    for (let i = 0; i < c.length; i++) {
+      this.ensure(400);
+      const fl = c.flags[i];
+      for (let k = 0; k < slots.length; k++) {
+        if (k > 0) this.byte(44);
+        switch (slots[k]) {
+          case C_TS: {
+            const abs = baseNum + c.ts[i];
+            if (baseSmall && Number.isSafeInteger(abs) && abs >= 0) this.dec(abs);
+            else this.text((c.tsBaseNs + BigInt(c.ts[i])).toString());
+            break;
+          }
+          case C_VCPU: this.dec(c.vcpu[i]); break;
+          case C_REASON: this.reason(c.reason[i]); break;
+          case C_RIP: this.hex(c.ripHi[i], c.ripLo[i]); break;
+          case C_DUR: { const d = c.dur[i]; if (d === d) this.dec(d); break; }
+          case C_PORT: if (fl & F_PORT) this.hex(0, c.port[i]); break;
+          case C_SIZE: if (fl & F_SIZE) this.dec(c.size[i]); break;
+          case C_DIR: { const d = c.dir[i]; if (d === DIR_READ) this.byte(114); else if (d === DIR_WRITE) this.byte(119); break; }
+          case C_VALUE: if (fl & F_VALUE) this.hex(c.valHi[i], c.valLo[i]); break;
+          case C_GPA: if (fl & F_GPA) this.hex(c.gpaHi[i], c.gpaLo[i]); break;
+          case C_MSR: if (fl & F_MSR) this.hex(0, c.msr[i]); break;
+          case C_CALLER: if (fl & F_CALLER) this.hex(c.callerHi[i], c.callerLo[i]); break;
+        }
+      }
+      this.byte(10);
+    }
+    return Buffer.from(this.buf.subarray(0, this.pos));
+  }
+}
+
+/** Renders chunks as canonical CSV bytes, header first; one buffer per chunk. */
+export async function* writeCsv(chunks: AsyncIterable<ExitChunk>, columns: ReadonlySet<OptionalColumn>): AsyncGenerator<Buffer> {
+  const slots = columnSlots(columns);
+  yield Buffer.from(slots.map((s) => ALL_COLUMNS[s]).join(',') + '\n');
+  const enc = new CsvEncoder();
+  for await (const c of chunks) if (c.length) yield enc.encode(c, slots);
 }

@@ -9,7 +9,7 @@ import { fmtInt, fmtNs, fmtPct } from './units.js';
 
 const KEY_TITLE: Record<GroupBy, string> = {
   function: 'Function', address: 'Trap address', reason: 'VM-EXIT', port: 'IO Port Access',
-  mmio: 'MMIO Access', vcpu: 'VCPU', caller: 'Function <- Caller',
+  mmio: 'MMIO Access', vcpu: 'VCPU', caller: 'Function <- Caller', callsite: 'Trap site <- Call site',
 };
 
 function topReasons(r: AnalyzeRow, n = 2): string {
@@ -23,9 +23,10 @@ interface Column { title: string; cell: (r: AnalyzeRow) => string; align: 'left'
 function columns(rep: AnalyzeReport): Column[] {
   const by = rep.by;
   const cols: Column[] = [{ title: '#', cell: (r) => String(r.rank), align: 'right' }];
-  if (by === 'address' || by === 'caller') cols.push({ title: by === 'caller' ? 'Trap addr' : 'Address', cell: (r) => r.address ?? '-', align: 'left' });
+  const callerView = by === 'caller' || by === 'callsite';
+  if (by === 'address' || callerView) cols.push({ title: callerView ? 'Trap addr' : 'Address', cell: (r) => r.address ?? '-', align: 'left' });
   cols.push({ title: KEY_TITLE[by], cell: (r) => r.key, align: 'left' });
-  if (by === 'caller') cols.push({ title: 'Caller addr', cell: (r) => r.callerAddress ?? '-', align: 'left' });
+  if (callerView) cols.push({ title: 'Caller addr', cell: (r) => r.callerAddress ?? '-', align: 'left' });
   cols.push(
     { title: 'Samples', cell: (r) => fmtInt(r.count), align: 'right' },
     { title: 'Samples%', cell: (r) => fmtPct(r.countPct), align: 'right' },
@@ -94,11 +95,11 @@ export function renderAnalyzeCsv(rep: AnalyzeReport): string {
   const q = (s: string | null | undefined): string => (s === null || s === undefined ? '' : /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
   const n = (x: number | null): string => (x === null ? '' : String(x));
   const head = ['rank', 'key', 'symbol', 'module', 'address', 'count', 'count_pct', 'time_ns', 'time_pct', 'timed', 'mean_ns', 'p50_ns', 'p99_ns', 'max_ns', 'reasons'];
-  if (rep.by === 'caller') head.push('caller', 'caller_address');
+  if (rep.by === 'caller' || rep.by === 'callsite') head.push('caller', 'caller_address');
   const lines = [head.join(',')];
   for (const r of rep.rows) {
     const f = [String(r.rank), q(r.key), q(r.symbol), q(r.module), q(r.address), String(r.count), String(r.countPct), String(r.timeNs), String(r.timePct), String(r.timed), n(r.meanNs), n(r.p50Ns), n(r.p99Ns), n(r.maxNs), q(Object.entries(r.reasons).map(([k, v]) => `${k}:${v}`).join(';'))];
-    if (rep.by === 'caller') f.push(q(r.caller ?? null), q(r.callerAddress ?? null));
+    if (rep.by === 'caller' || rep.by === 'callsite') f.push(q(r.caller ?? null), q(r.callerAddress ?? null));
     lines.push(f.join(','));
   }
   return lines.join('\n') + '\n';

@@ -1,0 +1,36 @@
+/**
+ * What to emulate: the schema of `exitscope emulate` flags and of scenario
+ * files. Zod messages name the field and the valid choices.
+ */
+import { z } from 'zod';
+import { ExitscopeError } from '../model/errors.js';
+import { zodMessage } from './zod-message.js';
+
+export const EmulatorConfigSchema = z.object({
+  workload: z.enum(['disk', 'net', 'jbb']),
+  /** net: netperf test; disk: which bonnie++ phases. */
+  netTest: z.enum(['TCP_STREAM', 'UDP_STREAM', 'TCP_RR', 'UDP_RR']).default('TCP_STREAM'),
+  nic: z.enum(['rtl8139', 'e1000', 'virtio']).default('rtl8139'),
+  napi: z.enum(['on', 'off']).default('on'),
+  disk: z.enum(['ide', 'ata', 'virtio']).default('ata').describe('ide = drivers/ide (Fig. 5), ata = libata ata_piix (Table 3), virtio = virtio-blk'),
+  diskTest: z.enum(['write', 'read', 'both']).default('both'),
+  blockKB: z.array(z.number().int().positive().max(1024)).min(1).default([1, 4, 16, 64]),
+  hz: z.union([z.literal(100), z.literal(250), z.literal(1000)]).default(1000),
+  iosched: z.enum(['cfq', 'noop']).default('cfq'),
+  guestOpts: z.array(z.enum(['coalesce-io', 'no-pmtmr-verify'])).default([]),
+  hostOpts: z.array(z.enum(['apicv', 'pv-eoi', 'coalesced-mmio'])).default([]),
+  vcpus: z.number().int().min(1).max(64).default(2),
+  duration: z.number().positive().max(86_400).default(5).describe('Simulated seconds'),
+  ops: z.number().int().positive().optional().describe('Stop after this many workload operations instead'),
+  seed: z.number().int().nonnegative().default(1),
+  profile: z.string().default('core2-kvm76'),
+});
+
+export type EmulatorConfig = z.infer<typeof EmulatorConfigSchema>;
+export type EmulatorConfigInput = z.input<typeof EmulatorConfigSchema>;
+
+export function parseConfig(input: unknown, where = 'emulate'): EmulatorConfig {
+  const r = EmulatorConfigSchema.strict().safeParse(input);
+  if (!r.success) throw new ExitscopeError(`${where}: ${zodMessage(r.error)}`);
+  return r.data;
+}

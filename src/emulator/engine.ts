@@ -1,0 +1,118 @@
+/**
+ * Runs the vcpus in time slices and merges their exits into one time-ordered
+ * stream of chunks. Vcpus do not interact, so a slice is exact: after every
+ * vcpu has passed the slice end, no exit earlier than it can still appear.
+ * Memory is one slice of exits, whatever the length of the run.
+ */
+import { ExitChunk, DEFAULT_CHUNK_ROWS } from '../model/chunk.js';
+import { REASONS } from '../model/reasons.js';
+import type { EmulatorConfig } from './config.js';
+import { Guest } from './guest.js';
+import type { HostProfile } from './profile.js';
+import { Rng } from './rng.js';
+import { VcpuSim, type ExitLedger } from './vcpu.js';
+import { makeWorkload, type Phase } from './workloads.js';
+
+/** Host uptime at the start of the run, so timestamps read like a real trace's. */
+export const EMULATION_BASE_NS = 1_000_000_000_000n;
+const SLICE_NS = 5_000_000;
+
+export interface EmulationSummary {
+  schema: 'exitscope.emulate-summary/v1';
+  config: EmulatorConfig;
+  profile: string;
+  metric: { name: string; unit: string; value: number };
+  phases: Phase[];
+  simulatedNs: number;
+  guestNs: number;
+  exits: number;
+  exitNs: number;
+  /** Hardware VM exit/entry time, not in any traced duration. */
+  transitionNs: number;
+  byReason: Record<string, { count: number; timeNs: number }>;
+  tickHz: number;
+  pitReloadCount: number;
+}
+
+export class Emulation {
+  summary: EmulationSummary | null = null;
+
+  constructor(readonly cfg: EmulatorConfig, readonly profile: HostProfile) {}
+
+  async *chunks(chunkRows = DEFAULT_CHUNK_ROWS): AsyncGenerator<ExitChunk> {
+    const { cfg, profile: p } = this;
+    const rng = new Rng(cfg.seed);
+    const ledger: ExitLedger = { count: new Float64Array(1024), time: new Float64Array(1024) };
+    const guest = new Guest(cfg, p, rng);
+    const work = makeWorkload(cfg, p, guest, rng);
+    const vcpus: VcpuSim[] = [];
+    for (let id = 0; id < cfg.vcpus; id++) {
+      const v = new VcpuSim(id, rng, p.jitter, ledger, guest.s.extIrq, guest.s.hlt, EMULATION_BASE_NS, p.transitionNs);
+      v.tickPeriod = guest.tickNs;
+      // Ticks of different vcpus are not aligned.
+      v.nextTick = guest.tickNs * ((id * 0.37) % 1 + 0.5);
+      v.onTick = (vv) => guest.tick(vv);
+      vcpus.push(v);
+    }
+    guest.programPit(vcpus[0]);
+    let out = new ExitChunk(chunkRows, EMULATION_BASE_NS);
+    const busy = vcpus.filter((v) => work.busy(v.id));
+    const idle = vcpus.filter((v) => !work.busy(v.id));
+    let finished = false;
+    let stopAt = Infinity;
+    let sliceEnd = 0;
+    while (!finished) {
+      sliceEnd += SLICE_NS;
+      for (const v of busy) {
+        while (v.t < sliceEnd && !v.done) if (!work.step(v)) v.done = true;
+      }
+      const busyDone = busy.every((v) => v.done);
+      if (busyDone && stopAt === Infinity) stopAt = Math.max(...busy.map((v) => v.t));
+      const idleLimit = Math.min(sliceEnd, stopAt);
+      // Idle vcpus: one HLT per wake-up, ending at the next interrupt (not at the slice).
+      for (const v of idle) while (v.t < idleLimit) v.idle(Math.min(v.nextTick, v.irqAt), Infinity);
+      finished = busyDone && idle.every((v) => v.t >= stopAt);
+      const horizon = finished ? Infinity : sliceEnd;
+      // Merge rows with ts < horizon from every vcpu, in time order.
+      for (;;) {
+        let best = -1;
+        let bestTs = horizon;
+        for (let k = 0; k < vcpus.length; k++) {
+          const v = vcpus[k];
+          if (v.read < v.buf.length && v.buf.ts[v.read] < bestTs) { best = k; bestTs = v.buf.ts[v.read]; }
+        }
+        if (best < 0) break;
+        const v = vcpus[best];
+        out.copyRow(v.buf, v.read++);
+        if (out.full) { yield out; out = new ExitChunk(chunkRows, EMULATION_BASE_NS); }
+      }
+      for (const v of vcpus) if (v.read === v.buf.length) { v.buf.length = 0; v.read = 0; }
+    }
+    if (out.length) yield out;
+    const simulatedNs = Math.max(...vcpus.map((v) => v.t));
+    work.finish(simulatedNs);
+    const byReason: EmulationSummary['byReason'] = {};
+    let exits = 0, exitNs = 0;
+    for (let id = 0; id < ledger.count.length; id++) {
+      if (!ledger.count[id]) continue;
+      byReason[REASONS.get(id).name] = { count: ledger.count[id], timeNs: ledger.time[id] };
+      exits += ledger.count[id];
+      exitNs += ledger.time[id];
+    }
+    this.summary = {
+      schema: 'exitscope.emulate-summary/v1',
+      config: cfg,
+      profile: p.name,
+      metric: { name: work.metricName, unit: work.unit, value: work.metric() },
+      phases: work.phases(),
+      simulatedNs,
+      guestNs: vcpus.reduce((s, v) => s + v.guestNs, 0),
+      exits,
+      exitNs,
+      transitionNs: vcpus.reduce((s, v) => s + v.transitionNs, 0),
+      byReason,
+      tickHz: 1e9 / guest.tickNs,
+      pitReloadCount: guest.pitCount,
+    };
+  }
+}

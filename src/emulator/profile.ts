@@ -1,0 +1,76 @@
+/**
+ * Host profiles: every constant of the emulator's cost model, in one file per
+ * host, validated by this schema (the schema is the type). The estimator never
+ * reads these: it must infer costs from traces alone.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { ExitscopeError } from '../model/errors.js';
+import { zodMessage } from './zod-message.js';
+
+const Ns = z.number().nonnegative();
+
+export const HostProfileSchema = z.object({
+  name: z.string(),
+  description: z.string(),
+  calibration: z.string().describe('What the constants were fitted to'),
+  transitionNs: Ns.describe('Hardware VM exit + VM entry latency: outside the kvm_exit..kvm_entry interval a trace measures'),
+  userspaceSwitchNs: Ns.describe('Extra cost when KVM hands an exit to the userspace device model (QEMU) and back'),
+  jitter: z.number().min(0).max(1).describe('Relative spread of each cost (uniform sum, mean preserved)'),
+  mmioExit: z.enum(['shadow-pf', 'ept-misconfig']).describe('How an MMIO access traps: #PF under shadow paging (no EPT) or EPT misconfiguration'),
+  apicv: z.boolean().describe('Hardware can virtualize APIC EOI / posted interrupts (--host-opt apicv allowed)'),
+  handling: z.object({
+    picPollNs: Ns, ioapicEoiNs: Ns, lapicEoiNs: Ns, eoiInducedNs: Ns, intrWindowNs: Ns, extIrqNs: Ns, hltNs: Ns,
+    crAccessNs: Ns, msrNs: Ns, shadowPfNs: Ns, pmTimerNs: Ns, hypercallNs: Ns,
+    mmioDecodeNs: Ns.describe('Decoding and emulating the faulting MMIO instruction'),
+    pvEoiNs: Ns.describe('Guest-side cost of a PV EOI (no exit)'),
+  }),
+  devices: z.object({
+    ide: z.object({ taskfileNs: Ns, statusNs: Ns, commandNs: Ns, bmdmaNs: Ns, prdNs: Ns }),
+    rtl8139: z.object({ read8Ns: Ns, read16Ns: Ns, read32Ns: Ns, write16Ns: Ns, write32Ns: Ns, txNs: Ns }),
+    e1000: z.object({ icrReadNs: Ns, maskWriteNs: Ns, tailWriteNs: Ns, statusReadNs: Ns }),
+    virtio: z.object({ notifyNs: Ns, isrReadNs: Ns }),
+    coalescedRing: z.number().int().positive().describe('Coalesced-MMIO ring entries before a forced exit'),
+  }),
+  guest: z.object({
+    tickWorkNs: Ns.describe('Guest timer-interrupt work per tick besides its exits (jiffies, scheduler tick, softirq)'),
+    cfqPerRequestNs: Ns.describe('Guest CFQ scheduling work per block request'),
+    cfqIdleNs: Ns.describe('CFQ idle window per request (anticipation) that the host scheduler makes useless'),
+    pmtmrVerifyEveryNs: Ns.describe('Guest time between verify_pmtmr_rate passes during disk I/O'),
+    pmtmrVerifyReads: z.number().int().nonnegative(),
+    blockCpuNsPerKB: Ns.describe('Guest CPU per KiB copied by write()/read()'),
+    syscallNs: Ns.describe('Guest CPU per write()/read() call'),
+    requestCpuNs: Ns.describe('Guest block layer + driver CPU per request'),
+    netTxCpuNs: Ns.describe('Guest TCP/UDP CPU per sent packet'),
+    netRxCpuNs: Ns.describe('Guest CPU per received packet'),
+    napiPollNs: Ns.describe('NAPI softirq scheduling and poll overhead per interrupt'),
+    jbbOpNs: Ns.describe('Guest CPU per SPECjbb-like transaction'),
+    pageFaultRate: z.number().nonnegative().describe('Guest page faults per ms of user work (shadow paging exits)'),
+    ctxSwitchRate: z.number().nonnegative().describe('CR3 writes per ms'),
+  }),
+  disk: z.object({ requestKB: z.number().positive(), serviceNs: Ns, bandwidthMBs: z.number().positive(), readCacheHit: z.number().min(0).max(1) }),
+  net: z.object({ mtuBytes: z.number().int().positive(), wireMbps: z.number().positive(), rttNs: Ns, rxCoalesce: z.number().int().positive().describe('Packets per RX interrupt without NAPI') }),
+});
+
+export type HostProfile = z.infer<typeof HostProfileSchema>;
+
+export const BUNDLED_PROFILES = ['core2-kvm76', 'modern'] as const;
+
+export function profilesDir(): string {
+  return join(import.meta.dirname, '..', '..', 'traces', 'profiles');
+}
+
+export function loadProfile(nameOrPath: string): HostProfile {
+  const path = (BUNDLED_PROFILES as readonly string[]).includes(nameOrPath) ? join(profilesDir(), `${nameOrPath}.json`) : nameOrPath;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ExitscopeError(`${path}: cannot read host profile (${code === 'ENOENT' ? `no such file; bundled profiles: ${BUNDLED_PROFILES.join(', ')}` : (e as Error).message})`);
+  }
+  const r = HostProfileSchema.strict().safeParse(raw);
+  if (!r.success) throw new ExitscopeError(`${path}: ${zodMessage(r.error)}`);
+  return r.data;
+}

@@ -1,0 +1,174 @@
+/**
+ * One vcpu's timeline. Guest work advances time; a timer tick or device
+ * interrupt that falls inside guest work becomes an EXTERNAL_INTERRUPT exit at
+ * the RIP the guest was at, followed by its handler's exits; a halted vcpu
+ * leaves guest mode in one HLT exit that lasts until its next interrupt.
+ * Every exit is written as a row to this vcpu's buffer (no object per exit).
+ */
+import { ExitChunk, F_CALLER, F_GPA, F_PORT, F_SIZE, F_USERSPACE, F_VALUE } from '../model/chunk.js';
+import type { Rng } from './rng.js';
+import type { Site } from './sites.js';
+
+export interface ExitLedger {
+  count: Float64Array;
+  time: Float64Array;
+}
+
+export class VcpuSim {
+  /** ns since the start of the emulation. */
+  t = 0;
+  /** Time spent running guest code (not in exits). */
+  guestNs = 0;
+  exits = 0;
+  exitNs = 0;
+  /** Hardware VM exit/entry time, invisible in traced durations. */
+  transitionNs = 0;
+  private readonly halfTransition: number;
+  /** RIP the guest is executing while it works (where an asynchronous exit lands). */
+  curRip = 0x08048000;
+  nextTick = Infinity;
+  tickPeriod = Infinity;
+  onTick: (v: VcpuSim) => void = () => undefined;
+  irqAt = Infinity;
+  private irqHandler: ((v: VcpuSim) => void) | null = null;
+  /** Rows not yet merged into the output. */
+  buf: ExitChunk;
+  read = 0;
+  ops = 0;
+  done = false;
+  private inHandler = false;
+
+  constructor(
+    readonly id: number,
+    private readonly rng: Rng,
+    private readonly jitter: number,
+    private readonly ledger: ExitLedger,
+    private readonly extIrq: Site,
+    private readonly hlt: Site,
+    tsBaseNs: bigint,
+    transitionNs: number,
+  ) {
+    this.halfTransition = transitionNs / 2;
+    this.buf = new ExitChunk(1 << 14, tsBaseNs);
+  }
+
+  private row(site: Site, dur: number, value: number, rip = site.rip): void {
+    if (this.buf.full) this.compact();
+    const c = this.buf;
+    // Hardware exit latency before the kvm_exit tracepoint, entry latency after kvm_entry.
+    this.t += this.halfTransition;
+    this.transitionNs += 2 * this.halfTransition;
+    // Trace timestamps are whole ns; the model's clock may carry fractions (the PIT period is 999847.7 ns).
+    const i = c.push(Math.round(this.t), this.id, site.reason, 0, rip >>> 0, dur);
+    let f = site.userspace ? F_CALLER | F_USERSPACE : F_CALLER;
+    c.callerHi[i] = 0;
+    c.callerLo[i] = site.caller >>> 0;
+    if (site.port >= 0) { f |= F_PORT | F_SIZE | F_VALUE; c.port[i] = site.port; c.size[i] = site.size; c.dir[i] = site.dir; c.valHi[i] = 0; c.valLo[i] = value >>> 0; }
+    else if (site.gpa >= 0) { f |= F_GPA | F_SIZE | F_VALUE; c.gpaHi[i] = 0; c.gpaLo[i] = site.gpa >>> 0; c.size[i] = site.size; c.dir[i] = site.dir; c.valHi[i] = 0; c.valLo[i] = value >>> 0; }
+    c.flags[i] = f;
+    this.exits++;
+    this.exitNs += dur;
+    this.ledger.count[site.reason]++;
+    this.ledger.time[site.reason] += dur;
+    this.t += dur + this.halfTransition;
+  }
+
+  /** Drops merged rows, keeping the unmerged tail, when the buffer fills. */
+  private compact(): void {
+    const old = this.buf;
+    const keep = old.length - this.read;
+    const cap = keep * 2 > old.capacity ? old.capacity * 2 : old.capacity;
+    const n = new ExitChunk(cap, old.tsBaseNs);
+    for (let j = this.read; j < old.length; j++) n.copyRow(old, j);
+    this.buf = n;
+    this.read = 0;
+  }
+
+  /** One synchronous exit at `site` (+ extra handling), returning its duration. */
+  exit(site: Site, value = 0, extraNs = 0): number {
+    const d = Math.max(1, Math.round(this.rng.around(site.costNs + extraNs, this.jitter)));
+    this.row(site, d, value);
+    return d;
+  }
+
+  /** An exit at a RIP other than the site's own (asynchronous exits land wherever the guest was). */
+  exitAt(site: Site, rip: number, value = 0): number {
+    const d = Math.max(1, Math.round(this.rng.around(site.costNs, this.jitter)));
+    this.row(site, d, value, rip);
+    return d;
+  }
+
+  /** An exit of a given duration (HLT waits, coalesced batches). */
+  exitFor(site: Site, dur: number, value = 0): void {
+    this.row(site, Math.max(1, Math.round(dur)), value);
+  }
+
+  /** Guest work that no interrupt can split (inside a handler, or with interrupts masked). */
+  rawWork(ns: number): void {
+    this.t += ns;
+    this.guestNs += ns;
+  }
+
+  setIrq(at: number, handler: (v: VcpuSim) => void): void {
+    this.irqAt = at;
+    this.irqHandler = handler;
+  }
+
+  private dispatch(): void {
+    if (this.inHandler) return;
+    this.inHandler = true;
+    for (;;) {
+      if (this.nextTick <= this.t && this.nextTick <= this.irqAt) {
+        this.nextTick += this.tickPeriod;
+        this.onTick(this);
+      } else if (this.irqAt <= this.t) {
+        const h = this.irqHandler!;
+        this.irqAt = Infinity;
+        this.irqHandler = null;
+        h(this);
+      } else break;
+    }
+    this.inHandler = false;
+  }
+
+  /** Guest work of `ns`, split by the interrupts that arrive meanwhile. */
+  work(ns: number, rip = this.curRip): void {
+    this.curRip = rip;
+    let remaining = ns;
+    while (remaining > 0) {
+      const ev = Math.min(this.nextTick, this.irqAt);
+      if (this.t + remaining < ev || this.inHandler) {
+        this.rawWork(remaining);
+        return;
+      }
+      const run = Math.max(0, ev - this.t);
+      this.rawWork(run);
+      remaining -= run;
+      this.exitAt(this.extIrq, this.curRip);
+      this.dispatch();
+      this.curRip = rip;
+    }
+  }
+
+  /** Halts until time `until` (or forever when Infinity, bounded by `limit`), waking for interrupts. */
+  idle(until: number, limit = until): void {
+    const stop = Math.min(until, limit);
+    while (this.t < stop) {
+      const ev = Math.min(this.nextTick, this.irqAt, stop);
+      if (ev > this.t) this.exitFor(this.hlt, ev - this.t);
+      if (this.t < ev) this.t = ev;
+      this.dispatch();
+      if (this.irqAt === Infinity && until !== Infinity && this.t >= until) break;
+    }
+  }
+
+  /** Halts until the pending device interrupt has been handled. */
+  waitIrq(): void {
+    while (this.irqAt !== Infinity) {
+      const ev = Math.min(this.nextTick, this.irqAt);
+      if (ev > this.t) this.exitFor(this.hlt, ev - this.t);
+      if (this.t < ev) this.t = ev;
+      this.dispatch();
+    }
+  }
+}
