@@ -21,7 +21,8 @@ export { CellsHandler } from './cells.js';
 export { DurationSketch } from './duration-sketch.js';
 
 export interface AnalyzeOptions {
-  inputs: readonly string[];
+  /** Trace paths, or already opened streams (e.g. an emulation). */
+  inputs: ReadonlyArray<string | TraceStream>;
   maps?: readonly string[];
   by?: GroupBy;
   sort?: SortBy;
@@ -69,7 +70,7 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeReport> {
   const symbolizer = opts.symbolizer ?? (opts.maps && opts.maps.length ? await loadSymbolizer(opts.maps) : null);
   const filter: ExitFilter = { reasons: reasonFilter(opts.reasons), vcpus: opts.vcpus && opts.vcpus.length ? new Set(opts.vcpus) : null };
   const streams: TraceStream[] = [];
-  for (const p of opts.inputs) streams.push(await openTrace(p, { strict: opts.strict, format: opts.inputFormat }));
+  for (const p of opts.inputs) streams.push(typeof p === 'string' ? await openTrace(p, { strict: opts.strict, format: opts.inputFormat }) : p);
   const totals = new TotalsHandler();
   const cells = new CellsHandler(MODE_OF[by]);
   await runHandlers(streams, [totals, cells], filter);

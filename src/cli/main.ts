@@ -15,6 +15,7 @@ import type { KaslrOption } from '../symbols/index.js';
 import { openOutput, printRejections, writeAll } from './io.js';
 import { prepareEmulation, writeGuestMap, EmulatorConfigSchema } from '../emulator/index.js';
 import { writeTraceCmd } from '../formats/trace-cmd-writer.js';
+import { renderReproduce, reproduce } from '../emulator/reproduce.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const SCHEMAS: Record<string, z.ZodType> = { analyze: AnalyzeReportSchema, 'emulate-config': EmulatorConfigSchema };
@@ -93,6 +94,11 @@ function build(argv: string[]): Argv {
       .option('output', { alias: 'o', type: 'string', describe: 'trace file (default stdout)' })
       .option('map-out', { type: 'string', describe: 'also write the guest kernel map (System.map format)' })
       .option('summary', { type: 'string', describe: 'write a JSON summary: workload metric, time, exits by reason, config' }))
+    .command('reproduce', "rebuild the paper's Tables 1-4 and Figs. 7-9 from emulated runs, paper vs model", (y) => y
+      .option('only', { type: 'string', array: true, describe: 'table1..table4, fig7, fig8, sched, fig9' })
+      .option('scale', { type: 'number', default: 1, describe: 'multiply the simulated durations' })
+      .option('seed', { type: 'number', default: 1 })
+      .option('format', { choices: ['table', 'json'] as const, default: 'table' as const }))
     .command('schema <name>', 'print the JSON Schema of a JSON output', (y) => y
       .positional('name', { choices: Object.keys(SCHEMAS), describe: 'which output' }))
     .demandCommand(1, 'name a command: analyze, convert or schema')
@@ -189,6 +195,13 @@ async function run(args: Record<string, unknown>): Promise<number> {
     const sum = em.summary!;
     if (args.summary) writeFileSync(String(args.summary), JSON.stringify(sum, null, 2) + '\n');
     process.stderr.write(`emulated ${sum.config.workload} on ${sum.profile}: ${(sum.simulatedNs / 1e9).toFixed(2)} s simulated, ${sum.exits.toLocaleString('en-US')} exits, ${sum.metric.name} ${sum.metric.value.toFixed(2)} ${sum.metric.unit}\n`);
+    return 0;
+  }
+  if (cmd === 'reproduce') {
+    const scale = Number(args.scale);
+    if (!(scale > 0)) throw new ExitscopeError(`--scale: expected a positive number, got '${args.scale}'`);
+    const items = await reproduce({ scale, seed: Number(args.seed), only: args.only ? list(args.only) : undefined });
+    process.stdout.write(args.format === 'json' ? JSON.stringify({ schema: 'exitscope.reproduce/v1', items }, null, 2) + '\n' : renderReproduce(items));
     return 0;
   }
   if (cmd === 'schema') {

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ExitscopeError } from '../model/errors.js';
 import { zodMessage } from './zod-message.js';
 
-export const EmulatorConfigSchema = z.object({
+export const EmulatorConfigSchema = z.strictObject({
   workload: z.enum(['disk', 'net', 'jbb']),
   /** net: netperf test; disk: which bonnie++ phases. */
   netTest: z.enum(['TCP_STREAM', 'UDP_STREAM', 'TCP_RR', 'UDP_RR']).default('TCP_STREAM'),

@@ -294,6 +294,16 @@ export class Guest {
     if (this.rng.chance(0.6)) v.exit(s.intrWin);
   }
 
+  /**
+   * NAPI: the hard interrupt only masks the device and raises NET_RX_SOFTIRQ;
+   * the poll runs later from ksoftirqd. In the guest that costs the poll's CPU
+   * (napiPollNs) and the wake-up and scheduling of ksoftirqd (napiDelayNs),
+   * guest CPU either way (the vcpu does not halt meanwhile).
+   */
+  private napiDefer(v: VcpuSim): void {
+    v.rawWork(this.p.guest.napiPollNs + this.p.guest.napiDelayNs);
+  }
+
   /** Interrupt handler of the NIC: `rx` packets received, `tx` transmissions completed. */
   nicInterrupt(v: VcpuSim, rx: number, tx: number): void {
     const s = this.s, g = this.p.guest;
@@ -301,7 +311,7 @@ export class Guest {
       case 'rtl8139': {
         v.exit(s.rtlIsr, 0x0005);
         v.exit(s.rtlAck, 0x0005);
-        if (this.napi) { v.exit(s.rtlMask, 0x0000); v.exit(s.rtlMaskFlush, 0x0000); v.rawWork(g.napiPollNs); }
+        if (this.napi) { v.exit(s.rtlMask, 0x0000); v.exit(s.rtlMaskFlush, 0x0000); this.napiDefer(v); }
         // rtl8139_tx_interrupt reads TxStatus of each completed descriptor, and of the next one when it is still busy.
         for (let k = 0; k < tx; k++) v.exit(s.rtlTxStatusR, 0x2005ea);
         if (tx > 0 && this.rng.chance(0.6)) v.exit(s.rtlTxStatusR, 0x0005ea);
@@ -314,7 +324,7 @@ export class Guest {
       }
       case 'e1000': {
         this.mmioRead(v, s.e1000Icr, 0x80);
-        if (this.napi) { this.mmioWrite(v, s.e1000Imc, 0xffffffff); this.mmioRead(v, s.e1000ImcFlush, 0x80080783); v.rawWork(g.napiPollNs); }
+        if (this.napi) { this.mmioWrite(v, s.e1000Imc, 0xffffffff); this.mmioRead(v, s.e1000ImcFlush, 0x80080783); this.napiDefer(v); }
         for (let k = 0; k < rx; k++) v.rawWork(g.netRxCpuNs);
         if (rx > 0) this.mmioWrite(v, s.e1000Rdt, 0xff);
         if (this.napi) { this.mmioWrite(v, s.e1000Ims, 0x9d); this.mmioRead(v, s.e1000ImsFlush, 0x80080783); }

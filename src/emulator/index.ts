@@ -6,6 +6,7 @@
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitscopeError } from '../model/errors.js';
+import type { TraceStream } from '../formats/index.js';
 import { parseConfig, type EmulatorConfig } from './config.js';
 import { Emulation } from './engine.js';
 import { loadProfile, type HostProfile } from './profile.js';
@@ -22,6 +23,15 @@ export function writeGuestMap(path: string): void {
   } catch (e) {
     throw new ExitscopeError(`${path}: cannot write the guest map (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
+}
+
+/** An emulation as a trace stream, for analyze/estimate without a file in between. */
+export function emulationStream(em: Emulation, name = `emulate:${em.cfg.workload}`): TraceStream {
+  const stats = { path: name, format: 'emulator', lines: 0, header: 0, events: 0, skipped: 0, rejected: 0, rejections: [], notes: [] };
+  async function* chunks() {
+    for await (const c of em.chunks()) { stats.events += c.length; stats.lines += c.length; yield c; }
+  }
+  return { path: name, format: 'emulator', stats, columns: new Set(['port', 'size', 'dir', 'value', 'gpa', 'caller'] as const), counters: {}, chunks: chunks() };
 }
 
 /** Validates a config against its profile's capabilities and returns a ready emulation. */

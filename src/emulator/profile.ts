@@ -11,7 +11,7 @@ import { zodMessage } from './zod-message.js';
 
 const Ns = z.number().nonnegative();
 
-export const HostProfileSchema = z.object({
+export const HostProfileSchema = z.strictObject({
   name: z.string(),
   description: z.string(),
   calibration: z.string().describe('What the constants were fitted to'),
@@ -20,20 +20,20 @@ export const HostProfileSchema = z.object({
   jitter: z.number().min(0).max(1).describe('Relative spread of each cost (uniform sum, mean preserved)'),
   mmioExit: z.enum(['shadow-pf', 'ept-misconfig']).describe('How an MMIO access traps: #PF under shadow paging (no EPT) or EPT misconfiguration'),
   apicv: z.boolean().describe('Hardware can virtualize APIC EOI / posted interrupts (--host-opt apicv allowed)'),
-  handling: z.object({
+  handling: z.strictObject({
     picPollNs: Ns, ioapicEoiNs: Ns, lapicEoiNs: Ns, eoiInducedNs: Ns, intrWindowNs: Ns, extIrqNs: Ns, hltNs: Ns,
     crAccessNs: Ns, msrNs: Ns, shadowPfNs: Ns, pmTimerNs: Ns, hypercallNs: Ns,
     mmioDecodeNs: Ns.describe('Decoding and emulating the faulting MMIO instruction'),
     pvEoiNs: Ns.describe('Guest-side cost of a PV EOI (no exit)'),
   }),
-  devices: z.object({
-    ide: z.object({ taskfileNs: Ns, statusNs: Ns, commandNs: Ns, bmdmaNs: Ns, prdNs: Ns }),
-    rtl8139: z.object({ read8Ns: Ns, read16Ns: Ns, read32Ns: Ns, write16Ns: Ns, write32Ns: Ns, txNs: Ns }),
-    e1000: z.object({ icrReadNs: Ns, maskWriteNs: Ns, tailWriteNs: Ns, statusReadNs: Ns }),
-    virtio: z.object({ notifyNs: Ns, isrReadNs: Ns }),
+  devices: z.strictObject({
+    ide: z.strictObject({ taskfileNs: Ns, statusNs: Ns, commandNs: Ns, bmdmaNs: Ns, prdNs: Ns }),
+    rtl8139: z.strictObject({ read8Ns: Ns, read16Ns: Ns, read32Ns: Ns, write16Ns: Ns, write32Ns: Ns, txNs: Ns }),
+    e1000: z.strictObject({ icrReadNs: Ns, maskWriteNs: Ns, tailWriteNs: Ns, statusReadNs: Ns }),
+    virtio: z.strictObject({ notifyNs: Ns, isrReadNs: Ns }),
     coalescedRing: z.number().int().positive().describe('Coalesced-MMIO ring entries before a forced exit'),
   }),
-  guest: z.object({
+  guest: z.strictObject({
     tickWorkNs: Ns.describe('Guest timer-interrupt work per tick besides its exits (jiffies, scheduler tick, softirq)'),
     cfqPerRequestNs: Ns.describe('Guest CFQ scheduling work per block request'),
     cfqIdleNs: Ns.describe('CFQ idle window per request (anticipation) that the host scheduler makes useless'),
@@ -44,13 +44,14 @@ export const HostProfileSchema = z.object({
     requestCpuNs: Ns.describe('Guest block layer + driver CPU per request'),
     netTxCpuNs: Ns.describe('Guest TCP/UDP CPU per sent packet'),
     netRxCpuNs: Ns.describe('Guest CPU per received packet'),
-    napiPollNs: Ns.describe('NAPI softirq scheduling and poll overhead per interrupt'),
+    napiPollNs: Ns.describe('NAPI softirq scheduling and poll CPU overhead per interrupt'),
+    napiDelayNs: Ns.describe('ksoftirqd wake-up and scheduling before the NAPI poll runs, guest CPU per interrupt'),
     jbbOpNs: Ns.describe('Guest CPU per SPECjbb-like transaction'),
     pageFaultRate: z.number().nonnegative().describe('Guest page faults per ms of user work (shadow paging exits)'),
     ctxSwitchRate: z.number().nonnegative().describe('CR3 writes per ms'),
   }),
-  disk: z.object({ requestKB: z.number().positive(), serviceNs: Ns, bandwidthMBs: z.number().positive(), readCacheHit: z.number().min(0).max(1) }),
-  net: z.object({ mtuBytes: z.number().int().positive(), wireMbps: z.number().positive(), rttNs: Ns, rxCoalesce: z.number().int().positive().describe('Packets per RX interrupt without NAPI') }),
+  disk: z.strictObject({ requestKB: z.number().positive(), serviceNs: Ns, bandwidthMBs: z.number().positive(), readCacheHit: z.number().min(0).max(1) }),
+  net: z.strictObject({ mtuBytes: z.number().int().positive(), wireMbps: z.number().positive(), rttNs: Ns, rxCoalesce: z.number().int().positive().describe('Packets per RX interrupt without NAPI') }),
 });
 
 export type HostProfile = z.infer<typeof HostProfileSchema>;

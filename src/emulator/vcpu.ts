@@ -153,6 +153,11 @@ export class VcpuSim {
   /** Halts until time `until` (or forever when Infinity, bounded by `limit`), waking for interrupts. */
   idle(until: number, limit = until): void {
     const stop = Math.min(until, limit);
+    if (this.inHandler) {
+      // Waiting inside a handler (e.g. a deferred softirq): interrupts are taken after it.
+      if (stop > this.t) this.exitFor(this.hlt, stop - this.t);
+      return;
+    }
     while (this.t < stop) {
       const ev = Math.min(this.nextTick, this.irqAt, stop);
       if (ev > this.t) this.exitFor(this.hlt, ev - this.t);
