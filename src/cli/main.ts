@@ -16,9 +16,13 @@ import { openOutput, printRejections, writeAll } from './io.js';
 import { prepareEmulation, writeGuestMap, EmulatorConfigSchema } from '../emulator/index.js';
 import { writeTraceCmd } from '../formats/trace-cmd-writer.js';
 import { renderReproduce, reproduce } from '../emulator/reproduce.js';
+import { estimate, splitPassArgs, EstimateReportSchema } from '../replay/estimate.js';
+import { parsePassSpec, parsePipelineJson, PipelineSchema } from '../replay/pipeline.js';
+import { replay } from '../replay/index.js';
+import { renderEstimate } from '../report/estimate-report.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 
-const SCHEMAS: Record<string, z.ZodType> = { analyze: AnalyzeReportSchema, 'emulate-config': EmulatorConfigSchema };
+const SCHEMAS: Record<string, z.ZodType> = { analyze: AnalyzeReportSchema, estimate: EstimateReportSchema, pipeline: PipelineSchema, 'emulate-config': EmulatorConfigSchema };
 
 function list(v: unknown): string[] {
   const arr = Array.isArray(v) ? v : v === undefined ? [] : [v];
@@ -72,6 +76,24 @@ function build(argv: string[]): Argv {
       .option('output', { alias: 'o', type: 'string', describe: 'output file (default stdout)' })
       .option('input-format', { type: 'string' })
       .option('strict', { type: 'boolean', default: false }))
+    .command('estimate <trace>', 'estimate what optimizations would buy on this trace: exits, exit time, speedup range', (y) => y
+      .positional('trace', { type: 'string' })
+      .option('map', { type: 'string', array: true, describe: 'guest kernel map(s), as for analyze' })
+      .option('pass', { type: 'string', array: true, describe: 'coalesce-io, timer-hz:100, drop:FN, drop-caller:FN, drop-io:port=..., virtio, apicv, pv-eoi, coalesced-mmio:..., presets paper|napi-off|modern-host' })
+      .option('pipeline', { type: 'string', describe: 'JSON file {"passes":[{"pass":"timer-hz","hz":100}, ...]}' })
+      .option('transition-ns', { type: 'number', describe: 'hardware VM exit+entry cost (default: inferred from the trace)' })
+      .option('kaslr', { type: 'string', default: 'auto' })
+      .option('bootstrap', { type: 'number', default: 1000, describe: 'bootstrap resamples for the 95% intervals' })
+      .option('format', { choices: ['table', 'md', 'json'] as const, default: 'table' as const })
+      .option('output', { alias: 'o', type: 'string' }))
+    .command('replay <trace>', 'rewrite a trace through passes and write the result', (y) => y
+      .positional('trace', { type: 'string' })
+      .option('map', { type: 'string', array: true })
+      .option('pass', { type: 'string', array: true })
+      .option('pipeline', { type: 'string' })
+      .option('transition-ns', { type: 'number' })
+      .option('to', { choices: ['csv', 'jsonl'] as const, default: 'csv' as const })
+      .option('output', { alias: 'o', type: 'string', describe: 'rewritten trace (default stdout)' }))
     .command('emulate', 'generate a VM-exit trace from the bundled guest model (paper workloads, every optimization switchable)', (y) => y
       .option('workload', { type: 'string', describe: 'disk | net | jbb' })
       .option('scenario', { type: 'string', describe: 'JSON scenario file (same fields as the flags; flags win)' })
@@ -154,6 +176,32 @@ async function run(args: Record<string, unknown>): Promise<number> {
     const c = stream.counters;
     const extra = c.lostEvents !== undefined ? `; ${c.lostEvents} lost events, ${c.unpairedExits} unpaired exits, ${c.unpairedEntries} unpaired entries, time went backwards ${c.timeWentBackwards}x` : '';
     process.stderr.write(`${s.path}: ${s.format}, ${s.lines} lines: ${s.events} events, ${s.skipped} skipped, ${s.rejected} rejected${s.header ? ', 1 header' : ''} -> ${exits} exits${extra}\n`);
+    return 0;
+  }
+  if (cmd === 'estimate' || cmd === 'replay') {
+    // Pass specs keep their commas (drop:a,b); only repetition separates them.
+    const passTexts = (Array.isArray(args.pass) ? args.pass : args.pass === undefined ? [] : [args.pass]).map(String);
+    let { specs, notEstimable } = splitPassArgs(passTexts, parsePassSpec);
+    if (args.pipeline) specs = [...specs, ...parsePipelineJson(readFileSync(String(args.pipeline), 'utf8'), String(args.pipeline))];
+    if (specs.length === 0 && notEstimable.length === 0) throw new ExitscopeError(`${cmd}: name at least one --pass (e.g. --pass coalesce-io) or a --pipeline file`);
+    const tn = args['transition-ns'];
+    if (tn !== undefined && !(Number(tn) >= 0)) throw new ExitscopeError(`--transition-ns: expected ns >= 0, got '${tn}'`);
+    if (cmd === 'estimate') {
+      const B = Number(args.bootstrap);
+      if (!Number.isInteger(B) || B < 0) throw new ExitscopeError(`--bootstrap: expected a whole number >= 0, got '${args.bootstrap}'`);
+      const rep = await estimate({ input: String(args.trace), maps: list(args.map), passes: specs, notEstimable, transitionNs: tn === undefined ? undefined : Number(tn), kaslr: parseKaslr(String(args.kaslr)), bootstrap: B });
+      printRejections([rep.input]);
+      const { out, close } = await openOutput(args.output as string | undefined);
+      out.write(args.format === 'json' ? JSON.stringify(rep, null, 2) + '\n' : renderEstimate(rep, args.format === 'md'));
+      await close();
+      return 0;
+    }
+    const res = await replay({ input: String(args.trace), maps: list(args.map), passes: specs, transitionNs: tn === undefined ? undefined : Number(tn) });
+    const { out, close } = await openOutput(args.output as string | undefined);
+    async function* chunks() { yield* res.trace.chunks(); }
+    await writeAll(out, args.to === 'jsonl' ? writeJsonl(chunks(), res.trace.columns) : writeCsv(chunks(), res.trace.columns));
+    await close();
+    for (const l of res.ledgers) process.stderr.write(`${l.pass}: ${l.exitsBefore} -> ${l.exitsAfter} exits (removed ${l.removed}, added ${l.added}, changed ${l.changed})\n`);
     return 0;
   }
   if (cmd === 'emulate') {

@@ -1,0 +1,151 @@
+/**
+ * What every pass needs to know about the host, inferred from the trace
+ * alone (never from emulator constants), each with how it was inferred:
+ *
+ * - transition: the hardware VM exit + entry latency. It is not inside any
+ *   traced duration (kvm_exit and kvm_entry fire inside KVM), but it is inside
+ *   the gap between one exit's entry and the next exit. Between two exits a
+ *   few bytes of code apart the guest ran an instruction or two, so the low
+ *   end of those gaps is the transition.
+ * - userspaceFixed: what an exit to the userspace device model costs whatever
+ *   the register: the low end (5th percentile) of userspace I/O exit
+ *   durations. Merging n such exits keeps each one's duration minus this.
+ * - hypercall: dispatch cost of a VMCALL, from the trace's VMCALL exits if any.
+ */
+import { F_GPA, F_PORT, F_USERSPACE, type ExitChunk } from '../model/chunk.js';
+import { REASONS } from '../model/reasons.js';
+import { formatHex, u64ToBigInt } from '../model/u64.js';
+import type { KaslrOption, ResolvedAddress, Symbolizer } from '../symbols/index.js';
+import type { ReplayTrace } from './trace.js';
+import { gapAfter } from './trace.js';
+
+export interface Inferred {
+  value: number;
+  how: string;
+  /** False when the trace could not support the inference and a default stands in. */
+  inferred: boolean;
+}
+
+/** Ports KVM emulates in the kernel (PIC, PIT, speaker, ELCR): not device-model exits. */
+const KERNEL_PORTS = new Set([0x20, 0x21, 0xa0, 0xa1, 0x40, 0x41, 0x42, 0x43, 0x61, 0x4d0, 0x4d1]);
+
+function quantile(xs: number[], p: number): number {
+  const s = xs.slice().sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.floor(p * (s.length - 1))))];
+}
+
+export interface ContextOptions {
+  transitionNs?: number;
+  windows?: number;
+  kaslr?: KaslrOption;
+}
+
+export class ReplayContext {
+  readonly transition: Inferred;
+  readonly userspaceFixed: Inferred;
+  readonly hypercall: Inferred;
+  readonly t0: number;
+  readonly t1: number;
+  readonly windows: number;
+  readonly windowNs: number;
+  readonly hasCallers: boolean;
+  private readonly cache = new Map<number, Map<number, ResolvedAddress | null>>();
+
+  constructor(readonly trace: ReplayTrace, readonly symbols: Symbolizer | null, opts: ContextOptions = {}) {
+    let t0 = Infinity, t1 = -Infinity, callers = 0, n = 0;
+    const gaps: number[] = [];
+    const userspaceIo: number[] = [];
+    const vmcalls: number[] = [];
+    const vmcall = REASONS.lookup('VMCALL');
+    let anyUserFlag = false;
+    for (const c of trace.vcpus.values()) for (let i = 0; i < c.length; i++) if (c.flags[i] & F_USERSPACE) { anyUserFlag = true; break; }
+    for (const c of trace.vcpus.values()) {
+      for (let i = 0; i < c.length; i++) {
+        n++;
+        const d = c.dur[i];
+        if (c.ts[i] < t0) t0 = c.ts[i];
+        const end = c.ts[i] + (d === d ? d : 0);
+        if (end > t1) t1 = end;
+        if (c.callerLo[i] || c.callerHi[i]) callers++;
+        if (d !== d) continue;
+        if (i + 1 < c.length && c.ripHi[i] === c.ripHi[i + 1] && Math.abs(c.ripLo[i + 1] - c.ripLo[i]) <= 64 && c.dur[i + 1] === c.dur[i + 1]) {
+          const g = gapAfter(c, i);
+          if (g > 0) gaps.push(g);
+        }
+        if (c.reason[i] === vmcall) vmcalls.push(d);
+        if (isUserspaceIo(c, i, anyUserFlag)) userspaceIo.push(d);
+      }
+    }
+    this.t0 = t0 === Infinity ? 0 : t0;
+    this.t1 = t1 === -Infinity ? 0 : t1;
+    this.hasCallers = callers > n / 2;
+    if (opts.transitionNs !== undefined) this.transition = { value: opts.transitionNs, how: 'given with --transition-ns', inferred: true };
+    else if (gaps.length >= 20) this.transition = { value: quantile(gaps, 0.05), how: `5th percentile of the guest gap between ${gaps.length} pairs of consecutive exits at most 64 bytes of code apart (one or two instructions between them: the gap is the hardware exit + entry)`, inferred: true };
+    else this.transition = { value: 1000, how: `assumed 1000 ns: only ${gaps.length} pairs of nearby consecutive exits to infer it from (give --transition-ns)`, inferred: false };
+    if (userspaceIo.length >= 20) this.userspaceFixed = { value: quantile(userspaceIo, 0.05), how: `5th percentile of ${userspaceIo.length} ${anyUserFlag ? 'exits that went to userspace (kvm_userspace_exit)' : 'I/O exits to device-model ports/MMIO (PIC, PIT and APIC excluded)'}`, inferred: true };
+    else this.userspaceFixed = { value: 0, how: 'no userspace I/O exits to infer it from: merged exits keep their whole durations', inferred: false };
+    if (vmcalls.length >= 5) this.hypercall = { value: quantile(vmcalls, 0.5), how: `median of ${vmcalls.length} VMCALL exits in the trace`, inferred: true };
+    else this.hypercall = { value: 0, how: 'assumed 0: no VMCALL exits in the trace to measure a hypercall\'s dispatch (savings of merging are biased high by that cost)', inferred: false };
+    const span = Math.max(1, this.t1 - this.t0);
+    this.windows = Math.max(1, Math.min(opts.windows ?? 40, Math.floor(span / 1e6)));
+    this.windowNs = span / this.windows;
+    if (symbols && !symbols.empty) {
+      const weights = new Map<bigint, { count: number; reason: string }>();
+      for (const c of trace.vcpus.values()) {
+        for (let i = 0; i < c.length; i++) {
+          const a = u64ToBigInt(c.ripHi[i], c.ripLo[i]);
+          const w = weights.get(a);
+          if (w) w.count++;
+          else weights.set(a, { count: 1, reason: REASONS.get(c.reason[i]).canonical });
+        }
+      }
+      symbols.decideSlide([...weights].map(([addr, w]) => ({ addr, count: w.count, reason: w.reason })), opts.kaslr ?? 'auto');
+    }
+  }
+
+  window(ts: number): number {
+    return Math.min(this.windows - 1, Math.max(0, Math.floor((ts - this.t0) / this.windowNs)));
+  }
+
+  /** The function holding an address (cached), or null. */
+  fn(hi: number, lo: number): ResolvedAddress | null {
+    if (!this.symbols) return null;
+    let m = this.cache.get(hi);
+    if (!m) this.cache.set(hi, (m = new Map()));
+    let r = m.get(lo);
+    if (r === undefined) {
+      r = this.symbols.resolve(u64ToBigInt(hi, lo));
+      m.set(lo, r);
+    }
+    return r;
+  }
+
+  fnName(hi: number, lo: number): string | null {
+    return this.fn(hi, lo)?.name ?? null;
+  }
+
+  label(hi: number, lo: number): string {
+    const r = this.fn(hi, lo);
+    const a = u64ToBigInt(hi, lo);
+    return r ? `${r.name}+0x${r.offset.toString(16)}` : formatHex(a);
+  }
+
+  describe(): string[] {
+    return [
+      `hardware exit+entry: ${Math.round(this.transition.value)} ns (${this.transition.how})`,
+      `fixed cost of a userspace device-model exit: ${Math.round(this.userspaceFixed.value)} ns (${this.userspaceFixed.how})`,
+      `hypercall dispatch: ${Math.round(this.hypercall.value)} ns (${this.hypercall.how})`,
+    ];
+  }
+}
+
+export function isUserspaceIo(c: ExitChunk, i: number, useFlag: boolean): boolean {
+  if (useFlag) return (c.flags[i] & F_USERSPACE) !== 0 && (c.flags[i] & (F_PORT | F_GPA)) !== 0;
+  if (c.flags[i] & F_PORT) return !KERNEL_PORTS.has(c.port[i]);
+  if (c.flags[i] & F_GPA) {
+    const hi = c.gpaHi[i], lo = c.gpaLo[i];
+    // Local APIC and IOAPIC are emulated in the kernel.
+    return !(hi === 0 && ((lo >= 0xfee00000 && lo < 0xfef00000) || (lo >= 0xfec00000 && lo < 0xfec01000)));
+  }
+  return false;
+}

@@ -1,0 +1,245 @@
+/**
+ * `exitscope estimate`: what a list of optimizations would buy on this trace.
+ *
+ * Each pass rewrites the trace; the estimate compares before and after in
+ * time windows. Saved time in a window = traced exit time removed + one
+ * hardware transition per exit removed (inferred from the trace) + guest time
+ * the pass removes with the exits (a tick's handler, a dropped function's
+ * body). The speedup is a range: 1.0 when the guest is I/O-bound (only latency
+ * moves) up to active/(active - saved) when the touched vcpus are CPU-bound
+ * (every saved ns is throughput; active = wall minus HLT time). The 95%
+ * interval comes from a block bootstrap over the time windows
+ * (simple-statistics), so bursty traces get wide intervals.
+ */
+import { quantile } from 'simple-statistics';
+import { z } from 'zod';
+import { InputSummarySchema, summarizeInput } from '../analyze/index.js';
+import { readTrace, type TraceStream } from '../formats/index.js';
+import { ExitTrace } from '../model/chunk.js';
+import { REASONS } from '../model/reasons.js';
+import { loadSymbolizer, type KaslrOption, type Symbolizer } from '../symbols/index.js';
+import { Rng } from '../emulator/rng.js';
+import { ReplayContext } from './context.js';
+import { buildPasses, specText, type PassSpec } from './pipeline.js';
+import { ReplayTrace } from './trace.js';
+import type { PassLedger } from './types.js';
+
+const Ns = z.number();
+const Interval = z.tuple([z.number(), z.number()]);
+
+export const PassEstimateSchema = z.object({
+  name: z.string(),
+  spec: z.string(),
+  exitsBefore: z.number().int(),
+  exitsAfter: z.number().int(),
+  timeBeforeNs: Ns.describe('Traced exit time (kvm_exit to kvm_entry) before'),
+  timeAfterNs: Ns,
+  savedNs: Ns.describe('Exit time + hardware transitions + guest time removed'),
+  savedNsCI: Interval.describe('95% block-bootstrap interval of savedNs'),
+  savedShareOfExitTime: z.number(),
+  perVcpu: z.array(z.object({ vcpu: z.number().int(), savedNs: Ns, wallNs: Ns, shareOfWall: z.number() })),
+  speedupLow: z.number().describe('Guest I/O-bound: only latency changes'),
+  speedupHigh: z.number().describe('Touched vcpus CPU-bound: every saved ns is throughput'),
+  speedupHighCI: Interval,
+  assumptions: z.array(z.string()),
+  notes: z.array(z.string()),
+  perAddress: z.array(z.object({ address: z.string(), key: z.string(), before: z.number().int(), after: z.number().int() })).optional(),
+});
+
+export const EstimateReportSchema = z.object({
+  schema: z.literal('exitscope.estimate/v1'),
+  input: InputSummarySchema,
+  totals: z.object({ exits: z.number().int(), timeNs: Ns, spanNs: Ns, vcpus: z.number().int() }),
+  inferred: z.object({
+    transitionNs: z.object({ value: Ns, how: z.string(), inferred: z.boolean() }),
+    userspaceFixedNs: z.object({ value: Ns, how: z.string(), inferred: z.boolean() }),
+    hypercallNs: z.object({ value: Ns, how: z.string(), inferred: z.boolean() }),
+  }),
+  kaslr: z.object({ slide: z.string(), note: z.string() }),
+  windows: z.object({ count: z.number().int(), ns: Ns, bootstrap: z.number().int() }),
+  passes: z.array(PassEstimateSchema),
+  cumulative: PassEstimateSchema.nullable(),
+  notEstimable: z.array(z.object({ name: z.string(), why: z.string() })),
+});
+
+export type PassEstimate = z.infer<typeof PassEstimateSchema>;
+export type EstimateReport = z.infer<typeof EstimateReportSchema>;
+
+/** Optimizations an exit trace cannot see, and why. */
+export const NOT_ESTIMABLE: Record<string, string> = {
+  'iosched-noop': 'removing the guest I/O scheduler changes guest CPU and request timing, not VM exits: a trace of exits carries no signal of it (measure it, e.g. with exitscope emulate --iosched noop)',
+};
+
+export interface EstimateOptions {
+  input: string | TraceStream | ExitTrace;
+  maps?: readonly string[];
+  symbolizer?: Symbolizer | null;
+  passes: readonly PassSpec[];
+  notEstimable?: readonly string[];
+  transitionNs?: number;
+  kaslr?: KaslrOption;
+  bootstrap?: number;
+  windows?: number;
+  seed?: number;
+}
+
+/** Per (vcpu, window) exit count, traced exit time and HLT time. */
+interface Grid { vcpus: number[]; exits: Float64Array; time: Float64Array; hlt: Float64Array }
+
+function grid(t: ReplayTrace, ctx: ReplayContext, vcpus: number[]): Grid {
+  const W = ctx.windows;
+  const g: Grid = { vcpus, exits: new Float64Array(vcpus.length * W), time: new Float64Array(vcpus.length * W), hlt: new Float64Array(vcpus.length * W) };
+  const hlt = new Set(REASONS.matching('HLT'));
+  vcpus.forEach((v, k) => {
+    const c = t.vcpus.get(v);
+    if (!c) return;
+    for (let i = 0; i < c.length; i++) {
+      const w = ctx.window(c.ts[i]);
+      const d = c.dur[i];
+      g.exits[k * W + w]++;
+      if (d !== d) continue;
+      g.time[k * W + w] += d;
+      if (hlt.has(c.reason[i])) {
+        // Spread a long halt over the windows it covers.
+        let s = c.ts[i];
+        const e = s + d;
+        while (s < e) {
+          const ww = ctx.window(s);
+          const wEnd = ww === W - 1 ? Infinity : ctx.t0 + (ww + 1) * ctx.windowNs;
+          const part = Math.min(e, wEnd) - s;
+          if (!(part > 0)) break;
+          g.hlt[k * W + ww] += part;
+          s += part;
+        }
+      }
+    }
+  });
+  return g;
+}
+
+function compare(name: string, spec: string, before: Grid, after: Grid, ledgers: PassLedger[], ctx: ReplayContext, B: number, seed: number, spanByVcpu: Map<number, number>): PassEstimate {
+  const W = ctx.windows, T = ctx.transition.value;
+  const V = before.vcpus.length;
+  const guest = new Float64Array(W);
+  for (const l of ledgers) for (let w = 0; w < W; w++) guest[w] += l.guestSavedNs[w];
+  const savedW = new Float64Array(W), activeW = new Float64Array(W);
+  const perVcpu: PassEstimate['perVcpu'] = [];
+  let exitDiffAll = 0;
+  const exitDiff = new Float64Array(V);
+  for (let k = 0; k < V; k++) for (let w = 0; w < W; w++) exitDiff[k] += before.exits[k * W + w] - after.exits[k * W + w];
+  for (let k = 0; k < V; k++) exitDiffAll += Math.abs(exitDiff[k]);
+  const touched = before.vcpus.map((_, k) => {
+    let changed = Math.abs(exitDiff[k]) > 0;
+    for (let w = 0; w < W && !changed; w++) if (before.time[k * W + w] !== after.time[k * W + w]) changed = true;
+    return changed;
+  });
+  for (let k = 0; k < V; k++) {
+    let saved = 0;
+    for (let w = 0; w < W; w++) {
+      const s = before.time[k * W + w] - after.time[k * W + w] + (before.exits[k * W + w] - after.exits[k * W + w]) * T;
+      // Guest time removed goes to the vcpus in proportion to the exits they lost.
+      const g = exitDiffAll > 0 ? guest[w] * (Math.abs(exitDiff[k]) / exitDiffAll) : 0;
+      saved += s + g;
+      savedW[w] += s + g;
+      if (touched[k]) activeW[w] += Math.max(0, ctx.windowNs - before.hlt[k * W + w]);
+    }
+    const wall = spanByVcpu.get(before.vcpus[k]) ?? ctx.t1 - ctx.t0;
+    perVcpu.push({ vcpu: before.vcpus[k], savedNs: saved, wallNs: wall, shareOfWall: wall > 0 ? saved / wall : 0 });
+  }
+  const S = savedW.reduce((a, b) => a + b, 0);
+  const A = activeW.reduce((a, b) => a + b, 0);
+  const high = (s: number, a: number): number => (a > s && a > 0 ? a / (a - s) : s > 0 ? Infinity : 1);
+  // Block bootstrap over windows.
+  const rng = new Rng(seed);
+  const hs: number[] = [], ss: number[] = [];
+  for (let b = 0; b < B; b++) {
+    let s = 0, a = 0;
+    for (let w = 0; w < W; w++) {
+      const j = Math.floor(rng.next() * W);
+      s += savedW[j];
+      a += activeW[j];
+    }
+    hs.push(high(s, a));
+    ss.push(s);
+  }
+  let tb = 0, ta = 0, eb = 0, ea = 0;
+  for (let i = 0; i < before.time.length; i++) { tb += before.time[i]; ta += after.time[i]; eb += before.exits[i]; ea += after.exits[i]; }
+  const r6 = (x: number): number => Math.round(x * 1e6) / 1e6;
+  return {
+    name, spec,
+    exitsBefore: eb, exitsAfter: ea,
+    timeBeforeNs: tb, timeAfterNs: ta,
+    savedNs: Math.round(S),
+    savedNsCI: B > 0 ? [Math.round(quantile(ss, 0.025)), Math.round(quantile(ss, 0.975))] : [S, S],
+    savedShareOfExitTime: tb > 0 ? r6(S / tb) : 0,
+    perVcpu,
+    speedupLow: 1,
+    speedupHigh: r6(high(S, A)),
+    speedupHighCI: B > 0 ? [r6(quantile(hs, 0.025)), r6(quantile(hs, 0.975))] : [high(S, A), high(S, A)],
+    assumptions: [...new Set(ledgers.flatMap((l) => l.assumptions))],
+    notes: ledgers.flatMap((l) => l.notes),
+    ...(ledgers.length === 1 && ledgers[0].perAddress ? { perAddress: ledgers[0].perAddress } : {}),
+  };
+}
+
+/** Splits `--pass` texts into pass specs and the optimizations no exit trace can show. */
+export function splitPassArgs(texts: readonly string[], parse: (t: string) => PassSpec): { specs: PassSpec[]; notEstimable: string[] } {
+  const specs: PassSpec[] = [], notEstimable: string[] = [];
+  for (const t of texts) {
+    const n = t === 'noop' || t === 'iosched' || t === 'iosched:noop' ? 'iosched-noop' : t;
+    if (NOT_ESTIMABLE[n]) notEstimable.push(n);
+    else specs.push(parse(t));
+  }
+  return { specs, notEstimable };
+}
+
+export async function estimate(opts: EstimateOptions): Promise<EstimateReport> {
+  let exitTrace: ExitTrace;
+  let stream: TraceStream | null = null;
+  if (opts.input instanceof ExitTrace) exitTrace = opts.input;
+  else if (typeof opts.input === 'string') ({ trace: exitTrace, stream } = await readTrace(opts.input));
+  else { stream = opts.input; exitTrace = await ExitTrace.collect(stream.chunks, stream.columns); }
+  const symbols = opts.symbolizer !== undefined ? opts.symbolizer : opts.maps && opts.maps.length ? await loadSymbolizer(opts.maps) : null;
+  const base = ReplayTrace.from(exitTrace);
+  const ctx = new ReplayContext(base, symbols, { transitionNs: opts.transitionNs, windows: opts.windows, kaslr: opts.kaslr });
+  const passes = buildPasses(opts.passes, base, ctx);
+  const vcpus = [...base.vcpus.keys()];
+  const B = opts.bootstrap ?? 1000;
+  const seed = opts.seed ?? 1;
+  const spanByVcpu = new Map<number, number>();
+  for (const [v, c] of base.vcpus) spanByVcpu.set(v, c.length ? c.ts[c.length - 1] + (c.dur[c.length - 1] === c.dur[c.length - 1] ? c.dur[c.length - 1] : 0) - c.ts[0] : 0);
+  const g0 = grid(base, ctx, vcpus);
+  let cur = base, gCur = g0;
+  const results: PassEstimate[] = [];
+  const ledgers: PassLedger[] = [];
+  const notEstimable = (opts.notEstimable ?? []).map((n) => ({ name: n, why: NOT_ESTIMABLE[n] ?? 'not visible in VM exits' }));
+  for (const p of passes) {
+    const { trace, ledger } = p.apply(cur, ctx);
+    const gNext = grid(trace, ctx, vcpus);
+    results.push(compare(p.name, p.spec, gCur, gNext, [ledger], ctx, B, seed, spanByVcpu));
+    ledgers.push(ledger);
+    if (ledger.removed === 0 && ledger.added === 0 && ledger.changed === 0 && ledger.notes.some((n) => /not estimable|nothing to|no .* in this trace|finds nothing|no exit/.test(n))) {
+      notEstimable.push({ name: p.spec, why: ledger.notes.join('; ') });
+    }
+    cur = trace;
+    gCur = gNext;
+  }
+  const cumulative = passes.length > 1 ? compare('cumulative', passes.map((p) => p.spec).join(' + '), g0, gCur, ledgers, ctx, B, seed, spanByVcpu) : null;
+  let exits = 0, timeNs = 0;
+  for (let i = 0; i < g0.time.length; i++) { exits += g0.exits[i]; timeNs += g0.time[i]; }
+  const input = stream ? summarizeInput(stream) : { path: '(in memory)', format: 'exit-trace', lines: 0, header: 0, events: exits, skipped: 0, rejected: 0, rejections: [], notes: [] };
+  const slide = symbols?.slide;
+  return {
+    schema: 'exitscope.estimate/v1',
+    input,
+    totals: { exits, timeNs, spanNs: ctx.t1 - ctx.t0, vcpus: vcpus.length },
+    inferred: { transitionNs: ctx.transition, userspaceFixedNs: ctx.userspaceFixed, hypercallNs: ctx.hypercall },
+    kaslr: { slide: slide ? `0x${slide.slide.toString(16)}` : '0x0', note: slide?.note ?? 'no map given' },
+    windows: { count: ctx.windows, ns: ctx.windowNs, bootstrap: B },
+    passes: results,
+    cumulative,
+    notEstimable,
+  };
+}
+
+export { specText };

@@ -1,0 +1,60 @@
+/**
+ * apicv / pv-eoi: what virtual-interrupt hardware or paravirtual EOI removes.
+ * - pv-eoi: the guest writes EOI to shared memory; KVM needs no exit for an
+ *   edge-triggered interrupt. Level-triggered EOIs (they must reach the
+ *   IOAPIC) still exit.
+ * - apicv: EOI writes are virtualized (a level-triggered one becomes a cheaper
+ *   EOI-induced exit), and posted interrupts need no interrupt-window exit.
+ * EOI exits are APIC accesses to the EOI register (0xfee000b0) or inside an
+ * ack/EOI function; "level-triggered" is read off the acking function's name
+ * (ack_ioapic_quirk_irq, *_level, *fasteoi*).
+ */
+import { F_GPA, type ExitChunk } from '../../model/chunk.js';
+import { REASONS } from '../../model/reasons.js';
+import type { ReplayContext } from '../context.js';
+import type { ReplayTrace } from '../trace.js';
+import { closeLedger, newLedger, type PassResult, type ReplayPass } from '../types.js';
+
+const EOI_FN = /ack_apic|ack_ioapic|apic_eoi|eoi|smp_apic_timer_interrupt|native_apic_mem_write|x2apic.*write|apic_timer/i;
+const LEVEL_FN = /quirk|level|fasteoi/i;
+
+export class ApicPass implements ReplayPass {
+  constructor(readonly spec: string, readonly name: 'apicv' | 'pv-eoi') {}
+
+  apply(trace: ReplayTrace, ctx: ReplayContext): PassResult {
+    const ledger = newLedger(this.spec, trace, ctx.windows);
+    const apic = new Set(['APIC_ACCESS', 'APIC_WRITE', 'EXCEPTION_NMI', 'EPT_MISCONFIG', 'MSR_WRITE']);
+    const eoiInduced = REASONS.lookup('EOI_INDUCED');
+    const isEoi = (c: ExitChunk, i: number): boolean => {
+      const canon = REASONS.get(c.reason[i]).canonical;
+      if (!apic.has(canon)) return false;
+      if (c.flags[i] & F_GPA) return c.gpaHi[i] === 0 && c.gpaLo[i] === 0xfee000b0;
+      if (canon === 'MSR_WRITE') return false;
+      return EOI_FN.test(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
+    };
+    let converted = 0, windows = 0;
+    const out = trace.derive((_v, c, o) => {
+      for (let i = 0; i < c.length; i++) {
+        const canon = REASONS.get(c.reason[i]).canonical;
+        if (this.name === 'apicv' && canon === 'INTERRUPT_WINDOW') { ledger.removed++; windows++; continue; }
+        if (!isEoi(c, i)) { o.copyRow(c, i); continue; }
+        const level = LEVEL_FN.test(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
+        if (!level) { ledger.removed++; continue; }
+        if (this.name === 'pv-eoi') { o.copyRow(c, i); continue; }
+        const r = o.copyRow(c, i);
+        o.reason[r] = eoiInduced;
+        const d = c.dur[i];
+        o.dur[r] = d === d ? d * 0.5 : d;
+        ledger.changed++;
+        converted++;
+      }
+    });
+    if (this.name === 'apicv') {
+      ledger.notes.push(`${windows} interrupt-window exits removed (posted interrupts); ${converted} level-triggered EOIs become EOI-induced exits`);
+      ledger.assumptions.push('edge-triggered EOIs need no exit; a level-triggered EOI becomes an EOI-induced exit costing half its traced duration (no trace of an APICv host to measure it from)', 'interrupt-window exits disappear with posted interrupts');
+    } else {
+      ledger.assumptions.push('edge-triggered EOIs need no exit (the guest EOIs through shared memory); level-triggered ones still exit');
+    }
+    return { trace: out, ledger: closeLedger(ledger, out) };
+  }
+}

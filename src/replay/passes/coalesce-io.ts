@@ -1,0 +1,108 @@
+/**
+ * coalesce-io (paper §3.1.1, Figs. 5-6): a run of successive I/O exits on one
+ * vcpu, from the same guest code, with less than `window` ns between one
+ * exit's entry and the next exit, becomes one VMCALL exit. The hypercall keeps
+ * each instruction's emulation work (its whole traced duration: KVM still
+ * emulates them one by one, and "the operation after VM Exit is not modified")
+ * and pays the hardware exit/entry once instead of n times.
+ *
+ * scope: `caller` (same calling function: the paper's merged fragments),
+ * `function` (same trap function), `address` (same trap RIP). Default: caller
+ * when the trace carries callers, else function.
+ */
+import { DIR_WRITE, F_CALLER, F_GPA, F_PORT, type ExitChunk } from '../../model/chunk.js';
+import { REASONS } from '../../model/reasons.js';
+import { formatHexU64 } from '../../model/u64.js';
+import type { ReplayContext } from '../context.js';
+import { gapAfter, type ReplayTrace } from '../trace.js';
+import { closeLedger, newLedger, type AddressChange, type PassResult, type ReplayPass } from '../types.js';
+
+export interface CoalesceOptions {
+  windowNs?: number;
+  scope?: 'caller' | 'function' | 'address';
+  mmio?: boolean;
+  min?: number;
+  /** Only runs in these functions (the calling function for scope=caller, else the trap function). */
+  functions?: readonly string[];
+}
+
+export class CoalesceIoPass implements ReplayPass {
+  readonly name = 'coalesce-io';
+  constructor(readonly spec: string, private readonly opts: CoalesceOptions = {}) {}
+
+  apply(trace: ReplayTrace, ctx: ReplayContext): PassResult {
+    const ledger = newLedger(this.spec, trace, ctx.windows);
+    const scope = this.opts.scope ?? (ctx.hasCallers ? 'caller' : 'function');
+    const windowNs = this.opts.windowNs ?? ctx.transition.value + 2000;
+    const min = this.opts.min ?? 2;
+    const vmcall = REASONS.lookup('VMCALL');
+    const H = ctx.hypercall.value;
+    const before = new Map<string, { key: string; n: number }>();
+    const after = new Map<string, number>();
+    const isIo = (c: ExitChunk, i: number): boolean => (c.flags[i] & F_PORT) !== 0 || (this.opts.mmio === true && (c.flags[i] & F_GPA) !== 0 && c.dir[i] === DIR_WRITE);
+    const scopeKey = (c: ExitChunk, i: number): string => {
+      if (scope === 'address') return `${c.ripHi[i]}:${c.ripLo[i]}`;
+      if (scope === 'caller') {
+        const f = c.flags[i] & F_CALLER ? ctx.fn(c.callerHi[i], c.callerLo[i]) : null;
+        return f ? `c:${f.start}` : `ca:${c.callerHi[i]}:${c.callerLo[i]}`;
+      }
+      const f = ctx.fn(c.ripHi[i], c.ripLo[i]);
+      return f ? `f:${f.start}` : `a:${c.ripHi[i]}:${c.ripLo[i]}`;
+    };
+    const only = this.opts.functions && this.opts.functions.length ? new Set(this.opts.functions) : null;
+    const inScope = (c: ExitChunk, i: number): boolean => {
+      if (!only) return true;
+      const f = scope === 'caller' && c.flags[i] & F_CALLER ? ctx.fnName(c.callerHi[i], c.callerLo[i]) : ctx.fnName(c.ripHi[i], c.ripLo[i]);
+      return only.has(f ?? '');
+    };
+    let runs = 0;
+    const out = trace.derive((_v, c, o) => {
+      let i = 0;
+      while (i < c.length) {
+        let j = i;
+        if (isIo(c, i)) {
+          const k0 = scopeKey(c, i);
+          while (j + 1 < c.length && isIo(c, j + 1) && gapAfter(c, j) < windowNs && scopeKey(c, j + 1) === k0) j++;
+        }
+        const n = j - i + 1;
+        for (let k = i; k <= j; k++) {
+          if (!isIo(c, k)) continue;
+          const addr = formatHexU64(c.ripHi[k], c.ripLo[k]);
+          let b = before.get(addr);
+          if (!b) before.set(addr, (b = { key: ctx.label(c.ripHi[k], c.ripLo[k]), n: 0 }));
+          b.n++;
+        }
+        if (n >= min && inScope(c, i)) {
+          let work = 0;
+          for (let k = i; k <= j; k++) { const d = c.dur[k]; work += d === d ? d : 0; }
+          const r = o.push(c.ts[i], c.vcpu[i], vmcall, c.ripHi[i], c.ripLo[i], H + work);
+          o.flags[r] = c.flags[i] & F_CALLER;
+          o.callerHi[r] = c.callerHi[i];
+          o.callerLo[r] = c.callerLo[i];
+          o.valLo[r] = n;
+          ledger.removed += n;
+          ledger.added += 1;
+          runs++;
+        } else {
+          for (let k = i; k <= j; k++) {
+            o.copyRow(c, k);
+            if (isIo(c, k)) { const a = formatHexU64(c.ripHi[k], c.ripLo[k]); after.set(a, (after.get(a) ?? 0) + 1); }
+          }
+        }
+        i = j + 1;
+      }
+    });
+    const perAddress: AddressChange[] = [...before.entries()]
+      .map(([address, b]) => ({ address, key: b.key, before: b.n, after: after.get(address) ?? 0 }))
+      .filter((x) => x.after < x.before)
+      .sort((a, b) => b.before - a.before);
+    ledger.perAddress = perAddress;
+    ledger.assumptions.push(
+      `runs: successive ${this.opts.mmio ? 'port I/O and MMIO-write' : 'port I/O'} exits on one vcpu from the same ${scope === 'caller' ? 'calling function' : scope === 'function' ? 'trap function' : 'trap address'}${only ? ` (only in ${[...only].join(', ')})` : ''}, at most ${Math.round(windowNs)} ns of guest time apart, ${min} or more`,
+      `one VMCALL per run lasting ${Math.round(H)} ns of dispatch plus every merged exit's traced duration (each instruction is still emulated, device model included); the saving is ${Math.round(ctx.transition.value)} ns of hardware exit+entry per merged exit but one`,
+      'the guest code that fills the queue of merged instructions is assumed free',
+    );
+    ledger.notes.push(`${runs} runs merged`);
+    return { trace: out, ledger: closeLedger(ledger, out) };
+  }
+}

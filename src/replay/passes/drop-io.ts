@@ -1,0 +1,77 @@
+/**
+ * drop-io:port=0xNNN[-0xMMM]|mmio=0xADDR[-0xEND][,rw=r|w][,flush]: remove
+ * accesses to those device registers. `flush` also removes the read that
+ * immediately follows a removed write on the same device (the posted-write
+ * flush of E1000_WRITE_FLUSH / RTL_W16_F), which exists only for that write.
+ * The napi-off preset is built from it (paper §3.2.2, Fig. 9).
+ */
+import { DIR_READ, DIR_WRITE, F_GPA, F_PORT, type ExitChunk } from '../../model/chunk.js';
+import type { ReplayContext } from '../context.js';
+import type { ReplayTrace } from '../trace.js';
+import { closeLedger, newLedger, type PassResult, type ReplayPass } from '../types.js';
+
+export interface IoRange {
+  kind: 'port' | 'mmio';
+  lo: bigint;
+  hi: bigint;
+  rw?: 'r' | 'w';
+  flush?: boolean;
+  /** Size of the device window a flush read may fall in (e.g. a 128 KiB BAR). */
+  deviceSpan?: bigint;
+}
+
+function addrOf(c: ExitChunk, i: number, kind: 'port' | 'mmio'): bigint | null {
+  if (kind === 'port') return c.flags[i] & F_PORT ? BigInt(c.port[i]) : null;
+  return c.flags[i] & F_GPA ? (BigInt(c.gpaHi[i]) << 32n) | BigInt(c.gpaLo[i]) : null;
+}
+
+export class DropIoPass implements ReplayPass {
+  readonly name = 'drop-io';
+  constructor(readonly spec: string, private readonly ranges: readonly IoRange[], private readonly why = '') {}
+
+  apply(trace: ReplayTrace, ctx: ReplayContext): PassResult {
+    const ledger = newLedger(this.spec, trace, ctx.windows);
+    const match = (c: ExitChunk, i: number): IoRange | null => {
+      for (const r of this.ranges) {
+        const a = addrOf(c, i, r.kind);
+        if (a === null || a < r.lo || a > r.hi) continue;
+        if (r.rw === 'r' && c.dir[i] !== DIR_READ) continue;
+        if (r.rw === 'w' && c.dir[i] !== DIR_WRITE) continue;
+        return r;
+      }
+      return null;
+    };
+    let flushes = 0;
+    const out = trace.derive((_v, c, o) => {
+      for (let i = 0; i < c.length; i++) {
+        const r = match(c, i);
+        if (!r) { o.copyRow(c, i); continue; }
+        ledger.removed++;
+        if (r.flush && c.dir[i] === DIR_WRITE && i + 1 < c.length && c.dir[i + 1] === DIR_READ && !match(c, i + 1)) {
+          const a = addrOf(c, i, r.kind), b = addrOf(c, i + 1, r.kind);
+          const span = r.deviceSpan ?? 0x100n;
+          if (a !== null && b !== null && a / span === b / span) { i++; ledger.removed++; flushes++; }
+        }
+      }
+    });
+    if (flushes) ledger.notes.push(`${flushes} flush reads after removed writes removed with them`);
+    if (this.why) ledger.notes.push(this.why);
+    ledger.assumptions.push('the removed register accesses disappear entirely; the device and the guest do the rest of their work unchanged');
+    return { trace: out, ledger: closeLedger(ledger, out) };
+  }
+}
+
+/** Parses `port=0x1f0-0x1f7,rw=w,flush` / `mmio=0xfebc00d0`. */
+export function parseIoRange(text: string): IoRange | null {
+  const parts = text.split(',');
+  const m = /^(port|mmio)=(0x[0-9a-f]+|\d+)(?:-(0x[0-9a-f]+|\d+))?$/i.exec(parts[0]);
+  if (!m) return null;
+  const lo = BigInt(m[2]);
+  const r: IoRange = { kind: m[1].toLowerCase() as 'port' | 'mmio', lo, hi: m[3] ? BigInt(m[3]) : lo };
+  for (const p of parts.slice(1)) {
+    if (p === 'rw=r' || p === 'rw=w') r.rw = p.slice(3) as 'r' | 'w';
+    else if (p === 'flush') r.flush = true;
+    else return null;
+  }
+  return r;
+}

@@ -1,0 +1,72 @@
+/**
+ * One shape for every replay pass (like the analyses' handlers): a pass takes
+ * a trace and returns the rewritten trace plus a ledger of what it changed
+ * and under which assumptions. Passes compose in order.
+ */
+import type { ExitChunk } from '../model/chunk.js';
+import type { ReplayContext } from './context.js';
+import type { ReplayTrace } from './trace.js';
+
+export interface AddressChange {
+  address: string;
+  key: string;
+  before: number;
+  after: number;
+}
+
+export interface PassLedger {
+  pass: string;
+  exitsBefore: number;
+  exitsAfter: number;
+  removed: number;
+  added: number;
+  changed: number;
+  /** Traced exit time (kvm_exit to kvm_entry) before and after. */
+  timeBeforeNs: number;
+  timeAfterNs: number;
+  /** Guest time the change removes besides exits (e.g. a tick's own work), per time window. */
+  guestSavedNs: Float64Array;
+  assumptions: string[];
+  notes: string[];
+  /** The paper's Table 4 view: exits per trap address before and after. */
+  perAddress?: AddressChange[];
+}
+
+export interface PassResult {
+  trace: ReplayTrace;
+  ledger: PassLedger;
+}
+
+export interface ReplayPass {
+  /** The spec as given, e.g. `timer-hz:100`. */
+  readonly spec: string;
+  readonly name: string;
+  apply(trace: ReplayTrace, ctx: ReplayContext): PassResult;
+}
+
+/** Exits and traced time of a trace, for ledgers. */
+export function traceTotals(t: ReplayTrace): { exits: number; timeNs: number } {
+  let exits = 0, timeNs = 0;
+  for (const c of t.vcpus.values()) {
+    exits += c.length;
+    for (let i = 0; i < c.length; i++) { const d = c.dur[i]; if (d === d) timeNs += d; }
+  }
+  return { exits, timeNs };
+}
+
+export function newLedger(pass: string, before: ReplayTrace, windows: number): PassLedger {
+  const t = traceTotals(before);
+  return { pass, exitsBefore: t.exits, exitsAfter: t.exits, removed: 0, added: 0, changed: 0, timeBeforeNs: t.timeNs, timeAfterNs: t.timeNs, guestSavedNs: new Float64Array(windows), assumptions: [], notes: [] };
+}
+
+export function closeLedger(l: PassLedger, after: ReplayTrace): PassLedger {
+  const t = traceTotals(after);
+  l.exitsAfter = t.exits;
+  l.timeAfterNs = t.timeNs;
+  return l;
+}
+
+/** Copies a row unchanged. */
+export function keep(out: ExitChunk, src: ExitChunk, i: number): number {
+  return out.copyRow(src, i);
+}
