@@ -20,6 +20,8 @@ import { estimate, splitPassArgs, EstimateReportSchema } from '../replay/estimat
 import { parsePassSpec, parsePipelineJson, PipelineSchema } from '../replay/pipeline.js';
 import { replay } from '../replay/index.js';
 import { renderEstimate } from '../report/estimate-report.js';
+import { renderValidation, validate } from '../replay/validate.js';
+import { advise, renderAdvice } from '../replay/advise.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const SCHEMAS: Record<string, z.ZodType> = { analyze: AnalyzeReportSchema, estimate: EstimateReportSchema, pipeline: PipelineSchema, 'emulate-config': EmulatorConfigSchema };
@@ -116,6 +118,15 @@ function build(argv: string[]): Argv {
       .option('output', { alias: 'o', type: 'string', describe: 'trace file (default stdout)' })
       .option('map-out', { type: 'string', describe: 'also write the guest kernel map (System.map format)' })
       .option('summary', { type: 'string', describe: 'write a JSON summary: workload metric, time, exits by reason, config' }))
+    .command('advise <trace>', 'find the optimizations this trace would gain most from, with evidence and the change to make', (y) => y
+      .positional('trace', { type: 'string' })
+      .option('map', { type: 'string', array: true })
+      .option('format', { choices: ['table', 'json'] as const, default: 'table' as const }))
+    .command('validate', 'check estimates against the emulator: estimated vs measured exits, exit time and throughput per optimization', (y) => y
+      .option('scale', { type: 'number', default: 1, describe: 'multiply the workload sizes' })
+      .option('only', { type: 'string', array: true, describe: 'optimizations to check (coalesce-io, timer-hz 1000->100, napi-off, ...)' })
+      .option('seed', { type: 'number', default: 1 })
+      .option('format', { choices: ['table', 'json'] as const, default: 'table' as const }))
     .command('reproduce', "rebuild the paper's Tables 1-4 and Figs. 7-9 from emulated runs, paper vs model", (y) => y
       .option('only', { type: 'string', array: true, describe: 'table1..table4, fig7, fig8, sched, fig9' })
       .option('scale', { type: 'number', default: 1, describe: 'multiply the simulated durations' })
@@ -243,6 +254,18 @@ async function run(args: Record<string, unknown>): Promise<number> {
     const sum = em.summary!;
     if (args.summary) writeFileSync(String(args.summary), JSON.stringify(sum, null, 2) + '\n');
     process.stderr.write(`emulated ${sum.config.workload} on ${sum.profile}: ${(sum.simulatedNs / 1e9).toFixed(2)} s simulated, ${sum.exits.toLocaleString('en-US')} exits, ${sum.metric.name} ${sum.metric.value.toFixed(2)} ${sum.metric.unit}\n`);
+    return 0;
+  }
+  if (cmd === 'advise') {
+    const rep = await advise({ input: String(args.trace), maps: list(args.map) });
+    process.stdout.write(args.format === 'json' ? JSON.stringify(rep, null, 2) + '\n' : renderAdvice(rep));
+    return 0;
+  }
+  if (cmd === 'validate') {
+    const scale = Number(args.scale);
+    if (!(scale > 0)) throw new ExitscopeError(`--scale: expected a positive number, got '${args.scale}'`);
+    const rows = await validate({ scale, seed: Number(args.seed), only: args.only ? (args.only as string[]).map(String) : undefined });
+    process.stdout.write(args.format === 'json' ? JSON.stringify({ schema: 'exitscope.validate/v1', rows }, null, 2) + '\n' : renderValidation(rows));
     return 0;
   }
   if (cmd === 'reproduce') {

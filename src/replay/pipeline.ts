@@ -123,8 +123,12 @@ export function findMaskChurn(trace: ReplayTrace): { ranges: IoRange[]; found: s
   }
   const ranges: IoRange[] = [];
   const found: string[] = [];
-  for (const g of e1000) { ranges.push({ kind: 'mmio', lo: g, hi: g, rw: 'w', flush: true, deviceSpan: 0x20000n }); found.push(`e1000 ${(g & 0xffn) === 0xd0n ? 'IMS' : 'IMC'} at 0x${g.toString(16)}`); }
-  for (const p of rtl) { ranges.push({ kind: 'port', lo: BigInt(p), hi: BigInt(p), rw: 'w', flush: true, deviceSpan: 0x100n }); found.push(`rtl8139 IntrMask at port 0x${p.toString(16)}`); }
+  for (const g of e1000) {
+    const imc = (g & 0xffn) === 0xd8n;
+    ranges.push({ kind: 'mmio', lo: g, hi: g, rw: 'w', flush: true, deviceSpan: 0x20000n, ...(imc ? { deferral: 'always' as const } : {}) });
+    found.push(`e1000 ${imc ? 'IMC' : 'IMS'} at 0x${g.toString(16)}`);
+  }
+  for (const p of rtl) { ranges.push({ kind: 'port', lo: BigInt(p), hi: BigInt(p), rw: 'w', flush: true, deviceSpan: 0x100n, deferral: 'zero-value' }); found.push(`rtl8139 IntrMask at port 0x${p.toString(16)}`); }
   return { ranges, found };
 }
 
@@ -169,7 +173,7 @@ export function buildPasses(specs: readonly PassSpec[], trace: ReplayTrace, ctx:
         if (s.name === 'napi-off') {
           const { ranges, found } = findMaskChurn(trace);
           out.push(new DropIoPass('napi-off', ranges, found.length
-            ? `interrupt-mask churn found: ${found.join(', ')}. Not in exits, so not estimated: NAPI's softirq scheduling and poll work in the guest (removing NAPI may gain more than this)`
+            ? `interrupt-mask churn found: ${found.join(', ')}. NAPI's softirq scheduling is guest CPU, not exits: only the high end counts the guest time between masking and the poll`
             : 'no interrupt-mask churn (e1000 IMS/IMC, rtl8139 IntrMask) in this trace: nothing to remove'));
         } else {
           out.push(...buildPasses(PRESETS[s.name].map(parsePassSpec), trace, ctx));

@@ -26,6 +26,11 @@ export interface PassLedger {
   timeAfterNs: number;
   /** Guest time the change removes besides exits (e.g. a tick's own work), per time window. */
   guestSavedNs: Float64Array;
+  /**
+   * Guest time that may go too but that exits cannot attribute (e.g. NAPI's
+   * softirq deferral): counted only at the high end of the estimate.
+   */
+  guestMaybeSavedNs: Float64Array;
   assumptions: string[];
   notes: string[];
   /** The paper's Table 4 view: exits per trap address before and after. */
@@ -56,7 +61,7 @@ export function traceTotals(t: ReplayTrace): { exits: number; timeNs: number } {
 
 export function newLedger(pass: string, before: ReplayTrace, windows: number): PassLedger {
   const t = traceTotals(before);
-  return { pass, exitsBefore: t.exits, exitsAfter: t.exits, removed: 0, added: 0, changed: 0, timeBeforeNs: t.timeNs, timeAfterNs: t.timeNs, guestSavedNs: new Float64Array(windows), assumptions: [], notes: [] };
+  return { pass, exitsBefore: t.exits, exitsAfter: t.exits, removed: 0, added: 0, changed: 0, timeBeforeNs: t.timeNs, timeAfterNs: t.timeNs, guestSavedNs: new Float64Array(windows), guestMaybeSavedNs: new Float64Array(windows), assumptions: [], notes: [] };
 }
 
 export function closeLedger(l: PassLedger, after: ReplayTrace): PassLedger {

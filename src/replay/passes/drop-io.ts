@@ -7,7 +7,7 @@
  */
 import { DIR_READ, DIR_WRITE, F_GPA, F_PORT, type ExitChunk } from '../../model/chunk.js';
 import type { ReplayContext } from '../context.js';
-import type { ReplayTrace } from '../trace.js';
+import { gapAfter, type ReplayTrace } from '../trace.js';
 import { closeLedger, newLedger, type PassResult, type ReplayPass } from '../types.js';
 
 export interface IoRange {
@@ -18,6 +18,12 @@ export interface IoRange {
   flush?: boolean;
   /** Size of the device window a flush read may fall in (e.g. a 128 KiB BAR). */
   deviceSpan?: bigint;
+  /**
+   * The write defers work (NAPI masking the device before its poll): the guest
+   * gap after the write and its flush may go with it, as an upper bound.
+   * 'zero-value': only writes of 0 (rtl8139 IntrMask = 0 masks).
+   */
+  deferral?: 'always' | 'zero-value';
 }
 
 function addrOf(c: ExitChunk, i: number, kind: 'port' | 'mmio'): bigint | null {
@@ -41,20 +47,26 @@ export class DropIoPass implements ReplayPass {
       }
       return null;
     };
-    let flushes = 0;
+    let flushes = 0, deferred = 0;
     const out = trace.derive((_v, c, o) => {
       for (let i = 0; i < c.length; i++) {
         const r = match(c, i);
         if (!r) { o.copyRow(c, i); continue; }
         ledger.removed++;
+        const defers = r.deferral === 'always' || (r.deferral === 'zero-value' && c.valLo[i] === 0 && c.valHi[i] === 0);
         if (r.flush && c.dir[i] === DIR_WRITE && i + 1 < c.length && c.dir[i + 1] === DIR_READ && !match(c, i + 1)) {
           const a = addrOf(c, i, r.kind), b = addrOf(c, i + 1, r.kind);
           const span = r.deviceSpan ?? 0x100n;
           if (a !== null && b !== null && a / span === b / span) { i++; ledger.removed++; flushes++; }
         }
+        if (defers) {
+          const g = gapAfter(c, i);
+          if (g === g) { ledger.guestMaybeSavedNs[ctx.window(c.ts[i])] += Math.max(0, g - ctx.transition.value); deferred++; }
+        }
       }
     });
     if (flushes) ledger.notes.push(`${flushes} flush reads after removed writes removed with them`);
+    if (deferred) ledger.assumptions.push(`upper bound only: the guest time right after each of ${deferred} masking writes (the deferred poll's scheduling and work) may go too; part of it is packet work that stays`);
     if (this.why) ledger.notes.push(this.why);
     ledger.assumptions.push('the removed register accesses disappear entirely; the device and the guest do the rest of their work unchanged');
     return { trace: out, ledger: closeLedger(ledger, out) };

@@ -23,42 +23,7 @@ export class TimerHzPass implements ReplayPass {
 
   apply(trace: ReplayTrace, ctx: ReplayContext): PassResult {
     const ledger = newLedger(this.spec, trace, ctx.windows);
-    const extIrq = REASONS.lookup('EXTERNAL_INTERRUPT');
-    const clusterGap = 50_000;
-    const isAnchor = (c: ExitChunk, i: number): boolean => {
-      const f = ctx.fnName(c.ripHi[i], c.ripLo[i]);
-      if (f && ANCHOR_FN.test(f)) return true;
-      if (c.flags[i] & F_PORT && (c.port[i] === 0x40 || c.port[i] === 0x43)) return true;
-      return (c.flags[i] & F_MSR) !== 0 && TIMER_MSRS.has(c.msr[i]);
-    };
-    const onPath = (c: ExitChunk, i: number): boolean => {
-      if (isAnchor(c, i)) return true;
-      const canon = REASONS.get(c.reason[i]).canonical;
-      if (canon === 'INTERRUPT_WINDOW' || canon === 'EOI_INDUCED') return true;
-      if (c.flags[i] & F_PORT && TIMER_PORTS.has(c.port[i])) return true;
-      const f = ctx.fnName(c.ripHi[i], c.ripLo[i]);
-      return (canon === 'APIC_ACCESS' || canon === 'APIC_WRITE' || canon === 'MSR_WRITE') && !!f && PATH_FN.test(f);
-    };
-    // Clusters per vcpu: [first, last] row ranges holding an anchor.
-    const clusters = new Map<number, Array<[number, number]>>();
-    const periods: number[] = [];
-    for (const [v, c] of trace.vcpus) {
-      const list: Array<[number, number]> = [];
-      let i = 0;
-      while (i < c.length) {
-        // A cluster may start with the interrupt's arrival (EXTERNAL_INTERRUPT) right before the path.
-        let s = i;
-        if (c.reason[i] === extIrq && i + 1 < c.length && onPath(c, i + 1) && gapAfter(c, i) < clusterGap) s = i;
-        else if (!onPath(c, i)) { i++; continue; }
-        let e = c.reason[s] === extIrq ? s + 1 : s;
-        let anchored = isAnchor(c, e);
-        while (e + 1 < c.length && onPath(c, e + 1) && gapAfter(c, e) < clusterGap) { e++; if (isAnchor(c, e)) anchored = true; }
-        if (anchored) list.push([s, e]);
-        i = e + 1;
-      }
-      for (let k = 1; k < list.length; k++) periods.push(c.ts[list[k][0]] - c.ts[list[k - 1][0]]);
-      clusters.set(v, list);
-    }
+    const { clusters, periods } = findTickClusters(trace, ctx);
     const total = [...clusters.values()].reduce((s, l) => s + l.length, 0);
     if (total < 3) {
       ledger.notes.push('no periodic timer path found in this trace: nothing to thin (not estimable)');
@@ -92,4 +57,45 @@ export class TimerHzPass implements ReplayPass {
     );
     return { trace: out, ledger: closeLedger(ledger, out) };
   }
+}
+
+/** Per vcpu, the [first, last] rows of each timer tick's cluster of exits, and the periods between ticks. */
+export function findTickClusters(trace: ReplayTrace, ctx: ReplayContext): { clusters: Map<number, Array<[number, number]>>; periods: number[] } {
+  const extIrq = REASONS.lookup('EXTERNAL_INTERRUPT');
+  const clusterGap = 50_000;
+  const isAnchor = (c: ExitChunk, i: number): boolean => {
+    const f = ctx.fnName(c.ripHi[i], c.ripLo[i]);
+    if (f && ANCHOR_FN.test(f)) return true;
+    if (c.flags[i] & F_PORT && (c.port[i] === 0x40 || c.port[i] === 0x43)) return true;
+    return (c.flags[i] & F_MSR) !== 0 && TIMER_MSRS.has(c.msr[i]);
+  };
+  const onPath = (c: ExitChunk, i: number): boolean => {
+    if (isAnchor(c, i)) return true;
+    const canon = REASONS.get(c.reason[i]).canonical;
+    if (canon === 'INTERRUPT_WINDOW' || canon === 'EOI_INDUCED') return true;
+    if (c.flags[i] & F_PORT && TIMER_PORTS.has(c.port[i])) return true;
+    const f = ctx.fnName(c.ripHi[i], c.ripLo[i]);
+    return (canon === 'APIC_ACCESS' || canon === 'APIC_WRITE' || canon === 'MSR_WRITE') && !!f && PATH_FN.test(f);
+  };
+  // Clusters per vcpu: [first, last] row ranges holding an anchor.
+  const clusters = new Map<number, Array<[number, number]>>();
+  const periods: number[] = [];
+  for (const [v, c] of trace.vcpus) {
+    const list: Array<[number, number]> = [];
+    let i = 0;
+    while (i < c.length) {
+      // A cluster may start with the interrupt's arrival (EXTERNAL_INTERRUPT) right before the path.
+      let s = i;
+      if (c.reason[i] === extIrq && i + 1 < c.length && onPath(c, i + 1) && gapAfter(c, i) < clusterGap) s = i;
+      else if (!onPath(c, i)) { i++; continue; }
+      let e = c.reason[s] === extIrq ? s + 1 : s;
+      let anchored = isAnchor(c, e);
+      while (e + 1 < c.length && onPath(c, e + 1) && gapAfter(c, e) < clusterGap) { e++; if (isAnchor(c, e)) anchored = true; }
+      if (anchored) list.push([s, e]);
+      i = e + 1;
+    }
+    for (let k = 1; k < list.length; k++) periods.push(c.ts[list[k][0]] - c.ts[list[k - 1][0]]);
+    clusters.set(v, list);
+  }
+  return { clusters, periods };
 }
