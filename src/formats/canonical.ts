@@ -95,13 +95,7 @@ export function pushCanonicalRow(f: ReadonlyArray<string | undefined>, chunk: Ex
   let reason = REASONS.lookup(rText);
   if (reason < 0) reason = REASONS.intern('other', rText);
   const ts = time.offsetOfDigits(tsText);
-  const i = chunk.push(ts, +vText, reason, ripHi, ripLo, dur);
-  chunk.flags[i] = flags;
-  chunk.port[i] = port; chunk.size[i] = size; chunk.dir[i] = dir;
-  chunk.valHi[i] = valHi; chunk.valLo[i] = valLo;
-  chunk.gpaHi[i] = gpaHi; chunk.gpaLo[i] = gpaLo;
-  chunk.msr[i] = msr;
-  chunk.callerHi[i] = cHi; chunk.callerLo[i] = cLo;
+  chunk.pushRow(ts, +vText, reason, ripHi, ripLo, dur, flags, port, size, dir, valHi, valLo, gpaHi, gpaLo, msr, cHi, cLo);
   return null;
 }
 

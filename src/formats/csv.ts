@@ -151,13 +151,7 @@ async function* readCsv(input: OpenedInput, state: ReadState, opts: ReadOptions)
     }
     const off = tsBig !== null ? time.offsetOfDigits(tsBig) : time.offsetOfNumber(ts);
     if (dur !== dur) flags |= F_UNPAIRED;
-    const i = chunk.push(off, vcpu, reason, ripHi, ripLo, dur);
-    chunk.flags[i] = flags;
-    chunk.port[i] = port; chunk.size[i] = size; chunk.dir[i] = dir;
-    chunk.valHi[i] = valHi; chunk.valLo[i] = valLo;
-    chunk.gpaHi[i] = gpaHi; chunk.gpaLo[i] = gpaLo;
-    chunk.msr[i] = msr;
-    chunk.callerHi[i] = cHi; chunk.callerLo[i] = cLo;
+    chunk.pushRow(off, vcpu, reason, ripHi, ripLo, dur, flags, port, size, dir, valHi, valLo, gpaHi, gpaLo, msr, cHi, cLo);
     st.events++;
     return true;
   };

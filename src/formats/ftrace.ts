@@ -255,14 +255,9 @@ async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions
       v = 1000 + s;
       if (syntheticVcpus++ === 0) diag.note('some exits came from threads whose vcpu number the trace never names: numbered 1000+');
     }
-    const i = chunk.push(P.ts[s], v, P.reason[s], P.ripHi[s], P.ripLo[s], dur);
     let f = P.flags[s];
     if (dur !== dur) { f |= F_UNPAIRED; counters.unpairedExits++; }
-    chunk.flags[i] = f;
-    chunk.port[i] = P.port[s]; chunk.size[i] = P.size[s]; chunk.dir[i] = P.dir[s];
-    chunk.valHi[i] = P.valHi[s]; chunk.valLo[i] = P.valLo[s];
-    chunk.gpaHi[i] = P.gpaHi[s]; chunk.gpaLo[i] = P.gpaLo[s];
-    chunk.msr[i] = P.msr[s]; chunk.callerHi[i] = 0; chunk.callerLo[i] = 0;
+    chunk.pushRow(P.ts[s], v, P.reason[s], P.ripHi[s], P.ripLo[s], dur, f, P.port[s], P.size[s], P.dir[s], P.valHi[s], P.valLo[s], P.gpaHi[s], P.gpaLo[s], P.msr[s], 0, 0);
     P.active[s] = 0;
     if (chunk.full) {
       chunk.tsBaseNs = time.baseNs;

@@ -100,6 +100,19 @@ export class ExitChunk {
     return i;
   }
 
+  /** Appends a row with every column set (the readers' one way in). */
+  pushRow(ts: number, vcpu: number, reason: number, ripHi: number, ripLo: number, dur: number, flags: number, port: number, size: number, dir: number,
+    valHi: number, valLo: number, gpaHi: number, gpaLo: number, msr: number, callerHi: number, callerLo: number): number {
+    const i = this.push(ts, vcpu, reason, ripHi, ripLo, dur);
+    this.flags[i] = flags;
+    this.port[i] = port; this.size[i] = size; this.dir[i] = dir;
+    this.valHi[i] = valHi; this.valLo[i] = valLo;
+    this.gpaHi[i] = gpaHi; this.gpaLo[i] = gpaLo;
+    this.msr[i] = msr;
+    this.callerHi[i] = callerHi; this.callerLo[i] = callerLo;
+    return i;
+  }
+
   /** Copies row `j` of `src` to the end of this chunk (offsets rebased if bases differ). */
   copyRow(src: ExitChunk, j: number): number {
     const shift = src.tsBaseNs === this.tsBaseNs ? 0 : Number(src.tsBaseNs - this.tsBaseNs);
