@@ -140,3 +140,23 @@ describe('issue 3 acceptance: analyze a trace-cmd report directly, and via conve
     expect(mmio.rows.map((r) => [r.key, r.count, r.timeNs])).toEqual([['0xfebc00d0:W', 2, 10250]]);
   });
 });
+
+describe('numeric reasons', () => {
+  it('maps numbers printed by old kernels onto the table of the file\'s ISA', async () => {
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'exitscope-num-'));
+    const f = join(dir, 'num.txt');
+    writeFileSync(f, [
+      '  qemu-kvm-300 [001] 50.000100: kvm_exit: reason io_instruction rip 0xc01e4473',
+      '  qemu-kvm-300 [001] 50.000110: kvm_entry: vcpu 0',
+      '  qemu-kvm-300 [001] 50.000200: kvm_exit: reason 0x1e rip 0xc01e4473',
+      '  qemu-kvm-300 [001] 50.000205: kvm_entry: vcpu 0',
+      '  qemu-kvm-300 [001] 50.000300: kvm_exit: reason 99 rip 0xc01e4473',
+      '  qemu-kvm-300 [001] 50.000301: kvm_entry: vcpu 0',
+    ].join('\n') + '\n');
+    const rep = await analyze({ inputs: [f], by: 'reason', top: 0 });
+    expect(rep.rows.map((r) => [r.key, r.count, r.timeNs])).toEqual([['IO_INSTRUCTION', 2, 15000], ['VMX_99', 1, 1000]]);
+  });
+});

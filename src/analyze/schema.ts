@@ -12,7 +12,7 @@ export const InputSummarySchema = z.object({
   format: z.string().describe('Detected (or forced) input format'),
   lines: Count.describe('Physical lines read; lines = header + events + skipped + rejected'),
   header: Count,
-  events: Count.describe('Exit events read'),
+  events: Count.describe('Event lines used: CSV/JSONL rows are exits; in text traces kvm_exit, kvm_entry and detail lines (totals.exits counts exits)'),
   skipped: Count.describe('Lines skipped as unrelated (blank, comments, other events)'),
   rejected: Count.describe('Malformed lines, each reported as file:line: reason'),
   lostEvents: Count.optional(),

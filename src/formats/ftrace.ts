@@ -355,46 +355,44 @@ async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions
       p = skipSpaces(b, p, e);
       if (p >= e) break;
       const te = tokenEnd(b, p, e);
-      const nextTok = (): [number, number] => { const a = skipSpaces(b, te, e); return [a, tokenEnd(b, a, e)]; };
+      // The value token after a key: b[va, vz).
+      const va = skipSpaces(b, te, e);
+      const vz = tokenEnd(b, va, e);
       if (ev === 0) { // kvm_pio
         if (bytesEqual(b, p, te, K_PIO_READ)) dir = DIR_READ;
         else if (bytesEqual(b, p, te, K_PIO_WRITE)) dir = DIR_WRITE;
         else if (bytesEqual(b, p, te, K_AT)) {
-          const [a, z] = nextTok();
-          if (!parseHexU64Bytes(b, a, z, u64) || u64[0] !== 0 || u64[1] > 0xffff) return 'kvm_pio: bad port';
-          port = u64[1]; f |= F_PORT; p = z; continue;
+          if (!parseHexU64Bytes(b, va, vz, u64) || u64[0] !== 0 || u64[1] > 0xffff) return 'kvm_pio: bad port';
+          port = u64[1]; f |= F_PORT; p = vz; continue;
         } else if (bytesEqual(b, p, te, K_SIZE)) {
-          const v = parseUint(b, skipSpaces(b, te, e), e);
+          const v = parseUint(b, va, e);
           if (v < 0) return 'kvm_pio: bad size';
           size = v; f |= F_SIZE; p = cur.pos; continue;
         } else if (bytesEqual(b, p, te, K_VAL)) {
-          const [a, z] = nextTok();
-          if (parseHexU64Bytes(b, a, z, u64)) { vHi = u64[0]; vLo = u64[1]; f |= F_VALUE; }
-          p = z; continue;
+          if (parseHexU64Bytes(b, va, vz, u64)) { vHi = u64[0]; vLo = u64[1]; f |= F_VALUE; }
+          p = vz; continue;
         }
       } else if (ev === 1 || ev === 3) { // kvm_mmio, kvm_fast_mmio
         if (bytesEqual(b, p, te, K_WRITE)) dir = DIR_WRITE;
         else if (bytesEqual(b, p, te, K_READ) || bytesEqual(b, p, te, K_UNSAT)) dir = DIR_READ;
         else if (bytesEqual(b, p, te, K_LEN)) {
-          const v = parseUint(b, skipSpaces(b, te, e), e);
+          const v = parseUint(b, va, e);
           if (v < 0) return 'kvm_mmio: bad len';
           size = v; f |= F_SIZE; p = cur.pos; continue;
         } else if (bytesEqual(b, p, te, K_GPA)) {
-          const [a, z] = nextTok();
-          if (!parseHexU64Bytes(b, a, z, u64)) return 'kvm_mmio: bad gpa';
-          gHi = u64[0]; gLo = u64[1]; f |= F_GPA; p = z; continue;
+          if (!parseHexU64Bytes(b, va, vz, u64)) return 'kvm_mmio: bad gpa';
+          gHi = u64[0]; gLo = u64[1]; f |= F_GPA; p = vz; continue;
         } else if (bytesEqual(b, p, te, K_VAL)) {
-          const [a, z] = nextTok();
-          if (parseHexU64Bytes(b, a, z, u64)) { vHi = u64[0]; vLo = u64[1]; f |= F_VALUE; }
-          p = z; continue;
+          if (parseHexU64Bytes(b, va, vz, u64)) { vHi = u64[0]; vLo = u64[1]; f |= F_VALUE; }
+          p = vz; continue;
         }
         if (ev === 3) dir = DIR_WRITE;
       } else if (ev === 2) { // kvm_msr: "msr_write 6e0 = 0x..."
-        if (bytesEqual(b, p, te, K_MSR_READ) || bytesEqual(b, p, te, K_MSR_WRITE)) {
-          dir = bytesEqual(b, p, te, K_MSR_READ) ? DIR_READ : DIR_WRITE;
-          const [a, z] = nextTok();
-          if (!parseHexU64Bytes(b, a, z, u64) || u64[0] !== 0) return 'kvm_msr: bad msr index';
-          msr = u64[1]; f |= F_MSR; p = z;
+        const read = bytesEqual(b, p, te, K_MSR_READ);
+        if (read || bytesEqual(b, p, te, K_MSR_WRITE)) {
+          dir = read ? DIR_READ : DIR_WRITE;
+          if (!parseHexU64Bytes(b, va, vz, u64) || u64[0] !== 0) return 'kvm_msr: bad msr index';
+          msr = u64[1]; f |= F_MSR; p = vz;
           const eq = skipSpaces(b, p, e);
           if (eq < e && b[eq] === 61) {
             const a2 = skipSpaces(b, eq + 1, e), z2 = tokenEnd(b, a2, e);
