@@ -233,13 +233,23 @@ class CsvEncoder {
     this.buf[this.pos++] = c;
   }
 
+  /** Non-negative integer below 2^53 as decimal; integer arithmetic in 32-bit halves of 10^9. */
   dec(n: number): void {
-    if (n === 0) { this.buf[this.pos++] = 48; return; }
-    let digits = 0;
-    for (let x = n; x >= 1; x = Math.floor(x / 10)) digits++;
+    if (n < 2147483648) { this.decSmall(n | 0); return; }
+    const hi = Math.floor(n / 1e9);
+    this.decSmall(hi);
+    let lo = n - hi * 1e9;
+    let p = this.pos + 9;
+    this.pos = p;
+    for (let k = 0; k < 9; k++) { const q = (lo / 10) | 0; this.buf[--p] = 48 + (lo - q * 10); lo = q; }
+  }
+
+  private decSmall(x: number): void {
+    let digits = 1;
+    for (let t = x; t >= 10; t = (t / 10) | 0) digits++;
     let p = this.pos + digits;
     this.pos = p;
-    for (let x = n; x >= 1; x = Math.floor(x / 10)) this.buf[--p] = 48 + (x % 10);
+    do { const q = (x / 10) | 0; this.buf[--p] = 48 + (x - q * 10); x = q; } while (x > 0);
   }
 
   hex(hi: number, lo: number): void {
