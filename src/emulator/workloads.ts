@@ -41,7 +41,7 @@ export interface Workload {
 
 export function makeWorkload(cfg: EmulatorConfig, p: HostProfile, g: Guest, rng: Rng): Workload {
   switch (cfg.workload) {
-    case 'disk': return new DiskWorkload(cfg, p, g, rng);
+    case 'disk': return new DiskWorkload(cfg, p, g);
     case 'net': return new NetWorkload(cfg, p, g, rng);
     case 'jbb': return new JbbWorkload(cfg, p, g, rng);
   }
@@ -67,7 +67,7 @@ class DiskWorkload implements Workload {
   private readonly perPhaseNs: number;
   private readonly perPhaseOps: number;
 
-  constructor(private readonly cfg: EmulatorConfig, private readonly p: HostProfile, private readonly g: Guest, private readonly rng: Rng) {
+  constructor(private readonly cfg: EmulatorConfig, private readonly p: HostProfile, private readonly g: Guest) {
     for (const kb of cfg.blockKB) {
       if (cfg.diskTest !== 'read') this.plan.push({ kb, op: 'write' });
       if (cfg.diskTest !== 'write') this.plan.push({ kb, op: 'read' });
@@ -232,7 +232,7 @@ class JbbWorkload implements Workload {
   private txns = 0;
   elapsed = 0;
 
-  constructor(private readonly cfg: EmulatorConfig, private readonly p: HostProfile, private readonly g: Guest, private readonly rng: Rng) {
+  constructor(cfg: EmulatorConfig, private readonly p: HostProfile, private readonly g: Guest, private readonly rng: Rng) {
     this.end = cfg.duration * 1e9;
     this.maxOps = cfg.ops ?? Infinity;
   }

@@ -63,7 +63,6 @@ const K_UNSAT = lit('unsatisfied-read');
 const CPU_LOST = lit('CPU:');
 const LOST = lit('[LOST ');
 const BUFFER_STARTED = lit('buffer started');
-const STOP_WORDS = ['rip', 'info', 'info1', 'info2', 'intr_info', 'error_code', 'requests', 'isa', 'FAILED_VMENTRY', 'vcpu'].map(lit);
 
 const u64 = newU64Out();
 

@@ -135,26 +135,3 @@ export async function* lineBatches(chunks: AsyncIterable<Buffer>): AsyncGenerato
     yield { buf: carry, bounds: Int32Array.of(0, end), count: 1, firstLine: lineNo + 1 };
   }
 }
-
-/** Counts lines as lineBatches would, for readers that hand bytes to a library. */
-export function lineCounter(): { tap: (chunks: AsyncIterable<Buffer>) => AsyncGenerator<Buffer>; lines: () => number } {
-  let newlines = 0;
-  let lastByte = 10;
-  let any = false;
-  return {
-    async *tap(chunks: AsyncIterable<Buffer>) {
-      for await (const c of chunks) {
-        if (c.length === 0) continue;
-        any = true;
-        let i = c.indexOf(10);
-        while (i >= 0) {
-          newlines++;
-          i = c.indexOf(10, i + 1);
-        }
-        lastByte = c[c.length - 1];
-        yield c;
-      }
-    },
-    lines: () => (any ? newlines + (lastByte === 10 ? 0 : 1) : 0),
-  };
-}

@@ -3,7 +3,6 @@
  * a trace and returns the rewritten trace plus a ledger of what it changed
  * and under which assumptions. Passes compose in order.
  */
-import type { ExitChunk } from '../model/chunk.js';
 import type { ReplayContext } from './context.js';
 import type { ReplayTrace } from './trace.js';
 
@@ -69,9 +68,4 @@ export function closeLedger(l: PassLedger, after: ReplayTrace): PassLedger {
   l.exitsAfter = t.exits;
   l.timeAfterNs = t.timeNs;
   return l;
-}
-
-/** Copies a row unchanged. */
-export function keep(out: ExitChunk, src: ExitChunk, i: number): number {
-  return out.copyRow(src, i);
 }
