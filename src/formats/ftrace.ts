@@ -281,7 +281,7 @@ async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions
     return s;
   };
 
-  const handleExit = (b: Buffer, p: number, e: number, line: number): string | null => {
+  const handleExit = (b: Buffer, p: number, e: number): string | null => {
     let vcpu = -1, reason = -1, ripHi = 0, ripLo = 0, flags = 0;
     while (p < e) {
       p = skipSpaces(b, p, e);
@@ -321,7 +321,6 @@ async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions
     P.valHi[s] = 0; P.valLo[s] = 0; P.gpaHi[s] = 0; P.gpaLo[s] = 0; P.msr[s] = 0;
     if (vcpu >= 0) P.threadVcpu[s] = vcpu;
     cpuSlot.set(pre.cpu, s);
-    void line;
     return null;
   };
 
@@ -449,7 +448,7 @@ async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions
     if (!flavour) flavour = pre.perf ? 'perf-script' : 'ftrace';
     const ev = pre.event, evEnd = pre.eventEnd;
     let err: string | null = null;
-    if (bytesEqual(b, ev, evEnd, EV_EXIT)) err = handleExit(b, pre.payload, e, line);
+    if (bytesEqual(b, ev, evEnd, EV_EXIT)) err = handleExit(b, pre.payload, e);
     else if (bytesEqual(b, ev, evEnd, EV_ENTRY)) err = handleEntry(b, pre.payload, e);
     else if (bytesEqual(b, ev, evEnd, EV_PIO)) err = handleDetail(b, 0, pre.payload, e);
     else if (bytesEqual(b, ev, evEnd, EV_MMIO)) err = handleDetail(b, 1, pre.payload, e);

@@ -23,6 +23,7 @@ function stamp(baseNum: number, off: number): string {
 export async function* writeTraceCmd(chunks: AsyncIterable<ExitChunk>, opts: { pidBase?: number; cpus?: number } = {}): AsyncGenerator<string> {
   const pidBase = opts.pidBase ?? 4242;
   const cpus = opts.cpus ?? 8;
+  /** Per vcpu, the time of its pending kvm_entry (NaN: none). */
   const pendAt: number[] = [];
   const pendRip: string[] = [];
   let header = false;
@@ -67,10 +68,10 @@ export async function* writeTraceCmd(chunks: AsyncIterable<ExitChunk>, opts: { p
   function flushEntries(upTo: number, out: string[]): void {
     for (;;) {
       let best = -1;
-      for (let v = 0; v < pendAt.length; v++) if (pendAt[v] !== undefined && pendAt[v] <= upTo && (best < 0 || pendAt[v] < pendAt[best])) best = v;
+      for (let v = 0; v < pendAt.length; v++) if (pendAt[v] <= upTo && (best < 0 || pendAt[v] < pendAt[best])) best = v;
       if (best < 0) return;
       out.push(`${prefix(best)} ${stamp(baseNum, pendAt[best])}: kvm_entry: vcpu ${best}, rip ${pendRip[best]} intr_info 0x00000000 error_code 0x00000000`);
-      pendAt[best] = undefined as unknown as number;
+      pendAt[best] = NaN;
     }
   }
 }

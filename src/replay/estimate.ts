@@ -223,7 +223,7 @@ export async function estimate(opts: EstimateOptions): Promise<EstimateReport> {
   const symbols = opts.symbolizer !== undefined ? opts.symbolizer : opts.maps && opts.maps.length ? await loadSymbolizer(opts.maps) : null;
   const base = ReplayTrace.from(exitTrace);
   const ctx = new ReplayContext(base, symbols, { transitionNs: opts.transitionNs, windows: opts.windows, kaslr: opts.kaslr });
-  const passes = buildPasses(opts.passes, base, ctx);
+  const passes = buildPasses(opts.passes, base);
   const vcpus = [...base.vcpus.keys()];
   const B = opts.bootstrap ?? 1000;
   const seed = opts.seed ?? 1;

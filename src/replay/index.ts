@@ -18,7 +18,7 @@ export async function replay(opts: { input: string; maps?: readonly string[]; pa
   let cur = ReplayTrace.from(trace);
   const ctx = new ReplayContext(cur, symbols, { transitionNs: opts.transitionNs });
   const ledgers: PassLedger[] = [];
-  for (const p of buildPasses(opts.passes, cur, ctx)) {
+  for (const p of buildPasses(opts.passes, cur)) {
     const r = p.apply(cur, ctx);
     ledgers.push(r.ledger);
     cur = r.trace;

@@ -16,7 +16,6 @@ import { z } from 'zod';
 import { F_GPA, F_PORT, DIR_WRITE } from '../model/chunk.js';
 import { ExitscopeError } from '../model/errors.js';
 import { zodMessage } from '../emulator/zod-message.js';
-import type { ReplayContext } from './context.js';
 import { ApicPass } from './passes/apic.js';
 import { CoalesceIoPass } from './passes/coalesce-io.js';
 import { CoalescedMmioPass } from './passes/coalesced-mmio.js';
@@ -150,7 +149,7 @@ function nicMmioWindow(trace: ReplayTrace): [bigint, bigint] | null {
 }
 
 /** Specs to pass instances; presets expand here (napi-off looks at the trace). */
-export function buildPasses(specs: readonly PassSpec[], trace: ReplayTrace, ctx: ReplayContext): ReplayPass[] {
+export function buildPasses(specs: readonly PassSpec[], trace: ReplayTrace): ReplayPass[] {
   const out: ReplayPass[] = [];
   for (const s of specs) {
     const text = specText(s);
@@ -176,12 +175,11 @@ export function buildPasses(specs: readonly PassSpec[], trace: ReplayTrace, ctx:
             ? `interrupt-mask churn found: ${found.join(', ')}. NAPI's softirq scheduling is guest CPU, not exits: only the high end counts the guest time between masking and the poll`
             : 'no interrupt-mask churn (e1000 IMS/IMC, rtl8139 IntrMask) in this trace: nothing to remove'));
         } else {
-          out.push(...buildPasses(PRESETS[s.name].map(parsePassSpec), trace, ctx));
+          out.push(...buildPasses(PRESETS[s.name].map(parsePassSpec), trace));
         }
         break;
       }
     }
   }
-  void ctx;
   return out;
 }
