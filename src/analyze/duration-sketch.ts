@@ -20,7 +20,8 @@ const BUCKETS = (MAX_EXP - SUB_BITS + 1) * SUB;
 
 function bucketOf(v: number): number {
   if (v < SUB) return v < 0 ? 0 : Math.floor(v);
-  const e = Math.min(Math.floor(Math.log2(v)), MAX_EXP - 1);
+  // Exponent of v: clz32 for values below 2^32 ns (4.3 s), log2 above.
+  const e = v < 4294967296 ? 31 - Math.clz32(v) : Math.min(Math.floor(Math.log2(v)), MAX_EXP - 1);
   const shift = e - SUB_BITS;
   const b = (shift + 1) * SUB + Math.floor(v / 2 ** shift) - SUB;
   return Math.min(b, BUCKETS - 1);
