@@ -8,7 +8,7 @@ function pctChange(a: number, b: number): string {
 
 function row(p: PassEstimate): string[] {
   return [
-    p.spec,
+    p.name === 'cumulative' ? `all ${p.spec.split(' + ').length} passes` : p.spec,
     `${fmtInt(p.exitsBefore)} -> ${fmtInt(p.exitsAfter)} (${pctChange(p.exitsBefore, p.exitsAfter)})`,
     `${fmtNs(p.timeBeforeNs)} -> ${fmtNs(p.timeAfterNs)}`,
     `${fmtNs(p.savedNs)} [${fmtNs(p.savedNsCI[0])}, ${fmtNs(p.savedNsCI[1])}]`,
