@@ -61,6 +61,23 @@ describe('hot functions match the independent oracle', () => {
     expect(forced.rows[0].symbol).toBe('[unknown]');
   });
 
+  it('warns when instruction exits do not land in functions named for them (a map from another build)', async () => {
+    const { readFileSync, writeFileSync, mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    // Same real addresses, names rotated by one: the layout fits, the names do not.
+    const lines = readFileSync(fx('kaslr', 'System.map'), 'utf8').trim().split('\n').map((l) => l.split(' '));
+    const idx = lines.map((l, k) => (/^[Tt]$/.test(l[1]) && !['_text', '_stext', '_etext'].includes(l[2]) ? k : -1)).filter((k) => k >= 0);
+    const names = idx.map((k) => lines[k][2]);
+    idx.forEach((k, j) => { lines[k][2] = names[(j + 1) % names.length]; });
+    const wrong = join(mkdtempSync(join(tmpdir(), 'exitscope-wrong-')), 'System.map');
+    writeFileSync(wrong, lines.map((l) => l.join(' ')).join('\n') + '\n');
+    const bad = await analyze({ inputs: [fx('kaslr', 'trace.csv')], maps: [wrong], top: 1 });
+    expect(bad.kaslr.note).toMatch(/WARNING: only \d+% of \d+ instruction exits .* is this map from the guest kernel that ran\?/);
+    const good = await analyze({ inputs: [fx('kaslr', 'trace.csv')], maps: [fx('kaslr', 'System.map')], top: 1 });
+    expect(good.kaslr.note).not.toMatch(/WARNING/);
+  });
+
   it('filters by reason (either vendor spelling) and vcpu, and groups by reason/port/vcpu', async () => {
     const rep = await analyze({ inputs: [fx('paper32', 'trace.csv')], maps: [fx('paper32', 'guest.map')], reasons: ['io_instruction'], vcpus: [0], top: 0 });
     expect(rep.totals.exits).toBe(4);

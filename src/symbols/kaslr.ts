@@ -24,7 +24,7 @@ const WINDOW = 0x40000000n; // 1 GiB
 
 /** Function-name patterns that an exit of this canonical reason is expected to trap in. */
 const REASON_NAME_HINTS: Readonly<Record<string, RegExp>> = {
-  IO_INSTRUCTION: /(^|_)(in|out|ins|outs)[bwl]?(_p)?$|io_?read|io_?write|ioport|pio|outb|inb|outw|inw|outl|inl|pm_?read|pmtmr|serial|uart|8250|ata|ide|8139|ne2k|pit|8259|pic|rtc|cmos|vga|i8042|port|delay/i,
+  IO_INSTRUCTION: /(^|_)(in|out|ins|outs)[bwl]?(_p)?$|^io_?(read|write)|ioport|(^|_)pio(_|$)|pm_?read|pmtmr|serial|uart|8250|(^|_)(ata|ide|pata|piix)_|8139|ne2k|(^|_)(pit|pic|i8259|i8254|rtc|cmos|vga|i8042|kbd|port)(_|$)|io_delay/i,
   MSR_READ: /msr/i,
   MSR_WRITE: /msr|apic|tsc_deadline|wrmsr/i,
   MSR: /msr/i,
@@ -162,6 +162,9 @@ export function detectSlide(core: SymbolTable, rips: readonly RipWeight[]): Slid
     note = `slide ${hex(best.slide)} detected: ${pct(best.coverage)} of kernel RIPs in functions, ${pct(best.fit)} of instruction exits in matching functions`;
     if (runner) note += `; next best ${hex(runner.slide)} (${pct(runner.fit)})`;
     if (runner && best.fit - runner.fit < 0.15) note += ' — a close call: confirm with --kaslr';
+  }
+  if (best.hinted >= 50 && best.fit < 0.2) {
+    note += `; WARNING: only ${pct(best.fit)} of ${best.hinted} instruction exits (I/O, MSR, HLT, ...) land in functions named for them: is this map from the guest kernel that ran?`;
   }
   return { slide: best.slide, mode: 'auto', note, candidates: cands };
 }
