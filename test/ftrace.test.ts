@@ -160,3 +160,31 @@ describe('numeric reasons', () => {
     expect(rep.rows.map((r) => [r.key, r.count, r.timeNs])).toEqual([['IO_INSTRUCTION', 2, 15000], ['VMX_99', 1, 1000]]);
   });
 });
+
+describe('many vcpu threads', () => {
+  it('keeps pairing right past the pending table\'s first growth (100 threads, interleaved)', async () => {
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const f = join(mkdtempSync(join(tmpdir(), 'exitscope-threads-')), 'many.txt');
+    const lines: string[] = [];
+    const stamp = (ns: number): string => `${Math.floor(ns / 1e9)}.${String(ns % 1e9).padStart(9, '0')}`;
+    const exitAt = (k: number): number => 10e9 + k * 10000;
+    // All 100 exits are open at once (the pending table grows past 64), then the entries come.
+    for (let k = 0; k < 100; k++) {
+      lines.push(` CPU ${k}/KVM-${5000 + k} [001] d.... ${stamp(exitAt(k))}: kvm_exit: vcpu ${k} reason IO_INSTRUCTION rip 0xffffffff81000010`);
+      lines.push(` CPU ${k}/KVM-${5000 + k} [001] ..... ${stamp(exitAt(k))}: kvm_pio: pio_write at 0x${(0x100 + k).toString(16)} size 1 count 1 val 0x1 `);
+    }
+    for (let k = 0; k < 100; k++) lines.push(` CPU ${k}/KVM-${5000 + k} [001] d.... ${stamp(exitAt(99) + 2000 + k * 10000)}: kvm_entry: vcpu ${k}, rip 0xffffffff81000012`);
+    writeFileSync(f, lines.join('\n') + '\n');
+    const { rows, counters } = await (async () => {
+      const { trace, stream } = await readTrace(f);
+      const out: Array<[number, number, number]> = [];
+      for (const c of trace.chunks) for (let i = 0; i < c.length; i++) out.push([c.vcpu[i], c.dur[i], c.port[i]]);
+      return { rows: out.sort((a, b) => a[0] - b[0]), counters: stream.counters };
+    })();
+    expect(counters.unpairedExits).toBe(0);
+    // Entry of k at exitAt(99) + 2000 + 10000k; exit at 10000k after the base: 990000 + 2000 ns each.
+    expect(rows).toEqual(Array.from({ length: 100 }, (_, k) => [k, 992000, 0x100 + k]));
+  });
+});

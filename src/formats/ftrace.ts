@@ -66,28 +66,18 @@ const BUFFER_STARTED = lit('buffer started');
 
 const u64 = newU64Out();
 
-/** Per-thread pending exits, as columns indexed by slot. */
+/**
+ * Per-thread pending exits: row `slot` of an ExitChunk holds each thread's open
+ * exit (vcpu -1 until a line names it); beside it, what pairing alone needs.
+ */
 class Pending {
   n = 0;
   private cap = 64;
-  active = new Uint8Array(this.cap);
-  ts = new Float64Array(this.cap);
-  lastTs = new Float64Array(this.cap).fill(-Infinity);
-  vcpu = new Int32Array(this.cap).fill(-1);
-  threadVcpu = new Int32Array(this.cap).fill(-1);
-  reason = new Uint16Array(this.cap);
-  ripHi = new Uint32Array(this.cap);
-  ripLo = new Uint32Array(this.cap);
-  flags = new Uint16Array(this.cap);
-  port = new Uint16Array(this.cap);
-  size = new Uint8Array(this.cap);
-  dir = new Uint8Array(this.cap);
-  valHi = new Uint32Array(this.cap);
-  valLo = new Uint32Array(this.cap);
-  gpaHi = new Uint32Array(this.cap);
-  gpaLo = new Uint32Array(this.cap);
-  msr = new Uint32Array(this.cap);
-  cpu = new Int32Array(this.cap);
+  rows = new ExitChunk(64);
+  active = new Uint8Array(64);
+  lastTs = new Float64Array(64).fill(-Infinity);
+  threadVcpu = new Int32Array(64).fill(-1);
+  cpu = new Int32Array(64);
   private readonly bySlotKey = new Map<number, number>();
 
   slot(key: number): number {
@@ -106,17 +96,19 @@ class Pending {
 
   private grow(): void {
     const cap = this.cap * 2;
-    const g = <T extends Float64Array | Int32Array | Uint32Array | Uint16Array | Uint8Array>(a: T, fill?: number): T => {
+    const rows = new ExitChunk(cap);
+    for (let s = 0; s < this.cap; s++) rows.copyRow(this.rows, s);
+    this.rows = rows;
+    const g = <T extends Float64Array | Int32Array | Uint8Array>(a: T, fill: number): T => {
       const b = new (a.constructor as new (n: number) => T)(cap);
-      if (fill !== undefined) b.fill(fill);
+      b.fill(fill);
       b.set(a);
       return b;
     };
-    this.active = g(this.active); this.ts = g(this.ts); this.lastTs = g(this.lastTs, -Infinity);
-    this.vcpu = g(this.vcpu, -1); this.threadVcpu = g(this.threadVcpu, -1); this.reason = g(this.reason);
-    this.ripHi = g(this.ripHi); this.ripLo = g(this.ripLo); this.flags = g(this.flags); this.port = g(this.port);
-    this.size = g(this.size); this.dir = g(this.dir); this.valHi = g(this.valHi); this.valLo = g(this.valLo);
-    this.gpaHi = g(this.gpaHi); this.gpaLo = g(this.gpaLo); this.msr = g(this.msr); this.cpu = g(this.cpu);
+    this.active = g(this.active, 0);
+    this.lastTs = g(this.lastTs, -Infinity);
+    this.threadVcpu = g(this.threadVcpu, -1);
+    this.cpu = g(this.cpu, 0);
     this.cap = cap;
   }
 }
@@ -249,14 +241,16 @@ async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions
   const tsOffset = (): number => (pre.tsBig ? time.offsetOfBigInt(BigInt(pre.tsSec) * 1_000_000_000n + BigInt(pre.tsFrac)) : time.offsetOfNumber(pre.tsNs));
 
   const emit = (s: number, dur: number): void => {
-    let v = P.vcpu[s] >= 0 ? P.vcpu[s] : P.threadVcpu[s];
+    const R = P.rows;
+    let v = R.vcpu[s] >= 0 ? R.vcpu[s] : P.threadVcpu[s];
     if (v < 0) {
       v = 1000 + s;
       if (syntheticVcpus++ === 0) diag.note('some exits came from threads whose vcpu number the trace never names: numbered 1000+');
     }
-    let f = P.flags[s];
-    if (dur !== dur) { f |= F_UNPAIRED; counters.unpairedExits++; }
-    chunk.pushRow(P.ts[s], v, P.reason[s], P.ripHi[s], P.ripLo[s], dur, f, P.port[s], P.size[s], P.dir[s], P.valHi[s], P.valLo[s], P.gpaHi[s], P.gpaLo[s], P.msr[s], 0, 0);
+    const i = chunk.copyRow(R, s);
+    chunk.vcpu[i] = v;
+    chunk.dur[i] = dur;
+    if (dur !== dur) { chunk.flags[i] |= F_UNPAIRED; counters.unpairedExits++; }
     P.active[s] = 0;
     if (chunk.full) {
       chunk.tsBaseNs = time.baseNs;
@@ -316,9 +310,12 @@ async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions
     else if (P.active[s]) emit(s, NaN);
     P.lastTs[s] = ts;
     P.active[s] = 1;
-    P.ts[s] = ts; P.vcpu[s] = vcpu; P.reason[s] = reason; P.ripHi[s] = ripHi; P.ripLo[s] = ripLo;
-    P.flags[s] = flags; P.cpu[s] = pre.cpu; P.dir[s] = 0; P.port[s] = 0; P.size[s] = 0;
-    P.valHi[s] = 0; P.valLo[s] = 0; P.gpaHi[s] = 0; P.gpaLo[s] = 0; P.msr[s] = 0;
+    // Row s of the pending chunk is this thread's open exit; detail lines fill its other columns.
+    const R = P.rows;
+    R.ts[s] = ts; R.vcpu[s] = vcpu; R.reason[s] = reason; R.ripHi[s] = ripHi; R.ripLo[s] = ripLo; R.dur[s] = NaN;
+    R.flags[s] = flags; R.dir[s] = 0; R.port[s] = 0; R.size[s] = 0;
+    R.valHi[s] = 0; R.valLo[s] = 0; R.gpaHi[s] = 0; R.gpaLo[s] = 0; R.msr[s] = 0;
+    P.cpu[s] = pre.cpu;
     if (vcpu >= 0) P.threadVcpu[s] = vcpu;
     cpuSlot.set(pre.cpu, s);
     return null;
@@ -337,9 +334,9 @@ async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions
     if (s < 0) s = P.slot(threadKey(vcpu));
     if (vcpu >= 0) P.threadVcpu[s] = vcpu;
     if (!P.active[s]) { counters.unpairedEntries++; P.lastTs[s] = Math.max(P.lastTs[s], ts); return null; }
-    const dur = ts - P.ts[s];
+    const dur = ts - P.rows.ts[s];
     if (dur < 0) { counters.timeWentBackwards++; emit(s, NaN); P.lastTs[s] = ts; return null; }
-    if (P.vcpu[s] < 0 && vcpu >= 0) P.vcpu[s] = vcpu;
+    if (P.rows.vcpu[s] < 0 && vcpu >= 0) P.rows.vcpu[s] = vcpu;
     emit(s, dur);
     P.lastTs[s] = ts;
     return null;
@@ -406,13 +403,14 @@ async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions
       p = te;
     }
     if (!open) return null; // a detail with no open exit (trace start, lost events): nothing to attach to
-    P.flags[s] |= f;
-    if (f & F_PORT) P.port[s] = port;
-    if (f & F_SIZE) P.size[s] = size;
-    if (dir) P.dir[s] = dir;
-    if (f & F_VALUE) { P.valHi[s] = vHi; P.valLo[s] = vLo; }
-    if (f & F_GPA) { P.gpaHi[s] = gHi; P.gpaLo[s] = gLo; }
-    if (f & F_MSR) P.msr[s] = msr;
+    const R = P.rows;
+    R.flags[s] |= f;
+    if (f & F_PORT) R.port[s] = port;
+    if (f & F_SIZE) R.size[s] = size;
+    if (dir) R.dir[s] = dir;
+    if (f & F_VALUE) { R.valHi[s] = vHi; R.valLo[s] = vLo; }
+    if (f & F_GPA) { R.gpaHi[s] = gHi; R.gpaLo[s] = gLo; }
+    if (f & F_MSR) R.msr[s] = msr;
     return null;
   };
 

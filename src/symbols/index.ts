@@ -6,7 +6,7 @@
  * which the KASLR slide moves, and absolute symbols (`[module]` kallsyms lines,
  * `.ko@base`, any map given with `@base`), which it does not.
  */
-import { open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { ExitscopeError } from '../model/errors.js';
 import { formatHex, parseAddress } from '../model/u64.js';
 import { isElf, readElfSymbols } from './elf.js';
@@ -58,7 +58,6 @@ export async function loadMap(spec: string): Promise<MapSource> {
     }
     return { path, kind: 'elf', symbols, absolute };
   }
-  const { readFile } = await import('node:fs/promises');
   const text = await readFile(path, 'utf8');
   let symbols = parseNmText(text, path);
   const kind = /kallsyms/i.test(path) || symbols.some((s) => s.module !== '') ? 'kallsyms' : 'system.map';
