@@ -50,7 +50,7 @@ describe('emulator', () => {
     expect(cli([...base, '--emit', 'trace-cmd', '-o', txt]).code).toBe(0);
     const a = await analyze({ inputs: [csv], by: 'address', top: 0 });
     const b = await analyze({ inputs: [txt], by: 'address', top: 0 });
-    expect(b.inputs[0]).toMatchObject({ format: 'trace-cmd', rejected: 0, unpairedExits: 0 });
+    expect(b.inputs[0]).toMatchObject({ format: 'trace-cmd', rejected: 0, counters: { unpairedExits: 0 } });
     expect(b.totals).toEqual(a.totals);
     expect(b.rows).toEqual(a.rows);
     const ports = await analyze({ inputs: [txt], by: 'port', top: 0 });

@@ -33,7 +33,7 @@ describe('text trace readers (numbers from fixtures/ftrace/README.md)', () => {
   it('trace-cmd report, 6.x format: pairing, detail events, lost events, unpaired exits and entries', async () => {
     const { rows, stats, counters } = await exits('trace-cmd-6x.txt');
     expect(stats).toMatchObject({ format: 'trace-cmd', lines: 25, events: 20, skipped: 5, rejected: 0 });
-    expect(counters).toEqual({ lostEvents: 17, unpairedExits: 2, unpairedEntries: 1, timeWentBackwards: 0 });
+    expect(counters).toEqual({ lostEvents: 17, lostMarkers: 1, bufferStarts: 0, unpairedExits: 2, unpairedEntries: 1, timeWentBackwards: 0, orphanDetails: 0, guestEvents: 0 });
     expect(rows.map((r) => [r.vcpu, r.reason, r.dur])).toEqual([
       [0, 'EXTERNAL_INTERRUPT', 2000], [1, 'IO_INSTRUCTION', 12000], [0, 'MSR_WRITE', 1000], [1, 'EPT_MISCONFIG', 7000],
       [0, 'HLT', NaN], [0, 'IO_INSTRUCTION', 50000], [1, 'INVALID_STATE', 1000], [1, 'PAUSE_INSTRUCTION', NaN],
@@ -122,7 +122,7 @@ describe('issue 3 acceptance: analyze a trace-cmd report directly, and via conve
     const direct = cli(['analyze', fx('ftrace', 'trace-cmd-6x.txt'), '--map', map, '--format', 'json', '--top', '0']);
     expect(direct.code).toBe(0);
     const j = JSON.parse(direct.stdout);
-    expect(j.inputs[0]).toMatchObject({ format: 'trace-cmd', lostEvents: 17, unpairedExits: 2, unpairedEntries: 1, timeWentBackwards: 0 });
+    expect(j.inputs[0]).toMatchObject({ format: 'trace-cmd', counters: { lostEvents: 17, unpairedExits: 2, unpairedEntries: 1, timeWentBackwards: 0 } });
     const want = readJson(fx('ftrace', 'trace-cmd-6x.expected-function.json'));
     expect(comparable(j.rows)).toEqual(comparable(want.rows));
     const dir = mkdtempSync(join(tmpdir(), 'exitscope-tc-'));

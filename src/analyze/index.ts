@@ -11,7 +11,9 @@ import { loadSymbolizer, type KaslrOption, type Symbolizer } from '../symbols/in
 import { CellsHandler, type CellMode } from './cells.js';
 import { runHandlers, type ExitFilter } from './handler.js';
 import { buildRows } from './hot.js';
-import type { AnalyzeReport, GroupBy, InputSummary, SortBy } from './schema.js';
+import type { AnalyzeReport, GroupBy, SortBy } from './schema.js';
+import { summarizeInput } from '../formats/summary.js';
+export { summarizeInput } from '../formats/summary.js';
 import { TotalsHandler } from './totals.js';
 
 export * from './schema.js';
@@ -49,18 +51,6 @@ export function reasonFilter(names: readonly string[] | undefined): Set<number> 
     m.forEach((id) => ids.add(id));
   }
   return ids;
-}
-
-export function summarizeInput(s: TraceStream): InputSummary {
-  const st = s.stats;
-  const out: InputSummary = {
-    path: st.path, format: st.format, lines: st.lines, header: st.header, events: st.events,
-    skipped: st.skipped, rejected: st.rejected, rejections: [...st.rejections], notes: [...st.notes],
-  };
-  for (const k of ['lostEvents', 'unpairedExits', 'unpairedEntries', 'timeWentBackwards'] as const) {
-    if (s.counters[k] !== undefined) out[k] = s.counters[k];
-  }
-  return out;
 }
 
 export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeReport> {

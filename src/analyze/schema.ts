@@ -7,21 +7,8 @@ import { z } from 'zod';
 
 const Count = z.number().int().nonnegative();
 
-export const InputSummarySchema = z.object({
-  path: z.string(),
-  format: z.string().describe('Detected (or forced) input format'),
-  lines: Count.describe('Physical lines read; lines = header + events + skipped + rejected'),
-  header: Count,
-  events: Count.describe('Event lines used: CSV/JSONL rows are exits; in text traces kvm_exit, kvm_entry and detail lines (totals.exits counts exits)'),
-  skipped: Count.describe('Lines skipped as unrelated (blank, comments, other events)'),
-  rejected: Count.describe('Malformed lines, each reported as file:line: reason'),
-  lostEvents: Count.optional(),
-  unpairedExits: Count.optional(),
-  unpairedEntries: Count.optional(),
-  timeWentBackwards: Count.optional(),
-  rejections: z.array(z.string()).describe('The first rejected lines, file:line: reason'),
-  notes: z.array(z.string()),
-});
+export { InputSummarySchema, type InputSummary } from '../formats/summary.js';
+import { InputSummarySchema } from '../formats/summary.js';
 
 export const AnalyzeRowSchema = z.object({
   rank: z.number().int().positive(),
@@ -68,7 +55,6 @@ export const AnalyzeReportSchema = z.object({
   notes: z.array(z.string()),
 });
 
-export type InputSummary = z.infer<typeof InputSummarySchema>;
 export type AnalyzeRow = z.infer<typeof AnalyzeRowSchema>;
 export type AnalyzeReport = z.infer<typeof AnalyzeReportSchema>;
 export type GroupBy = (typeof ByValues)[number];

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { ExitscopeError } from '../model/errors.js';
-import { zodMessage } from './zod-message.js';
+import { zodMessage } from '../util/zod-message.js';
 
 export const EmulatorConfigSchema = z.strictObject({
   workload: z.enum(['disk', 'net', 'jbb']),

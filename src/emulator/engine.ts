@@ -9,7 +9,7 @@ import { REASONS } from '../model/reasons.js';
 import type { EmulatorConfig } from './config.js';
 import { Guest } from './guest.js';
 import type { HostProfile } from './profile.js';
-import { Rng } from './rng.js';
+import { Rng } from '../util/rng.js';
 import { VcpuSim, type ExitLedger } from './vcpu.js';
 import { makeWorkload, type Phase } from './workloads.js';
 

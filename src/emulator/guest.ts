@@ -17,7 +17,7 @@
  */
 import type { EmulatorConfig } from './config.js';
 import type { HostProfile } from './profile.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '../util/rng.js';
 import { A, IO, SiteFactory, type Site } from './sites.js';
 import type { VcpuSim } from './vcpu.js';
 

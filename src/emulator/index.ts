@@ -6,6 +6,7 @@
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitscopeError } from '../model/errors.js';
+import { newCounters } from '../model/counters.js';
 import type { TraceStream } from '../formats/index.js';
 import { parseConfig, type EmulatorConfig } from './config.js';
 import { Emulation } from './engine.js';
@@ -31,7 +32,7 @@ export function emulationStream(em: Emulation, name = `emulate:${em.cfg.workload
   async function* chunks() {
     for await (const c of em.chunks()) { stats.events += c.length; stats.lines += c.length; yield c; }
   }
-  return { path: name, format: 'emulator', stats, columns: new Set(['port', 'size', 'dir', 'value', 'gpa', 'caller'] as const), counters: {}, chunks: chunks() };
+  return { path: name, format: 'emulator', stats, columns: new Set(['port', 'size', 'dir', 'value', 'gpa', 'caller'] as const), counters: newCounters(), chunks: chunks() };
 }
 
 /** Validates a config against its profile's capabilities and returns a ready emulation. */

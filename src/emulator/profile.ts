@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ExitscopeError } from '../model/errors.js';
-import { zodMessage } from './zod-message.js';
+import { zodMessage } from '../util/zod-message.js';
 
 const Ns = z.number().nonnegative();
 

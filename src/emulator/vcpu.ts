@@ -6,7 +6,7 @@
  * Every exit is written as a row to this vcpu's buffer (no object per exit).
  */
 import { ExitChunk, F_CALLER, F_GPA, F_PORT, F_SIZE, F_USERSPACE, F_VALUE } from '../model/chunk.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '../util/rng.js';
 import type { Site } from './sites.js';
 
 export interface ExitLedger {

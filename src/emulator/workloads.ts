@@ -14,7 +14,7 @@
 import type { EmulatorConfig } from './config.js';
 import type { Guest } from './guest.js';
 import type { HostProfile } from './profile.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '../util/rng.js';
 import type { VcpuSim } from './vcpu.js';
 
 export interface Phase {

@@ -21,7 +21,7 @@ import { newU64Out, parseHexU64Bytes } from '../model/u64.js';
 import { ReasonCache } from './bytes.js';
 import { ALL_COLUMNS, C_CALLER, C_DIR, C_DUR, C_GPA, C_MSR, C_PORT, C_REASON, C_RIP, C_SIZE, C_TS, C_VALUE, C_VCPU, REQUIRED_COLUMNS, columnSlots, pushCanonicalRow } from './canonical.js';
 import { REASONS } from '../model/reasons.js';
-import { lineBatches, type OpenedInput } from './input.js';
+import { LineSplitter, type OpenedInput } from './input.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
 
 function firstLine(head: string): string {
@@ -171,7 +171,8 @@ async function* readCsv(input: OpenedInput, state: ReadState, opts: ReadOptions)
     st.header = 1;
   };
 
-  for await (const batch of lineBatches(input.chunks)) {
+  const splitter = new LineSplitter((line) => diag.reject(line, 'line longer than 1 MiB: not a trace line'));
+  for await (const batch of splitter.batches(input.chunks)) {
     const { buf, bounds } = batch;
     for (let k = 0; k < batch.count; k++) {
       let s = bounds[2 * k];
@@ -194,9 +195,8 @@ async function* readCsv(input: OpenedInput, state: ReadState, opts: ReadOptions)
         chunk = new ExitChunk(rows);
       }
     }
-    lines = batch.firstLine + batch.count - 1;
   }
-  st.lines = lines;
+  st.lines = lines = splitter.lines;
   if (slotOf === null && st.skipped < lines) throw new ExitscopeError(`${input.path}: no CSV header found`);
   chunk.tsBaseNs = time.baseNs;
   if (chunk.length) yield chunk;
@@ -205,11 +205,12 @@ async function* readCsv(input: OpenedInput, state: ReadState, opts: ReadOptions)
 export const csvFormat: TraceFormat = {
   name: 'csv',
   describe: 'canonical CSV (header ts_ns,vcpu,reason,rip,duration_ns[,port,size,dir,value,gpa,msr,caller])',
-  sniff(head) {
-    const cols = firstLine(head).split(',').map((s) => s.trim().toLowerCase().replace(/^"|"$/g, ''));
+  sniff(_head, text) {
+    const cols = firstLine(text).split(',').map((s) => s.trim().toLowerCase().replace(/^"|"$/g, ''));
     return REQUIRED_COLUMNS.every((c) => cols.includes(c));
   },
   read: readCsv,
+  write: (chunks, opts) => writeCsv(chunks, opts.columns),
 };
 
 function csvQuote(s: string): string {

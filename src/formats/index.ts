@@ -1,22 +1,49 @@
 /**
- * Format registry and sniffing: the user never has to say which format a file
- * is in (`--input-format` overrides). Every reader yields the same ExitChunks.
+ * The format registry and sniffing (after Perfetto's GuessTraceType: magic
+ * bytes first, then text line shapes, in a fixed order). The user never has to
+ * say which format a file is in (`--input-format` overrides). Every reader
+ * yields the same ExitChunks; a new format is one file plus one line in
+ * FORMATS.
  */
 import { ExitTrace, type ExitChunk, type OptionalColumn } from '../model/chunk.js';
+import { newCounters, type Counters } from '../model/counters.js';
 import { Diagnostics, ExitscopeError, type InputStats } from '../model/errors.js';
 import { csvFormat } from './csv.js';
 import { ftraceFormat } from './ftrace.js';
 import { openInput } from './input.js';
 import { jsonlFormat } from './jsonl.js';
-import type { ReadOptions, ReadState, TraceFormat } from './types.js';
+import type { ReadOptions, ReadState, TraceFormat, WriteOptions } from './types.js';
 
+export type { TraceFormat, ReadOptions, ReadState, WriteOptions } from './types.js';
+
+/** Sniffing order: binary magics first, then text shapes. */
 export const FORMATS: readonly TraceFormat[] = [csvFormat, jsonlFormat, ftraceFormat];
-const ALIASES: Record<string, string> = { 'trace-cmd': 'ftrace', 'perf-script': 'ftrace', perf: 'ftrace', text: 'ftrace' };
+
+/** Binary formats exitscope knows by their magic but does not read yet, with the tool that converts them. */
+const KNOWN_BINARIES: ReadonlyArray<{ magic: Buffer; what: string; convert: string }> = [
+  { magic: Buffer.from([0x17, 0x08, 0x44, 0x74, 0x72, 0x61, 0x63, 0x69, 0x6e, 0x67]), what: 'a trace-cmd trace.dat', convert: 'trace-cmd report -t FILE > trace.txt' },
+  { magic: Buffer.from('PERFILE2', 'latin1'), what: 'a perf.data file', convert: 'perf script -i FILE > trace.txt' },
+];
+
+function names(f: TraceFormat): string[] {
+  return [f.name, ...(f.aliases ?? [])];
+}
 
 export function formatByName(name: string): TraceFormat {
-  const f = FORMATS.find((x) => x.name === (ALIASES[name] ?? name));
-  if (!f) throw new ExitscopeError(`unknown input format '${name}' (choose one of: ${[...FORMATS.map((x) => x.name), ...Object.keys(ALIASES)].join(', ')})`);
+  const f = FORMATS.find((x) => names(x).includes(name));
+  if (!f) throw new ExitscopeError(`unknown trace format '${name}' (choose one of: ${FORMATS.flatMap(names).join(', ')})`);
   return f;
+}
+
+/** Formats that can be written (`convert --to`, `replay --to`, `emulate --emit`). */
+export function writableFormats(): string[] {
+  return FORMATS.filter((f) => f.write).flatMap(names);
+}
+
+export function writerFor(name: string): (chunks: AsyncIterable<ExitChunk>, opts: WriteOptions) => AsyncIterable<string | Buffer> {
+  const f = formatByName(name);
+  if (!f.write) throw new ExitscopeError(`cannot write ${name} (writable: ${writableFormats().join(', ')})`);
+  return f.write.bind(f);
 }
 
 function looksBinary(head: Buffer): boolean {
@@ -32,9 +59,15 @@ function looksBinary(head: Buffer): boolean {
 
 export function sniffFormat(path: string, head: Buffer): TraceFormat {
   const text = head.toString('utf8');
-  const f = FORMATS.find((x) => x.sniff(text));
+  const f = FORMATS.find((x) => x.sniff(head, text));
   if (f) return f;
-  const what = looksBinary(head) ? 'a binary file, not a trace' : head.length === 0 ? 'empty' : 'not a trace format exitscope knows';
+  for (const b of KNOWN_BINARIES) {
+    if (head.length >= b.magic.length && head.subarray(0, b.magic.length).equals(b.magic)) {
+      throw new ExitscopeError(`${path}: ${b.what}, which this version reads only as text: convert it with \`${b.convert.replace('FILE', path)}\` and analyze that`);
+    }
+  }
+  if (head.length === 0) throw new ExitscopeError(`${path}: empty file, no trace in it`);
+  const what = looksBinary(head) ? 'a binary file, not a trace' : 'not a trace format exitscope knows';
   throw new ExitscopeError(`${path}: ${what}; exitscope reads ${FORMATS.map((x) => x.describe).join('; ')}`);
 }
 
@@ -43,7 +76,7 @@ export interface TraceStream {
   readonly format: string;
   readonly stats: InputStats;
   readonly columns: ReadonlySet<OptionalColumn>;
-  readonly counters: Record<string, number>;
+  readonly counters: Counters;
   readonly chunks: AsyncIterable<ExitChunk>;
 }
 
@@ -54,9 +87,10 @@ export interface OpenTraceOptions extends Partial<ReadOptions> {
 /** Opens a trace for streaming; chunks are produced as the caller iterates. */
 export async function openTrace(path: string, opts: OpenTraceOptions = {}): Promise<TraceStream> {
   const input = await openInput(path);
-  const fmt = opts.format ? formatByName(opts.format) : input.head.length === 0 ? csvFormat : sniffFormat(path, input.head);
+  const fmt = opts.format ? formatByName(opts.format) : sniffFormat(path, input.head);
+  if (fmt.binary && path === '-') throw new ExitscopeError(`-: ${fmt.name} needs a seekable file, not standard input (save it to a file first)`);
   const diag = new Diagnostics(path, fmt.name, opts.strict ?? false);
-  const state: ReadState = { diag, columns: new Set(), counters: {} };
+  const state: ReadState = { diag, columns: new Set(), counters: newCounters() };
   const readOpts: ReadOptions = { strict: opts.strict ?? false, chunkRows: opts.chunkRows };
   return {
     path,

@@ -92,46 +92,86 @@ export interface LineBatch {
   firstLine: number;
 }
 
+/** Longest line kept; a longer one is rejected by number and skipped in bounded memory. */
+export const MAX_LINE_BYTES = 1 << 20;
+
 /**
- * Splits a byte stream into line batches, one per input buffer (a line that
- * straddles buffers is carried into the next). A last line without a newline
- * still counts. Readers loop over a batch and may yield chunks between batches.
+ * Splits a byte stream into line batches, one per input buffer. The line that
+ * straddles two buffers becomes a one-line batch of its own (only that line is
+ * copied, never a whole buffer). A line longer than MAX_LINE_BYTES is dropped
+ * as it streams and reported through `onOverlong(lineNo)`; a last line without
+ * a newline still counts. `lines` is the number of lines once exhausted.
  */
-export async function* lineBatches(chunks: AsyncIterable<Buffer>): AsyncGenerator<LineBatch> {
-  let carry: Buffer | null = null;
-  let lineNo = 0;
-  let bounds = new Int32Array(1024);
-  for await (let buf of chunks) {
-    if (carry !== null) {
-      buf = Buffer.concat([carry, buf]);
-      carry = null;
-    }
-    let count = 0;
-    let start = 0;
-    for (;;) {
-      const nl = buf.indexOf(10, start);
-      if (nl < 0) break;
-      let end = nl;
-      if (end > start && buf[end - 1] === 13) end--;
-      if (2 * count + 2 > bounds.length) {
-        const b = new Int32Array(bounds.length * 2);
-        b.set(bounds);
-        bounds = b;
-      }
-      bounds[2 * count] = start;
-      bounds[2 * count + 1] = end;
-      count++;
-      start = nl + 1;
-    }
-    if (start < buf.length) carry = buf.subarray(start);
-    if (count > 0) {
-      yield { buf, bounds, count, firstLine: lineNo + 1 };
-      lineNo += count;
-    }
+export class LineSplitter {
+  lines = 0;
+  private bounds = new Int32Array(1024);
+
+  constructor(private readonly onOverlong: (line: number) => void) {}
+
+  private grow(count: number): void {
+    if (2 * count + 2 <= this.bounds.length) return;
+    const b = new Int32Array(this.bounds.length * 2);
+    b.set(this.bounds);
+    this.bounds = b;
   }
-  if (carry !== null && carry.length > 0) {
-    let end = carry.length;
-    if (carry[end - 1] === 13) end--;
-    yield { buf: carry, bounds: Int32Array.of(0, end), count: 1, firstLine: lineNo + 1 };
+
+  private single(buf: Buffer): LineBatch {
+    let end = buf.length;
+    if (end > 0 && buf[end - 1] === 13) end--;
+    return { buf, bounds: Int32Array.of(0, end), count: 1, firstLine: ++this.lines };
+  }
+
+  async *batches(chunks: AsyncIterable<Buffer>): AsyncGenerator<LineBatch> {
+    let carry: Buffer[] = [];
+    let carryLen = 0;
+    let overlong = false;
+    for await (const buf of chunks) {
+      let start = 0;
+      if (carryLen > 0 || overlong) {
+        const nl = buf.indexOf(10);
+        if (nl < 0) {
+          if (!overlong) { carry.push(buf); carryLen += buf.length; }
+          if (carryLen > MAX_LINE_BYTES) { overlong = true; carry = []; carryLen = 0; }
+          continue;
+        }
+        if (overlong || carryLen + nl > MAX_LINE_BYTES) this.onOverlong(++this.lines);
+        else {
+          carry.push(buf.subarray(0, nl));
+          yield this.single(Buffer.concat(carry));
+        }
+        overlong = false;
+        carry = []; carryLen = 0;
+        start = nl + 1;
+      }
+      let count = 0;
+      for (;;) {
+        const nl = buf.indexOf(10, start);
+        if (nl < 0) break;
+        let end = nl;
+        if (end > start && buf[end - 1] === 13) end--;
+        if (end - start > MAX_LINE_BYTES) {
+          // A huge line inside one buffer: hand on the lines before it, report it, go on after it.
+          if (count > 0) { yield { buf, bounds: this.bounds, count, firstLine: this.lines + 1 }; this.lines += count; count = 0; }
+          this.onOverlong(++this.lines);
+          start = nl + 1;
+          continue;
+        }
+        this.grow(count);
+        this.bounds[2 * count] = start;
+        this.bounds[2 * count + 1] = end;
+        count++;
+        start = nl + 1;
+      }
+      if (count > 0) {
+        yield { buf, bounds: this.bounds, count, firstLine: this.lines + 1 };
+        this.lines += count;
+      }
+      if (start < buf.length) {
+        if (buf.length - start > MAX_LINE_BYTES) overlong = true;
+        else { carry.push(buf.subarray(start)); carryLen = buf.length - start; }
+      }
+    }
+    if (overlong) this.onOverlong(++this.lines);
+    else if (carryLen > 0) yield this.single(Buffer.concat(carry));
   }
 }

@@ -6,7 +6,7 @@
 import { ExitChunk, DEFAULT_CHUNK_ROWS, OPTIONAL_COLUMNS, type OptionalColumn } from '../model/chunk.js';
 import { TimeBase } from '../model/time.js';
 import { ALL_COLUMNS, C_DUR, C_PORT, C_SIZE, C_TS, C_VCPU, canonicalFields, columnSlots, pushCanonicalRow } from './canonical.js';
-import { lineBatches, type OpenedInput } from './input.js';
+import { LineSplitter, type OpenedInput } from './input.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
 
 const KEY_SLOT = new Map<string, number>(ALL_COLUMNS.map((c, k) => [c, k]));
@@ -19,7 +19,6 @@ async function* readJsonl(input: OpenedInput, state: ReadState, opts: ReadOption
   const rows = opts.chunkRows ?? DEFAULT_CHUNK_ROWS;
   let chunk = new ExitChunk(rows);
   const fields: Array<string | undefined> = new Array(ALL_COLUMNS.length);
-  let lines = 0;
 
   const handle = (text: string, line: number): void => {
     if (line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
@@ -45,7 +44,8 @@ async function* readJsonl(input: OpenedInput, state: ReadState, opts: ReadOption
     diag.stats.events++;
   };
 
-  for await (const batch of lineBatches(input.chunks)) {
+  const splitter = new LineSplitter((line) => diag.reject(line, 'line longer than 1 MiB: not a trace line'));
+  for await (const batch of splitter.batches(input.chunks)) {
     for (let k = 0; k < batch.count; k++) {
       handle(batch.buf.toString('utf8', batch.bounds[2 * k], batch.bounds[2 * k + 1]), batch.firstLine + k);
       if (chunk.full) {
@@ -54,9 +54,8 @@ async function* readJsonl(input: OpenedInput, state: ReadState, opts: ReadOption
         chunk = new ExitChunk(rows);
       }
     }
-    lines = batch.firstLine + batch.count - 1;
   }
-  diag.stats.lines = lines;
+  diag.stats.lines = splitter.lines;
   chunk.tsBaseNs = time.baseNs;
   if (chunk.length) yield chunk;
 }
@@ -64,14 +63,15 @@ async function* readJsonl(input: OpenedInput, state: ReadState, opts: ReadOption
 export const jsonlFormat: TraceFormat = {
   name: 'jsonl',
   describe: 'JSON Lines ({"ts_ns":…,"vcpu":…,"reason":…,"rip":"0x…","duration_ns":…} per line)',
-  sniff(head) {
-    const t = head.replace(/^\uFEFF/, '').trimStart();
+  sniff(_head, text) {
+    const t = text.replace(/^\uFEFF/, '').trimStart();
     if (!t.startsWith('{')) return false;
     const nl = t.indexOf('\n');
     const line = nl < 0 ? t : t.slice(0, nl);
     return /"ts_ns"\s*:/.test(line) && /"rip"\s*:/.test(line);
   },
   read: readJsonl,
+  write: (chunks, opts) => writeJsonl(chunks, opts.columns),
 };
 
 /** Renders chunks as JSON Lines with the same keys and value texts as the CSV. */

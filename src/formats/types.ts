@@ -1,4 +1,5 @@
 import type { ExitChunk, OptionalColumn } from '../model/chunk.js';
+import type { Counters } from '../model/counters.js';
 import type { Diagnostics } from '../model/errors.js';
 import type { OpenedInput } from './input.js';
 
@@ -12,15 +13,29 @@ export interface ReadState {
   diag: Diagnostics;
   /** Optional columns this input can carry (known before the first chunk is yielded). */
   columns: Set<OptionalColumn>;
-  /** Reader-specific counters (lost events, unpaired exits, ...). */
-  counters: Record<string, number>;
+  /** The declared reader counters (model/counters.ts); readers count, never throw, for these outcomes. */
+  counters: Counters;
 }
 
-/** One importer per format (speedscope's shape): sniff the head, stream chunks. */
+export interface WriteOptions {
+  /** Optional columns the exits carry (text formats write only these). */
+  columns: ReadonlySet<OptionalColumn>;
+}
+
+/**
+ * One importer per format (speedscope's shape). `sniff` sees the first bytes
+ * (decompressed) and their latin1 text; `read` streams chunks; `write`, where
+ * the format can be written, renders chunks in exit-time order.
+ */
 export interface TraceFormat {
   readonly name: string;
+  /** Other names users give it (`--input-format`, `convert --to`, `emulate --emit`). */
+  readonly aliases?: readonly string[];
   /** How the format looks, for the "unknown format" message. */
   readonly describe: string;
-  sniff(headText: string): boolean;
+  /** Binary formats need a seekable file, not a pipe. */
+  readonly binary?: boolean;
+  sniff(head: Buffer, text: string): boolean;
   read(input: OpenedInput, state: ReadState, opts: ReadOptions): AsyncGenerator<ExitChunk>;
+  write?(chunks: AsyncIterable<ExitChunk>, opts: WriteOptions): AsyncIterable<string | Buffer>;
 }

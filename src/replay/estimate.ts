@@ -17,8 +17,9 @@ import { InputSummarySchema, summarizeInput } from '../analyze/index.js';
 import { readTrace, type TraceStream } from '../formats/index.js';
 import { ExitTrace } from '../model/chunk.js';
 import { REASONS } from '../model/reasons.js';
+import { newCounters } from '../model/counters.js';
 import { loadSymbolizer, type KaslrOption, type Symbolizer } from '../symbols/index.js';
-import { Rng } from '../emulator/rng.js';
+import { Rng } from '../util/rng.js';
 import { ReplayContext } from './context.js';
 import { findTickClusters } from './passes/timer-hz.js';
 import { buildPasses, specText, type PassSpec } from './pipeline.js';
@@ -257,7 +258,7 @@ export async function estimate(opts: EstimateOptions): Promise<EstimateReport> {
   const cumulative = passes.length > 1 ? compare('cumulative', passes.map((p) => p.spec).join(' + '), g0, gCur, ledgers, ctx, B, seed, spanByVcpu, periodic) : null;
   let exits = 0, timeNs = 0;
   for (let i = 0; i < g0.time.length; i++) { exits += g0.exits[i]; timeNs += g0.time[i]; }
-  const input = stream ? summarizeInput(stream) : { path: '(in memory)', format: 'exit-trace', lines: 0, header: 0, events: exits, skipped: 0, rejected: 0, rejections: [], notes: [] };
+  const input = stream ? summarizeInput(stream) : { path: '(in memory)', format: 'exit-trace', lines: 0, header: 0, events: exits, skipped: 0, rejected: 0, counters: newCounters(), rejections: [], notes: [] };
   const slide = symbols?.slide;
   return {
     schema: 'exitscope.estimate/v1',

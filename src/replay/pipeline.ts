@@ -15,7 +15,7 @@
 import { z } from 'zod';
 import { F_GPA, F_PORT, DIR_WRITE } from '../model/chunk.js';
 import { ExitscopeError } from '../model/errors.js';
-import { zodMessage } from '../emulator/zod-message.js';
+import { zodMessage } from '../util/zod-message.js';
 import { ApicPass } from './passes/apic.js';
 import { CoalesceIoPass } from './passes/coalesce-io.js';
 import { CoalescedMmioPass } from './passes/coalesced-mmio.js';

@@ -6,6 +6,7 @@
 import Table from 'cli-table3';
 import type { AnalyzeReport, AnalyzeRow, GroupBy } from '../analyze/schema.js';
 import { fmtInt, fmtNs, fmtPct } from './units.js';
+import { describeCounters } from '../model/counters.js';
 
 const KEY_TITLE: Record<GroupBy, string> = {
   function: 'Function', address: 'Trap address', reason: 'VM-EXIT', port: 'IO Port Access',
@@ -44,12 +45,8 @@ function columns(rep: AnalyzeReport): Column[] {
 function header(rep: AnalyzeReport): string[] {
   const lines: string[] = [];
   for (const i of rep.inputs) {
-    let s = `${i.path}: ${i.format}, ${fmtInt(i.lines)} lines, ${fmtInt(i.events)} exits, ${fmtInt(i.skipped)} skipped, ${fmtInt(i.rejected)} rejected`;
-    if (i.lostEvents) s += `, ${fmtInt(i.lostEvents)} lost events`;
-    if (i.unpairedExits) s += `, ${fmtInt(i.unpairedExits)} unpaired exits`;
-    if (i.unpairedEntries) s += `, ${fmtInt(i.unpairedEntries)} unpaired entries`;
-    if (i.timeWentBackwards) s += `, time went backwards ${fmtInt(i.timeWentBackwards)}x`;
-    lines.push(s);
+    const s = [`${i.path}: ${i.format}, ${fmtInt(i.lines)} lines, ${fmtInt(i.events)} events, ${fmtInt(i.skipped)} skipped, ${fmtInt(i.rejected)} rejected`, ...describeCounters(i.counters)];
+    lines.push(s.join(', '));
     for (const n of i.notes) lines.push(`  note: ${n}`);
   }
   lines.push(`KASLR: ${rep.kaslr.note}`);

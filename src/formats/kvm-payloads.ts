@@ -1,0 +1,198 @@
+/**
+ * Decoders for the printed payloads of the kvm tracepoints (the text after
+ * `kvm_exit: `), one per event, each feeding the ExitAssembler. The print
+ * formats: events/kvm/<event>/format (fixtures/tracefs/*.format) for 5.x/6.x,
+ * arch/x86/kvm/trace.h of older kernels for the rest:
+ *   kvm_exit   `vcpu %u reason %s%s%s rip 0x%lx info1 … info2 … intr_info … error_code … [requests …]`
+ *              old: `reason %s rip 0x%lx info %llx %llx`; libtraceevent: `reason UNKNOWN (%llu)`
+ *   kvm_entry  `vcpu %u[, rip 0x%lx]`
+ *   kvm_pio    `pio_%s at 0x%x size %d count %d[ val 0x%x …]`
+ *   kvm_mmio   `mmio %s len %u gpa 0x%llx val 0x%llx` (read / write / unsatisfied-read)
+ *   kvm_msr    `msr_%s %x = 0x%llx[ (#GP)]`
+ *   kvm_fast_mmio `fast mmio at gpa 0x%llx` (always a write: an ioeventfd doorbell)
+ *   kvm_userspace_exit `reason %s (%d)` (the exit went on to the VMM)
+ */
+import { DIR_READ, DIR_WRITE, F_FAILED_ENTRY, F_GPA, F_MSR, F_PORT, F_SIZE, F_VALUE } from '../model/chunk.js';
+import { REASONS } from '../model/reasons.js';
+import { newU64Out, parseHexU64Bytes } from '../model/u64.js';
+import { ReasonCache, bytesEqual, cur, lit, parseUint, skipSpaces, tokenEnd } from './bytes.js';
+import { clearDetail, EV_ENTRY, EV_EXIT, EV_FAST_MMIO, EV_MMIO, EV_MSR, EV_NONE, EV_PIO, EV_USERSPACE, EVENT_NAMES, type ExitAssembler } from './exit-assembler.js';
+
+export { EV_ENTRY, EV_EXIT, EV_FAST_MMIO, EV_MMIO, EV_MSR, EV_NONE, EV_PIO, EV_USERSPACE, EVENT_NAMES };
+
+const NAMES = EVENT_NAMES.map((n) => lit(n));
+
+/** Kind of the event named by b[s, e), or EV_NONE for other kvm events. */
+export function eventKind(b: Uint8Array, s: number, e: number): number {
+  for (let k = 0; k < NAMES.length; k++) if (bytesEqual(b, s, e, NAMES[k])) return k;
+  return EV_NONE;
+}
+
+const K_VCPU = lit('vcpu');
+const K_REASON = lit('reason');
+const K_RIP = lit('rip');
+const K_FAILED = lit('FAILED_VMENTRY');
+const K_EXCP = lit('excp');
+const K_UNKNOWN = lit('UNKNOWN');
+const K_AT = lit('at');
+const K_SIZE = lit('size');
+const K_VAL = lit('val');
+const K_LEN = lit('len');
+const K_GPA = lit('gpa');
+const K_PIO_READ = lit('pio_read');
+const K_PIO_WRITE = lit('pio_write');
+const K_MSR_READ = lit('msr_read');
+const K_MSR_WRITE = lit('msr_write');
+const K_READ = lit('read');
+const K_WRITE = lit('write');
+const K_UNSAT = lit('unsatisfied-read');
+
+const u64 = newU64Out();
+
+/** Decodes one input's payloads; keeps the input's reason spellings and vendor. */
+export class KvmPayloadDecoder {
+  readonly reasons = new ReasonCache();
+  constructor(private readonly asm: ExitAssembler) {}
+
+  /** null when decoded, else why the payload was rejected. */
+  decode(kind: number, b: Buffer, p: number, e: number, ts: () => number, cpu: number, pid: number): string | null {
+    switch (kind) {
+      case EV_EXIT: return this.exit(b, p, e, ts, cpu, pid);
+      case EV_ENTRY: return this.entry(b, p, e, ts, cpu, pid);
+      case EV_PIO: return this.pio(b, p, e, cpu, pid);
+      case EV_MMIO: return this.mmio(b, p, e, cpu, pid, false);
+      case EV_FAST_MMIO: return this.mmio(b, p, e, cpu, pid, true);
+      case EV_MSR: return this.msr(b, p, e, cpu, pid);
+      case EV_USERSPACE: this.asm.userspace(cpu, pid); return null;
+      default: return null;
+    }
+  }
+
+  private exit(b: Buffer, p: number, e: number, ts: () => number, cpu: number, pid: number): string | null {
+    let vcpu = -1, reason = -1, ripHi = 0, ripLo = 0, flags = 0;
+    while (p < e) {
+      p = skipSpaces(b, p, e);
+      if (p >= e) break;
+      const te = tokenEnd(b, p, e);
+      if (bytesEqual(b, p, te, K_VCPU)) {
+        const v = parseUint(b, skipSpaces(b, te, e), e);
+        if (v < 0) return 'kvm_exit: expected a number after "vcpu"';
+        vcpu = v; p = cur.pos;
+      } else if (bytesEqual(b, p, te, K_REASON)) {
+        const rs = skipSpaces(b, te, e);
+        let re = tokenEnd(b, rs, e);
+        if (re === rs) return 'kvm_exit: empty reason';
+        const n2 = skipSpaces(b, re, e);
+        if (bytesEqual(b, rs, re, K_UNKNOWN) && n2 < e && b[n2] === 40) {
+          // libtraceevent's `UNKNOWN (74)`: keep the code, name it from the vendor's table.
+          const code = parseUint(b, n2 + 1, e);
+          if (code < 0 || cur.pos >= e || b[cur.pos] !== 41) return 'kvm_exit: bad UNKNOWN (code)';
+          reason = REASONS.byNativeCode(this.reasons.isa === 'svm' ? 'svm' : 'vmx', code);
+          p = cur.pos + 1;
+          continue;
+        }
+        // SVM exception reasons carry a space: "PF excp".
+        if (n2 < e && bytesEqual(b, n2, tokenEnd(b, n2, e), K_EXCP)) re = tokenEnd(b, n2, e);
+        reason = this.reasons.lookup(b, rs, re);
+        p = re;
+      } else if (bytesEqual(b, p, te, K_RIP)) {
+        const hs = skipSpaces(b, te, e);
+        const he = tokenEnd(b, hs, e);
+        if (!parseHexU64Bytes(b, hs, he, u64)) return `kvm_exit: rip '${b.toString('latin1', hs, he)}' is not hex`;
+        ripHi = u64[0]; ripLo = u64[1]; p = he;
+      } else if (bytesEqual(b, p, te, K_FAILED)) {
+        flags |= F_FAILED_ENTRY; p = te;
+      } else p = te;
+    }
+    if (reason < 0) return 'kvm_exit without a reason';
+    this.asm.exit(ts(), cpu, pid, vcpu, reason, ripHi, ripLo, flags);
+    return null;
+  }
+
+  private entry(b: Buffer, p: number, e: number, ts: () => number, cpu: number, pid: number): string | null {
+    let vcpu = -1;
+    p = skipSpaces(b, p, e);
+    const te = tokenEnd(b, p, e);
+    if (bytesEqual(b, p, te, K_VCPU)) {
+      vcpu = parseUint(b, skipSpaces(b, te, e), e);
+      if (vcpu < 0) return 'kvm_entry: expected a number after "vcpu"';
+    }
+    this.asm.entry(ts(), cpu, pid, vcpu);
+    return null;
+  }
+
+  private pio(b: Buffer, p: number, e: number, cpu: number, pid: number): string | null {
+    const d = clearDetail();
+    while (p < e) {
+      p = skipSpaces(b, p, e);
+      if (p >= e) break;
+      const te = tokenEnd(b, p, e);
+      const va = skipSpaces(b, te, e);
+      const vz = tokenEnd(b, va, e);
+      if (bytesEqual(b, p, te, K_PIO_READ)) d.dir = DIR_READ;
+      else if (bytesEqual(b, p, te, K_PIO_WRITE)) d.dir = DIR_WRITE;
+      else if (bytesEqual(b, p, te, K_AT)) {
+        if (!parseHexU64Bytes(b, va, vz, u64) || u64[0] !== 0 || u64[1] > 0xffff) return 'kvm_pio: bad port';
+        d.port = u64[1]; d.flags |= F_PORT; p = vz; continue;
+      } else if (bytesEqual(b, p, te, K_SIZE)) {
+        const v = parseUint(b, va, e);
+        if (v < 0) return 'kvm_pio: bad size';
+        d.size = v; d.flags |= F_SIZE; p = cur.pos; continue;
+      } else if (bytesEqual(b, p, te, K_VAL)) {
+        if (parseHexU64Bytes(b, va, vz, u64)) { d.valHi = u64[0]; d.valLo = u64[1]; d.flags |= F_VALUE; }
+        p = vz; continue;
+      }
+      p = te;
+    }
+    this.asm.detail(EV_PIO, cpu, pid);
+    return null;
+  }
+
+  private mmio(b: Buffer, p: number, e: number, cpu: number, pid: number, fast: boolean): string | null {
+    const d = clearDetail();
+    while (p < e) {
+      p = skipSpaces(b, p, e);
+      if (p >= e) break;
+      const te = tokenEnd(b, p, e);
+      const va = skipSpaces(b, te, e);
+      const vz = tokenEnd(b, va, e);
+      if (bytesEqual(b, p, te, K_WRITE)) d.dir = DIR_WRITE;
+      else if (bytesEqual(b, p, te, K_READ) || bytesEqual(b, p, te, K_UNSAT)) d.dir = DIR_READ;
+      else if (bytesEqual(b, p, te, K_LEN)) {
+        const v = parseUint(b, va, e);
+        if (v < 0) return 'kvm_mmio: bad len';
+        d.size = v; d.flags |= F_SIZE; p = cur.pos; continue;
+      } else if (bytesEqual(b, p, te, K_GPA)) {
+        if (!parseHexU64Bytes(b, va, vz, u64)) return `${fast ? 'kvm_fast_mmio' : 'kvm_mmio'}: bad gpa`;
+        d.gpaHi = u64[0]; d.gpaLo = u64[1]; d.flags |= F_GPA; p = vz; continue;
+      } else if (bytesEqual(b, p, te, K_VAL)) {
+        if (parseHexU64Bytes(b, va, vz, u64)) { d.valHi = u64[0]; d.valLo = u64[1]; d.flags |= F_VALUE; }
+        p = vz; continue;
+      }
+      p = te;
+    }
+    // A fast MMIO exit is an ioeventfd doorbell: always a write.
+    if (fast) d.dir = DIR_WRITE;
+    this.asm.detail(fast ? EV_FAST_MMIO : EV_MMIO, cpu, pid);
+    return null;
+  }
+
+  private msr(b: Buffer, p: number, e: number, cpu: number, pid: number): string | null {
+    const d = clearDetail();
+    p = skipSpaces(b, p, e);
+    const te = tokenEnd(b, p, e);
+    const read = bytesEqual(b, p, te, K_MSR_READ);
+    if (!read && !bytesEqual(b, p, te, K_MSR_WRITE)) return 'kvm_msr: expected msr_read or msr_write';
+    d.dir = read ? DIR_READ : DIR_WRITE;
+    const va = skipSpaces(b, te, e), vz = tokenEnd(b, va, e);
+    if (!parseHexU64Bytes(b, va, vz, u64) || u64[0] !== 0) return 'kvm_msr: bad msr index';
+    d.msr = u64[1]; d.flags |= F_MSR;
+    const eq = skipSpaces(b, vz, e);
+    if (eq < e && b[eq] === 61) {
+      const a2 = skipSpaces(b, eq + 1, e), z2 = tokenEnd(b, a2, e);
+      if (parseHexU64Bytes(b, a2, z2, u64)) { d.valHi = u64[0]; d.valLo = u64[1]; d.flags |= F_VALUE; }
+    }
+    this.asm.detail(EV_MSR, cpu, pid);
+    return null;
+  }
+}
