@@ -15,6 +15,11 @@ export interface ReadState {
   columns: Set<OptionalColumn>;
   /** The declared reader counters (model/counters.ts); readers count, never throw, for these outcomes. */
   counters: Counters;
+  /**
+   * A symbol map the file itself carries (trace.dat and perf.data embed the
+   * recording host's /proc/kallsyms): used when no --map is given, and said so.
+   */
+  embeddedKallsyms?: string;
 }
 
 export interface WriteOptions {

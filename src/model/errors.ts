@@ -13,7 +13,7 @@ export class ExitscopeError extends Error {
 export interface InputStats {
   path: string;
   format: string;
-  /** Physical lines read (the header included). */
+  /** Physical lines read (the header included); for binary formats, records read. */
   lines: number;
   /** Header lines of a format that has them (CSV: 1). */
   header: number;
@@ -39,7 +39,12 @@ export class Diagnostics {
   }
 
   reject(line: number, reason: string): void {
-    const msg = `${this.stats.path}:${line}: ${reason}`;
+    this.rejectAt(String(line), reason);
+  }
+
+  /** A rejection placed by something other than a line number (a binary file's byte offset: `@0x1f000`). */
+  rejectAt(where: string, reason: string): void {
+    const msg = `${this.stats.path}:${where}: ${reason}`;
     this.stats.rejected++;
     if (this.strict) throw new ExitscopeError(`${msg} (--strict stops at the first rejected line)`);
     if (this.stats.rejections.length < MAX_KEPT_REJECTIONS) this.stats.rejections.push(msg);
