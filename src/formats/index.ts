@@ -12,16 +12,16 @@ import { csvFormat } from './csv.js';
 import { ftraceFormat } from './ftrace.js';
 import { openInput } from './input.js';
 import { jsonlFormat } from './jsonl.js';
+import { traceDatFormat } from './trace-dat.js';
 import type { ReadOptions, ReadState, TraceFormat, WriteOptions } from './types.js';
 
 export type { TraceFormat, ReadOptions, ReadState, WriteOptions } from './types.js';
 
 /** Sniffing order: binary magics first, then text shapes. */
-export const FORMATS: readonly TraceFormat[] = [csvFormat, jsonlFormat, ftraceFormat];
+export const FORMATS: readonly TraceFormat[] = [traceDatFormat, csvFormat, jsonlFormat, ftraceFormat];
 
 /** Binary formats exitscope knows by their magic but does not read yet, with the tool that converts them. */
 const KNOWN_BINARIES: ReadonlyArray<{ magic: Buffer; what: string; convert: string }> = [
-  { magic: Buffer.from([0x17, 0x08, 0x44, 0x74, 0x72, 0x61, 0x63, 0x69, 0x6e, 0x67]), what: 'a trace-cmd trace.dat', convert: 'trace-cmd report -t FILE > trace.txt' },
   { magic: Buffer.from('PERFILE2', 'latin1'), what: 'a perf.data file', convert: 'perf script -i FILE > trace.txt' },
 ];
 
