@@ -28,6 +28,7 @@ import { CpuStream, StreamMerger } from './tracing/ring-buffer.js';
 import { FileSource, FormatError, hex } from './tracing/source.js';
 import { readTraceDatLayout, type TraceDatLayout } from './tracing/trace-dat-file.js';
 import { TRACING_MAGIC } from './tracing/tracing-data.js';
+import { writeTraceDat } from './tracing/trace-dat-writer.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
 
 /** Tuning for tests: pages per positional read of uncompressed data. */
@@ -229,4 +230,5 @@ export const traceDatFormat: TraceFormat = {
     return head.length >= TRACING_MAGIC.length && head.subarray(0, TRACING_MAGIC.length).equals(TRACING_MAGIC);
   },
   read: (input, state, opts) => readTraceDat(input, state, opts),
+  write: (chunks, opts) => writeTraceDat(chunks, opts),
 };
