@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyze } from '../src/analyze/index.js';
 import { emulationStream, prepareEmulation } from '../src/emulator/index.js';
-import { reproduce } from '../src/emulator/reproduce.js';
+import { reproduce } from '../src/check/reproduce.js';
 import { cli } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'exitscope-emu-'));
@@ -78,7 +78,7 @@ describe('emulator', () => {
 
 describe('paper check (reproduce) at a small scale', () => {
   it('rebuilds the tables and figures and says where the model falls short', async () => {
-    const items = await reproduce({ scale: 0.3 });
+    const { items } = await reproduce({ scale: 0.3 });
     const byId = Object.fromEntries(items.map((i) => [i.id, i]));
     expect(Object.keys(byId)).toEqual(['table1', 'table2', 'table3', 'table4', 'fig7', 'fig8', 'sched', 'fig9']);
     for (const id of ['table1', 'table2', 'table3', 'table4', 'fig8']) {

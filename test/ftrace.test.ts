@@ -157,7 +157,7 @@ describe('numeric reasons', () => {
       '  qemu-kvm-300 [001] 50.000301: kvm_entry: vcpu 0',
     ].join('\n') + '\n');
     const rep = await analyze({ inputs: [f], by: 'reason', top: 0 });
-    expect(rep.rows.map((r) => [r.key, r.count, r.timeNs])).toEqual([['IO_INSTRUCTION', 2, 15000], ['VMX_99', 1, 1000]]);
+    expect(rep.rows.map((r) => [r.key, r.count, r.timeNs])).toEqual([['IO_INSTRUCTION', 2, 15000], ['UNKNOWN (99)', 1, 1000]]);
   });
 });
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { GUEST_MAP } from '../src/emulator/index.js';
 import { estimate, EstimateReportSchema } from '../src/replay/estimate.js';
 import { parsePassSpec, parsePipelineJson } from '../src/replay/pipeline.js';
-import { validate } from '../src/replay/validate.js';
+import { validate } from '../src/check/validate.js';
 import { cli, fx } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'exitscope-replay-'));
@@ -39,7 +39,7 @@ describe('pipelines', () => {
     expect(parsePassSpec('timer-hz:100:from=1000')).toEqual({ pass: 'timer-hz', hz: 100, from: 1000 });
     expect(parsePassSpec('drop:a,b')).toEqual({ pass: 'drop', symbols: ['a', 'b'] });
     expect(parsePassSpec('drop-io:port=0x1f0-0x1f7,rw=w,flush')).toEqual({ pass: 'drop-io', ranges: ['port=0x1f0-0x1f7,rw=w,flush'] });
-    expect(parsePassSpec('paper')).toEqual({ pass: 'preset', name: 'paper' });
+    expect(parsePassSpec('paper')).toEqual({ pass: 'paper' });
     expect(() => parsePassSpec('timer-hz:fast')).toThrow(/--pass timer-hz:fast: hz: .*number/);
     expect(() => parsePassSpec('warp-drive')).toThrow(/unknown pass 'warp-drive'/);
     expect(parsePipelineJson('{"passes":[{"pass":"coalesce-io","scope":"caller"},{"pass":"timer-hz","hz":100}]}', 'p.json')).toHaveLength(2);
@@ -53,7 +53,7 @@ describe('pipelines', () => {
     const r = cli(['estimate', fx('replay', 'ide-fragment.csv'), '--map', GUEST_MAP, '--pipeline', f, '--pass', 'iosched-noop', '--format', 'json']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
-    expect(j.notEstimable.map((n: any) => n.name)).toEqual(['iosched-noop', 'timer-hz:100']);
+    expect(j.notApplied.map((n: any) => [n.name, n.verdict])).toEqual([['iosched-noop', 'not-estimable'], ['timer-hz:100', 'not-applicable']]);
     const bad = cli(['estimate', fx('replay', 'ide-fragment.csv'), '--pass', 'timer-hz:zero']);
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
@@ -89,7 +89,7 @@ describe('issue 4 acceptance', () => {
   });
 
   it('validate meets the targets on small runs: exits within 5%, exit time within 15%, throughput in range', async () => {
-    const rows = await validate({ scale: 0.25 });
+    const { rows } = await validate({ scale: 0.25 });
     const targeted = rows.filter((r) => r.targets);
     expect(targeted.map((r) => r.optimization)).toEqual(['coalesce-io', 'timer-hz 1000->100', 'drop verify_pmtmr_rate', 'napi-off', 'napi-off']);
     for (const r of targeted) {

@@ -40,6 +40,9 @@ export class DurationSketch {
   sum = 0;
   min = Infinity;
   max = -Infinity;
+  /** Welford's running mean and sum of squared deviations (for perf kvm stat's ±stddev%). */
+  private wMean = 0;
+  private m2 = 0;
   /** Exact samples; null until a second sample arrives (most groups of a long tail hold one). */
   private exact: Float64Array | null = null;
   private hist: Uint32Array | null = null;
@@ -47,6 +50,9 @@ export class DurationSketch {
   add(v: number): void {
     const n = this.count++;
     this.sum += v;
+    const d = v - this.wMean;
+    this.wMean += d / (n + 1);
+    this.m2 += d * (v - this.wMean);
     if (v < this.min) this.min = v;
     if (v > this.max) this.max = v;
     if (this.hist !== null) { this.hist[bucketOf(v)]++; return; }
@@ -91,6 +97,10 @@ export class DurationSketch {
     }
     const before = this.count;
     if (this.hist === null) this.toHistogram(before);
+    // Chan et al.'s pairwise update of the mean and squared deviations.
+    const n = before + o.count, d = o.wMean - this.wMean;
+    this.m2 += o.m2 + (d * d * before * o.count) / n;
+    this.wMean += (d * o.count) / n;
     this.count += o.count;
     this.sum += o.sum;
     if (o.min < this.min) this.min = o.min;
@@ -120,6 +130,11 @@ export class DurationSketch {
       }
     }
     return this.max;
+  }
+
+  /** Population standard deviation; NaN when empty. */
+  get stddev(): number {
+    return this.count ? Math.sqrt(Math.max(0, this.m2 / this.count)) : NaN;
   }
 
   get mean(): number {

@@ -7,6 +7,7 @@
  */
 import type { ExitChunk } from '../model/chunk.js';
 import type { TraceStream } from '../formats/index.js';
+import { NO_FILTER, selectRows, type Census, type ExitFilter } from './filter.js';
 
 export interface ExitHandler<T = unknown> {
   readonly name: string;
@@ -17,32 +18,13 @@ export interface ExitHandler<T = unknown> {
   data(): T;
 }
 
-/** Which exits an analysis looks at (`--reason`, `--vcpu`). */
-export interface ExitFilter {
-  /** Reason ids to keep, or null for all. */
-  reasons: ReadonlySet<number> | null;
-  vcpus: ReadonlySet<number> | null;
-}
-
-export const NO_FILTER: ExitFilter = { reasons: null, vcpus: null };
-
-export function selectRows(chunk: ExitChunk, filter: ExitFilter, sel: Uint32Array): number {
-  let n = 0;
-  const { reasons, vcpus } = filter;
-  for (let i = 0; i < chunk.length; i++) {
-    if (reasons !== null && !reasons.has(chunk.reason[i])) continue;
-    if (vcpus !== null && !vcpus.has(chunk.vcpu[i])) continue;
-    sel[n++] = i;
-  }
-  return n;
-}
-
 /** Streams every input once through every handler. */
-export async function runHandlers(streams: readonly TraceStream[], handlers: readonly ExitHandler[], filter: ExitFilter = NO_FILTER): Promise<void> {
+export async function runHandlers(streams: readonly TraceStream[], handlers: readonly ExitHandler[], filter: ExitFilter = NO_FILTER, census?: Census): Promise<void> {
   for (const h of handlers) h.reset();
   let sel = new Uint32Array(0);
   for (let k = 0; k < streams.length; k++) {
     for await (const chunk of streams[k].chunks) {
+      census?.count(chunk);
       if (sel.length < chunk.length) sel = new Uint32Array(chunk.capacity);
       const n = selectRows(chunk, filter, sel);
       if (n === 0) continue;

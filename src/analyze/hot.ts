@@ -5,7 +5,7 @@
 import { DIR_READ, DIR_WRITE } from '../model/chunk.js';
 import { REASONS } from '../model/reasons.js';
 import { formatHex, u64ToBigInt } from '../model/u64.js';
-import type { KaslrOption, ResolvedAddress, RipWeight, Symbolizer } from '../symbols/index.js';
+import type { ResolvedAddress, RipWeight, Symbolizer } from '../symbols/index.js';
 import type { Cells } from './cells.js';
 import { DurationSketch } from './duration-sketch.js';
 import type { AnalyzeRow, GroupBy, SortBy } from './schema.js';
@@ -25,6 +25,7 @@ export interface RowsResult {
   rows: AnalyzeRow[];
   omitted: { rows: number; count: number; timeNs: number };
   viewExits: number;
+  viewTimeNs: number;
   unresolved: { exits: number; addresses: number };
 }
 
@@ -57,7 +58,8 @@ function topOf(m: Map<bigint, number> | undefined): bigint | null {
   return best;
 }
 
-export function buildRows(cells: Cells, by: GroupBy, sort: SortBy, top: number, symbolizer: Symbolizer | null, kaslr: KaslrOption): RowsResult {
+/** Cells to rows under the symbolizer's already settled slide. */
+export function buildRows(cells: Cells, by: GroupBy, sort: SortBy, top: number, symbolizer: Symbolizer | null): RowsResult {
   const t = cells.table;
   const resolved = new Map<bigint, ResolvedAddress | null>();
   const resolve = (a: bigint): ResolvedAddress | null => {
@@ -66,9 +68,6 @@ export function buildRows(cells: Cells, by: GroupBy, sort: SortBy, top: number, 
     if (r === undefined) { r = symbolizer.resolve(a); resolved.set(a, r); }
     return r;
   };
-  if (symbolizer && !symbolizer.empty && (cells.mode === 'rip' || cells.mode === 'rip-caller')) {
-    symbolizer.decideSlide(ripWeights(cells), kaslr);
-  }
   // Pass 1: every cell to its row; per row only count and time (flat arrays),
   // so a long tail of one-off addresses costs no sketch or map each.
   const rowOf = new Map<string, number>();
@@ -209,7 +208,9 @@ export function buildRows(cells: Cells, by: GroupBy, sort: SortBy, top: number, 
       timeNs: s.sum,
       timePct: viewTime ? round4((s.sum / viewTime) * 100) : 0,
       timed: s.count,
+      minNs: s.count ? s.min : null,
       meanNs: s.count ? round4(s.mean) : null,
+      stddevNs: s.count ? round4(s.stddev) : null,
       p50Ns: s.count ? s.quantile(0.5) : null,
       p99Ns: s.count ? s.quantile(0.99) : null,
       maxNs: s.count ? s.max : null,
@@ -225,5 +226,5 @@ export function buildRows(cells: Cells, by: GroupBy, sort: SortBy, top: number, 
   let rc = 0, rt = 0;
   for (let r = 0; r < nRows; r++) if (shown[r] < 0) { rc += rowCount[r]; rt += rowTime[r]; }
   const rest = { length: nRows - order.length };
-  return { rows, omitted: { rows: rest.length, count: rc, timeNs: rt }, viewExits, unresolved: { exits: unresolvedExits, addresses: unresolvedAddrs.size } };
+  return { rows, omitted: { rows: rest.length, count: rc, timeNs: rt }, viewExits, viewTimeNs: viewTime, unresolved: { exits: unresolvedExits, addresses: unresolvedAddrs.size } };
 }

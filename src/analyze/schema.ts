@@ -21,7 +21,9 @@ export const AnalyzeRowSchema = z.object({
   timeNs: z.number().nonnegative(),
   timePct: z.number(),
   timed: Count.describe('Exits of this row with a known duration (the rest are unpaired)'),
+  minNs: z.number().nullable(),
   meanNs: z.number().nullable(),
+  stddevNs: z.number().nullable().describe('Population standard deviation of the timed exits (perf kvm stat shows it as ±% of the mean)'),
   p50Ns: z.number().nullable(),
   p99Ns: z.number().nullable(),
   maxNs: z.number().nullable(),
@@ -34,7 +36,7 @@ export const ByValues = ['function', 'address', 'reason', 'port', 'mmio', 'vcpu'
 export const SortValues = ['count', 'time'] as const;
 
 export const AnalyzeReportSchema = z.object({
-  schema: z.literal('exitscope.analyze/v1'),
+  schema: z.literal('exitscope.analyze/v2'),
   by: z.enum(ByValues),
   sort: z.enum(SortValues),
   inputs: z.array(InputSummarySchema),
@@ -45,6 +47,7 @@ export const AnalyzeReportSchema = z.object({
     spanNs: z.number().nonnegative(),
     vcpus: Count,
   }),
+  view: z.object({ exits: Count, timeNs: z.number().nonnegative() }).describe('Exits (and their time) this view covers: all exits, or for --by port/mmio the exits with that detail; countPct/timePct are of these'),
   kaslr: z.object({
     slide: z.string().regex(/^-?0x[0-9a-f]+$/),
     mode: z.enum(['auto', 'forced', 'none']),

@@ -8,25 +8,29 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { analyze, type AnalyzeReport } from '../analyze/index.js';
-import type { EmulatorConfigInput } from './config.js';
-import { emulationStream, GUEST_MAP, prepareEmulation, type EmulationSummary } from './index.js';
+import type { EmulatorConfigInput } from '../emulator/config.js';
+import { emulationStream, GUEST_MAP, prepareEmulation, type EmulationSummary } from '../emulator/index.js';
+import { ExitscopeError } from '../model/errors.js';
 
-export interface ReproCheck {
-  what: string;
-  paper: string;
-  model: string;
-  ok: boolean;
-}
+export const ReproCheckSchema = z.object({ what: z.string(), paper: z.string(), model: z.string(), ok: z.boolean() });
+export const ReproItemSchema = z.object({
+  id: z.string(),
+  title: z.string(),
+  source: z.string().describe('The paper\'s caption of this table or figure'),
+  table: z.object({ head: z.array(z.string()), rows: z.array(z.array(z.string())) }),
+  checks: z.array(ReproCheckSchema),
+  notes: z.array(z.string()),
+});
+export const ReproduceReportSchema = z.object({ schema: z.literal('exitscope.reproduce/v1'), items: z.array(ReproItemSchema) });
 
-export interface ReproItem {
-  id: string;
-  title: string;
-  source: string;
-  table: { head: string[]; rows: string[][] };
-  checks: ReproCheck[];
-  notes: string[];
-}
+export type ReproCheck = z.infer<typeof ReproCheckSchema>;
+export type ReproItem = z.infer<typeof ReproItemSchema>;
+export type ReproduceReport = z.infer<typeof ReproduceReportSchema>;
+
+/** The paper's tables and figures `reproduce` rebuilds, in order. */
+export const REPRO_IDS = ['table1', 'table2', 'table3', 'table4', 'fig7', 'fig8', 'sched', 'fig9'] as const;
 
 const pct = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(1)}%`;
 const gain = (base: number, opt: number): number => (opt / base - 1) * 100;
@@ -52,7 +56,8 @@ export interface ReproduceOptions {
   only?: readonly string[];
 }
 
-export async function reproduce(opts: ReproduceOptions = {}): Promise<ReproItem[]> {
+export async function reproduce(opts: ReproduceOptions = {}): Promise<ReproduceReport> {
+  for (const o of opts.only ?? []) if (!(REPRO_IDS as readonly string[]).includes(o)) throw new ExitscopeError(`reproduce --only: unknown item '${o}' (choose from: ${REPRO_IDS.join(', ')})`);
   const paper = paperData();
   const k = opts.scale ?? 1;
   const seed = opts.seed ?? 1;
@@ -211,26 +216,5 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<ReproItem[
       notes: missed.length ? [`The model does not reach the paper on ${missed.join(', ')}: NAPI costs the model a fixed amount per interrupt (mask/unmask exits, ksoftirqd), which a request/response run pays once per transaction against a wire round trip that dominates it.`] : [],
     });
   }
-  return items;
-}
-
-export function renderReproduce(items: readonly ReproItem[]): string {
-  const out: string[] = [];
-  const widths = (rows: string[][]): number[] => rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  let ok = 0, total = 0;
-  for (const it of items) {
-    out.push(`== ${it.title}`, `   paper: ${it.source}`);
-    const all = [it.table.head, ...it.table.rows];
-    const w = widths(all);
-    for (const r of all) out.push('   ' + r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd());
-    for (const c of it.checks) {
-      total++;
-      if (c.ok) ok++;
-      out.push(`   [${c.ok ? 'ok' : 'MISS'}] ${c.what}: paper ${c.paper}; model ${c.model}`);
-    }
-    for (const n of it.notes) out.push(`   note: ${n}`);
-    out.push('');
-  }
-  out.push(`${ok} of ${total} checks reach the paper; the misses are listed above with the reason the model falls short.`);
-  return out.join('\n') + '\n';
+  return { schema: 'exitscope.reproduce/v1', items };
 }

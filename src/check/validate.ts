@@ -8,12 +8,13 @@
  * timer-hz, drop and napi-off; the measured throughput change inside the
  * estimated range. A missed target shows as MISS.
  */
+import { z } from 'zod';
 import { emulationStream, GUEST_MAP, prepareEmulation, type EmulationSummary } from '../emulator/index.js';
 import type { EmulatorConfigInput } from '../emulator/config.js';
 import { ExitTrace } from '../model/chunk.js';
+import { ExitscopeError } from '../model/errors.js';
 import { loadSymbolizer } from '../symbols/index.js';
-import { estimate, type PassEstimate } from './estimate.js';
-import { parsePassSpec } from './pipeline.js';
+import { estimate, parsePassSpec, type PassEstimate } from '../replay/index.js';
 
 export interface Scenario {
   name: string;
@@ -36,20 +37,34 @@ export const SCENARIOS: Scenario[] = [
   { name: 'jbb (modern host)', optimization: 'apicv', base: { workload: 'jbb', vcpus: 1, profile: 'modern' }, opt: { hostOpts: ['apicv'] }, passes: ['apicv'], targets: false, ops: 30000 },
   { name: 'net e1000 TCP_STREAM', optimization: 'coalesced-mmio', base: { workload: 'net', nic: 'e1000', netTest: 'TCP_STREAM', vcpus: 1 }, opt: { hostOpts: ['coalesced-mmio'] }, passes: ['coalesced-mmio:auto'], targets: false, ops: 30000 },
   { name: 'net TCP_STREAM', optimization: 'rtl8139 -> virtio', base: { workload: 'net', nic: 'rtl8139', netTest: 'TCP_STREAM', vcpus: 1 }, opt: { nic: 'virtio' }, passes: ['virtio:dev=nic'], targets: false, ops: 30000 },
-  { name: 'disk ata', optimization: 'guest iosched noop', base: { workload: 'disk', disk: 'ata', diskTest: 'both', blockKB: [16], vcpus: 1 }, opt: { iosched: 'noop' }, passes: [], targets: false, ops: 40000 },
+  { name: 'disk ata', optimization: 'guest iosched noop', base: { workload: 'disk', disk: 'ata', diskTest: 'both', blockKB: [16], vcpus: 1 }, opt: { iosched: 'noop' }, passes: ['iosched-noop'], targets: false, ops: 40000 },
 ];
 
-export interface ValidationRow {
-  scenario: string;
-  optimization: string;
-  passes: string;
-  targets: boolean;
-  measured: { exitsSaved: number; exitTimeSavedNs: number; speedup: number };
-  estimated: { exitsSaved: number; exitsSavedRange: [number, number]; exitTimeSavedNs: number; exitTimeSavedRange: [number, number]; speedupLow: number; speedupHigh: number; speedupHighCI: [number, number] } | null;
-  errors: { exits: number | null; exitTime: number | null };
-  checks: { exits: boolean | null; exitTime: boolean | null; speedupInRange: boolean | null };
-  notes: string[];
-}
+/** The accuracy targets (issue 4): exits saved within 5%, exit time saved within 15%, measured throughput inside the range. */
+export const TARGETS = { exits: 0.05, exitTime: 0.15 } as const;
+
+const Range = z.tuple([z.number(), z.number()]);
+
+export const ValidationRowSchema = z.object({
+  scenario: z.string(),
+  optimization: z.string(),
+  passes: z.string(),
+  targets: z.boolean().describe('Whether the accuracy targets apply to this row'),
+  measured: z.object({ exitsSaved: z.number(), exitTimeSavedNs: z.number(), speedup: z.number() }).describe('Baseline run minus optimized run of the same work'),
+  estimated: z.object({ exitsSaved: z.number(), exitsSavedRange: Range, exitTimeSavedNs: z.number(), exitTimeSavedRange: Range, speedupLow: z.number(), speedupHigh: z.number(), speedupHighCI: Range }).nullable().describe('From the baseline trace alone; null when not estimable'),
+  errors: z.object({ exits: z.number().nullable(), exitTime: z.number().nullable() }).describe('Relative distance of the measured value from the estimated range (0 inside it)'),
+  checks: z.object({ exits: z.boolean().nullable(), exitTime: z.boolean().nullable(), speedupInRange: z.boolean().nullable() }),
+  notes: z.array(z.string()),
+});
+
+export const ValidationReportSchema = z.object({
+  schema: z.literal('exitscope.validate/v1'),
+  targets: z.object({ exits: z.number(), exitTime: z.number() }),
+  rows: z.array(ValidationRowSchema),
+});
+
+export type ValidationRow = z.infer<typeof ValidationRowSchema>;
+export type ValidationReport = z.infer<typeof ValidationReportSchema>;
 
 async function runSummary(cfg: EmulatorConfigInput): Promise<EmulationSummary> {
   const em = prepareEmulation(cfg, 'validate');
@@ -59,7 +74,9 @@ async function runSummary(cfg: EmulatorConfigInput): Promise<EmulationSummary> {
 
 const relErr = (est: number, meas: number): number | null => (meas === 0 ? (est === 0 ? 0 : null) : Math.abs(est - meas) / Math.abs(meas));
 
-export async function validate(opts: { scale?: number; seed?: number; only?: readonly string[] } = {}): Promise<ValidationRow[]> {
+export async function validate(opts: { scale?: number; seed?: number; only?: readonly string[] } = {}): Promise<ValidationReport> {
+  const known = [...new Set(SCENARIOS.map((s) => s.optimization))];
+  for (const o of opts.only ?? []) if (!known.includes(o)) throw new ExitscopeError(`validate --only: unknown optimization '${o}' (choose from: ${known.join(', ')})`);
   const k = opts.scale ?? 1;
   const seed = opts.seed ?? 1;
   const symbolizer = await loadSymbolizer([GUEST_MAP]);
@@ -77,15 +94,9 @@ export async function validate(opts: { scale?: number; seed?: number; only?: rea
       exitTimeSavedNs: base.exitNs + base.transitionNs - (opt.exitNs + opt.transitionNs),
       speedup: opt.metric.value / base.metric.value,
     };
-    const notes: string[] = [];
-    let est: PassEstimate | null = null;
-    if (sc.passes.length) {
-      const rep = await estimate({ input: trace, symbolizer, passes: sc.passes.map(parsePassSpec), bootstrap: 400, seed });
-      est = rep.cumulative ?? rep.passes[0];
-      notes.push(...est.notes.filter((n) => /not in exits|not estimated|guest CPU, not exits/i.test(n)));
-    } else {
-      notes.push('not estimable from exits: the guest I/O scheduler changes guest CPU and request timing, not VM exits');
-    }
+    const rep = await estimate({ input: trace, symbolizer, passes: sc.passes.map(parsePassSpec), bootstrap: 400, seed });
+    const est: PassEstimate | null = rep.cumulative ?? rep.passes[0] ?? null;
+    const notes = rep.notApplied.map((n) => `${n.name}: ${n.verdict}: ${n.why}`);
     const estimated = est && {
       exitsSaved: est.exitsBefore - est.exitsAfter,
       exitsSavedRange: est.exitsSavedRange as [number, number],
@@ -104,39 +115,12 @@ export async function validate(opts: { scale?: number; seed?: number; only?: rea
       scenario: sc.name, optimization: sc.optimization, passes: sc.passes.join(' ') || '-', targets: sc.targets, measured, estimated,
       errors: { exits: eExits, exitTime: eTime },
       checks: {
-        exits: estimated ? eExits !== null && eExits <= 0.05 : null,
-        exitTime: estimated ? eTime !== null && eTime <= 0.15 : null,
+        exits: estimated ? eExits !== null && eExits <= TARGETS.exits : null,
+        exitTime: estimated ? eTime !== null && eTime <= TARGETS.exitTime : null,
         speedupInRange: inRange,
       },
       notes,
     });
   }
-  return rows;
-}
-
-export function renderValidation(rows: readonly ValidationRow[]): string {
-  const f = (x: number | null, d = 1): string => (x === null ? '-' : `${(x * 100).toFixed(d)}%`);
-  const ns = (x: number): string => (Math.abs(x) >= 1e6 ? `${(x / 1e6).toFixed(2)}ms` : `${(x / 1e3).toFixed(1)}us`);
-  const rng = (r: [number, number], fmt: (x: number) => string): string => (r[0] === r[1] ? fmt(r[0]) : `${fmt(r[0])}..${fmt(r[1])}`);
-  const mark = (ok: boolean | null, applies: boolean): string => (ok === null ? '' : ok ? ' ok' : applies ? ' MISS' : ' (miss)');
-  const head = ['scenario', 'optimization', 'exits saved est / meas (err)', 'exit time saved est / meas (err)', 'throughput meas', 'est range'];
-  const body = rows.map((r) => [
-    r.scenario, r.optimization,
-    r.estimated ? `${rng(r.estimated.exitsSavedRange, String)} / ${r.measured.exitsSaved} (${f(r.errors.exits)})${mark(r.checks.exits, r.targets)}` : `- / ${r.measured.exitsSaved}`,
-    r.estimated ? `${rng(r.estimated.exitTimeSavedRange, ns)} / ${ns(r.measured.exitTimeSavedNs)} (${f(r.errors.exitTime)})${mark(r.checks.exitTime, r.targets)}` : `- / ${ns(r.measured.exitTimeSavedNs)}`,
-    `${((r.measured.speedup - 1) * 100).toFixed(1)}%`,
-    r.estimated ? `${((r.estimated.speedupLow - 1) * 100).toFixed(1)}% .. ${((Math.max(r.estimated.speedupHigh, r.estimated.speedupHighCI[1]) - 1) * 100).toFixed(1)}%${mark(r.checks.speedupInRange, r.targets)}` : 'not estimable',
-  ]);
-  const all = [head, ...body];
-  const w = head.map((_, c) => Math.max(...all.map((r) => r[c].length)));
-  const lines = all.map((r) => r.map((x, c) => x.padEnd(w[c])).join('  ').trimEnd());
-  const out = [
-    'Estimated from the baseline trace alone vs measured on the optimized emulation (same work: same --ops).',
-    'Exit time = traced kvm_exit..kvm_entry time + hardware exit/entry. Estimates are ranges: this trace\'s own exits .. plus the timer exits a shorter',
-    'run would not take if the guest is CPU-bound; the error is the distance from the range (0 inside it).',
-    'Targets (ok/MISS) apply to coalesce-io, timer-hz, drop and napi-off: exits within 5%, exit time within 15%, throughput inside the range;',
-    '"(miss)" marks rows that have no target.',
-    '', ...lines];
-  for (const r of rows) for (const n of r.notes) out.push(`note (${r.optimization}, ${r.scenario}): ${n}`);
-  return out.join('\n') + '\n';
+  return { schema: 'exitscope.validate/v1', targets: { ...TARGETS }, rows };
 }

@@ -4,7 +4,9 @@
  * vcpu has passed the slice end, no exit earlier than it can still appear.
  * Memory is one slice of exits, whatever the length of the run.
  */
+import { z } from 'zod';
 import { ExitChunk, DEFAULT_CHUNK_ROWS } from '../model/chunk.js';
+import { EmulatorConfigSchema } from './config.js';
 import { REASONS } from '../model/reasons.js';
 import type { EmulatorConfig } from './config.js';
 import { Guest } from './guest.js';
@@ -17,22 +19,25 @@ import { makeWorkload, type Phase } from './workloads.js';
 export const EMULATION_BASE_NS = 1_000_000_000_000n;
 const SLICE_NS = 5_000_000;
 
-export interface EmulationSummary {
-  schema: 'exitscope.emulate-summary/v1';
-  config: EmulatorConfig;
-  profile: string;
-  metric: { name: string; unit: string; value: number };
-  phases: Phase[];
-  simulatedNs: number;
-  guestNs: number;
-  exits: number;
-  exitNs: number;
-  /** Hardware VM exit/entry time, not in any traced duration. */
-  transitionNs: number;
-  byReason: Record<string, { count: number; timeNs: number }>;
-  tickHz: number;
-  pitReloadCount: number;
-}
+const Phase = z.object({ name: z.string(), unit: z.string(), value: z.number(), simulatedNs: z.number(), ops: z.number() });
+
+/** `emulate --summary FILE`: what the run did, the ground truth `validate` compares estimates with. */
+export const EmulationSummarySchema = z.object({
+  schema: z.literal('exitscope.emulate-summary/v1'),
+  config: EmulatorConfigSchema,
+  profile: z.string(),
+  metric: z.object({ name: z.string(), unit: z.string(), value: z.number() }).describe('The workload\'s headline throughput'),
+  phases: z.array(Phase),
+  simulatedNs: z.number(),
+  guestNs: z.number().describe('Time in guest mode, summed over vcpus'),
+  exits: z.number().int(),
+  exitNs: z.number().describe('Traced exit time (kvm_exit to kvm_entry), summed'),
+  transitionNs: z.number().describe('Hardware VM exit/entry time, not in any traced duration'),
+  byReason: z.record(z.string(), z.object({ count: z.number().int(), timeNs: z.number() })),
+  tickHz: z.number(),
+  pitReloadCount: z.number(),
+});
+export type EmulationSummary = z.infer<typeof EmulationSummarySchema>;
 
 export class Emulation {
   summary: EmulationSummary | null = null;

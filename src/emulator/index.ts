@@ -13,7 +13,7 @@ import { Emulation } from './engine.js';
 import { loadProfile, type HostProfile } from './profile.js';
 
 export { EmulatorConfigSchema, parseConfig, type EmulatorConfig, type EmulatorConfigInput } from './config.js';
-export { Emulation, EMULATION_BASE_NS, type EmulationSummary } from './engine.js';
+export { Emulation, EMULATION_BASE_NS, EmulationSummarySchema, type EmulationSummary } from './engine.js';
 export { HostProfileSchema, loadProfile, BUNDLED_PROFILES, type HostProfile } from './profile.js';
 
 export const GUEST_MAP = join(import.meta.dirname, '..', '..', 'traces', 'guest-2.6.27-i386.map');

@@ -316,8 +316,11 @@ class CsvEncoder {
 
 /** Renders chunks as canonical CSV bytes, header first; one buffer per chunk. */
 export async function* writeCsv(chunks: AsyncIterable<ExitChunk>, columns: ReadonlySet<OptionalColumn>): AsyncGenerator<Buffer> {
+  // A streaming reader declares its columns once it has started: take the first chunk before the header.
+  const it = chunks[Symbol.asyncIterator]();
+  const first = await it.next();
   const slots = columnSlots(columns);
   yield Buffer.from(slots.map((s) => ALL_COLUMNS[s]).join(',') + '\n');
   const enc = new CsvEncoder();
-  for await (const c of chunks) if (c.length) yield enc.encode(c, slots);
+  for (let r = first; !r.done; r = await it.next()) if (r.value.length) yield enc.encode(r.value, slots);
 }

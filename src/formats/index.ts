@@ -82,11 +82,13 @@ export interface TraceStream {
 
 export interface OpenTraceOptions extends Partial<ReadOptions> {
   format?: string;
+  /** What `-` reads (default: the process's standard input). */
+  stdin?: AsyncIterable<Buffer>;
 }
 
 /** Opens a trace for streaming; chunks are produced as the caller iterates. */
 export async function openTrace(path: string, opts: OpenTraceOptions = {}): Promise<TraceStream> {
-  const input = await openInput(path);
+  const input = await openInput(path, opts.stdin);
   const fmt = opts.format ? formatByName(opts.format) : sniffFormat(path, input.head);
   if (fmt.binary && path === '-') throw new ExitscopeError(`-: ${fmt.name} needs a seekable file, not standard input (save it to a file first)`);
   const diag = new Diagnostics(path, fmt.name, opts.strict ?? false);

@@ -27,10 +27,10 @@ async function* prepend(first: Buffer | null, rest: AsyncIterator<Buffer>): Asyn
   }
 }
 
-export async function openInput(path: string): Promise<OpenedInput> {
+export async function openInput(path: string, stdin: AsyncIterable<Buffer> = process.stdin as AsyncIterable<Buffer>): Promise<OpenedInput> {
   let raw: AsyncIterator<Buffer>;
   if (path === '-') {
-    raw = (process.stdin as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    raw = stdin[Symbol.asyncIterator]();
   } else {
     try {
       const st = await fsp.stat(path);

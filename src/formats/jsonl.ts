@@ -76,9 +76,12 @@ export const jsonlFormat: TraceFormat = {
 
 /** Renders chunks as JSON Lines with the same keys and value texts as the CSV. */
 export async function* writeJsonl(chunks: AsyncIterable<ExitChunk>, columns: ReadonlySet<OptionalColumn>): AsyncGenerator<string> {
+  const it = chunks[Symbol.asyncIterator]();
+  const first = await it.next();
   const slots = columnSlots(columns);
   const f: string[] = new Array(ALL_COLUMNS.length);
-  for await (const c of chunks) {
+  for (let r = first; !r.done; r = await it.next()) {
+    const c = r.value;
     const lines: string[] = new Array(c.length);
     for (let i = 0; i < c.length; i++) {
       canonicalFields(c, i, f);

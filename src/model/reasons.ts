@@ -103,14 +103,58 @@ function svmTable(): Array<[number, string, string]> {
 /** Old SVM spellings seen in 2.6.x/3.x traces. */
 const SVM_OLD_ALIASES: Readonly<Record<string, string>> = { intr: 'interrupt', ioio: 'io' };
 
+/**
+ * libtraceevent's kvm plugin (plugin_kvm.c) prints reasons from its own
+ * tables: VMX names of the 2.6-era header (PENDING_INTERRUPT for code 7, which
+ * the kernel now calls INTERRUPT_WINDOW) and SVM names spelled after the
+ * kernel's SVM_EXIT_* constants (EXIT_IOIO, EXIT_INTR, EXIT_EXCP_GP, ...).
+ * Each is an alias of the kernel's name for the same (vendor, code).
+ */
+const VMX_TRACEEVENT_ALIASES: Readonly<Record<string, string>> = { PENDING_INTERRUPT: 'INTERRUPT_WINDOW' };
+
+function svmTraceeventAliases(): Array<[string, number]> {
+  const a: Array<[string, number]> = [];
+  for (const n of [0, 2, 3, 4, 8]) { a.push([`EXIT_READ_CR${n}`, n], [`EXIT_WRITE_CR${n}`, 0x10 + n]); }
+  for (let n = 0; n < 8; n++) { a.push([`EXIT_READ_DR${n}`, 0x20 + n], [`EXIT_WRITE_DR${n}`, 0x30 + n]); }
+  EXC.forEach((e, i) => { if (e) a.push([`EXIT_EXCP_${e}`, 0x40 + i]); });
+  const rest: Array<[string, number]> = [
+    ['INTR', 0x60], ['NMI', 0x61], ['SMI', 0x62], ['INIT', 0x63], ['VINTR', 0x64], ['CR0_SEL_WRITE', 0x65],
+    ['IDTR_READ', 0x66], ['GDTR_READ', 0x67], ['LDTR_READ', 0x68], ['TR_READ', 0x69], ['IDTR_WRITE', 0x6a],
+    ['GDTR_WRITE', 0x6b], ['LDTR_WRITE', 0x6c], ['TR_WRITE', 0x6d], ['RDTSC', 0x6e], ['RDPMC', 0x6f],
+    ['PUSHF', 0x70], ['POPF', 0x71], ['CPUID', 0x72], ['RSM', 0x73], ['IRET', 0x74], ['SWINT', 0x75],
+    ['INVD', 0x76], ['PAUSE', 0x77], ['HLT', 0x78], ['INVLPG', 0x79], ['INVLPGA', 0x7a], ['IOIO', 0x7b],
+    ['MSR', 0x7c], ['TASK_SWITCH', 0x7d], ['FERR_FREEZE', 0x7e], ['SHUTDOWN', 0x7f], ['VMRUN', 0x80],
+    ['VMMCALL', 0x81], ['VMLOAD', 0x82], ['VMSAVE', 0x83], ['STGI', 0x84], ['CLGI', 0x85], ['SKINIT', 0x86],
+    ['RDTSCP', 0x87], ['ICEBP', 0x88], ['WBINVD', 0x89], ['MONITOR', 0x8a], ['MWAIT', 0x8b], ['XSETBV', 0x8d],
+    ['EFER_WRITE_TRAP', 0x8f], ['CR0_WRITE_TRAP', 0x90], ['CR4_WRITE_TRAP', 0x94], ['CR8_WRITE_TRAP', 0x98],
+    ['INVPCID', 0xa2], ['BUS_LOCK', 0xa5], ['IDLE_HLT', 0xa6], ['NPF', 0x400], ['AVIC_INCOMPLETE_IPI', 0x401],
+    ['AVIC_UNACCELERATED_ACCESS', 0x402], ['VMGEXIT', 0x403],
+  ];
+  for (const [n, c] of rest) a.push([`EXIT_${n}`, c]);
+  return a;
+}
+
 export class ReasonTable {
   private readonly list: ExitReason[] = [];
   private readonly byKey = new Map<string, number>();
   private readonly byCode = new Map<string, number>();
+  /** Other spellings of each reason id (old kernels', libtraceevent's), lower-cased, for filters. */
+  private readonly aliasesOf = new Map<number, string[]>();
 
   constructor() {
     for (const [code, name] of VMX) this.add('vmx', code, name, name);
     for (const [code, name, canonical] of svmTable()) this.add('svm', code, name, canonical);
+    const alias = (isa: 'vmx' | 'svm', text: string, id: number | undefined): void => {
+      if (id === undefined) return;
+      this.byKey.set(`${isa}:${text}`, id);
+      const l = this.aliasesOf.get(id) ?? [];
+      l.push(text.toLowerCase());
+      this.aliasesOf.set(id, l);
+    };
+    for (const [old, name] of Object.entries(VMX_OLD_ALIASES)) if (!AMBIGUOUS_OLD_NAMES.has(old)) alias('vmx', old, this.byKey.get(`vmx:${name}`));
+    for (const [te, name] of Object.entries(VMX_TRACEEVENT_ALIASES)) alias('vmx', te, this.byKey.get(`vmx:${name}`));
+    for (const [te, code] of svmTraceeventAliases()) alias('svm', te, this.byCode.get(`svm:${code}`));
+    for (const [old, name] of Object.entries(SVM_OLD_ALIASES)) alias('svm', old, this.byKey.get(`svm:${name}`));
   }
 
   private add(isa: Isa, code: number, name: string, canonical: string): number {
@@ -129,8 +173,9 @@ export class ReasonTable {
   byNativeCode(isa: 'vmx' | 'svm', code: number): number {
     const hit = this.byCode.get(`${isa}:${code}`);
     if (hit !== undefined) return hit;
-    const name = isa === 'vmx' ? `VMX_${code}` : `svm_0x${code.toString(16)}`;
-    return this.add(isa, code, name, name.toUpperCase());
+    // libtraceevent's spelling for VMX; SVM codes are conventionally hex.
+    const name = isa === 'vmx' ? `UNKNOWN (${code})` : `unknown (0x${code.toString(16)})`;
+    return this.add(isa, code, name, isa === 'vmx' ? `VMX_${code}` : `SVM_0x${code.toString(16)}`);
   }
 
   /**
@@ -160,18 +205,40 @@ export class ReasonTable {
       const code = Number(text);
       return this.byNativeCode(isaHint === 'svm' ? 'svm' : 'vmx', code);
     }
-    const synth = /^(VMX_(\d+)|svm_0x([0-9a-f]+))$/.exec(text);
-    if (synth) return synth[2] !== undefined ? this.byNativeCode('vmx', Number(synth[2])) : this.byNativeCode('svm', parseInt(synth[3], 16));
+    const unk = /^UNKNOWN \((\d+)\)$/.exec(text);
+    if (unk) return this.byNativeCode(isaHint === 'svm' ? 'svm' : 'vmx', Number(unk[1]));
+    const synth = /^(VMX_(\d+)|svm_0x([0-9a-f]+)|unknown \(0x([0-9a-f]+)\))$/.exec(text);
+    if (synth) return synth[2] !== undefined ? this.byNativeCode('vmx', Number(synth[2])) : this.byNativeCode('svm', parseInt(synth[3] ?? synth[4], 16));
     return -1;
   }
 
-  /** Ids whose name or canonical class matches (case-insensitive); used by `--reason`. */
+  /**
+   * Whether a `--reason` word names this reason: its kernel name, its
+   * cross-vendor class, any alias (old kernels', libtraceevent's), or its
+   * numeric code (`30`, `0x7b`), case-insensitive.
+   */
+  matches(id: number, word: string): boolean {
+    const r = this.list[id];
+    const t = word.trim().toLowerCase();
+    if (r.name.toLowerCase() === t || r.canonical.toLowerCase() === t) return true;
+    if ((this.aliasesOf.get(id) ?? []).includes(t)) return true;
+    const oldVmx = VMX_OLD_ALIASES[t];
+    if (oldVmx !== undefined && r.canonical === oldVmx) return true;
+    if (/^(0x[0-9a-f]+|\d+)$/.test(t) && r.code >= 0 && Number(t) === r.code) return true;
+    return false;
+  }
+
+  /** Whether a word could name any reason at all (known names, aliases, codes). */
+  isReasonWord(word: string): boolean {
+    const t = word.trim().toLowerCase();
+    if (/^(0x[0-9a-f]+|\d+)$/.test(t)) return true;
+    for (let id = 0; id < this.list.length; id++) if (this.matches(id, t)) return true;
+    return VMX_OLD_ALIASES[t] !== undefined;
+  }
+
+  /** Ids whose name, class, alias or code matches; used by filters. */
   matching(text: string): number[] {
-    const t = text.toLowerCase();
-    const aliased = (VMX_OLD_ALIASES[t] ?? '').toLowerCase();
-    return this.list
-      .filter((r) => r.name.toLowerCase() === t || r.canonical.toLowerCase() === t || (aliased !== '' && r.canonical.toLowerCase() === aliased))
-      .map((r) => r.id);
+    return this.list.filter((r) => this.matches(r.id, text)).map((r) => r.id);
   }
 
   /** Interns a reason that belongs to no hardware table (e.g. emulator pseudo-exits). */

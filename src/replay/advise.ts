@@ -6,11 +6,12 @@
 import { z } from 'zod';
 import { readTrace } from '../formats/index.js';
 import { F_CALLER, F_PORT, type ExitTrace } from '../model/chunk.js';
-import { loadSymbolizer, type Symbolizer } from '../symbols/index.js';
+import { loadSymbolizer, type KaslrOption, type Symbolizer } from '../symbols/index.js';
 import { ReplayContext } from './context.js';
 import { estimate, type PassEstimate } from './estimate.js';
 import { findTickClusters } from './passes/timer-hz.js';
-import { findMaskChurn, parsePassSpec } from './pipeline.js';
+import { parsePassSpec } from './pipeline.js';
+import { findMaskChurn } from './passes/napi-off.js';
 import { ReplayTrace } from './trace.js';
 import { gapAfter } from './trace.js';
 
@@ -35,11 +36,11 @@ interface Candidate {
   change: string;
 }
 
-export async function advise(opts: { input: string | ExitTrace; maps?: readonly string[]; symbolizer?: Symbolizer | null; min?: number }): Promise<AdviceReport> {
+export async function advise(opts: { input: string | ExitTrace; maps?: readonly string[]; symbolizer?: Symbolizer | null; min?: number; kaslr?: KaslrOption }): Promise<AdviceReport> {
   const trace = typeof opts.input === 'string' ? (await readTrace(opts.input)).trace : opts.input;
   const symbols = opts.symbolizer !== undefined ? opts.symbolizer : opts.maps && opts.maps.length ? await loadSymbolizer(opts.maps) : null;
   const rt = ReplayTrace.from(trace);
-  const ctx = new ReplayContext(rt, symbols);
+  const ctx = new ReplayContext(rt, symbols, { kaslr: opts.kaslr });
   const cands: Candidate[] = [];
   const checked: string[] = [];
 
@@ -154,17 +155,4 @@ export async function advise(opts: { input: string | ExitTrace; maps?: readonly 
   advice.sort((a, b) => b.savedNs - a.savedNs);
   advice.forEach((a, k) => { a.rank = k + 1; });
   return { schema: 'exitscope.advise/v1', input: typeof opts.input === 'string' ? opts.input : '(in memory)', exits: rt.length, advice, checked };
-}
-
-export function renderAdvice(rep: AdviceReport): string {
-  const out = [`${rep.input}: ${rep.exits.toLocaleString('en-US')} exits. Opportunities, by estimated saved time (exit time + hardware transitions + guest time):`, ''];
-  for (const a of rep.advice) {
-    out.push(`${a.rank}. ${a.title}`);
-    out.push(`   saves ${(a.savedNs / 1e6).toFixed(2)} ms and ${a.exitsSaved.toLocaleString('en-US')} exits; up to ${((a.speedupHigh - 1) * 100).toFixed(1)}% faster if CPU-bound   [exitscope estimate --pass ${a.pass}]`);
-    for (const e of a.evidence) out.push(`   evidence: ${e}`);
-    out.push(`   change: ${a.change}`, '');
-  }
-  if (!rep.advice.length) out.push('No opportunity found.');
-  out.push(`Checked: ${rep.checked.join('; ')}.`);
-  return out.join('\n') + '\n';
 }

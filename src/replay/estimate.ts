@@ -22,7 +22,8 @@ import { loadSymbolizer, type KaslrOption, type Symbolizer } from '../symbols/in
 import { Rng } from '../util/rng.js';
 import { ReplayContext } from './context.js';
 import { findTickClusters } from './passes/timer-hz.js';
-import { buildPasses, specText, type PassSpec } from './pipeline.js';
+import { buildPasses, type PassSpec } from './pipeline.js';
+import { formatHex } from '../model/u64.js';
 import { ReplayTrace } from './trace.js';
 import type { PassLedger } from './types.js';
 
@@ -32,6 +33,8 @@ const Interval = z.tuple([z.number(), z.number()]);
 export const PassEstimateSchema = z.object({
   name: z.string(),
   spec: z.string(),
+  verdict: z.enum(['applied', 'nothing-to-change']),
+  why: z.string().describe('For nothing-to-change: what the pass looked for'),
   exitsBefore: z.number().int(),
   exitsAfter: z.number().int(),
   timeBeforeNs: Ns.describe('Traced exit time (kvm_exit to kvm_entry) before'),
@@ -53,7 +56,7 @@ export const PassEstimateSchema = z.object({
 });
 
 export const EstimateReportSchema = z.object({
-  schema: z.literal('exitscope.estimate/v1'),
+  schema: z.literal('exitscope.estimate/v2'),
   input: InputSummarySchema,
   totals: z.object({ exits: z.number().int(), timeNs: Ns, spanNs: Ns, vcpus: z.number().int() }),
   inferred: z.object({
@@ -65,23 +68,17 @@ export const EstimateReportSchema = z.object({
   windows: z.object({ count: z.number().int(), ns: Ns, bootstrap: z.number().int() }),
   passes: z.array(PassEstimateSchema),
   cumulative: PassEstimateSchema.nullable(),
-  notEstimable: z.array(z.object({ name: z.string(), why: z.string() })),
+  notApplied: z.array(z.object({ name: z.string(), verdict: z.enum(['not-applicable', 'not-estimable']), why: z.string() })).describe('Passes that did not run: the trace lacks what they work on, or exits cannot show the optimization at all'),
 });
 
 export type PassEstimate = z.infer<typeof PassEstimateSchema>;
 export type EstimateReport = z.infer<typeof EstimateReportSchema>;
-
-/** Optimizations an exit trace cannot see, and why. */
-export const NOT_ESTIMABLE: Record<string, string> = {
-  'iosched-noop': 'removing the guest I/O scheduler changes guest CPU and request timing, not VM exits: a trace of exits carries no signal of it (measure it, e.g. with exitscope emulate --iosched noop)',
-};
 
 export interface EstimateOptions {
   input: string | TraceStream | ExitTrace;
   maps?: readonly string[];
   symbolizer?: Symbolizer | null;
   passes: readonly PassSpec[];
-  notEstimable?: readonly string[];
   transitionNs?: number;
   kaslr?: KaslrOption;
   bootstrap?: number;
@@ -126,7 +123,20 @@ function grid(t: ReplayTrace, ctx: ReplayContext, vcpus: number[]): Grid {
 /** Per vcpu, periodic (timer-tick) exits and their time out of guest mode per ns of trace. */
 type Periodic = Map<number, { exitsPerNs: number; timePerNs: number }>;
 
-function compare(name: string, spec: string, before: Grid, after: Grid, ledgers: PassLedger[], ctx: ReplayContext, B: number, seed: number, spanByVcpu: Map<number, number>, periodic: Periodic): PassEstimate {
+/** What every comparison of two grids shares. */
+interface CompareEnv {
+  ctx: ReplayContext;
+  /** Bootstrap resamples and their seed. */
+  resamples: number;
+  seed: number;
+  spanByVcpu: Map<number, number>;
+  periodic: Periodic;
+}
+
+/** Before vs after one pass (or all of them): exits, exit time, saved time per vcpu and window, the speedup range. */
+function compare(name: string, spec: string, before: Grid, after: Grid, ledgers: readonly PassLedger[], env: CompareEnv): PassEstimate {
+  const { ctx, spanByVcpu, periodic } = env;
+  const B = env.resamples;
   const W = ctx.windows, T = ctx.transition.value;
   const V = before.vcpus.length;
   const guest = new Float64Array(W), maybe = new Float64Array(W);
@@ -167,7 +177,7 @@ function compare(name: string, spec: string, before: Grid, after: Grid, ledgers:
   const A = activeW.reduce((a, b) => a + b, 0);
   const high = (s: number, a: number): number => (a > s && a > 0 ? a / (a - s) : s > 0 ? Infinity : 1);
   // Block bootstrap over windows.
-  const rng = new Rng(seed);
+  const rng = new Rng(env.seed);
   const hs: number[] = [], ss: number[] = [];
   for (let b = 0; b < B; b++) {
     let s = 0, m = 0, a = 0;
@@ -183,8 +193,10 @@ function compare(name: string, spec: string, before: Grid, after: Grid, ledgers:
   let tb = 0, ta = 0, eb = 0, ea = 0;
   for (let i = 0; i < before.time.length; i++) { tb += before.time[i]; ta += after.time[i]; eb += before.exits[i]; ea += after.exits[i]; }
   const r6 = (x: number): number => Math.round(x * 1e6) / 1e6;
+  const verdict: PassEstimate['verdict'] = ledgers.some((l) => l.verdict === 'applied') ? 'applied' : 'nothing-to-change';
   return {
-    name, spec,
+    name, spec, verdict,
+    why: ledgers.length === 1 ? ledgers[0].why : '',
     exitsBefore: eb, exitsAfter: ea,
     timeBeforeNs: tb, timeAfterNs: ta,
     exitTimeSavedNs: Math.round(tb - ta + (eb - ea) * T),
@@ -204,17 +216,6 @@ function compare(name: string, spec: string, before: Grid, after: Grid, ledgers:
   };
 }
 
-/** Splits `--pass` texts into pass specs and the optimizations no exit trace can show. */
-export function splitPassArgs(texts: readonly string[], parse: (t: string) => PassSpec): { specs: PassSpec[]; notEstimable: string[] } {
-  const specs: PassSpec[] = [], notEstimable: string[] = [];
-  for (const t of texts) {
-    const n = t === 'noop' || t === 'iosched' || t === 'iosched:noop' ? 'iosched-noop' : t;
-    if (NOT_ESTIMABLE[n]) notEstimable.push(n);
-    else specs.push(parse(t));
-  }
-  return { specs, notEstimable };
-}
-
 export async function estimate(opts: EstimateOptions): Promise<EstimateReport> {
   let exitTrace: ExitTrace;
   let stream: TraceStream | null = null;
@@ -224,7 +225,7 @@ export async function estimate(opts: EstimateOptions): Promise<EstimateReport> {
   const symbols = opts.symbolizer !== undefined ? opts.symbolizer : opts.maps && opts.maps.length ? await loadSymbolizer(opts.maps) : null;
   const base = ReplayTrace.from(exitTrace);
   const ctx = new ReplayContext(base, symbols, { transitionNs: opts.transitionNs, windows: opts.windows, kaslr: opts.kaslr });
-  const passes = buildPasses(opts.passes, base);
+  const passes = buildPasses(opts.passes, base, ctx);
   const vcpus = [...base.vcpus.keys()];
   const B = opts.bootstrap ?? 1000;
   const seed = opts.seed ?? 1;
@@ -243,34 +244,35 @@ export async function estimate(opts: EstimateOptions): Promise<EstimateReport> {
   let cur = base, gCur = g0;
   const results: PassEstimate[] = [];
   const ledgers: PassLedger[] = [];
-  const notEstimable = (opts.notEstimable ?? []).map((n) => ({ name: n, why: NOT_ESTIMABLE[n] ?? 'not visible in VM exits' }));
+  const notApplied: EstimateReport['notApplied'] = [];
+  const env: CompareEnv = { ctx, resamples: B, seed, spanByVcpu, periodic };
   for (const p of passes) {
     const { trace, ledger } = p.apply(cur, ctx);
-    const gNext = grid(trace, ctx, vcpus);
-    results.push(compare(p.name, p.spec, gCur, gNext, [ledger], ctx, B, seed, spanByVcpu, periodic));
-    ledgers.push(ledger);
-    if (ledger.removed === 0 && ledger.added === 0 && ledger.changed === 0 && ledger.notes.some((n) => /not estimable|nothing to|no .* in this trace|finds nothing|no exit/.test(n))) {
-      notEstimable.push({ name: p.spec, why: ledger.notes.join('; ') });
+    if (ledger.verdict === 'not-applicable' || ledger.verdict === 'not-estimable') {
+      notApplied.push({ name: p.spec, verdict: ledger.verdict, why: ledger.why });
+      continue;
     }
+    const gNext = grid(trace, ctx, vcpus);
+    results.push(compare(p.name, p.spec, gCur, gNext, [ledger], env));
+    ledgers.push(ledger);
     cur = trace;
     gCur = gNext;
   }
-  const cumulative = passes.length > 1 ? compare('cumulative', passes.map((p) => p.spec).join(' + '), g0, gCur, ledgers, ctx, B, seed, spanByVcpu, periodic) : null;
+  const cumulative = results.length > 1 ? compare('cumulative', results.map((p) => p.spec).join(' + '), g0, gCur, ledgers, env) : null;
   let exits = 0, timeNs = 0;
   for (let i = 0; i < g0.time.length; i++) { exits += g0.exits[i]; timeNs += g0.time[i]; }
   const input = stream ? summarizeInput(stream) : { path: '(in memory)', format: 'exit-trace', lines: 0, header: 0, events: exits, skipped: 0, rejected: 0, counters: newCounters(), rejections: [], notes: [] };
   const slide = symbols?.slide;
   return {
-    schema: 'exitscope.estimate/v1',
+    schema: 'exitscope.estimate/v2',
     input,
     totals: { exits, timeNs, spanNs: ctx.t1 - ctx.t0, vcpus: vcpus.length },
     inferred: { transitionNs: ctx.transition, userspaceFixedNs: ctx.userspaceFixed, hypercallNs: ctx.hypercall },
-    kaslr: { slide: slide ? `0x${slide.slide.toString(16)}` : '0x0', note: slide?.note ?? 'no map given' },
+    kaslr: { slide: formatHex(slide?.slide ?? 0n), note: slide?.note ?? 'no map given' },
     windows: { count: ctx.windows, ns: ctx.windowNs, bootstrap: B },
     passes: results,
     cumulative,
-    notEstimable,
+    notApplied,
   };
 }
 
-export { specText };

@@ -13,8 +13,21 @@ export interface AddressChange {
   after: number;
 }
 
+/**
+ * What became of a pass, as data (never matched from prose):
+ * - applied: it changed the trace;
+ * - nothing-to-change: it applies to this trace, which has nothing it would change;
+ * - not-applicable: the trace lacks what the pass works on (no timer path, no device MMIO, no map);
+ * - not-estimable: exits carry no signal of this optimization at all.
+ */
+export const VERDICTS = ['applied', 'nothing-to-change', 'not-applicable', 'not-estimable'] as const;
+export type Verdict = (typeof VERDICTS)[number];
+
 export interface PassLedger {
   pass: string;
+  verdict: Verdict;
+  /** Why, for every verdict but `applied`. */
+  why: string;
   exitsBefore: number;
   exitsAfter: number;
   removed: number;
@@ -60,12 +73,28 @@ export function traceTotals(t: ReplayTrace): { exits: number; timeNs: number } {
 
 export function newLedger(pass: string, before: ReplayTrace, windows: number): PassLedger {
   const t = traceTotals(before);
-  return { pass, exitsBefore: t.exits, exitsAfter: t.exits, removed: 0, added: 0, changed: 0, timeBeforeNs: t.timeNs, timeAfterNs: t.timeNs, guestSavedNs: new Float64Array(windows), guestMaybeSavedNs: new Float64Array(windows), assumptions: [], notes: [] };
+  return { pass, verdict: 'applied', why: '', exitsBefore: t.exits, exitsAfter: t.exits, removed: 0, added: 0, changed: 0, timeBeforeNs: t.timeNs, timeAfterNs: t.timeNs, guestSavedNs: new Float64Array(windows), guestMaybeSavedNs: new Float64Array(windows), assumptions: [], notes: [] };
 }
 
-export function closeLedger(l: PassLedger, after: ReplayTrace): PassLedger {
+export function closeLedger(l: PassLedger, after: ReplayTrace, nothingWhy = 'nothing in this trace for it to change'): PassLedger {
   const t = traceTotals(after);
   l.exitsAfter = t.exits;
   l.timeAfterNs = t.timeNs;
+  if (l.verdict === 'applied' && l.removed === 0 && l.added === 0 && l.changed === 0) {
+    l.verdict = 'nothing-to-change';
+    l.why = nothingWhy;
+  }
   return l;
+}
+
+/** A pass that leaves the trace as it is and says why (not applicable, not estimable). */
+export class VerdictPass implements ReplayPass {
+  constructor(readonly spec: string, readonly name: string, private readonly verdict: Exclude<Verdict, 'applied'>, private readonly why: string) {}
+
+  apply(trace: ReplayTrace, ctx: ReplayContext): PassResult {
+    const l = newLedger(this.spec, trace, ctx.windows);
+    l.verdict = this.verdict;
+    l.why = this.why;
+    return { trace, ledger: closeLedger(l, trace) };
+  }
 }

@@ -1,35 +1,31 @@
 /** Renderers for `exitscope estimate`: what each pass would buy, with its assumptions. */
 import type { EstimateReport, PassEstimate } from '../replay/estimate.js';
-import { fmtInt, fmtNs } from './units.js';
+import { formatCsv, formatTable, type TableStyle } from './table.js';
+import { fmtInt, fmtNs, plural } from './units.js';
 
 function pctChange(a: number, b: number): string {
   return a ? `${(((b - a) / a) * 100).toFixed(1)}%` : '-';
 }
 
 function row(p: PassEstimate): string[] {
+  const range = (r: readonly number[], f: (x: number) => string): string => (r[0] === r[1] ? f(r[0]) : `${f(r[0])} .. ${f(r[1])}`);
   return [
     p.name === 'cumulative' ? `all ${p.spec.split(' + ').length} passes` : p.spec,
     `${fmtInt(p.exitsBefore)} -> ${fmtInt(p.exitsAfter)} (${pctChange(p.exitsBefore, p.exitsAfter)})`,
-    `${fmtNs(p.timeBeforeNs)} -> ${fmtNs(p.timeAfterNs)}`,
+    range(p.exitsSavedRange, fmtInt),
+    range(p.exitTimeSavedRange, fmtNs),
     `${fmtNs(p.savedNs)} [${fmtNs(p.savedNsCI[0])}, ${fmtNs(p.savedNsCI[1])}]`,
-    `${(p.savedShareOfExitTime * 100).toFixed(1)}%`,
     `${p.speedupLow.toFixed(2)}x .. ${p.speedupHigh.toFixed(3)}x [${p.speedupHighCI[0].toFixed(3)}, ${p.speedupHighCI[1].toFixed(3)}]`,
   ];
 }
 
-const HEAD = ['pass', 'exits before -> after', 'exit time before -> after', 'saved [95% CI]', 'of exit time', 'speedup I/O-bound .. CPU-bound [95% CI]'];
+const HEAD = ['pass', 'exits before -> after', 'exits saved', 'exit time saved', 'saved in all [95% CI]', 'speedup I/O-bound .. CPU-bound [95% CI]'];
 
-function table(rows: string[][], md: boolean): string[] {
-  if (md) return [`| ${HEAD.join(' | ')} |`, `|${HEAD.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
-  const all = [HEAD, ...rows];
-  const w = HEAD.map((_, c) => Math.max(...all.map((r) => r[c].length)));
-  return all.map((r) => r.map((x, c) => x.padEnd(w[c])).join('  ').trimEnd());
-}
-
-export function renderEstimate(rep: EstimateReport, md = false): string {
+function render(rep: EstimateReport, style: TableStyle): string {
   const out: string[] = [];
   const i = rep.input;
-  out.push(`${i.path}: ${i.format}, ${fmtInt(rep.totals.exits)} exits, exit time ${fmtNs(rep.totals.timeNs)}, span ${fmtNs(rep.totals.spanNs)}, ${rep.totals.vcpus} vcpu(s)`);
+  const t = rep.totals;
+  out.push(`${i.path}: ${i.format}, ${fmtInt(t.exits)} ${plural(t.exits, 'exit')}, exit time ${fmtNs(t.timeNs)}, span ${fmtNs(t.spanNs)}, ${t.vcpus} ${plural(t.vcpus, 'vcpu')}`);
   out.push('Inferred from the trace (no emulator constants):');
   for (const k of ['transitionNs', 'userspaceFixedNs', 'hypercallNs'] as const) {
     const x = rep.inferred[k];
@@ -38,23 +34,36 @@ export function renderEstimate(rep: EstimateReport, md = false): string {
   out.push(`  KASLR: ${rep.kaslr.note}`, '');
   const rows = rep.passes.map(row);
   if (rep.cumulative) rows.push(row(rep.cumulative));
-  out.push(...table(rows, md), '');
-  out.push('Speedup: the low end assumes the guest is I/O-bound (only latency changes); the high end that the touched vcpus are CPU-bound (every saved ns becomes throughput). Saved = exit time + one hardware transition per exit removed + guest time removed with the exits.');
+  if (rows.length) out.push(...formatTable({ head: HEAD, rows, align: HEAD.map((_, c) => (c === 0 ? 'left' : 'right')) }, style), '');
+  out.push('Exit time saved = traced exit time + one hardware transition per exit removed; its range runs from this trace\'s exits to the periodic exits a shorter run would skip if CPU-bound. "Saved in all" adds the guest time removed with the exits. Speedup: the low end assumes the guest is I/O-bound (only latency changes), the high end that the touched vcpus are CPU-bound (every saved ns becomes throughput).');
   for (const p of rep.passes) {
-    out.push('', `${p.spec}:`);
+    out.push('', `${p.spec}:${p.verdict === 'nothing-to-change' ? ` nothing to change (${p.why})` : ''}`);
     for (const a of p.assumptions) out.push(`  assumes: ${a}`);
     for (const n of p.notes) out.push(`  note: ${n}`);
     for (const v of p.perVcpu) if (v.savedNs !== 0) out.push(`  vcpu ${v.vcpu}: saves ${fmtNs(v.savedNs)} of ${fmtNs(v.wallNs)} wall (${(v.shareOfWall * 100).toFixed(2)}%)`);
     if (p.perAddress && p.perAddress.length) {
       out.push('  exits per trap address (the paper\'s Table 4 view):');
-      const w = Math.max(...p.perAddress.map((a) => a.key.length));
-      out.push(`    ${'address'.padEnd(18)} ${'trap'.padEnd(w)}  ${'before'.padStart(9)}  ${'after'.padStart(9)}  change`);
-      for (const a of p.perAddress.slice(0, 12)) out.push(`    ${a.address.padEnd(18)} ${a.key.padEnd(w)}  ${fmtInt(a.before).padStart(9)}  ${fmtInt(a.after).padStart(9)}  ${pctChange(a.before, a.after)}`);
+      const t4 = formatTable({ head: ['address', 'trap', 'before', 'after', 'change'], rows: p.perAddress.slice(0, 12).map((a) => [a.address, a.key, fmtInt(a.before), fmtInt(a.after), pctChange(a.before, a.after)]), align: ['left', 'left', 'right', 'right', 'right'] }, style);
+      out.push(...t4.map((l) => `    ${l}`));
     }
   }
-  if (rep.notEstimable.length) {
-    out.push('', 'Not estimable from exits:');
-    for (const n of rep.notEstimable) out.push(`  ${n.name}: ${n.why}`);
+  if (rep.notApplied.length) {
+    out.push('', 'Not estimated:');
+    for (const n of rep.notApplied) out.push(`  ${n.name}: ${n.verdict === 'not-estimable' ? 'not estimable from exits' : 'not applicable to this trace'}: ${n.why}`);
   }
   return out.join('\n') + '\n';
+}
+
+export const renderEstimateTable = (rep: EstimateReport): string => render(rep, 'text');
+export const renderEstimateMarkdown = (rep: EstimateReport): string => render(rep, 'md');
+
+export function renderEstimateCsv(rep: EstimateReport): string {
+  const all = [...rep.passes, ...(rep.cumulative ? [rep.cumulative] : [])];
+  return formatCsv(
+    ['pass', 'verdict', 'exits_before', 'exits_after', 'exits_saved_low', 'exits_saved_high', 'exit_time_saved_low_ns', 'exit_time_saved_high_ns', 'saved_ns', 'saved_ci_low_ns', 'saved_ci_high_ns', 'speedup_low', 'speedup_high', 'speedup_high_ci_low', 'speedup_high_ci_high'],
+    [
+      ...all.map((p) => [p.spec, p.verdict, p.exitsBefore, p.exitsAfter, p.exitsSavedRange[0], p.exitsSavedRange[1], p.exitTimeSavedRange[0], p.exitTimeSavedRange[1], p.savedNs, p.savedNsCI[0], p.savedNsCI[1], p.speedupLow, p.speedupHigh, p.speedupHighCI[0], p.speedupHighCI[1]]),
+      ...rep.notApplied.map((n) => [n.name, n.verdict]),
+    ],
+  );
 }

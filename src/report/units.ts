@@ -15,3 +15,16 @@ export function fmtPct(p: number): string {
 export function fmtInt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
+
+/** A share of a whole as a percentage that never reads 0% for a non-zero part (`<0.1%`). */
+export function fmtShare(part: number, whole: number): string {
+  if (!whole) return '-';
+  const p = (part / whole) * 100;
+  if (part > 0 && p < 0.1) return '<0.1%';
+  return `${p < 10 ? p.toFixed(1) : p.toFixed(0)}%`;
+}
+
+/** `word` or its plural for n (`1 exit`, `2 exits`). */
+export function plural(n: number, word: string, many = `${word}s`): string {
+  return n === 1 ? word : many;
+}

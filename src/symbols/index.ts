@@ -95,6 +95,11 @@ export class Symbolizer {
     this.absolute = new SymbolTable(abs);
   }
 
+  /** Whether any map defines a function of this name. */
+  hasFunction(name: string): boolean {
+    return this.core.hasName(name) || this.absolute.hasName(name);
+  }
+
   get empty(): boolean {
     return this.core.size === 0 && this.absolute.size === 0;
   }

@@ -91,6 +91,13 @@ export class SymbolTable {
     });
   }
 
+  private nameSet: Set<string> | null = null;
+
+  hasName(name: string): boolean {
+    if (this.nameSet === null) this.nameSet = new Set(this.names);
+    return this.nameSet.has(name);
+  }
+
   get size(): number {
     return this.starts.length;
   }

@@ -9,9 +9,12 @@
  * ack/EOI function; "level-triggered" is read off the acking function's name
  * (ack_ioapic_quirk_irq, *_level, *fasteoi*).
  */
+import { z } from 'zod';
 import { F_GPA, type ExitChunk } from '../../model/chunk.js';
+import { LAPIC_EOI } from '../../symbols/devices.js';
 import { REASONS } from '../../model/reasons.js';
 import type { ReplayContext } from '../context.js';
+import { definePass } from '../pass-def.js';
 import type { ReplayTrace } from '../trace.js';
 import { closeLedger, newLedger, type PassResult, type ReplayPass } from '../types.js';
 
@@ -28,7 +31,7 @@ export class ApicPass implements ReplayPass {
     const isEoi = (c: ExitChunk, i: number): boolean => {
       const canon = REASONS.get(c.reason[i]).canonical;
       if (!apic.has(canon)) return false;
-      if (c.flags[i] & F_GPA) return c.gpaHi[i] === 0 && c.gpaLo[i] === 0xfee000b0;
+      if (c.flags[i] & F_GPA) return c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI;
       if (canon === 'MSR_WRITE') return false;
       return EOI_FN.test(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
     };
@@ -55,6 +58,28 @@ export class ApicPass implements ReplayPass {
     } else {
       ledger.assumptions.push('edge-triggered EOIs need no exit (the guest EOIs through shared memory); level-triggered ones still exit');
     }
-    return { trace: out, ledger: closeLedger(ledger, out) };
+    return { trace: out, ledger: closeLedger(ledger, out, this.name === 'apicv' ? 'no EOI or interrupt-window exits in this trace' : 'no EOI exits in this trace') };
   }
 }
+
+export const apicv = definePass({
+  name: 'apicv',
+  grammar: 'apicv',
+  summary: 'virtual-interrupt hardware (APICv / AVIC): EOIs virtualized, posted interrupts',
+  schema: z.strictObject({ pass: z.literal('apicv') }),
+  parse: () => ({ pass: 'apicv' }),
+  print: () => 'apicv',
+  estimable: true,
+  build: () => [new ApicPass('apicv', 'apicv')],
+});
+
+export const pvEoi = definePass({
+  name: 'pv-eoi',
+  grammar: 'pv-eoi',
+  summary: 'paravirtual EOI: edge-triggered EOIs through shared memory, no exit',
+  schema: z.strictObject({ pass: z.literal('pv-eoi') }),
+  parse: () => ({ pass: 'pv-eoi' }),
+  print: () => 'pv-eoi',
+  estimable: true,
+  build: () => [new ApicPass('pv-eoi', 'pv-eoi')],
+});

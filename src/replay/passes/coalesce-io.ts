@@ -10,10 +10,12 @@
  * `function` (same trap function), `address` (same trap RIP). Default: caller
  * when the trace carries callers, else function.
  */
+import { z } from 'zod';
 import { DIR_WRITE, F_CALLER, F_GPA, F_PORT, type ExitChunk } from '../../model/chunk.js';
 import { REASONS } from '../../model/reasons.js';
 import { formatHexU64 } from '../../model/u64.js';
 import type { ReplayContext } from '../context.js';
+import { definePass, kv, num } from '../pass-def.js';
 import { gapAfter, type ReplayTrace } from '../trace.js';
 import { closeLedger, newLedger, type AddressChange, type PassResult, type ReplayPass } from '../types.js';
 
@@ -106,3 +108,24 @@ export class CoalesceIoPass implements ReplayPass {
     return { trace: out, ledger: closeLedger(ledger, out) };
   }
 }
+
+export const coalesceIo = definePass({
+  name: 'coalesce-io',
+  grammar: 'coalesce-io[:window=NS][:scope=caller|function|address][:mmio][:min=N][:in=FN,FN]',
+  summary: "merge runs of successive I/O instructions into one hypercall (the paper's §3.1.1)",
+  schema: z.strictObject({
+    pass: z.literal('coalesce-io'),
+    windowNs: z.number().positive().optional(),
+    scope: z.enum(['caller', 'function', 'address']).optional(),
+    mmio: z.boolean().optional(),
+    min: z.number().int().min(2).optional(),
+    in: z.array(z.string().min(1)).optional(),
+  }),
+  parse(args) {
+    const o = kv(args);
+    return { pass: 'coalesce-io', windowNs: num(o.window), scope: o.scope, mmio: o.mmio === true ? true : undefined, min: num(o.min), in: typeof o.in === 'string' ? o.in.split(',') : undefined };
+  },
+  print: (s) => ['coalesce-io', s.windowNs && `window=${s.windowNs}`, s.scope && `scope=${s.scope}`, s.mmio && 'mmio', s.min && `min=${s.min}`, s.in && `in=${s.in.join(',')}`].filter(Boolean).join(':'),
+  estimable: true,
+  build: (s, _env, text) => [new CoalesceIoPass(text, { windowNs: s.windowNs, scope: s.scope, mmio: s.mmio, min: s.min, functions: s.in })],
+});

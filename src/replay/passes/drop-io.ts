@@ -5,8 +5,10 @@
  * flush of E1000_WRITE_FLUSH / RTL_W16_F), which exists only for that write.
  * The napi-off preset is built from it (paper §3.2.2, Fig. 9).
  */
+import { z } from 'zod';
 import { DIR_READ, DIR_WRITE, F_GPA, F_PORT, type ExitChunk } from '../../model/chunk.js';
 import type { ReplayContext } from '../context.js';
+import { definePass } from '../pass-def.js';
 import { gapAfter, type ReplayTrace } from '../trace.js';
 import { closeLedger, newLedger, type PassResult, type ReplayPass } from '../types.js';
 
@@ -32,8 +34,10 @@ function addrOf(c: ExitChunk, i: number, kind: 'port' | 'mmio'): bigint | null {
 }
 
 export class DropIoPass implements ReplayPass {
-  readonly name = 'drop-io';
-  constructor(readonly spec: string, private readonly ranges: readonly IoRange[], private readonly why = '') {}
+  readonly name: string;
+  constructor(readonly spec: string, private readonly ranges: readonly IoRange[], private readonly found = '', name = 'drop-io') {
+    this.name = name;
+  }
 
   apply(trace: ReplayTrace, ctx: ReplayContext): PassResult {
     const ledger = newLedger(this.spec, trace, ctx.windows);
@@ -67,9 +71,9 @@ export class DropIoPass implements ReplayPass {
     });
     if (flushes) ledger.notes.push(`${flushes} flush reads after removed writes removed with them`);
     if (deferred) ledger.assumptions.push(`upper bound only: the guest time right after each of ${deferred} masking writes (the deferred poll's scheduling and work) may go too; part of it is packet work that stays`);
-    if (this.why) ledger.notes.push(this.why);
+    if (this.found) ledger.notes.push(this.found);
     ledger.assumptions.push('the removed register accesses disappear entirely; the device and the guest do the rest of their work unchanged');
-    return { trace: out, ledger: closeLedger(ledger, out) };
+    return { trace: out, ledger: closeLedger(ledger, out, 'no access to these registers in this trace') };
   }
 }
 
@@ -87,3 +91,16 @@ export function parseIoRange(text: string): IoRange | null {
   }
   return r;
 }
+
+const Range = z.string().regex(/^(port|mmio)=(0x[0-9a-fA-F]+|\d+)(-(0x[0-9a-fA-F]+|\d+))?(,rw=[rw])?(,flush)?$/, 'expected port=0xNNN[-0xMMM][,rw=r|w][,flush] or mmio=0xADDR[-0xEND]');
+
+export const dropIo = definePass({
+  name: 'drop-io',
+  grammar: 'drop-io:port=0xNNN[-0xMMM][,rw=r|w][,flush][;...] | drop-io:mmio=0xA[-0xB][,rw=...]',
+  summary: 'remove accesses to these device registers (with flush: the read that flushes a removed write)',
+  schema: z.strictObject({ pass: z.literal('drop-io'), ranges: z.array(Range).min(1) }),
+  parse: (args) => ({ pass: 'drop-io', ranges: args.join(':') ? args.join(':').split(';') : [] }),
+  print: (s) => `drop-io:${s.ranges.join(';')}`,
+  estimable: true,
+  build: (s, _env, text) => [new DropIoPass(text, s.ranges.map((r) => parseIoRange(r)!))],
+});

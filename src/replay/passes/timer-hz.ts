@@ -6,15 +6,17 @@
  * them. A removed tick takes its exits and the guest time between them (the
  * tick handler's own work).
  */
+import { z } from 'zod';
 import { F_MSR, F_PORT, type ExitChunk } from '../../model/chunk.js';
 import { REASONS } from '../../model/reasons.js';
 import type { ReplayContext } from '../context.js';
+import { definePass, kv, num } from '../pass-def.js';
+import { TIMER_PORTS } from '../../symbols/devices.js';
 import { gapAfter, type ReplayTrace } from '../trace.js';
 import { closeLedger, newLedger, type PassResult, type ReplayPass } from '../types.js';
 
 const ANCHOR_FN = /^(smp_apic_timer_interrupt|apic_timer_interrupt|sysvec_apic_timer_interrupt|local_apic_timer_interrupt|hrtimer_interrupt|timer_interrupt|tick_handle_periodic|lapic_next_event|lapic_next_deadline|pit_next_event)$/;
 const PATH_FN = /timer|tick|apic|ack_ioapic|do_softirq|irq_exit|hrtimer|clockevent|pit_|lapic/;
-const TIMER_PORTS = new Set([0x20, 0x21, 0x40, 0x41, 0x42, 0x43]);
 const TIMER_MSRS = new Set([0x6e0, 0x838]);
 
 export class TimerHzPass implements ReplayPass {
@@ -26,7 +28,8 @@ export class TimerHzPass implements ReplayPass {
     const { clusters, periods } = findTickClusters(trace, ctx);
     const total = [...clusters.values()].reduce((s, l) => s + l.length, 0);
     if (total < 3) {
-      ledger.notes.push('no periodic timer path found in this trace: nothing to thin (not estimable)');
+      ledger.verdict = 'not-applicable';
+      ledger.why = ctx.symbols ? 'no periodic timer path found in this trace: nothing to thin' : 'needs the guest kernel map (--map) to find the timer path';
       return { trace, ledger: closeLedger(ledger, trace) };
     }
     periods.sort((a, b) => a - b);
@@ -99,3 +102,17 @@ export function findTickClusters(trace: ReplayTrace, ctx: ReplayContext): { clus
   }
   return { clusters, periods };
 }
+
+export const timerHz = definePass({
+  name: 'timer-hz',
+  grammar: 'timer-hz:TARGET[:from=HZ]',
+  summary: 'lower the guest timer tick rate (the paper\'s §3.1.2, Fig. 7)',
+  schema: z.strictObject({ pass: z.literal('timer-hz'), hz: z.number().positive(), from: z.number().positive().optional() }),
+  parse(args) {
+    const o = kv(args.slice(1));
+    return { pass: 'timer-hz', hz: Number(args[0]), from: num(o.from) };
+  },
+  print: (s) => `timer-hz:${s.hz}${s.from ? `:from=${s.from}` : ''}`,
+  estimable: true,
+  build: (s, _env, text) => [new TimerHzPass(text, s.hz, s.from)],
+});

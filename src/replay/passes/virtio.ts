@@ -6,15 +6,15 @@
  * work is assumed to shrink to that of one ring notification (the smallest
  * access of the burst): the descriptors travel through shared memory instead.
  */
+import { z } from 'zod';
 import { F_CALLER, F_GPA, F_PORT, type ExitChunk } from '../../model/chunk.js';
+import { DISK_FN, isIdePort, NIC_FN } from '../../symbols/devices.js';
 import { REASONS } from '../../model/reasons.js';
 import type { ReplayContext } from '../context.js';
+import { definePass, kv } from '../pass-def.js';
 import { gapAfter, type ReplayTrace } from '../trace.js';
 import { closeLedger, newLedger, type PassResult, type ReplayPass } from '../types.js';
 
-const NIC_FN = /rtl8139|e1000|ne2k|pcnet|eepro100|8139/;
-const DISK_FN = /^(ata_|ide_|__ide_)/;
-const IDE_PORTS = (p: number): boolean => (p >= 0x1f0 && p <= 0x1f7) || p === 0x3f6 || (p >= 0x170 && p <= 0x177) || p === 0x376;
 
 export class VirtioPass implements ReplayPass {
   readonly name = 'virtio';
@@ -28,7 +28,7 @@ export class VirtioPass implements ReplayPass {
       if (!(c.flags[i] & (F_PORT | F_GPA))) return false;
       const names = [ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '', c.flags[i] & F_CALLER ? ctx.fnName(c.callerHi[i], c.callerLo[i]) ?? '' : ''];
       const nic = names.some((n) => NIC_FN.test(n));
-      const disk = names.some((n) => DISK_FN.test(n)) || (c.flags[i] & F_PORT && IDE_PORTS(c.port[i]));
+      const disk = names.some((n) => DISK_FN.test(n)) || (c.flags[i] & F_PORT && isIdePort(c.port[i]));
       return this.dev === 'nic' ? nic : this.dev === 'disk' ? !!disk : nic || !!disk;
     };
     let bursts = 0;
@@ -55,6 +55,17 @@ export class VirtioPass implements ReplayPass {
     });
     ledger.notes.push(`${bursts} bursts of ${this.dev === 'all' ? 'NIC/disk' : this.dev} register exits become one virtio notify or ISR read each`);
     ledger.assumptions.push('one exit per burst (notify or ISR read) costing the burst\'s cheapest access; event suppression could remove more, a host without vhost keeps the device work in QEMU');
-    return { trace: out, ledger: closeLedger(ledger, out) };
+    return { trace: out, ledger: closeLedger(ledger, out, `no emulated ${this.dev === 'all' ? 'NIC or disk' : this.dev} register exits in this trace`) };
   }
 }
+
+export const virtio = definePass({
+  name: 'virtio',
+  grammar: 'virtio[:dev=nic|disk|all]',
+  summary: 'replace an emulated NIC\'s or disk\'s register exits with virtio notifications',
+  schema: z.strictObject({ pass: z.literal('virtio'), dev: z.enum(['nic', 'disk', 'all']).optional() }),
+  parse: (args) => ({ pass: 'virtio', dev: kv(args).dev }),
+  print: (s) => (s.dev ? `virtio:dev=${s.dev}` : 'virtio'),
+  estimable: true,
+  build: (s, _env, text) => [new VirtioPass(text, s.dev)],
+});
