@@ -11,6 +11,7 @@ import { Diagnostics, ExitscopeError, type InputStats } from '../model/errors.js
 import { csvFormat } from './csv.js';
 import { ftraceFormat } from './ftrace.js';
 import { openInput } from './input.js';
+import { perfDataFormat } from './perf-data.js';
 import { jsonlFormat } from './jsonl.js';
 import { traceDatFormat } from './trace-dat.js';
 import type { ReadOptions, ReadState, TraceFormat, WriteOptions } from './types.js';
@@ -18,11 +19,10 @@ import type { ReadOptions, ReadState, TraceFormat, WriteOptions } from './types.
 export type { TraceFormat, ReadOptions, ReadState, WriteOptions } from './types.js';
 
 /** Sniffing order: binary magics first, then text shapes. */
-export const FORMATS: readonly TraceFormat[] = [traceDatFormat, csvFormat, jsonlFormat, ftraceFormat];
+export const FORMATS: readonly TraceFormat[] = [traceDatFormat, perfDataFormat, csvFormat, jsonlFormat, ftraceFormat];
 
 /** Binary formats exitscope knows by their magic but does not read yet, with the tool that converts them. */
 const KNOWN_BINARIES: ReadonlyArray<{ magic: Buffer; what: string; convert: string }> = [
-  { magic: Buffer.from('PERFILE2', 'latin1'), what: 'a perf.data file', convert: 'perf script -i FILE > trace.txt' },
 ];
 
 function names(f: TraceFormat): string[] {
