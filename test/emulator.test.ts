@@ -10,20 +10,20 @@ import { cli } from './helpers.js';
 const tmp = mkdtempSync(join(tmpdir(), 'exitscope-emu-'));
 
 describe('emulator', () => {
-  it('is deterministic: same flags and seed give byte-identical output; another seed differs', () => {
+  it('is deterministic: same flags and seed give byte-identical output; another seed differs', async () => {
     const args = ['emulate', '--workload', 'net', '--nic', 'e1000', '--duration', '0.2', '--seed', '7'];
-    const a = cli(args), b = cli(args), c = cli([...args.slice(0, -1), '8']);
+    const a = await cli(args), b = await cli(args), c = await cli([...args.slice(0, -1), '8']);
     expect(a.code).toBe(0);
     expect(a.stdout.length).toBeGreaterThan(1000);
     expect(b.stdout).toBe(a.stdout);
     expect(c.stdout).not.toBe(a.stdout);
   });
 
-  it('issue 5 acceptance: an rtl8139 netperf run puts ioread16/iowrite16/ioread32/ioread8 on top (Table 2)', () => {
+  it('issue 5 acceptance: an rtl8139 netperf run puts ioread16/iowrite16/ioread32/ioread8 on top (Table 2)', async () => {
     const csv = join(tmp, 'n.csv'), map = join(tmp, 'g.map'), sum = join(tmp, 'n.json');
-    const e = cli(['emulate', '--workload', 'net', '--nic', 'rtl8139', '--duration', '1', '--seed', '1', '-o', csv, '--map-out', map, '--summary', sum]);
+    const e = await cli(['emulate', '--workload', 'net', '--nic', 'rtl8139', '--duration', '1', '--seed', '1', '-o', csv, '--map-out', map, '--summary', sum]);
     expect(e.code).toBe(0);
-    const r = cli(['analyze', csv, '--map', map, '--format', 'json', '--top', '4']);
+    const r = await cli(['analyze', csv, '--map', map, '--format', 'json', '--top', '4']);
     const j = JSON.parse(r.stdout);
     expect(j.rows.map((x: any) => x.symbol)).toEqual(['ioread16', 'iowrite16', 'ioread32', 'ioread8']);
     const s = JSON.parse(readFileSync(sum, 'utf8'));
@@ -46,8 +46,8 @@ describe('emulator', () => {
   it('writes trace-cmd text that the text reader reads back to the same exits', async () => {
     const base = ['emulate', '--workload', 'disk', '--disk', 'ide', '--duration', '0.3', '--vcpus', '2'];
     const csv = join(tmp, 'd.csv'), txt = join(tmp, 'd.txt');
-    expect(cli([...base, '-o', csv]).code).toBe(0);
-    expect(cli([...base, '--emit', 'trace-cmd', '-o', txt]).code).toBe(0);
+    expect((await cli([...base, '-o', csv])).code).toBe(0);
+    expect((await cli([...base, '--emit', 'trace-cmd', '-o', txt])).code).toBe(0);
     const a = await analyze({ inputs: [csv], by: 'address', top: 0 });
     const b = await analyze({ inputs: [txt], by: 'address', top: 0 });
     expect(b.inputs[0]).toMatchObject({ format: 'trace-cmd', rejected: 0, counters: { unpairedExits: 0 } });
@@ -59,9 +59,9 @@ describe('emulator', () => {
     expect(ports.rows.map((r) => r.key)).toEqual(expect.arrayContaining(['0x1f1:POUT', '0x1f6:POUT', '0x1f7:PIN', '0xc000:POUT']));
   });
 
-  it('rejects bad configurations in one line naming the field and the choices', () => {
-    const one = (args: string[], re: RegExp) => {
-      const r = cli(['emulate', ...args]);
+  it('rejects bad configurations in one line naming the field and the choices', async () => {
+    const one = async (args: string[], re: RegExp) => {
+      const r = await cli(['emulate', ...args]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(re);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);

@@ -111,19 +111,19 @@ describe('canonical CSV', () => {
 });
 
 describe('convert (CLI)', () => {
-  it('round-trips its own output and reads stdin', () => {
+  it('round-trips its own output and reads stdin', async () => {
     const a = join(tmp, 'cli-a.csv'), b = join(tmp, 'cli-b.csv');
-    let r = cli(['convert', fx('paper32', 'trace.csv'), '--to', 'csv', '-o', a]);
+    let r = await cli(['convert', fx('paper32', 'trace.csv'), '--to', 'csv', '-o', a]);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/27 lines: 20 events, 2 skipped, 4 rejected, 1 header -> 20 exits/);
-    r = cli(['convert', '-', '--to', 'csv'], readFileSync(a));
+    r = await cli(['convert', '-', '--to', 'csv'], readFileSync(a));
     expect(r.code).toBe(0);
     writeFileSync(b, r.stdout);
     expect(readFileSync(b, 'utf8')).toBe(readFileSync(a, 'utf8'));
   });
 
-  it('names the formats it reads when given something else', () => {
-    const r = cli(['convert', fx('bad', 'image.png')]);
+  it('names the formats it reads when given something else', async () => {
+    const r = await cli(['convert', fx('bad', 'image.png')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^exitscope: .*image\.png: a binary file, not a trace; exitscope reads .*canonical CSV/);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);

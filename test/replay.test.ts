@@ -25,17 +25,17 @@ describe('coalesce-io on a hand-worked fragment (fixtures/replay/README.md)', ()
     expect(rep.inferred.hypercallNs.inferred).toBe(false);
   });
 
-  it('replay writes the rewritten trace', () => {
+  it('replay writes the rewritten trace', async () => {
     const out = join(tmp, 'merged.csv');
-    const r = cli(['replay', fx('replay', 'ide-fragment.csv'), '--map', GUEST_MAP, '--pass', 'coalesce-io', '--transition-ns', '1000', '-o', out]);
+    const r = await cli(['replay', fx('replay', 'ide-fragment.csv'), '--map', GUEST_MAP, '--pass', 'coalesce-io', '--transition-ns', '1000', '-o', out]);
     expect(r.code).toBe(0);
-    const a = cli(['analyze', out, '--by', 'reason', '--format', 'json']);
+    const a = await cli(['analyze', out, '--by', 'reason', '--format', 'json']);
     expect(JSON.parse(a.stdout).rows.map((x: any) => [x.key, x.count, x.timeNs])).toEqual([['VMCALL', 2, 48000], ['IO_INSTRUCTION', 2, 14000], ['HLT', 1, 500000]]);
   });
 });
 
 describe('pipelines', () => {
-  it('parses specs, presets and JSON files with path-precise errors', () => {
+  it('parses specs, presets and JSON files with path-precise errors', async () => {
     expect(parsePassSpec('timer-hz:100:from=1000')).toEqual({ pass: 'timer-hz', hz: 100, from: 1000 });
     expect(parsePassSpec('drop:a,b')).toEqual({ pass: 'drop', symbols: ['a', 'b'] });
     expect(parsePassSpec('drop-io:port=0x1f0-0x1f7,rw=w,flush')).toEqual({ pass: 'drop-io', ranges: ['port=0x1f0-0x1f7,rw=w,flush'] });
@@ -47,24 +47,24 @@ describe('pipelines', () => {
     expect(() => parsePipelineJson('{"passes":[{"pass":"drop"}]}', 'p.json')).toThrow(/p\.json: passes\[0\]\.symbols/);
   });
 
-  it('estimate lists what exits cannot show instead of guessing', () => {
+  it('estimate lists what exits cannot show instead of guessing', async () => {
     const f = join(tmp, 'pipe.json');
     writeFileSync(f, JSON.stringify({ passes: [{ pass: 'timer-hz', hz: 100 }] }));
-    const r = cli(['estimate', fx('replay', 'ide-fragment.csv'), '--map', GUEST_MAP, '--pipeline', f, '--pass', 'iosched-noop', '--format', 'json']);
+    const r = await cli(['estimate', fx('replay', 'ide-fragment.csv'), '--map', GUEST_MAP, '--pipeline', f, '--pass', 'iosched-noop', '--format', 'json']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.notApplied.map((n: any) => [n.name, n.verdict])).toEqual([['iosched-noop', 'not-estimable'], ['timer-hz:100', 'not-applicable']]);
-    const bad = cli(['estimate', fx('replay', 'ide-fragment.csv'), '--pass', 'timer-hz:zero']);
+    const bad = await cli(['estimate', fx('replay', 'ide-fragment.csv'), '--pass', 'timer-hz:zero']);
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
 
 describe('issue 4 acceptance', () => {
-  it('estimate on an emulated disk trace prints the Table-4 view and the savings', () => {
+  it('estimate on an emulated disk trace prints the Table-4 view and the savings', async () => {
     const csv = join(tmp, 'disk.csv');
-    expect(cli(['emulate', '--workload', 'disk', '--disk', 'ide', '--disk-test', 'write', '--vcpus', '1', '--duration', '0.5', '-o', csv]).code).toBe(0);
-    const r = cli(['estimate', csv, '--map', GUEST_MAP, '--pass', 'coalesce-io']);
+    expect((await cli(['emulate', '--workload', 'disk', '--disk', 'ide', '--disk-test', 'write', '--vcpus', '1', '--duration', '0.5', '-o', csv])).code).toBe(0);
+    const r = await cli(['estimate', csv, '--map', GUEST_MAP, '--pass', 'coalesce-io']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/hardware exit\+entry: 1\.00us: 5th percentile of the guest gap/);
     expect(r.stdout).toMatch(/exits per trap address \(the paper's Table 4 view\)/);
@@ -81,8 +81,8 @@ describe('issue 4 acceptance', () => {
     ];
     for (const [args, re] of cases) {
       const csv = join(tmp, 'adv.csv');
-      expect(cli(['emulate', ...args, '--vcpus', '1', '--duration', '0.5', '-o', csv]).code).toBe(0);
-      const r = cli(['advise', csv, '--map', GUEST_MAP]);
+      expect((await cli(['emulate', ...args, '--vcpus', '1', '--duration', '0.5', '-o', csv])).code).toBe(0);
+      const r = await cli(['advise', csv, '--map', GUEST_MAP]);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(re);
     }

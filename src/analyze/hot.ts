@@ -17,8 +17,7 @@ interface RowInfo {
   module: string | null;
   address: bigint | null;
   caller?: string | null;
-  callerSites?: Map<bigint, number>;
-  trapSites?: Map<bigint, number>;
+  callerAddress?: bigint | null;
 }
 
 export interface RowsResult {
@@ -51,12 +50,6 @@ function label(r: ResolvedAddress | null, addr: bigint, withOffset: boolean): st
   return withOffset ? `${r.name}+0x${r.offset.toString(16)}${mod}` : `${r.name}${mod}`;
 }
 
-function topOf(m: Map<bigint, number> | undefined): bigint | null {
-  if (!m) return null;
-  let best: bigint | null = null, n = -1;
-  for (const [k, v] of m) if (v > n || (v === n && best !== null && k < best)) { best = k; n = v; }
-  return best;
-}
 
 /** Cells to rows under the symbolizer's already settled slide. */
 export function buildRows(cells: Cells, by: GroupBy, sort: SortBy, top: number, symbolizer: Symbolizer | null): RowsResult {
@@ -119,10 +112,13 @@ export function buildRows(cells: Cells, by: GroupBy, sort: SortBy, top: number, 
         const exact = by === 'callsite';
         const fn = label(res, addr, exact);
         const cfn = has ? label(cr, caddr, exact) : '[no caller]';
-        r = row(`${fn} <- ${cfn}`, () => ({ symbol: res ? res.name : '[unknown]', module: res ? res.module || null : null, address: null, caller: has ? (cr ? cr.name : '[unknown]') : null, callerSites: new Map(), trapSites: new Map() }));
-        const ri = info[r];
-        if (has) ri.callerSites!.set(caddr, (ri.callerSites!.get(caddr) ?? 0) + cells.count[id]);
-        ri.trapSites!.set(addr, (ri.trapSites!.get(addr) ?? 0) + cells.count[id]);
+        // An address shown for a row covers all of it: the exact pair for --by callsite, the functions' starts for --by caller.
+        r = row(`${fn} <- ${cfn}`, () => ({
+          symbol: res ? res.name : '[unknown]', module: res ? res.module || null : null,
+          address: exact || !res ? addr : res.start,
+          caller: has ? (cr ? cr.name : '[unknown]') : '[no caller]',
+          callerAddress: has ? (exact || !cr ? caddr : cr.start) : null,
+        }));
         break;
       }
       case 'reason': {
@@ -196,7 +192,7 @@ export function buildRows(cells: Cells, by: GroupBy, sort: SortBy, top: number, 
     const a = info[r];
     const reasons: Record<string, number> = {};
     [...reasonMaps[k].entries()].sort((x, y) => y[1] - x[1] || x[0] - y[0]).forEach(([id, n]) => { reasons[REASONS.get(id).name] = n; });
-    const address = a.trapSites ? topOf(a.trapSites) : a.address;
+    const address = a.address;
     const out: AnalyzeRow = {
       rank: k + 1,
       key: a.key,
@@ -216,10 +212,9 @@ export function buildRows(cells: Cells, by: GroupBy, sort: SortBy, top: number, 
       maxNs: s.count ? s.max : null,
       reasons,
     };
-    if (a.callerSites) {
-      out.caller = a.caller ?? null;
-      const cs = topOf(a.callerSites);
-      out.callerAddress = cs === null ? null : formatHex(cs);
+    if (a.caller !== undefined) {
+      out.caller = a.caller;
+      out.callerAddress = a.callerAddress === null || a.callerAddress === undefined ? null : formatHex(a.callerAddress);
     }
     return out;
   });

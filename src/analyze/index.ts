@@ -70,7 +70,7 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeReport> {
   if (t.timed < t.exits) notes.push(`${t.exits - t.timed} exits have no known duration (unpaired exit/entry): counted, left out of time statistics`);
   if (!symbolizer && (by === 'function' || by === 'caller' || by === 'callsite')) notes.push('no --map given: functions are shown as [unknown] addresses');
   if (res.unresolved.exits > 0 && symbolizer) notes.push(`${res.unresolved.exits} exits (${((res.unresolved.exits / Math.max(1, res.viewExits)) * 100).toFixed(1)}%) at ${res.unresolved.addresses} addresses no map resolves (guest user space, firmware, or a missing module map): shown as [unknown] rows`);
-  if ((by === 'caller' || by === 'callsite') && res.rows.every((r) => r.caller === null)) notes.push('this trace carries no caller column: every row is [no caller]');
+  if ((by === 'caller' || by === 'callsite') && res.rows.every((r) => r.caller === '[no caller]')) notes.push('this trace carries no caller column: every row is [no caller]');
   const slide = symbolizer?.slide;
   const kaslrNote = !symbolizer ? 'no map given' : slide!.mode === 'none' && (cellData.mode !== 'rip' && cellData.mode !== 'rip-caller') ? `not needed for --by ${by}` : slide!.note;
   return {

@@ -97,6 +97,12 @@ export class ExitChunk {
     this.dur[i] = dur;
     this.flags[i] = 0;
     this.dir[i] = DIR_NONE;
+    // Rows are reused (emulator buffers, pending exits): clear what a flag would vouch for.
+    this.port[i] = 0; this.size[i] = 0;
+    this.valHi[i] = 0; this.valLo[i] = 0;
+    this.gpaHi[i] = 0; this.gpaLo[i] = 0;
+    this.msr[i] = 0;
+    this.callerHi[i] = 0; this.callerLo[i] = 0;
     return i;
   }
 

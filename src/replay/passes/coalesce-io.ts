@@ -81,7 +81,6 @@ export class CoalesceIoPass implements ReplayPass {
           o.flags[r] = c.flags[i] & F_CALLER;
           o.callerHi[r] = c.callerHi[i];
           o.callerLo[r] = c.callerLo[i];
-          o.valLo[r] = n;
           ledger.removed += n;
           ledger.added += 1;
           runs++;
