@@ -302,3 +302,228 @@ describe('trace.dat writer', () => {
     });
   }
 });
+
+// ---------------------------------------------------------------------------
+// Files rebuilt here from the writer's output (layout per trace-cmd.dat.v6.5.txt,
+// located by its tags, not with the reader): options, missed events, damage.
+
+import { readTraceDat } from '../src/formats/trace-dat.js';
+import { ExitscopeError } from '../src/model/errors.js';
+
+interface V6Parts { head: Buffer; cpus: number; optionsAt: number; cpuData: Array<{ offset: number; size: number }> }
+
+/** Splits a v6 file at "options  \0": everything before, the CPU table after "flyrecord\0". */
+function splitV6(b: Buffer): V6Parts {
+  const optionsAt = b.indexOf(Buffer.from('options  \0'));
+  const cpus = b.readUInt32LE(optionsAt - 4);
+  let p = optionsAt + 10;
+  for (;;) { const id = b.readUInt16LE(p); p += 2; if (id === 0) break; p += 4 + b.readUInt32LE(p); }
+  expect(b.toString('latin1', p, p + 10)).toBe('flyrecord\0');
+  p += 10;
+  const cpuData = [];
+  for (let i = 0; i < cpus; i++) cpuData.push({ offset: Number(b.readBigUInt64LE(p + 16 * i)), size: Number(b.readBigUInt64LE(p + 16 * i + 8)) });
+  return { head: b.subarray(0, optionsAt), cpus, optionsAt, cpuData };
+}
+
+/** Rebuilds a v6 file with these options (id, payload) and the same CPU data. */
+function withOptions(b: Buffer, opts: Array<[number, Buffer]>): Buffer {
+  const v = splitV6(b);
+  const parts: Buffer[] = [v.head, Buffer.from('options  \0')];
+  for (const [id, data] of opts) { const hd = Buffer.alloc(6); hd.writeUInt16LE(id, 0); hd.writeUInt32LE(data.length, 2); parts.push(hd, data); }
+  parts.push(Buffer.from([0, 0]), Buffer.from('flyrecord\0'));
+  const len = parts.reduce((n, x) => n + x.length, 0) + 16 * v.cpus;
+  let off = Math.ceil(len / 4096) * 4096;
+  const table = Buffer.alloc(16 * v.cpus);
+  const datas = v.cpuData.map((c, i) => {
+    table.writeBigUInt64LE(BigInt(c.size ? off : 0), 16 * i); table.writeBigUInt64LE(BigInt(c.size), 16 * i + 8);
+    off += c.size;
+    return b.subarray(c.offset, c.offset + c.size);
+  });
+  const head = Buffer.concat([...parts, table]);
+  return Buffer.concat([head, Buffer.alloc(Math.ceil(head.length / 4096) * 4096 - head.length), ...datas]);
+}
+
+async function emulatedDat(name: string, cfg: object): Promise<{ path: string; bytes: Buffer }> {
+  const path = join(tmp, name);
+  await writeDat(prepareEmulation(cfg).chunks(), path);
+  return { path, bytes: readFileSync(path) };
+}
+
+async function drain(path: string, opts: { format?: string; strict?: boolean } = {}): Promise<{ err: any; stats: any; counters: any; rows: number }> {
+  const s = await openTrace(path, opts);
+  let rows = 0;
+  try {
+    for await (const c of s.chunks) rows += c.length;
+    return { err: null, stats: s.stats, counters: s.counters, rows };
+  } catch (e) {
+    return { err: e, stats: s.stats, counters: s.counters, rows };
+  }
+}
+
+const SMALL = { workload: 'net', nic: 'e1000', vcpus: 2, ops: 300, seed: 1 };
+
+describe('trace.dat timestamp options', () => {
+  const tsc = Buffer.alloc(16);
+  tsc.writeUInt32LE(3, 0); tsc.writeUInt32LE(1, 4); tsc.writeBigUInt64LE(1000n, 8);
+  const cases: Array<[string, Array<[number, Buffer]>, (raw: bigint) => bigint]> = [
+    ['OFFSET 12345', [[7, Buffer.from('12345\0')]], (r) => r + 12345n],
+    ['TSC2NSEC x3>>1 with an x86-tsc clock', [[4, Buffer.from('[x86-tsc] local global\0')], [14, tsc]], (r) => (r * 3n) >> 1n],
+    ['TSC2NSEC then OFFSET -500', [[4, Buffer.from('[x86-tsc] local global\0')], [14, tsc], [7, Buffer.from('-500\0')]], (r) => ((r * 3n) >> 1n) - 500n],
+  ];
+  for (const [name, opts, conv] of cases) {
+    it(`${name}: applied to every record (and trace-cmd report agrees when installed)`, async () => {
+      const { path, bytes } = await emulatedDat('opt-base.dat', SMALL);
+      const raw = await collect(path);
+      const p2 = join(tmp, `opt-${name.replace(/\W+/g, '-')}.dat`);
+      writeFileSync(p2, withOptions(bytes, opts));
+      const got = await collect(p2);
+      expect(got.map((r) => r.ts)).toEqual(raw.map((r) => conv(r.ts)));
+      if (HAVE_TRACE_CMD) {
+        const txt = execFileSync('trace-cmd', ['report', '-t', p2], { maxBuffer: 1 << 28 }).toString('latin1');
+        const stamps = [...txt.matchAll(/\s(\d+)\.(\d{9}): kvm_/g)].map((m) => BigInt(m[1]) * 1_000_000_000n + BigInt(m[2]));
+        expect(stamps).toEqual(got.map((r) => r.ts));
+      }
+    });
+  }
+});
+
+describe('trace.dat missed events', () => {
+  it('pages flagged with missed events (with and without a stored count) are lost-event markers, like trace-cmd report\'s EVENTS DROPPED lines', async () => {
+    const { bytes } = await emulatedDat('missed-base.dat', SMALL);
+    const b = Buffer.from(bytes);
+    const v = splitV6(b);
+    const c0 = v.cpuData[0];
+    expect(c0.size / 4096).toBeGreaterThan(4);
+    // page 2: flagged, no count; page 4: flagged with a stored count of 7 if there is room for it
+    const flag = (page: number, count: number | null): boolean => {
+      const at = c0.offset + page * 4096;
+      const commit = Number(b.readBigUInt64LE(at + 8));
+      if (count !== null && 16 + commit + 8 > 4096) return false;
+      b.writeBigUInt64LE(BigInt(commit) | (1n << 31n) | (count !== null ? 1n << 30n : 0n), at + 8);
+      if (count !== null) b.writeBigUInt64LE(BigInt(count), at + 16 + commit);
+      return true;
+    };
+    expect(flag(2, null)).toBe(true);
+    let stored = false;
+    for (let page = 4; page < c0.size / 4096 && !stored; page++) stored = flag(page, 7);
+    expect(stored).toBe(true);
+    const p = join(tmp, 'missed.dat');
+    writeFileSync(p, b);
+    const dat = await drain(p);
+    expect(dat.err).toBe(null);
+    expect(dat.counters.lostMarkers).toBe(2);
+    expect(dat.counters.lostEvents).toBe(7);
+    const recs = await collect(p);
+    expect(recs.filter((r) => r.missed !== 0).map((r) => r.missed)).toEqual([-1, 7]);
+    if (HAVE_TRACE_CMD) {
+      const txt = p + '.txt';
+      writeFileSync(txt, execFileSync('trace-cmd', ['report', '-t', p], { maxBuffer: 1 << 28 }));
+      expect(readFileSync(txt, 'latin1')).toMatch(/CPU:0 \[EVENTS DROPPED\]/);
+      expect(readFileSync(txt, 'latin1')).toMatch(/CPU:0 \[7 EVENTS DROPPED\]/);
+      const t = await readTrace(txt);
+      const d = await readTrace(p);
+      expect(rowsOf(d.trace)).toEqual(rowsOf(t.trace));
+      expect(d.stream.counters).toEqual(t.stream.counters);
+    }
+  });
+});
+
+describe('trace.dat streaming', () => {
+  it('reading one page at a time gives the same exits and counts as big blocks (pages are read on demand, never the whole file)', async () => {
+    const { path } = await emulatedDat('stream.dat', { workload: 'net', nic: 'e1000', vcpus: 4, ops: 4000, seed: 7 });
+    const { openInput } = await import('../src/formats/input.js');
+    const { Diagnostics } = await import('../src/model/errors.js');
+    const { newCounters } = await import('../src/model/counters.js');
+    const run = async (blockPages: number) => {
+      const state = { diag: new Diagnostics(path, 'trace-dat', false), columns: new Set<any>(), counters: newCounters() };
+      const t = await ExitTrace.collect(readTraceDat(await openInput(path), state, { strict: false, chunkRows: 1000 }, { blockPages }), new Set());
+      return { rows: rowsOf(t), stats: state.diag.stats, counters: state.counters, chunks: t.chunks.length };
+    };
+    const one = await run(1), big = await run(4096);
+    expect(one.rows.length).toBeGreaterThan(10_000);
+    expect(one.chunks).toBeGreaterThan(10);
+    expect(one.rows).toEqual(big.rows);
+    expect(one.stats).toEqual(big.stats);
+    expect(one.counters).toEqual(big.counters);
+  });
+});
+
+describe('trace.dat bad input', () => {
+  const msg = (e: any): string => (e instanceof Error ? e.message : String(e));
+  const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+  it('cut mid-page: one error naming the file and offset; the records before it are counted', async () => {
+    const b = readFileSync(fx('trace-dat', 'kvm-pio-v6.dat'));
+    const v = splitV6(b);
+    const cut = v.cpuData[1].offset + 4096 + 2000;
+    const p = join(tmp, 'cut-page.dat');
+    writeFileSync(p, b.subarray(0, cut));
+    const r = await drain(p);
+    expect(r.err).toBeInstanceOf(ExitscopeError);
+    expect(msg(r.err)).toMatch(new RegExp(`^${esc(p)}:@0x${cut.toString(16)}: truncated: the file ends inside CPU 1's ring-buffer data`));
+    expect(msg(r.err).split('\n')).toHaveLength(1);
+    expect(r.stats.lines).toBeGreaterThan(0);
+    expect(r.stats.lines).toBeLessThan(441);
+    expect(r.stats.events + r.stats.skipped + r.stats.rejected).toBe(r.stats.lines);
+  });
+
+  it('cut mid-section (v7, zstd): one error naming the file and offset', async () => {
+    const b = readFileSync(fx('trace-dat', 'kvm-pio-v7-zstd.dat'));
+    const p = join(tmp, 'cut-section.dat');
+    writeFileSync(p, b.subarray(0, 0x80));
+    const r = await drain(p);
+    expect(msg(r.err)).toMatch(new RegExp(`^${esc(p)}:@0x[0-9a-f]+: truncated: the file ends inside`));
+  });
+
+  it('cut in the middle of the v7 per-CPU data', async () => {
+    const b = readFileSync(fx('trace-dat', 'kvm-pio-v7-none.dat'));
+    const p = join(tmp, 'cut-v7.dat');
+    writeFileSync(p, b.subarray(0, b.length - 3000));
+    const r = await drain(p);
+    expect(msg(r.err)).toMatch(new RegExp(`^${esc(p)}:@0x[0-9a-f]+: `));
+  });
+
+  it('wrong magic (read as trace-dat by name)', async () => {
+    const b = Buffer.from(readFileSync(fx('trace-dat', 'kvm-pio-v6.dat')));
+    b[3] = 0x54; // "Tracing"
+    const p = join(tmp, 'magic.dat');
+    writeFileSync(p, b);
+    const r = await drain(p, { format: 'trace-dat' });
+    expect(msg(r.err)).toMatch(new RegExp(`^${esc(p)}:@0x0: expected the trace-cmd magic`));
+  });
+
+  it('unknown version', async () => {
+    const b = Buffer.from(readFileSync(fx('trace-dat', 'kvm-pio-v6.dat')));
+    b[10] = 0x39; // "9"
+    const p = join(tmp, 'v9.dat');
+    writeFileSync(p, b);
+    const r = await drain(p);
+    expect(msg(r.err)).toMatch(new RegExp(`^${esc(p)}:@0xa: trace.dat version '9' is not supported`));
+  });
+
+  it('unknown compression', async () => {
+    const b = Buffer.from(readFileSync(fx('trace-dat', 'kvm-pio-v7-zstd.dat')));
+    expect(b.toString('latin1', 0x12, 0x17)).toBe('zstd\0');
+    b.write('lzo\0\0', 0x12, 'latin1');
+    const p = join(tmp, 'lzo.dat');
+    writeFileSync(p, b);
+    const r = await drain(p);
+    expect(msg(r.err)).toMatch(new RegExp(`^${esc(p)}:@0x12: compression 'lzo'  is not supported \\(exitscope reads none, zstd, zlib\\)`));
+  });
+
+  it('a record whose event type has no format in the file: one error at its offset, what was read before it counted', async () => {
+    const { bytes } = await emulatedDat('noformat-base.dat', SMALL);
+    const b = Buffer.from(bytes);
+    const v = splitV6(b);
+    // the first record of CPU 0's second page: header word at data start, common_type right after
+    const rec = v.cpuData[0].offset + 4096 + 16;
+    expect(b.readUInt32LE(rec) & 31).toBeGreaterThan(0);
+    b.writeUInt16LE(999, rec + 4);
+    const p = join(tmp, 'noformat.dat');
+    writeFileSync(p, b);
+    const r = await drain(p);
+    expect(msg(r.err)).toMatch(new RegExp(`^${esc(p)}:@0x${(rec + 4).toString(16)}: record of event type 999 on CPU 0, which has no format in this file`));
+    expect(r.stats.lines).toBeGreaterThan(50);
+    expect(r.stats.events + r.stats.skipped + r.stats.rejected).toBe(r.stats.lines);
+  });
+});

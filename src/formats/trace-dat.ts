@@ -73,16 +73,14 @@ class OpenedTraceDat {
     const L = this.layout;
     let raw = this.base + BigInt(ts);
     const t = L.tsc2nsec;
-    if (t && t.mult && /tsc/.test(L.clock)) {
-      raw = ((raw - t.offset) * BigInt(t.mult)) >> BigInt(t.shift);
-    }
+    if (t && t.mult) raw = ((raw * BigInt(t.mult)) >> BigInt(t.shift)) & 0xffffffffffffffffn;
     return raw + L.tsOffset;
   }
 
   /** True when stream offsets are plain nanoseconds (no TSC conversion). */
   get plainNs(): boolean {
     const t = this.layout.tsc2nsec;
-    return !(t && t.mult && /tsc/.test(this.layout.clock));
+    return !(t && t.mult);
   }
 }
 

@@ -17,9 +17,11 @@
  * offsets of the metadata sections.
  *
  * Timestamp options: OFFSET (7, ASCII, added), TSC2NSEC (14: u32 mult, u32
- * shift, u64 offset; ns = ((ts - offset) * mult) >> shift when the clock is
- * x86-tsc). DATE (1) is what `trace-cmd report --date` uses and is left out
- * like `trace-cmd report` does by default.
+ * shift, u64 offset): ns = (ts * mult) >> shift, then OFFSET added; the
+ * TSC2NSEC offset and the trace clock do not enter (what trace-cmd 3.1.6's
+ * report does, checked on files written with these options). DATE (1) is
+ * what `trace-cmd report --date` uses and is left out as trace-cmd report
+ * does by default.
  */
 import type { PageHeader } from './event-format.js';
 import { decompressBlock, SUPPORTED_COMPRESSIONS, type Compression, type CpuDataRef } from './ring-buffer.js';
