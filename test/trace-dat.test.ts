@@ -527,3 +527,127 @@ describe('trace.dat bad input', () => {
     expect(r.stats.events + r.stats.skipped + r.stats.rejected).toBe(r.stats.lines);
   });
 });
+
+// ---------------------------------------------------------------------------
+// Version 7 with zlib (Debian's trace-cmd has no zlib, so no real file): composed
+// here from the writer's v6 output, laid out as trace-cmd.dat.v7.5.txt documents
+// (BUFFER option without the page size), every section and per-CPU chunk zlib'ed.
+
+import { deflateSync } from 'node:zlib';
+
+/** The v6 parts by their documented order: header info, ftrace formats, event systems, kallsyms, printk, cmdlines. */
+function v6Blocks(b: Buffer): { headerInfo: Buffer; ftrace: Buffer; events: Buffer; kallsyms: Buffer; printk: Buffer; cmdlines: Buffer } {
+  let p = 10 + 2 + 2 + 4; // magic, "6\0", endian, long size, page size
+  const hi0 = p;
+  p += 12; p += 8 + Number(b.readBigUInt64LE(p));
+  p += 13; p += 8 + Number(b.readBigUInt64LE(p));
+  const headerInfo = b.subarray(hi0, p);
+  const ft0 = p;
+  let n = b.readUInt32LE(p); p += 4;
+  for (let i = 0; i < n; i++) p += 8 + Number(b.readBigUInt64LE(p));
+  const ftrace = b.subarray(ft0, p);
+  const ev0 = p;
+  const systems = b.readUInt32LE(p); p += 4;
+  for (let s = 0; s < systems; s++) {
+    p = b.indexOf(0, p) + 1;
+    n = b.readUInt32LE(p); p += 4;
+    for (let i = 0; i < n; i++) p += 8 + Number(b.readBigUInt64LE(p));
+  }
+  const events = b.subarray(ev0, p);
+  const ks0 = p; p += 4 + b.readUInt32LE(p);
+  const kallsyms = b.subarray(ks0, p);
+  const pk0 = p; p += 4 + b.readUInt32LE(p);
+  const printk = b.subarray(pk0, p);
+  const cl0 = p; p += 8 + Number(b.readBigUInt64LE(p));
+  return { headerInfo, ftrace, events, kallsyms, printk, cmdlines: b.subarray(cl0, p) };
+}
+
+function composeV7Zlib(v6: Buffer, chunkPages = 3): Buffer {
+  const blocks = v6Blocks(v6);
+  const v = splitV6(v6);
+  const out: Buffer[] = [];
+  let size = 0;
+  const put = (x: Buffer): number => { const at = size; out.push(x); size += x.length; return at; };
+  const u16b = (x: number) => { const t = Buffer.alloc(2); t.writeUInt16LE(x); return t; };
+  const u32b = (x: number) => { const t = Buffer.alloc(4); t.writeUInt32LE(x); return t; };
+  const u64b = (x: number) => { const t = Buffer.alloc(8); t.writeBigUInt64LE(BigInt(x)); return t; };
+  put(Buffer.concat([v6.subarray(0, 10), Buffer.from('7\0'), v6.subarray(12, 18), Buffer.from('zlib\0' + '1.2.13\0')]));
+  const optPtrAt = size;
+  put(u64b(0)); // patched below
+  const section = (id: number, data: Buffer): number => {
+    const z = deflateSync(data);
+    return put(Buffer.concat([u16b(id), u16b(1), u32b(0), u64b(8 + z.length), u32b(z.length), u32b(data.length), z]));
+  };
+  const hi = section(16, blocks.headerInfo);
+  const ev = section(18, blocks.events);
+  const cl = section(21, blocks.cmdlines);
+  // flyrecord section: header, then per CPU: u32 chunk count, chunks of (u32 csize, u32 usize, data)
+  const fly = put(Buffer.concat([u16b(3), u16b(1), u32b(0), u64b(0)]));
+  const cpuRefs: Array<{ cpu: number; offset: number; size: number }> = [];
+  v.cpuData.forEach((c, cpu) => {
+    if (!c.size) return;
+    const data = v6.subarray(c.offset, c.offset + c.size);
+    const chunks: Buffer[] = [];
+    for (let p = 0; p < data.length; p += chunkPages * 4096) {
+      const raw = data.subarray(p, Math.min(data.length, p + chunkPages * 4096));
+      const z = deflateSync(raw);
+      chunks.push(u32b(z.length), u32b(raw.length), z);
+    }
+    const at = put(u32b(chunks.length / 3));
+    const body = Buffer.concat(chunks);
+    put(body);
+    cpuRefs.push({ cpu, offset: at, size: body.length });
+  });
+  const opt = (id: number, data: Buffer) => Buffer.concat([u16b(id), u32b(data.length), data]);
+  const buffer = Buffer.concat([u64b(fly), Buffer.from('\0local\0'), u32b(cpuRefs.length), ...cpuRefs.map((c) => Buffer.concat([u32b(c.cpu), u64b(c.offset), u64b(c.size)]))]);
+  const opts = Buffer.concat([opt(16, u64b(hi)), opt(18, u64b(ev)), opt(21, u64b(cl)), opt(3, buffer), opt(0, u64b(0))]);
+  const optAt = put(Buffer.concat([u16b(0), u16b(0), u32b(0), u64b(opts.length), opts]));
+  const file = Buffer.concat(out);
+  file.writeBigUInt64LE(BigInt(optAt), optPtrAt);
+  return file;
+}
+
+describe('trace.dat version 7 with zlib', () => {
+  it('reads a composed v7/zlib file (chunked per-CPU data, compressed sections) as the v6 it came from', async () => {
+    const { path, bytes } = await emulatedDat('zlib-base.dat', SMALL);
+    const p7 = join(tmp, 'zlib.dat');
+    writeFileSync(p7, composeV7Zlib(bytes));
+    const a = await readTrace(path);
+    const z = await readTrace(p7);
+    expect(z.stream.stats.rejected).toBe(0);
+    expect(z.trace.length).toBeGreaterThan(1000);
+    expect(rowsOf(z.trace)).toEqual(rowsOf(a.trace));
+    expect({ ...z.stream.stats, path: '', format: '' }).toEqual({ ...a.stream.stats, path: '', format: '' });
+    expect(z.stream.stats.format).toBe('trace.dat v7 (zlib)');
+    expect(await collect(p7)).toEqual(await collect(path));
+  });
+
+  it('a damaged zlib chunk: one error naming the chunk', async () => {
+    const { bytes } = await emulatedDat('zlib-base2.dat', SMALL);
+    const f = composeV7Zlib(bytes);
+    // the first per-CPU chunk follows the flyrecord section header: find its zlib stream (78 9c) after the sections
+    const fly = f.indexOf(Buffer.from([3, 0, 1, 0, 0, 0, 0, 0]));
+    const z = f.indexOf(Buffer.from([0x78, 0x9c]), fly + 16 + 4 + 8);
+    f[z + 5] ^= 0xff; f[z + 6] ^= 0xff; f[z + 7] ^= 0xff;
+    const p = join(tmp, 'zlib-bad.dat');
+    writeFileSync(p, f);
+    const r = await drain(p);
+    expect(r.err).toBeInstanceOf(ExitscopeError);
+    expect(String(r.err.message)).toMatch(/zlib-bad\.dat:@0x[0-9a-f]+: (CPU \d+: cannot decompress the zlib chunk|CPU \d+: compressed chunk)/);
+  });
+});
+
+describe('trace.dat latency format (v6 "latency" files carry ftrace text)', () => {
+  it('hands the text part to the ftrace text reader', async () => {
+    const b = readFileSync(fx('trace-dat', 'kvm-pio-v6.dat'));
+    const v = splitV6(b);
+    const text = readFileSync(fx('trace-dat', 'kvm-pio.ftrace-trace-file.txt'));
+    const p = join(tmp, 'latency.dat');
+    writeFileSync(p, Buffer.concat([v.head, Buffer.from('options  \0'), Buffer.from([0, 0]), Buffer.from('latency  \0'), text]));
+    const r = await drain(p);
+    expect(r.err).toBe(null);
+    expect(r.stats.events).toBe(54);
+    expect(r.stats.notes.join('\n')).toMatch(/latency-format trace\.dat/);
+    expect(r.stats.notes.join('\n')).toMatch(/no kvm_exit events in this trace, only 19 kvm_pio, 5 kvm_mmio, 30 kvm_userspace_exit/);
+  });
+});

@@ -173,7 +173,7 @@ function walkSession(
         }
         if (kind < 0) { counts.skipped++; return; }
         const ts = sample.hasTime ? S0.timeOffset() : -Infinity;
-        queue.push(ts, sample.cpu, sample.pid, sample.tid, kind, r.buf, sample.rawPos, sample.rawLen);
+        queue.push(ts, sample.cpu, sample.pid, sample.tid, kind, r.fileOffset, r.buf, sample.rawPos, sample.rawLen);
         return;
       }
       case REC.LOST:
@@ -183,7 +183,7 @@ function walkSession(
         if (a?.sampleIdAll) parseSampleIdTrailer(dv, p + (r.type === REC.LOST ? 24 : 16), e, a.sampleType, le);
         else { sample.cpu = -1; sample.hasTime = false; }
         const ts = sample.hasTime ? S0.timeOffset() : -Infinity;
-        queue.push(ts, sample.cpu, n, -1, KIND_LOST, r.buf, p, 0);
+        queue.push(ts, sample.cpu, n, -1, KIND_LOST, r.fileOffset, r.buf, p, 0);
         return;
       }
       case REC.FINISHED_ROUND:
@@ -252,7 +252,7 @@ export async function* readPerfData(input: OpenedInput, state: ReadState, opts: 
       curTs = q.ts === -Infinity ? 0 : q.ts;
       const err = decoder().decode(q.kind, q.dv, q.pos, q.len, tsFn, q.cpu, q.tid);
       if (err === null) st.events++;
-      else diag.rejectAt('@?', err);
+      else diag.rejectAt(`@${hex(q.at)}`, err);
     });
     const counts = { samples: 0, skipped: 0, reject: (where: string, why: string) => diag.rejectAt(where, why) };
     try {

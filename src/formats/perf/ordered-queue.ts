@@ -23,6 +23,8 @@ export interface QueuedSample {
   tid: number;
   /** Caller's tag (the event kind). */
   kind: number;
+  /** File offset of the record it came from (for messages). */
+  at: number;
   data: Uint8Array;
   dv: DataView;
   pos: number;
@@ -39,6 +41,7 @@ export class OrderedQueue {
   private kind = new Int32Array(this.cap);
   private off = new Int32Array(this.cap);
   private len = new Int32Array(this.cap);
+  private at = new Float64Array(this.cap);
   private arena = new Uint8Array(1 << 16);
   private arenaUsed = 0;
   private maxTs = -Infinity;
@@ -49,7 +52,7 @@ export class OrderedQueue {
   private readonly out: QueuedSample;
 
   constructor(private readonly deliver: (s: QueuedSample) => void) {
-    this.out = { ts: 0, cpu: 0, pid: 0, tid: 0, kind: 0, data: this.arena, dv: new DataView(this.arena.buffer), pos: 0, len: 0 };
+    this.out = { ts: 0, cpu: 0, pid: 0, tid: 0, kind: 0, at: 0, data: this.arena, dv: new DataView(this.arena.buffer), pos: 0, len: 0 };
   }
 
   get size(): number {
@@ -64,19 +67,19 @@ export class OrderedQueue {
       return b;
     };
     this.ts = g(this.ts); this.cpu = g(this.cpu); this.pid = g(this.pid); this.tid = g(this.tid);
-    this.kind = g(this.kind); this.off = g(this.off); this.len = g(this.len);
+    this.kind = g(this.kind); this.off = g(this.off); this.len = g(this.len); this.at = g(this.at);
     this.cap = cap;
   }
 
-  private emitDirect(ts: number, cpu: number, pid: number, tid: number, kind: number, data: Uint8Array, pos: number, len: number): void {
+  private emitDirect(ts: number, cpu: number, pid: number, tid: number, kind: number, at: number, data: Uint8Array, pos: number, len: number): void {
     const o = this.out;
-    o.ts = ts; o.cpu = cpu; o.pid = pid; o.tid = tid; o.kind = kind;
+    o.ts = ts; o.cpu = cpu; o.pid = pid; o.tid = tid; o.kind = kind; o.at = at;
     o.data = data; o.dv = new DataView(data.buffer, data.byteOffset, data.byteLength); o.pos = pos; o.len = len;
     this.deliver(o);
   }
 
-  push(ts: number, cpu: number, pid: number, tid: number, kind: number, data: Uint8Array, pos: number, len: number): void {
-    if (ts < this.lastFlushed) { this.emitDirect(ts, cpu, pid, tid, kind, data, pos, len); return; }
+  push(ts: number, cpu: number, pid: number, tid: number, kind: number, at: number, data: Uint8Array, pos: number, len: number): void {
+    if (ts < this.lastFlushed) { this.emitDirect(ts, cpu, pid, tid, kind, at, data, pos, len); return; }
     if (this.n >= this.cap) this.grow();
     if (this.arenaUsed + len > this.arena.length) {
       const a = new Uint8Array(Math.max(this.arena.length * 2, this.arenaUsed + len));
@@ -86,7 +89,7 @@ export class OrderedQueue {
     this.arena.set(data.subarray(pos, pos + len), this.arenaUsed);
     const i = this.n++;
     this.ts[i] = ts; this.cpu[i] = cpu; this.pid[i] = pid; this.tid[i] = tid; this.kind[i] = kind;
-    this.off[i] = this.arenaUsed; this.len[i] = len;
+    this.off[i] = this.arenaUsed; this.len[i] = len; this.at[i] = at;
     this.arenaUsed += len;
     if (ts > this.maxTs) this.maxTs = ts;
     if (this.n >= MAX_QUEUED) {
@@ -131,7 +134,7 @@ export class OrderedQueue {
     o.dv = new DataView(this.arena.buffer, this.arena.byteOffset, this.arena.byteLength);
     for (const i of sel) {
       o.ts = this.ts[i]; o.cpu = this.cpu[i]; o.pid = this.pid[i]; o.tid = this.tid[i]; o.kind = this.kind[i];
-      o.pos = this.off[i]; o.len = this.len[i];
+      o.pos = this.off[i]; o.len = this.len[i]; o.at = this.at[i];
       this.deliver(o);
       this.lastFlushed = this.ts[i];
     }
@@ -142,7 +145,7 @@ export class OrderedQueue {
     for (const i of keep) {
       arena.set(this.arena.subarray(this.off[i], this.off[i] + this.len[i]), used);
       this.ts[j] = this.ts[i]; this.cpu[j] = this.cpu[i]; this.pid[j] = this.pid[i]; this.tid[j] = this.tid[i];
-      this.kind[j] = this.kind[i]; this.off[j] = used; this.len[j] = this.len[i];
+      this.kind[j] = this.kind[i]; this.off[j] = used; this.len[j] = this.len[i]; this.at[j] = this.at[i];
       used += this.len[i];
       j++;
     }
