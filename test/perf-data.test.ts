@@ -106,6 +106,16 @@ describe('perf.data reader: real files against perf script', () => {
   }
 });
 
+describe('perf.data reader: processes', () => {
+  it('keeps the sample pid (the VM process) apart from the tid: notes when several VMs are pooled', async () => {
+    const recs = await collect(fx('perf-data', 'perf-kvm-tp.data'));
+    expect([...new Set(recs.map((r) => r.pid))].sort()).toEqual([24347, 24351]);
+    const s = await openTrace(fx('perf-data', 'perf-kvm-tp.data'));
+    for await (const _ of s.chunks) { /* drain */ }
+    expect(s.stats.notes.join('\n')).toMatch(/kvm samples came from 2 processes \(VMs: pid 24347, 24351\)/);
+  });
+});
+
 describe('perf.data reader: bad input', () => {
   const read = async (path: string): Promise<{ err: unknown; lines: number }> => {
     const s = await openTrace(path);
@@ -155,13 +165,33 @@ describe('perf.data reader: bad input', () => {
     await expect(read(bad).then((r) => { throw r.err; })).rejects.toThrow(/lz4\.data:@0x[0-9a-f]+: perf\.data compressed with type 2; exitscope reads zstd/);
   });
 
-  it('a wrong magic that is still sniffed as perf-data by name is refused with the offset', async () => {
-    const bad = join(tmp, 'magic.data');
+  it('a wrong magic (read as perf-data by name) and a newer file format version are refused with the offset', async () => {
     const src = Buffer.from(readFileSync(fx('perf-data', 'perf-kvm-stat.data')));
-    src.write('PERFILE3', 0, 'latin1');
+    const bad = join(tmp, 'magic.data');
+    src.write('PERFXYZ2', 0, 'latin1');
     writeFileSync(bad, src);
     const s = await openTrace(bad, { format: 'perf-data' });
-    await expect((async () => { for await (const _ of s.chunks) { /* drain */ } })()).rejects.toThrow(/magic\.data:@0x0: not a perf\.data: magic "PERFILE3"/);
+    await expect((async () => { for await (const _ of s.chunks) { /* drain */ } })()).rejects.toThrow(/magic\.data:@0x0: not a perf\.data: magic "PERFXYZ2"/);
+    const newer = join(tmp, 'newer.data');
+    src.write('PERFILE3', 0, 'latin1');
+    writeFileSync(newer, src);
+    const s2 = await openTrace(newer, { format: 'perf-data' });
+    await expect((async () => { for await (const _ of s2.chunks) { /* drain */ } })()).rejects.toThrow(/newer\.data:@0x0: perf\.data format PERFILE3 is newer than exitscope reads \(PERFILE2\)/);
+  });
+
+  it('a newer ABI\'s larger attrs and unknown sample_type bits (after RAW) still read', async () => {
+    const st = SAMPLE.IDENTIFIER | SAMPLE.TID | SAMPLE.TIME | SAMPLE.CPU | SAMPLE.RAW;
+    const f = composePipe(st);
+    // set an unknown high sample_type bit in both attrs (their sample_type is at attr offset 24, after an 8-byte record header)
+    let n = 0;
+    for (let p = 16; p + 8 <= f.length && n < 2; p += f.readUInt16LE(p + 6)) {
+      if (f.readUInt32LE(p) === 64) { f.writeBigUInt64LE(BigInt(st) | (1n << 40n), p + 8 + 24); n++; }
+    }
+    expect(n).toBe(2);
+    const path = join(tmp, 'newabi.data');
+    writeFileSync(path, f);
+    const { stream } = await readTrace(path);
+    expect(stream.stats).toMatchObject({ lines: 8, events: 8, rejected: 0 });
   });
 
   it('a copy keeps reading (sanity of the helpers above)', async () => {

@@ -247,8 +247,11 @@ export async function* readPerfData(input: OpenedInput, state: ReadState, opts: 
       if (zero !== zero) { asm.time.offsetOfBigInt(S0.absNs(curTs)); zero = curTs; }
       return curTs - zero;
     };
+    /** The processes (VMs: QEMU pids) the kvm samples came from. */
+    const vmPids = new Set<number>();
     const queue = new OrderedQueue((q: QueuedSample) => {
       if (q.kind === KIND_LOST) { asm.lost(q.cpu, q.pid); return; }
+      if (vmPids.size < 64) vmPids.add(q.pid);
       curTs = q.ts === -Infinity ? 0 : q.ts;
       const err = decoder().decode(q.kind, q.dv, q.pos, q.len, tsFn, q.cpu, q.tid);
       if (err === null) st.events++;
@@ -268,6 +271,10 @@ export async function* readPerfData(input: OpenedInput, state: ReadState, opts: 
     }
     if (queue.forced) diag.note(`no PERF_RECORD_FINISHED_ROUND for ${queue.forced} stretches of 1M samples: sorted within a bounded window instead`);
     for (const n of S0.notes) diag.note(n);
+    if (vmPids.size > 1) {
+      const list = [...vmPids].sort((a, b) => a - b);
+      diag.note(`kvm samples came from ${vmPids.size}${vmPids.size >= 64 ? '+' : ''} processes (VMs: pid ${list.slice(0, 8).join(', ')}${list.length > 8 ? ', ...' : ''}); their exits are pooled, vcpu threads told apart by tid`);
+    }
     if (!S0.meta) diag.note('this perf.data has no tracing data (HEADER_TRACING_DATA): no tracepoint samples (record with perf record -e "kvm:*" or perf kvm stat record)');
     yield* asm.finish();
     asm.notes(diag);

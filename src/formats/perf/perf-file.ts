@@ -65,9 +65,9 @@ export function parseAttr(b: Buffer, p: number, le: boolean, at: number): PerfAt
   const u32 = (o: number): number => (le ? b.readUInt32LE(p + o) : b.readUInt32BE(p + o));
   const u64 = (o: number): bigint => (le ? b.readBigUInt64LE(p + o) : b.readBigUInt64BE(p + o));
   const sampleType = u64(24), readFormat = u64(32), flags = u64(40);
-  if (sampleType > 0xffffffffn) throw new FormatError(at, `sample_type ${hex(sampleType)} has bits beyond those exitscope knows (a newer perf ABI?)`);
+  // Bits a newer ABI adds come after RAW in a sample (the layout follows bit order), so they can be left alone.
   return {
-    type: u32(0), config: u64(8), sampleType: Number(sampleType), readFormat: Number(readFormat & 0xffffn),
+    type: u32(0), config: u64(8), sampleType: Number(sampleType & 0xffffffffn), readFormat: Number(readFormat & 0xffffn),
     sampleIdAll: ((flags >> 18n) & 1n) === 1n, ids: [],
   };
 }
@@ -275,6 +275,7 @@ export function readPerfHeader(src: FileSource): PerfHeader {
   if (magic.equals(PERF_MAGIC)) le = true;
   else if (Buffer.from(magic).reverse().equals(PERF_MAGIC)) le = false;
   else if (magic.toString('latin1') === 'PERFFILE') throw new FormatError(0, 'a version 1 perf.data (PERFFILE): too old, exitscope reads PERFILE2');
+  else if (/^PERFILE[3-9]$/.test(magic.toString('latin1'))) throw new FormatError(0, `perf.data format ${magic.toString('latin1')} is newer than exitscope reads (PERFILE2)`);
   else throw new FormatError(0, `not a perf.data: magic ${JSON.stringify(magic.toString('latin1').replace(/[^\x20-\x7e]/g, '.'))} (expected "PERFILE2")`);
   const u64 = (o: number): number => {
     const v = le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o);
