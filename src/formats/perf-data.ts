@@ -17,7 +17,7 @@ import type { ExitChunk } from '../model/chunk.js';
 import { ExitscopeError } from '../model/errors.js';
 import { ExitAssembler } from './exit-assembler.js';
 import type { OpenedInput } from './input.js';
-import { OrderedQueue, type QueuedSample } from './perf/ordered-queue.js';
+import { MAX_QUEUED, OrderedQueue, type QueuedSample } from './perf/ordered-queue.js';
 import {
   FEAT, PERF_MAGIC, REC, RecordWalker, S, parseAttr, parseSample, parseSampleIdTrailer, readPerfHeader, sample,
   type PerfAttr, type PerfHeader, type RecordView,
@@ -269,7 +269,7 @@ export async function* readPerfData(input: OpenedInput, state: ReadState, opts: 
       st.lines = counts.samples;
       st.skipped = counts.skipped;
     }
-    if (queue.forced) diag.note(`no PERF_RECORD_FINISHED_ROUND for ${queue.forced} stretches of 1M samples: sorted within a bounded window instead`);
+    if (queue.forced) diag.note(`no PERF_RECORD_FINISHED_ROUND for ${queue.forced} stretches of ${MAX_QUEUED.toLocaleString('en-US')} samples: sorted within a bounded window instead`);
     for (const n of S0.notes) diag.note(n);
     if (vmPids.size > 1) {
       const list = [...vmPids].sort((a, b) => a - b);

@@ -14,7 +14,7 @@
  * no object per sample.
  */
 
-export const MAX_QUEUED = 1 << 20;
+export const MAX_QUEUED = 1 << 18;
 
 export interface QueuedSample {
   ts: number;
