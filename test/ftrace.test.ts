@@ -130,7 +130,7 @@ describe('issue 3 acceptance: analyze a trace-cmd report directly, and via conve
     expect((await cli(['convert', fx('ftrace', 'trace-cmd-6x.txt'), '--to', 'csv', '-o', csv])).code).toBe(0);
     const via = JSON.parse((await cli(['analyze', csv, '--map', map, '--format', 'json', '--top', '0'])).stdout);
     expect(via.rows).toEqual(j.rows);
-    expect(readFileSync(csv, 'utf8').split('\n')[0]).toBe('ts_ns,vcpu,reason,rip,duration_ns,port,size,dir,value,gpa,msr');
+    expect(readFileSync(csv, 'utf8').split('\n')[0]).toBe('ts_ns,vcpu,reason,rip,duration_ns,port,size,dir,value,gpa,msr,vm');
   });
 
   it('groups I/O by port and MMIO by guest-physical address like perf kvm stat', async () => {

@@ -1,6 +1,6 @@
 /**
  * The canonical exit record shared by the CSV and JSON Lines formats:
- *   ts_ns,vcpu,reason,rip,duration_ns[,port,size,dir,value,gpa,msr,caller]
+ *   ts_ns,vcpu,reason,rip,duration_ns[,port,size,dir,value,gpa,msr,caller,vm]
  * Addresses are `0x` hex (64-bit exact), ts_ns/duration_ns decimal ns,
  * duration_ns empty when unknown, dir `r`/`w`. Both readers turn a row's field
  * texts into one chunk row here, so their validation and messages agree.
@@ -15,7 +15,7 @@ export const ALL_COLUMNS = [...REQUIRED_COLUMNS, ...OPTIONAL_COLUMNS] as const;
 export type CanonicalColumn = (typeof ALL_COLUMNS)[number];
 
 /** Field slots in ALL_COLUMNS order. */
-export const C_TS = 0, C_VCPU = 1, C_REASON = 2, C_RIP = 3, C_DUR = 4, C_PORT = 5, C_SIZE = 6, C_DIR = 7, C_VALUE = 8, C_GPA = 9, C_MSR = 10, C_CALLER = 11;
+export const C_TS = 0, C_VCPU = 1, C_REASON = 2, C_RIP = 3, C_DUR = 4, C_PORT = 5, C_SIZE = 6, C_DIR = 7, C_VALUE = 8, C_GPA = 9, C_MSR = 10, C_CALLER = 11, C_VM = 12;
 
 const u64 = newU64Out();
 
@@ -92,10 +92,16 @@ export function pushCanonicalRow(f: ReadonlyArray<string | undefined>, chunk: Ex
     if (!parseHexU64(c, u64)) return `caller '${c}' is not 0x-hex`;
     cHi = u64[0]; cLo = u64[1]; flags |= F_CALLER;
   }
+  let vm = 0;
+  const vmText = f[C_VM];
+  if (vmText) {
+    if (!isDigits(vmText) || vmText.length > 9) return `vm '${vmText}' is not a vm number`;
+    vm = +vmText;
+  }
   let reason = REASONS.lookup(rText);
   if (reason < 0) reason = REASONS.intern('other', rText);
   const ts = time.offsetOfDigits(tsText);
-  chunk.pushRow(ts, +vText, reason, ripHi, ripLo, dur, flags, port, size, dir, valHi, valLo, gpaHi, gpaLo, msr, cHi, cLo);
+  chunk.pushRow(ts, +vText, reason, ripHi, ripLo, dur, flags, port, size, dir, valHi, valLo, gpaHi, gpaLo, msr, cHi, cLo, vm);
   return null;
 }
 
@@ -116,6 +122,7 @@ export function canonicalFields(chunk: ExitChunk, i: number, out: string[]): str
   out[C_GPA] = fl & F_GPA ? formatHexU64(chunk.gpaHi[i], chunk.gpaLo[i]) : '';
   out[C_MSR] = fl & F_MSR ? '0x' + chunk.msr[i].toString(16) : '';
   out[C_CALLER] = fl & F_CALLER ? formatHexU64(chunk.callerHi[i], chunk.callerLo[i]) : '';
+  out[C_VM] = String(chunk.vm[i]);
   return out;
 }
 

@@ -19,7 +19,7 @@ import { ExitscopeError } from '../model/errors.js';
 import { TimeBase } from '../model/time.js';
 import { newU64Out, parseHexU64Bytes } from '../model/u64.js';
 import { ReasonCache } from './bytes.js';
-import { ALL_COLUMNS, C_CALLER, C_DIR, C_DUR, C_GPA, C_MSR, C_PORT, C_REASON, C_RIP, C_SIZE, C_TS, C_VALUE, C_VCPU, REQUIRED_COLUMNS, columnSlots, pushCanonicalRow } from './canonical.js';
+import { ALL_COLUMNS, C_CALLER, C_DIR, C_DUR, C_GPA, C_MSR, C_PORT, C_REASON, C_RIP, C_SIZE, C_TS, C_VALUE, C_VCPU, C_VM, REQUIRED_COLUMNS, columnSlots, pushCanonicalRow } from './canonical.js';
 import { REASONS } from '../model/reasons.js';
 import { LineSplitter, type OpenedInput } from './input.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
@@ -103,7 +103,7 @@ async function* readCsv(input: OpenedInput, state: ReadState, opts: ReadOptions)
     fe[nf++] = e;
     if (nf !== width) return false;
     let ts = NaN, vcpu = -1, reason = -1, ripHi = 0, ripLo = 0, dur = NaN, flags = 0;
-    let port = 0, size = 0, dir = 0, valHi = 0, valLo = 0, gpaHi = 0, gpaLo = 0, msr = 0, cHi = 0, cLo = 0;
+    let port = 0, size = 0, dir = 0, valHi = 0, valLo = 0, gpaHi = 0, gpaLo = 0, msr = 0, cHi = 0, cLo = 0, vm = 0;
     let tsBig: string | null = null;
     for (let k = 0; k < nf; k++) {
       const a = fs[k], z = fe[k];
@@ -146,12 +146,13 @@ async function* readCsv(input: OpenedInput, state: ReadState, opts: ReadOptions)
         case C_GPA: if (z === a) break; if (!hex0x(b, a, z)) return false; gpaHi = u64[0]; gpaLo = u64[1]; flags |= F_GPA; break;
         case C_MSR: if (z === a) break; if (!hex0x(b, a, z) || u64[0] !== 0) return false; msr = u64[1]; flags |= F_MSR; break;
         case C_CALLER: if (z === a) break; if (!hex0x(b, a, z)) return false; cHi = u64[0]; cLo = u64[1]; flags |= F_CALLER; break;
+        case C_VM: if (z === a) break; vm = digits(b, a, z, 9); if (vm < 0) return false; break;
         default: break;
       }
     }
     const off = tsBig !== null ? time.offsetOfDigits(tsBig) : time.offsetOfNumber(ts);
     if (dur !== dur) flags |= F_UNPAIRED;
-    chunk.pushRow(off, vcpu, reason, ripHi, ripLo, dur, flags, port, size, dir, valHi, valLo, gpaHi, gpaLo, msr, cHi, cLo);
+    chunk.pushRow(off, vcpu, reason, ripHi, ripLo, dur, flags, port, size, dir, valHi, valLo, gpaHi, gpaLo, msr, cHi, cLo, vm);
     st.events++;
     return true;
   };
@@ -204,7 +205,7 @@ async function* readCsv(input: OpenedInput, state: ReadState, opts: ReadOptions)
 
 export const csvFormat: TraceFormat = {
   name: 'csv',
-  describe: 'canonical CSV (header ts_ns,vcpu,reason,rip,duration_ns[,port,size,dir,value,gpa,msr,caller])',
+  describe: 'canonical CSV (header ts_ns,vcpu,reason,rip,duration_ns[,port,size,dir,value,gpa,msr,caller,vm])',
   sniff(_head, text) {
     const cols = firstLine(text).split(',').map((s) => s.trim().toLowerCase().replace(/^"|"$/g, ''));
     return REQUIRED_COLUMNS.every((c) => cols.includes(c));
@@ -306,6 +307,7 @@ class CsvEncoder {
           case C_GPA: if (fl & F_GPA) this.hex(c.gpaHi[i], c.gpaLo[i]); break;
           case C_MSR: if (fl & F_MSR) this.hex(0, c.msr[i]); break;
           case C_CALLER: if (fl & F_CALLER) this.hex(c.callerHi[i], c.callerLo[i]); break;
+          case C_VM: this.dec(c.vm[i]); break;
         }
       }
       this.byte(10);

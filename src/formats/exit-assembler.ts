@@ -37,6 +37,9 @@ class OpenExits {
   /** Host CPU of the open exit, and the last CPU the thread was seen on. */
   exitCpu = new Int32Array(64);
   lastCpu = new Int32Array(64);
+  /** The thread's pid (-1 when the trace names none) and its VM (-1 until assigned). */
+  pid = new Int32Array(64).fill(-1);
+  vm = new Int32Array(64).fill(-1);
   private readonly byKey = new Map<number, number>();
 
   slot(key: number): number {
@@ -69,6 +72,8 @@ class OpenExits {
     this.threadVcpu = g(this.threadVcpu, -1);
     this.exitCpu = g(this.exitCpu, -1);
     this.lastCpu = g(this.lastCpu, -1);
+    this.pid = g(this.pid, -1);
+    this.vm = g(this.vm, -1);
     this.cap = cap;
   }
 }
@@ -94,8 +99,58 @@ export class ExitAssembler {
   /** Records seen per kind (EV_*). */
   readonly seen = new Float64Array(EVENT_NAMES.length);
 
-  constructor(private readonly counters: Counters, private readonly diag: Diagnostics, private readonly chunkRows = DEFAULT_CHUNK_ROWS) {
+  /** Thread group (QEMU process) per pid, where the trace gives it. */
+  private readonly tgidOf = new Map<number, number>();
+  /** VMs told apart without a tgid: their vcpu numbers and thread pids. */
+  private readonly guessed: Array<{ vcpus: Set<number>; lo: number; hi: number }> = [];
+
+  /**
+   * `vms` (optional) receives a label per VM id the rows carry, e.g.
+   * `qemu pid 7280` or `guest 2 (threads 9100-9101)`.
+   */
+  constructor(private readonly counters: Counters, private readonly diag: Diagnostics, private readonly chunkRows = DEFAULT_CHUNK_ROWS, private readonly vms?: Map<number, string>) {
     this.chunk = new ExitChunk(chunkRows);
+  }
+
+  /** The thread group (QEMU process id) of a thread: VMs are then told apart exactly. */
+  setTgid(pid: number, tgid: number): void {
+    if (pid >= 0 && tgid > 0) this.tgidOf.set(pid, tgid);
+  }
+
+  /**
+   * The VM of thread slot s. With a tgid, the QEMU process. Without one
+   * (`CPU n/KVM` threads only), a thread joins the VM that does not have its
+   * vcpu number yet, the nearest by pid (QEMU creates a guest's vcpu threads
+   * one after another); when every VM has that vcpu number, it starts a new
+   * one. One guest is never split; two guests with the same vcpu numbers are
+   * told apart when their threads show both.
+   */
+  private vmOf(s: number, vcpu: number): number {
+    const O = this.open;
+    if (O.vm[s] >= 0) return O.vm[s];
+    const pid = O.pid[s];
+    const tgid = pid >= 0 ? this.tgidOf.get(pid) : undefined;
+    let vm: number;
+    if (tgid !== undefined) {
+      vm = tgid;
+      this.vms?.set(vm, `qemu pid ${tgid}`);
+    } else if (vcpu < 0 || pid < 0) {
+      return 0;
+    } else {
+      let best = -1, dist = Infinity;
+      this.guessed.forEach((g, k) => {
+        if (g.vcpus.has(vcpu)) return;
+        const d = pid < g.lo ? g.lo - pid : pid > g.hi ? pid - g.hi : 0;
+        if (d < dist) { dist = d; best = k; }
+      });
+      if (best < 0) { this.guessed.push({ vcpus: new Set(), lo: pid, hi: pid }); best = this.guessed.length - 1; }
+      const g = this.guessed[best];
+      g.vcpus.add(vcpu); g.lo = Math.min(g.lo, pid); g.hi = Math.max(g.hi, pid);
+      vm = best;
+      if (this.guessed.length > 1) for (let k = 0; k < this.guessed.length; k++) this.vms?.set(k, `guest ${k} (threads ${this.guessed[k].lo}-${this.guessed[k].hi})`);
+    }
+    O.vm[s] = vm;
+    return vm;
   }
 
   private threadKey(pid: number, vcpu: number, cpu: number): number {
@@ -113,6 +168,7 @@ export class ExitAssembler {
     const c = this.chunk;
     const i = c.copyRow(R, s);
     c.vcpu[i] = v;
+    c.vm[i] = v < 1000 ? this.vmOf(s, v) : this.vmOf(s, -1);
     c.dur[i] = dur;
     if (dur !== dur) { c.flags[i] |= F_UNPAIRED; this.counters.unpairedExits++; }
     O.active[s] = 0;
@@ -138,6 +194,7 @@ export class ExitAssembler {
     const O = this.open;
     this.seen[EV_EXIT]++;
     const s = O.slot(this.threadKey(pid, vcpu, cpu));
+    O.pid[s] = pid;
     if (ts < O.lastTs[s]) this.counters.timeWentBackwards++;
     if (O.active[s]) this.emit(s, NaN);
     O.lastTs[s] = ts;

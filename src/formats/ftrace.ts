@@ -197,8 +197,8 @@ function filePrefixDeclared(b: Buffer, p: number, e: number): string | null {
 async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions): AsyncGenerator<ExitChunk> {
   const { diag, counters } = state;
   const st = diag.stats;
-  for (const c of ['port', 'size', 'dir', 'value', 'gpa', 'msr'] as const) state.columns.add(c);
-  const asm = new ExitAssembler(counters, diag, opts.chunkRows);
+  for (const c of ['port', 'size', 'dir', 'value', 'gpa', 'msr', 'vm'] as const) state.columns.add(c);
+  const asm = new ExitAssembler(counters, diag, opts.chunkRows, state.vms);
   const dec = new KvmPayloadDecoder(asm);
   let flavour = '';
   /** Several-file reports: the declared file prefixes, the host's, and event lines per prefix. */
@@ -274,6 +274,7 @@ async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions
       return;
     }
     const kind = eventKind(b, pre.event, pre.eventEnd);
+    if (pre.tgid > 0) asm.setTgid(pre.pid, pre.tgid);
     if (from >= 0 && hostPrefix < 0 && (kind === EV_EXIT || kind === EV_ENTRY)) hostPrefix = from;
     if (!flavour) flavour = pre.perf ? 'perf-script' : 'ftrace';
     if (kind === EV_NONE) { st.skipped++; return; }

@@ -77,6 +77,10 @@ export interface TraceStream {
   readonly stats: InputStats;
   readonly columns: ReadonlySet<OptionalColumn>;
   readonly counters: Counters;
+  /** VM labels (complete once the chunks are exhausted). */
+  readonly vms: ReadonlyMap<number, string>;
+  /** The recording host's kallsyms embedded in the file (trace.dat, perf.data), once read. */
+  readonly embeddedKallsyms: () => string | undefined;
   readonly chunks: AsyncIterable<ExitChunk>;
 }
 
@@ -92,7 +96,7 @@ export async function openTrace(path: string, opts: OpenTraceOptions = {}): Prom
   const fmt = opts.format ? formatByName(opts.format) : sniffFormat(path, input.head);
   if (fmt.binary && path === '-') throw new ExitscopeError(`-: ${fmt.name} needs a seekable file, not standard input (save it to a file first)`);
   const diag = new Diagnostics(path, fmt.name, opts.strict ?? false);
-  const state: ReadState = { diag, columns: new Set(), counters: newCounters() };
+  const state: ReadState = { diag, columns: new Set(), counters: newCounters(), vms: new Map() };
   const readOpts: ReadOptions = { strict: opts.strict ?? false, chunkRows: opts.chunkRows };
   return {
     path,
@@ -100,6 +104,8 @@ export async function openTrace(path: string, opts: OpenTraceOptions = {}): Prom
     stats: diag.stats,
     columns: state.columns,
     counters: state.counters,
+    vms: state.vms!,
+    embeddedKallsyms: () => state.embeddedKallsyms,
     chunks: fmt.read(input, state, readOpts),
   };
 }

@@ -5,7 +5,7 @@
  */
 import { ExitChunk, DEFAULT_CHUNK_ROWS, OPTIONAL_COLUMNS, type OptionalColumn } from '../model/chunk.js';
 import { TimeBase } from '../model/time.js';
-import { ALL_COLUMNS, C_DUR, C_PORT, C_SIZE, C_TS, C_VCPU, canonicalFields, columnSlots, pushCanonicalRow } from './canonical.js';
+import { ALL_COLUMNS, C_DUR, C_PORT, C_SIZE, C_TS, C_VCPU, C_VM, canonicalFields, columnSlots, pushCanonicalRow } from './canonical.js';
 import { LineSplitter, type OpenedInput } from './input.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
 
@@ -88,8 +88,8 @@ export async function* writeJsonl(chunks: AsyncIterable<ExitChunk>, columns: Rea
       const parts: string[] = [];
       for (const s of slots) {
         const v = f[s];
-        if (v === '') continue;
-        const numeric = s === C_VCPU || s === C_SIZE || ((s === C_TS || s === C_DUR) && v.length <= 15);
+        if (v === '' || (s === C_VM && v === '0')) continue; // absent, or the default VM
+        const numeric = s === C_VCPU || s === C_SIZE || s === C_VM || ((s === C_TS || s === C_DUR) && v.length <= 15);
         parts.push(`"${ALL_COLUMNS[s]}":${numeric ? v : JSON.stringify(v)}`);
       }
       lines[i] = '{' + parts.join(',') + '}';

@@ -20,6 +20,8 @@ export interface ReadState {
    * recording host's /proc/kallsyms): used when no --map is given, and said so.
    */
   embeddedKallsyms?: string;
+  /** Labels of the VMs the rows' `vm` column names, when the input holds several (or says which). */
+  vms?: Map<number, string>;
 }
 
 export interface WriteOptions {

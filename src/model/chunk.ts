@@ -9,7 +9,12 @@
  * days even when absolute stamps (TSC counts, epoch ns) exceed 2^53.
  */
 
-export const OPTIONAL_COLUMNS = ['port', 'size', 'dir', 'value', 'gpa', 'msr', 'caller'] as const;
+/**
+ * Optional columns. `vm` identifies the guest an exit belongs to within one
+ * input: the QEMU process id (tgid) where the trace gives it, else a small
+ * number the reader assigns (0 when the input holds one guest).
+ */
+export const OPTIONAL_COLUMNS = ['port', 'size', 'dir', 'value', 'gpa', 'msr', 'caller', 'vm'] as const;
 export type OptionalColumn = (typeof OPTIONAL_COLUMNS)[number];
 
 /** Bits of the `flags` column. */
@@ -56,6 +61,7 @@ export class ExitChunk {
   readonly msr: Uint32Array;
   readonly callerHi: Uint32Array;
   readonly callerLo: Uint32Array;
+  readonly vm: Int32Array;
 
   constructor(capacity = DEFAULT_CHUNK_ROWS, tsBaseNs = 0n) {
     this.capacity = capacity;
@@ -77,6 +83,7 @@ export class ExitChunk {
     this.msr = new Uint32Array(capacity);
     this.callerHi = new Uint32Array(capacity);
     this.callerLo = new Uint32Array(capacity);
+    this.vm = new Int32Array(capacity);
   }
 
   get full(): boolean {
@@ -103,12 +110,13 @@ export class ExitChunk {
     this.gpaHi[i] = 0; this.gpaLo[i] = 0;
     this.msr[i] = 0;
     this.callerHi[i] = 0; this.callerLo[i] = 0;
+    this.vm[i] = 0;
     return i;
   }
 
   /** Appends a row with every column set (the readers' one way in). */
   pushRow(ts: number, vcpu: number, reason: number, ripHi: number, ripLo: number, dur: number, flags: number, port: number, size: number, dir: number,
-    valHi: number, valLo: number, gpaHi: number, gpaLo: number, msr: number, callerHi: number, callerLo: number): number {
+    valHi: number, valLo: number, gpaHi: number, gpaLo: number, msr: number, callerHi: number, callerLo: number, vm = 0): number {
     const i = this.push(ts, vcpu, reason, ripHi, ripLo, dur);
     this.flags[i] = flags;
     this.port[i] = port; this.size[i] = size; this.dir[i] = dir;
@@ -116,6 +124,7 @@ export class ExitChunk {
     this.gpaHi[i] = gpaHi; this.gpaLo[i] = gpaLo;
     this.msr[i] = msr;
     this.callerHi[i] = callerHi; this.callerLo[i] = callerLo;
+    this.vm[i] = vm;
     return i;
   }
 
@@ -134,6 +143,7 @@ export class ExitChunk {
     this.msr[i] = src.msr[j];
     this.callerHi[i] = src.callerHi[j];
     this.callerLo[i] = src.callerLo[j];
+    this.vm[i] = src.vm[j];
     return i;
   }
 }
