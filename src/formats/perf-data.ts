@@ -19,7 +19,7 @@ import { ExitAssembler } from './exit-assembler.js';
 import type { OpenedInput } from './input.js';
 import { MAX_QUEUED, OrderedQueue, type QueuedSample } from './perf/ordered-queue.js';
 import {
-  FEAT, PERF_MAGIC, REC, RecordWalker, S, parseAttr, parseSample, parseSampleIdTrailer, readPerfHeader, sample,
+  FEAT, PERF_MAGIC, REC, RecordWalker, S, parseAttr, parseSample, parseSampleIdTrailer, readPerfHeader, sample, whereOf,
   type PerfAttr, type PerfHeader, type RecordView,
 } from './perf/perf-file.js';
 import { decodeFields, type FieldValue } from './tracing/event-format.js';
@@ -39,7 +39,8 @@ function wrap(path: string, e: unknown): unknown {
 class PerfSession {
   readonly header: PerfHeader;
   readonly attrs: PerfAttr[] = [];
-  private readonly byId = new Map<bigint, PerfAttr>();
+  /** Attrs by sample id (ids are small kernel counters: keyed as numbers). */
+  private readonly byId = new Map<number, PerfAttr>();
   meta: TracingMetadata | null = null;
   notes: string[] = [];
   /** Time base (first sample's time) and whether offsets are taken in float64. */
@@ -58,7 +59,7 @@ class PerfSession {
 
   addAttr(a: PerfAttr): void {
     this.attrs.push(a);
-    for (const id of a.ids) this.byId.set(id, a);
+    for (const id of a.ids) this.byId.set(Number(id), a);
   }
 
   private readFileHeader(): void {
@@ -111,7 +112,10 @@ class PerfSession {
       for (const bit of [S.IP, S.TID, S.TIME, S.ADDR]) if (st & bit) at += 8;
     }
     if (at < 0 || at + 8 > end) return first;
-    return this.byId.get(dv.getBigUint64(at, this.le)) ?? null;
+    const le = this.le;
+    const lo = le ? dv.getUint32(at, true) : dv.getUint32(at + 4, false);
+    const hi = le ? dv.getUint32(at + 4, true) : dv.getUint32(at, false);
+    return this.byId.get(hi * 4294967296 + lo) ?? null;
   }
 
   /** Time offset (ns from the first sample) of sample.timeHi/Lo; exact. */
@@ -155,9 +159,9 @@ function walkSession(
       case REC.SAMPLE: {
         counts.samples++;
         const a = S0.attrOf(dv, p + 8, e);
-        if (!a) { counts.reject(r.where, 'sample whose id matches no event attribute'); return; }
+        if (!a) { counts.reject(whereOf(r), 'sample whose id matches no event attribute'); return; }
         const err = parseSample(dv, p + 8, e, a.sampleType, a.readFormat, le);
-        if (err) { counts.reject(r.where, err); return; }
+        if (err) { counts.reject(whereOf(r), err); return; }
         if (sample.rawPos < 0 || !S0.meta) {
           if (sample.rawPos >= 0 && !S0.meta) throw new FormatError(r.fileOffset, 'tracepoint sample before (or without) the tracing data that describes its format (HEADER_TRACING_DATA)');
           counts.skipped++;
@@ -165,7 +169,7 @@ function walkSession(
         }
         const ev = S0.meta.events;
         const ct = ev.commonType();
-        if (sample.rawLen < ct.offset + ct.size) { counts.reject(r.where, `RAW data of ${sample.rawLen} bytes is too short for common_type`); return; }
+        if (sample.rawLen < ct.offset + ct.size) { counts.reject(whereOf(r), `RAW data of ${sample.rawLen} bytes is too short for common_type`); return; }
         const type = dv.getUint16(sample.rawPos + ct.offset, S0.meta.header.littleEndian);
         const kind = classify(type);
         if (kind === KIND_UNKNOWN) {

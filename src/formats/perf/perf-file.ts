@@ -82,7 +82,9 @@ function readSize(rf: number, dv: DataView, p: number, le: boolean): number {
 }
 
 /** A sample's fields that the readers use, filled by parseSample. */
-export const sample = { id: 0n, hasId: false, pid: -1, tid: -1, timeHi: 0, timeLo: 0, hasTime: false, cpu: -1, rawPos: -1, rawLen: 0 };
+export const sample = { pid: -1, tid: -1, timeHi: 0, timeLo: 0, hasTime: false, cpu: -1, rawPos: -1, rawLen: 0 };
+
+const SHORT = 'sample too short';
 
 /**
  * Parses the sample at dv[p, end) (after its 8-byte header) with `st`/`rf`.
@@ -90,30 +92,29 @@ export const sample = { id: 0n, hasId: false, pid: -1, tid: -1, timeHi: 0, timeL
  */
 export function parseSample(dv: DataView, p: number, end: number, st: number, rf: number, le: boolean): string | null {
   const s = sample;
-  s.hasId = false; s.pid = -1; s.tid = -1; s.hasTime = false; s.cpu = -1; s.rawPos = -1; s.rawLen = 0;
-  const need = (n: number): boolean => p + n <= end;
-  if (st & S.IDENTIFIER) { if (!need(8)) return 'sample too short'; s.id = dv.getBigUint64(p, le); s.hasId = true; p += 8; }
+  s.pid = -1; s.tid = -1; s.hasTime = false; s.cpu = -1; s.rawPos = -1; s.rawLen = 0;
+  if (st & S.IDENTIFIER) p += 8;
   if (st & S.IP) p += 8;
-  if (st & S.TID) { if (!need(8)) return 'sample too short'; s.pid = dv.getInt32(p, le); s.tid = dv.getInt32(p + 4, le); p += 8; }
+  if (st & S.TID) { if (p + 8 > end) return SHORT; s.pid = dv.getInt32(p, le); s.tid = dv.getInt32(p + 4, le); p += 8; }
   if (st & S.TIME) {
-    if (!need(8)) return 'sample too short';
+    if (p + 8 > end) return SHORT;
     s.timeLo = le ? dv.getUint32(p, true) : dv.getUint32(p + 4, false);
     s.timeHi = le ? dv.getUint32(p + 4, true) : dv.getUint32(p, false);
     s.hasTime = true; p += 8;
   }
   if (st & S.ADDR) p += 8;
-  if (st & S.ID) { if (!need(8)) return 'sample too short'; if (!s.hasId) { s.id = dv.getBigUint64(p, le); s.hasId = true; } p += 8; }
+  if (st & S.ID) p += 8;
   if (st & S.STREAM_ID) p += 8;
-  if (st & S.CPU) { if (!need(8)) return 'sample too short'; s.cpu = dv.getUint32(p, le); p += 8; }
+  if (st & S.CPU) { if (p + 8 > end) return SHORT; s.cpu = dv.getUint32(p, le); p += 8; }
   if (st & S.PERIOD) p += 8;
-  if (st & S.READ) { if (!need(8)) return 'sample too short'; p += readSize(rf, dv, p, le); }
+  if (st & S.READ) { if (p + 8 > end) return SHORT; p += readSize(rf, dv, p, le); }
   if (st & S.CALLCHAIN) {
-    if (!need(8)) return 'sample too short';
-    const nr = Number(dv.getBigUint64(p, le));
+    if (p + 8 > end) return SHORT;
+    const nr = le ? dv.getUint32(p, true) + dv.getUint32(p + 4, true) * 4294967296 : dv.getUint32(p + 4, false) + dv.getUint32(p, false) * 4294967296;
     p += 8 + 8 * nr;
   }
   if (st & S.RAW) {
-    if (!need(4)) return 'sample too short for its RAW data';
+    if (p + 4 > end) return 'sample too short for its RAW data';
     const size = dv.getUint32(p, le);
     if (p + 4 + size > end) return `RAW data of ${size} bytes runs past the sample`;
     s.rawPos = p + 4;
@@ -148,10 +149,15 @@ export interface RecordView {
   pos: number;
   size: number;
   type: number;
-  /** Where it is, for messages. */
-  where: string;
   /** File offset of the record (of the compressed record it came out of, when compressed). */
   fileOffset: number;
+  /** Offset in the decompressed data, or -1 for a record read from the file as it is. */
+  inner: number;
+}
+
+/** Where a record is, for messages: `@0x…`, or `@0x…+0x… (decompressed)`. */
+export function whereOf(r: RecordView): string {
+  return r.inner < 0 ? `@${hex(r.fileOffset)}` : `@${hex(r.fileOffset)}+${hex(r.inner)} (decompressed)`;
 }
 
 /**
@@ -188,7 +194,7 @@ export class RecordWalker {
 
   walk(start: number, end: number, onRecord: (r: RecordView) => void, onTracingData: (data: Buffer, at: number) => void): void {
     let pos = start;
-    const r: RecordView = { buf: this.buf, dv: new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength), pos: 0, size: 0, type: 0, where: '', fileOffset: 0 };
+    const r: RecordView = { buf: this.buf, dv: new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength), pos: 0, size: 0, type: 0, fileOffset: 0, inner: -1 };
     const le = this.le;
     while (pos < end) {
       let i = this.ensure(pos, 8, end, 'a record header');
@@ -217,7 +223,7 @@ export class RecordWalker {
         pos = at + tsize;
         continue;
       }
-      r.pos = i; r.size = size; r.type = type; r.fileOffset = pos; r.where = `@${hex(pos)}`;
+      r.pos = i; r.size = size; r.type = type; r.fileOffset = pos;
       onRecord(r);
       pos += size;
     }
@@ -237,13 +243,13 @@ export class RecordWalker {
     const dv = (this.zview = new DataView(data.buffer, data.byteOffset, data.byteLength));
     const le = this.le;
     let p = 0;
-    const r: RecordView = { buf: data, dv, pos: 0, size: 0, type: 0, where: '', fileOffset: at };
+    const r: RecordView = { buf: data, dv, pos: 0, size: 0, type: 0, fileOffset: at, inner: 0 };
     while (p + 8 <= data.length) {
       const size = dv.getUint16(p + 6, le);
       const type = dv.getUint32(p, le);
       if (size < 8) throw new FormatError(at, `a record decompressed from ${hex(at)} has size ${size}`);
       if (p + size > data.length) break;
-      r.pos = p; r.size = size; r.type = type; r.where = `@${hex(at)}+${hex(p)} (decompressed)`;
+      r.pos = p; r.size = size; r.type = type; r.inner = p;
       onRecord(r);
       p += size;
     }
