@@ -14,7 +14,7 @@
  * no object per sample.
  */
 
-export const MAX_QUEUED = 1 << 18;
+export const MAX_QUEUED = 1 << 17;
 
 export interface QueuedSample {
   ts: number;
@@ -139,11 +139,13 @@ export class OrderedQueue {
       this.lastFlushed = this.ts[i];
     }
     // Compact the rest, in arrival order.
+    // In place: kept samples move towards the front in arrival order (their
+    // payloads were appended in that order, so a destination never passes its source).
     const keep = order.slice(sel.length).sort((a, b) => a - b);
-    const arena = new Uint8Array(Math.max(1 << 16, this.arena.length));
+    const arena = this.arena;
     let used = 0, j = 0;
     for (const i of keep) {
-      arena.set(this.arena.subarray(this.off[i], this.off[i] + this.len[i]), used);
+      arena.copyWithin(used, this.off[i], this.off[i] + this.len[i]);
       this.ts[j] = this.ts[i]; this.cpu[j] = this.cpu[i]; this.pid[j] = this.pid[i]; this.tid[j] = this.tid[i];
       this.kind[j] = this.kind[i]; this.off[j] = used; this.len[j] = this.len[i]; this.at[j] = this.at[i];
       used += this.len[i];
