@@ -349,3 +349,28 @@ describe('perf.data reader: the sample_type matrix (composed pipe files)', () =>
     expect(stream.counters.lostMarkers).toBe(1);
   });
 });
+
+describe('perf.data fuzz', () => {
+  it('mangled and cut real files: every failure is one ExitscopeError, and every sample read is accounted for', async () => {
+    let seed = 2424;
+    const rnd = (): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x7fffffff; };
+    const p = join(tmp, 'fuzz.data');
+    for (const f of FILES) {
+      const orig = readFileSync(fx('perf-data', `${f}.data`));
+      for (let it = 0; it < 30; it++) {
+        const b = Buffer.from(orig);
+        const n = 1 + Math.floor(rnd() * 100);
+        for (let k = 0; k < n; k++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
+        writeFileSync(p, rnd() < 0.2 ? b.subarray(0, Math.floor(rnd() * b.length)) : b);
+        const s = await openTrace(p, { format: 'perf-data' });
+        try {
+          for await (const _ of s.chunks) { /* drain */ }
+        } catch (e) {
+          expect(e, `${f} #${it}: ${(e as Error).stack}`).toBeInstanceOf(ExitscopeError);
+          expect((e as Error).message.split('\n')).toHaveLength(1);
+        }
+        expect(s.stats.events + s.stats.skipped + s.stats.rejected).toBe(s.stats.lines);
+      }
+    }
+  });
+});

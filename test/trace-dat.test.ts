@@ -651,3 +651,26 @@ describe('trace.dat latency format (v6 "latency" files carry ftrace text)', () =
     expect(r.stats.notes.join('\n')).toMatch(/no kvm_exit events in this trace, only 19 kvm_pio, 5 kvm_mmio, 30 kvm_userspace_exit/);
   });
 });
+
+describe('trace.dat fuzz', () => {
+  it('mangled and cut real files: every failure is one ExitscopeError, and every record read is accounted for', async () => {
+    let seed = 4242;
+    const rnd = (): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x7fffffff; };
+    const p = join(tmp, 'fuzz.dat');
+    for (const f of ['kvm-pio-v6.dat', 'kvm-pio-v7-zstd.dat', 'kvm-pio-v7-none.dat']) {
+      const orig = readFileSync(fx('trace-dat', f));
+      for (let it = 0; it < 40; it++) {
+        const b = Buffer.from(orig);
+        const n = 1 + Math.floor(rnd() * 100);
+        for (let k = 0; k < n; k++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
+        writeFileSync(p, rnd() < 0.2 ? b.subarray(0, Math.floor(rnd() * b.length)) : b);
+        const r = await drain(p, { format: 'trace-dat' });
+        if (r.err) {
+          expect(r.err, `${f} #${it}: ${r.err?.stack}`).toBeInstanceOf(ExitscopeError);
+          expect(String(r.err.message).split('\n')).toHaveLength(1);
+        }
+        expect(r.stats.events + r.stats.skipped + r.stats.rejected).toBe(r.stats.lines);
+      }
+    }
+  });
+});

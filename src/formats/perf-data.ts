@@ -163,7 +163,7 @@ function walkSession(
         const err = parseSample(dv, p + 8, e, a.sampleType, a.readFormat, le);
         if (err) { counts.reject(whereOf(r), err); return; }
         if (sample.rawPos < 0 || !S0.meta) {
-          if (sample.rawPos >= 0 && !S0.meta) throw new FormatError(r.fileOffset, 'tracepoint sample before (or without) the tracing data that describes its format (HEADER_TRACING_DATA)');
+          if (sample.rawPos >= 0 && !S0.meta) { counts.samples--; throw new FormatError(r.fileOffset, 'tracepoint sample before (or without) the tracing data that describes its format (HEADER_TRACING_DATA)'); }
           counts.skipped++;
           return;
         }
@@ -173,6 +173,7 @@ function walkSession(
         const type = dv.getUint16(sample.rawPos + ct.offset, S0.meta.header.littleEndian);
         const kind = classify(type);
         if (kind === KIND_UNKNOWN) {
+          counts.samples--;
           throw new FormatError(r.fileOffset, `sample of event type ${type}, which has no format in the file's tracing data`);
         }
         if (kind < 0) { counts.skipped++; return; }
@@ -266,6 +267,8 @@ export async function* readPerfData(input: OpenedInput, state: ReadState, opts: 
       walkSession(S0, new RecordWalker(src, S0.le), queue, (type) => decoder().kindById[type], counts);
       queue.finish();
     } catch (e) {
+      // What was read before the damage still counts: deliver the samples queued so far.
+      try { queue.finish(); } catch { /* a second problem: the first one is reported */ }
       st.lines = counts.samples;
       st.skipped = counts.skipped;
       throw wrap(path, e);
