@@ -327,16 +327,18 @@ describe('perf.data reader: the sample_type matrix (composed pipe files)', () =>
       expect(stream.stats).toMatchObject({ lines: 8, events: 8, skipped: 0, rejected: 0 });
       const rows = [];
       for (const c of trace.chunks) for (let i = 0; i < c.length; i++) {
-        rows.push({ t: Number(c.tsBaseNs - 5_000_000_000n) + c.ts[i], vcpu: c.vcpu[i], reason: REASONS.get(c.reason[i]).name, rip: c.ripLo[i].toString(16), dur: c.dur[i], failed: (c.flags[i] & 128) !== 0 });
+        rows.push({ t: Number(c.tsBaseNs - 5_000_000_000n) + c.ts[i], vcpu: c.vcpu[i], vm: c.vm[i], reason: REASONS.get(c.reason[i]).name, rip: c.ripLo[i].toString(16), dur: c.dur[i], failed: (c.flags[i] & 128) !== 0 });
       }
       rows.sort((a, b) => a.t - b.t);
       expect(rows).toEqual([
-        { t: 100, vcpu: 0, reason: 'HLT', rip: '81000200', dur: 1000, failed: false },
-        { t: 300, vcpu: 1, reason: 'IO_INSTRUCTION', rip: '81000100', dur: 400, failed: false },
-        { t: 1250, vcpu: 1, reason: 'CPUID', rip: '81000400', dur: 150, failed: false },
-        { t: 1300, vcpu: 0, reason: 'INVALID_STATE', rip: '81000300', dur: 200, failed: true },
+        { t: 100, vcpu: 0, vm: 900, reason: 'HLT', rip: '81000200', dur: 1000, failed: false },
+        { t: 300, vcpu: 1, vm: 900, reason: 'IO_INSTRUCTION', rip: '81000100', dur: 400, failed: false },
+        { t: 1250, vcpu: 1, vm: 900, reason: 'CPUID', rip: '81000400', dur: 150, failed: false },
+        { t: 1300, vcpu: 0, vm: 900, reason: 'INVALID_STATE', rip: '81000300', dur: 200, failed: true },
       ]);
       expect(stream.counters.timeWentBackwards).toBe(0);
+      expect(stream.columns.has('vm')).toBe(true);
+      expect([...stream.vms]).toEqual([[900, 'qemu pid 900']]);
     });
   }
 

@@ -176,6 +176,8 @@ describe('trace.dat reader: real files', () => {
       expect(st.rejected).toBe(0);
       expect(st.notes.join('\n')).toMatch(/no kvm_exit events in this trace, only 19 kvm_pio, 5 kvm_mmio, 30 kvm_userspace_exit/);
       expect(s.counters.orphanDetails).toBe(54);
+      // the recording host's kallsyms, for symbols when no --map is given
+      expect(s.embeddedKallsyms()).toMatch(/^[0-9a-f]{16} [tT] \w*kvm/m);
     });
   }
 });

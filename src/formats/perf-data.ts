@@ -7,8 +7,9 @@
  * FINISHED_ROUND semantics (perf/ordered-queue.ts) before they are paired.
  *
  * A sample's thread (tid) is the pairing key, as common_pid is in ftrace
- * records; its pid (the QEMU process, i.e. the VM) is kept in the decoded
- * records (perfDataRecords). Accounting: `lines` = samples, `events` = kvm
+ * records; its pid (the QEMU process) is the thread group that gives the
+ * exit's VM (the `vm` column), and is kept in the decoded records
+ * (perfDataRecords). Accounting: `lines` = samples, `events` = kvm
  * samples used, `skipped` = other samples, rejections by byte offset. Lost
  * records (PERF_RECORD_LOST / LOST_SAMPLES) are lost-event markers on their
  * CPU. The embedded kallsyms of the tracing data is handed on.
@@ -219,7 +220,7 @@ export async function* readPerfData(input: OpenedInput, state: ReadState, opts: 
   const { diag, counters } = state;
   const st = diag.stats;
   const path = input.path;
-  for (const c of ['port', 'size', 'dir', 'value', 'gpa', 'msr'] as const) state.columns.add(c);
+  for (const c of ['port', 'size', 'dir', 'value', 'gpa', 'msr', 'vm'] as const) state.columns.add(c);
   if (input.gzip) throw new ExitscopeError(`${path}: a gzip-compressed perf.data: decompress it first (gunzip)`);
   let src: FileSource;
   try {
@@ -228,7 +229,7 @@ export async function* readPerfData(input: OpenedInput, state: ReadState, opts: 
     throw new ExitscopeError(`${path}: cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   try {
-    const asm = new ExitAssembler(counters, diag, opts.chunkRows);
+    const asm = new ExitAssembler(counters, diag, opts.chunkRows, state.vms);
     let zero = NaN;
     let curTs = 0;
     let S0: PerfSession;
@@ -257,6 +258,8 @@ export async function* readPerfData(input: OpenedInput, state: ReadState, opts: 
     const queue = new OrderedQueue((q: QueuedSample) => {
       if (q.kind === KIND_LOST) { asm.lost(q.cpu, q.pid); return; }
       if (vmPids.size < 64) vmPids.add(q.pid);
+      // The sample's pid is the QEMU process: the VM of this vcpu thread.
+      asm.setTgid(q.tid, q.pid);
       curTs = q.ts === -Infinity ? 0 : q.ts;
       const err = decoder().decode(q.kind, q.dv, q.pos, q.len, tsFn, q.cpu, q.tid);
       if (err === null) st.events++;
@@ -280,7 +283,7 @@ export async function* readPerfData(input: OpenedInput, state: ReadState, opts: 
     for (const n of S0.notes) diag.note(n);
     if (vmPids.size > 1) {
       const list = [...vmPids].sort((a, b) => a - b);
-      diag.note(`kvm samples came from ${vmPids.size}${vmPids.size >= 64 ? '+' : ''} processes (VMs: pid ${list.slice(0, 8).join(', ')}${list.length > 8 ? ', ...' : ''}); their exits are pooled, vcpu threads told apart by tid`);
+      diag.note(`kvm samples came from ${vmPids.size}${vmPids.size >= 64 ? '+' : ''} processes (VMs: pid ${list.slice(0, 8).join(', ')}${list.length > 8 ? ', ...' : ''}); the vm column (the QEMU pid) tells their exits apart`);
     }
     if (!S0.meta) diag.note('this perf.data has no tracing data (HEADER_TRACING_DATA): no tracepoint samples (record with perf record -e "kvm:*" or perf kvm stat record)');
     yield* asm.finish();

@@ -88,7 +88,7 @@ export async function* readTraceDat(input: OpenedInput, state: ReadState, opts: 
   const { diag, counters } = state;
   const st = diag.stats;
   const path = input.path;
-  for (const c of ['port', 'size', 'dir', 'value', 'gpa', 'msr'] as const) state.columns.add(c);
+  for (const c of ['port', 'size', 'dir', 'value', 'gpa', 'msr', 'vm'] as const) state.columns.add(c);
   if (input.gzip) throw new ExitscopeError(`${path}: a gzip-compressed trace.dat: decompress it first (gunzip), exitscope reads trace.dat files in place`);
   let src: FileSource;
   try {
@@ -115,7 +115,7 @@ export async function* readTraceDat(input: OpenedInput, state: ReadState, opts: 
       return;
     }
     st.format = `trace.dat v${L.version}${L.compression !== 'none' ? ` (${L.compression})` : ''}`;
-    const asm = new ExitAssembler(counters, diag, opts.chunkRows);
+    const asm = new ExitAssembler(counters, diag, opts.chunkRows, state.vms);
     const dec = new KvmRecordDecoder(L.meta.events, asm, L.meta.header.littleEndian);
     const ct = L.meta.events.commonType();
     const cp = L.meta.events.commonPid();
