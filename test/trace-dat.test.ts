@@ -676,3 +676,31 @@ describe('trace.dat fuzz', () => {
     }
   });
 });
+
+describe('trace.dat writer: several VMs', () => {
+  it('exits of two VMs with the same vcpu numbers keep their own threads (and come back as two VMs)', async () => {
+    const c = new ExitChunk(16, 9_000_000_000n);
+    const io = REASONS.byNativeCode('vmx', 30), hlt = REASONS.byNativeCode('vmx', 12);
+    // VM 7 and VM 8, both with vcpu 0 and 1, interleaved in time
+    c.pushRow(0, 0, io, 0, 0x1000, 100, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7);
+    c.pushRow(10, 0, hlt, 0, 0x2000, 300, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8);
+    c.pushRow(20, 1, io, 0, 0x3000, 50, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7);
+    c.pushRow(200, 0, hlt, 0, 0x4000, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7);
+    c.pushRow(400, 0, io, 0, 0x5000, 70, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8);
+    c.pushRow(410, 1, io, 0, 0x6000, 80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8);
+    const path = join(tmp, 'two-vms.dat');
+    await writeDat(single(c), path);
+    const { trace, stream } = await readTrace(path);
+    const got: Array<{ ts: bigint; vcpu: number; rip: number; dur: number; vm: number }> = [];
+    for (const k of trace.chunks) for (let i = 0; i < k.length; i++) got.push({ ts: k.tsBaseNs + BigInt(k.ts[i]), vcpu: k.vcpu[i], rip: k.ripLo[i], dur: k.dur[i], vm: k.vm[i] });
+    got.sort((a, b) => (a.ts < b.ts ? -1 : 1));
+    expect(got.map((r) => [Number(r.ts - 9_000_000_000n), r.vcpu, r.rip, r.dur])).toEqual([
+      [0, 0, 0x1000, 100], [10, 0, 0x2000, 300], [20, 1, 0x3000, 50], [200, 0, 0x4000, 60], [400, 0, 0x5000, 70], [410, 1, 0x6000, 80],
+    ]);
+    const vmOf = (rip: number) => got.find((r) => r.rip === rip)!.vm;
+    expect(new Set([0x1000, 0x3000, 0x4000].map(vmOf)).size).toBe(1);
+    expect(new Set([0x2000, 0x5000, 0x6000].map(vmOf)).size).toBe(1);
+    expect(vmOf(0x1000)).not.toBe(vmOf(0x2000));
+    expect(stream.counters.unpairedExits).toBe(0);
+  });
+});

@@ -12,7 +12,9 @@
  * detail record at the same time (kvm_pio for a port, else kvm_mmio for a
  * gpa, else kvm_msr for an msr) and kvm_userspace_exit when the exit went to
  * the VMM, and kvm_entry at ts + duration (none when the duration is
- * unknown). Each vcpu is a thread: pid 4242 + vcpu on host CPU vcpu % 8.
+ * unknown). Each vcpu is a thread: pid 4242 + vcpu on host CPU vcpu % 8
+ * (when the exits carry several VMs in their `vm` column, the k-th VM's
+ * threads are 4242 + 1000k + vcpu, so each VM keeps its own threads).
  * Records are written in time order across vcpus (an entry waits until no
  * earlier exit is left), so every CPU's pages are in time order; times are
  * whole nanoseconds.
@@ -184,7 +186,7 @@ function u64(v: number | bigint): Buffer {
 }
 
 /** The tracing-data block, CPU count, options and flyrecord CPU table (offsets filled by the caller). */
-function header(formats: string[], vcpus: number[], cpuSizes: number[]): Buffer {
+function header(formats: string[], threads: Array<[number, number]>, cpuSizes: number[]): Buffer {
   const parts: Buffer[] = [];
   parts.push(TRACING_MAGIC, Buffer.from('6\0', 'latin1'), Buffer.from([0, 8]), u32(PAGE));
   const hp = Buffer.from(HEADER_PAGE_64, 'latin1');
@@ -199,7 +201,7 @@ function header(formats: string[], vcpus: number[], cpuSizes: number[]): Buffer 
   }
   parts.push(u32(0)); // kallsyms
   parts.push(u32(0)); // printk formats
-  const cmd = Buffer.from(vcpus.map((v) => `${PID_BASE + v} CPU ${v}/KVM\n`).join(''), 'latin1');
+  const cmd = Buffer.from(threads.map(([t, v]) => `${PID_BASE + t} CPU ${v}/KVM\n`).join(''), 'latin1');
   parts.push(u64(cmd.length), cmd);
   parts.push(u32(cpuSizes.length));
   parts.push(Buffer.from('options  \0', 'latin1'), Buffer.from([0, 0]));
@@ -224,23 +226,33 @@ export async function* writeTraceDat(chunks: AsyncIterable<ExitChunk>, _opts: Wr
   const dir = mkdtempSync(join(tmpdir(), 'exitscope-dat-'));
   const cpus: CpuPages[] = [];
   let base: bigint | null = null;
-  /** Pending entries per vcpu: time offset (NaN none) and rip halves. */
+  /**
+   * Threads: one per (VM, vcpu). The first VM's vcpu n is thread n (pid
+   * 4242 + n); the k-th VM of the input's `vm` column gets threads k*1000 + n.
+   */
+  const vmIndex = new Map<number, number>();
+  const threadOf = (vm: number, vcpu: number): number => {
+    let k = vmIndex.get(vm);
+    if (k === undefined) { k = vmIndex.size; vmIndex.set(vm, k); }
+    return k * 1000 + vcpu;
+  };
+  const vcpuOfThread = new Map<number, number>();
+  /** Pending entries per thread: time offset and rip halves. */
   const pendAt = new Map<number, number>();
   const pendRip = new Map<number, [number, number]>();
-  const vcpusSeen = new Set<number>();
-  const cpuOf = (vcpu: number): CpuPages => {
-    const c = ((vcpu % MAX_CPUS) + MAX_CPUS) % MAX_CPUS;
+  const cpuOf = (thread: number): CpuPages => {
+    const c = ((thread % MAX_CPUS) + MAX_CPUS) % MAX_CPUS;
     while (cpus.length <= c) cpus.push(new CpuPages(cpus.length, join(dir, `cpu${cpus.length}`), base!));
     return cpus[c];
   };
-  const pid = (vcpu: number): number => PID_BASE + vcpu;
+  const pid = (thread: number): number => PID_BASE + thread;
   const flushEntries = (upTo: number): void => {
     for (;;) {
       let best = -1, bestAt = Infinity;
       for (const [v, at] of pendAt) if (at <= upTo && (at < bestAt || (at === bestAt && v < best))) { best = v; bestAt = at; }
       if (best < 0) return;
       const rip = pendRip.get(best)!;
-      const r = ENTRY.start(pid(best)).u(best, 'vcpu_id').u(rip[1], 'rip', rip[0]);
+      const r = ENTRY.start(pid(best)).u(vcpuOfThread.get(best)!, 'vcpu_id').u(rip[1], 'rip', rip[0]);
       cpuOf(best).add(bestAt, r.buf);
       pendAt.delete(best);
     }
@@ -253,11 +265,12 @@ export async function* writeTraceDat(chunks: AsyncIterable<ExitChunk>, _opts: Wr
         const ts = Math.round(c.ts[i] + shift);
         flushEntries(ts);
         const v = c.vcpu[i];
-        vcpusSeen.add(v);
-        const p = pid(v);
-        const cpu = cpuOf(v);
-        // an entry of this vcpu still pending (inconsistent input): write it first
-        if (pendAt.has(v)) flushEntries(pendAt.get(v)!);
+        const t = threadOf(c.vm[i], v);
+        vcpuOfThread.set(t, v);
+        const p = pid(t);
+        const cpu = cpuOf(t);
+        // an entry of this thread still pending (inconsistent input): write it first
+        if (pendAt.has(t)) flushEntries(pendAt.get(t)!);
         const reason = REASONS.get(c.reason[i]);
         const svm = reason.isa === 'svm';
         let code = reason.code;
@@ -277,8 +290,8 @@ export async function* writeTraceDat(chunks: AsyncIterable<ExitChunk>, _opts: Wr
         if (f & F_USERSPACE) cpu.add(ts, USER.start(p).u(f & F_PORT ? 2 : f & F_GPA ? 6 : 3, 'reason').buf);
         const d = c.dur[i];
         if (d === d) {
-          pendAt.set(v, Math.round(c.ts[i] + shift + d));
-          pendRip.set(v, [c.ripHi[i], c.ripLo[i]]);
+          pendAt.set(t, Math.round(c.ts[i] + shift + d));
+          pendRip.set(t, [c.ripHi[i], c.ripLo[i]]);
         }
       }
     }
@@ -286,9 +299,9 @@ export async function* writeTraceDat(chunks: AsyncIterable<ExitChunk>, _opts: Wr
     flushEntries(Infinity);
     for (const c of cpus) c.finish();
     // Keep empty CPUs below the highest used one (trace-cmd numbers CPUs by position).
-    const vcpus = [...vcpusSeen].sort((a, b) => a - b);
+    const threads = [...vcpuOfThread].sort((a, b) => a[0] - b[0]);
     const formats = [EXIT, ENTRY, PIO, MMIO, MSR, USER].map((r) => KVM_FORMATS[r.fmt.name]);
-    yield header(formats, vcpus, cpus.length ? cpus.map((c) => c.size) : [0]);
+    yield header(formats, threads, cpus.length ? cpus.map((c) => c.size) : [0]);
     for (const c of cpus) yield* c.contents();
   } finally {
     for (const c of cpus) c.close();
