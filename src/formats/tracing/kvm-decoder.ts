@@ -93,13 +93,19 @@ export class KvmRecordDecoder {
     return this.le ? dv.getUint32(p + r.off + 4, true) : dv.getUint32(p + r.off, false);
   }
 
+  private lastKey = -1;
+  private lastId = -1;
+
   private reason(isa: number, code: number): number {
     const key = isa * 4294967296 + code;
+    if (key === this.lastKey) return this.lastId;
+    this.lastKey = key;
     let id = this.reasonCache.get(key);
     if (id === undefined) {
       id = isa === 2 ? REASONS.byNativeCode('svm', code) : REASONS.byNativeCode('vmx', code & 0xffff);
       this.reasonCache.set(key, id);
     }
+    this.lastId = id;
     return id;
   }
 
