@@ -119,7 +119,7 @@ describe('text trace readers (numbers from fixtures/ftrace/README.md)', () => {
 describe('issue 3 acceptance: analyze a trace-cmd report directly, and via convert', () => {
   it('gives identical rows from the text and from its CSV conversion', async () => {
     const map = fx('kallsyms-modules', 'kallsyms');
-    const direct = await cli(['analyze', fx('ftrace', 'trace-cmd-6x.txt'), '--map', map, '--format', 'json', '--top', '0']);
+    const direct = await cli(['analyze', fx('ftrace', 'trace-cmd-6x.txt'), '--map', map, '--format', 'json', '--top', '0', '--include-idle', '--keep-unknown']);
     expect(direct.code).toBe(0);
     const j = JSON.parse(direct.stdout);
     expect(j.inputs[0]).toMatchObject({ format: 'trace-cmd', counters: { lostEvents: 17, unpairedExits: 2, unpairedEntries: 1, timeWentBackwards: 0 } });
@@ -128,7 +128,7 @@ describe('issue 3 acceptance: analyze a trace-cmd report directly, and via conve
     const dir = mkdtempSync(join(tmpdir(), 'exitscope-tc-'));
     const csv = join(dir, 'x.csv');
     expect((await cli(['convert', fx('ftrace', 'trace-cmd-6x.txt'), '--to', 'csv', '-o', csv])).code).toBe(0);
-    const via = JSON.parse((await cli(['analyze', csv, '--map', map, '--format', 'json', '--top', '0'])).stdout);
+    const via = JSON.parse((await cli(['analyze', csv, '--map', map, '--format', 'json', '--top', '0', '--include-idle', '--keep-unknown'])).stdout);
     expect(via.rows).toEqual(j.rows);
     expect(readFileSync(csv, 'utf8').split('\n')[0]).toBe('ts_ns,vcpu,reason,rip,duration_ns,port,size,dir,value,gpa,msr,vm');
   });

@@ -1,12 +1,11 @@
 /**
  * One shape for every analysis (after the Chrome DevTools trace handlers):
  * reset(), handleChunk(), finalize(), data(). The engine makes one streaming
- * pass over each input and feeds every handler the rows that pass the filter,
+ * pass over the inputs and feeds every handler the rows that pass the filter,
  * a chunk at a time (the columnar form of handleEvent: the loop over rows lives
  * inside the handler, so no call or object per exit).
  */
 import type { ExitChunk } from '../model/chunk.js';
-import type { TraceStream } from '../formats/index.js';
 import { NO_FILTER, selectRows, type Census, type ExitFilter } from './filter.js';
 
 export interface ExitHandler<T = unknown> {
@@ -18,18 +17,35 @@ export interface ExitHandler<T = unknown> {
   data(): T;
 }
 
-/** Streams every input once through every handler. */
-export async function runHandlers(streams: readonly TraceStream[], handlers: readonly ExitHandler[], filter: ExitFilter = NO_FILTER, census?: Census): Promise<void> {
-  for (const h of handlers) h.reset();
-  let sel = new Uint32Array(0);
-  for (let k = 0; k < streams.length; k++) {
-    for await (const chunk of streams[k].chunks) {
-      census?.count(chunk);
-      if (sel.length < chunk.length) sel = new Uint32Array(chunk.capacity);
-      const n = selectRows(chunk, filter, sel);
-      if (n === 0) continue;
-      for (const h of handlers) h.handleChunk(chunk, sel, n, k);
-    }
+/** Chunks tagged with the input they came from. */
+export interface InputChunk {
+  chunk: ExitChunk;
+  input: number;
+}
+
+/** Feeds every chunk once through every handler (after the filter); `census` sees them unfiltered. */
+export class HandlerRun {
+  private sel = new Uint32Array(0);
+  constructor(private readonly handlers: readonly ExitHandler[], private readonly filter: ExitFilter = NO_FILTER, private readonly census?: Census) {
+    for (const h of handlers) h.reset();
   }
-  for (const h of handlers) h.finalize();
+
+  feed(chunk: ExitChunk, input: number): void {
+    this.census?.count(chunk);
+    if (this.sel.length < chunk.length) this.sel = new Uint32Array(chunk.capacity);
+    const n = selectRows(chunk, this.filter, this.sel);
+    if (n === 0) return;
+    for (const h of this.handlers) h.handleChunk(chunk, this.sel, n, input);
+  }
+
+  finish(): void {
+    for (const h of this.handlers) h.finalize();
+  }
+}
+
+/** Streams every chunk once through every handler. */
+export async function runHandlers(source: AsyncIterable<InputChunk>, handlers: readonly ExitHandler[], filter: ExitFilter = NO_FILTER, census?: Census): Promise<void> {
+  const run = new HandlerRun(handlers, filter, census);
+  for await (const { chunk, input } of source) run.feed(chunk, input);
+  run.finish();
 }

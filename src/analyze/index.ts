@@ -1,32 +1,52 @@
 /**
- * `analyze`: one streaming pass over the inputs, then symbolization of the
- * distinct addresses and the grouped report (the paper's Tables 1-3 for any
- * trace, in perf kvm stat's terms).
+ * `analyze`: one streaming pass over the inputs into cells, then rows (the
+ * paper's Tables 1-3 for any trace, in perf kvm stat's terms, and the views a
+ * KVM engineer asks for next: per VM, per vcpu, per device, over time).
+ *
+ * The KASLR slide is decided once, in src/symbols, before any exit is keyed:
+ * from the distinct RIPs of the first PREFIX_EXITS exits (the whole trace when
+ * shorter), which are held back and then streamed like the rest. From then on
+ * each distinct RIP is symbolized once and exits aggregate by function while
+ * streaming, so memory follows the number of distinct keys, not the trace.
  */
 import { openTrace, type TraceStream } from '../formats/index.js';
-import { formatHex } from '../model/u64.js';
-import { loadSymbolizer, type KaslrOption, type Symbolizer } from '../symbols/index.js';
-import { CellsHandler, type CellMode } from './cells.js';
-import { Census, ReasonFilter, type ExitFilter } from './filter.js';
-import { runHandlers } from './handler.js';
-import { buildRows, ripWeights } from './hot.js';
-import type { AnalyzeReport, GroupBy, SortBy } from './schema.js';
 import { summarizeInput } from '../formats/summary.js';
+import type { ExitChunk } from '../model/chunk.js';
+import { ExitscopeError } from '../model/errors.js';
+import { REASONS } from '../model/reasons.js';
+import { formatHex, u64ToBigInt } from '../model/u64.js';
+import { IoMap } from '../symbols/iomap.js';
+import { loadSymbolizer, symbolizerFromKallsyms, type KaslrOption, type RipWeight, type Symbolizer } from '../symbols/index.js';
+import { CellsHandler } from './cells.js';
+import { DIMENSION_SPECS, parseDimensions, type Dimension, type LabelContext } from './dimensions.js';
+import { Census, ReasonFilter, type ExitFilter } from './filter.js';
+import { HandlerRun, type InputChunk } from './handler.js';
+import { KeyTable } from './key-table.js';
+import { AddressResolver } from './resolver.js';
+import { describeRows, groupCells, rankRows, rowLabels, rowText } from './rows.js';
+import type { AnalyzeReport, SortBy } from './schema.js';
 import { TotalsHandler } from './totals.js';
 
 export { summarizeInput } from '../formats/summary.js';
 export * from './schema.js';
-export { runHandlers, type ExitHandler } from './handler.js';
+export { runHandlers, HandlerRun, type ExitHandler, type InputChunk } from './handler.js';
 export { ReasonFilter, Census, type ExitFilter } from './filter.js';
 export { TotalsHandler } from './totals.js';
-export { CellsHandler } from './cells.js';
+export { CellsHandler, CellStore } from './cells.js';
 export { DurationSketch } from './duration-sketch.js';
+export { DIMENSIONS, parseDimensions, type Dimension } from './dimensions.js';
+export { AddressResolver } from './resolver.js';
+export { isIdleReason } from './idle.js';
+
+/** Exits held back to decide the KASLR slide before streaming. */
+export const PREFIX_EXITS = 500_000;
 
 export interface AnalyzeOptions {
   /** Trace paths, or already opened streams (e.g. an emulation). */
   inputs: ReadonlyArray<string | TraceStream>;
   maps?: readonly string[];
-  by?: GroupBy;
+  /** One dimension or several (`function,vcpu`). */
+  by?: Dimension | readonly Dimension[] | string;
   sort?: SortBy;
   top?: number;
   /** `--reason` words (names, aliases, codes; `!NAME` excludes). */
@@ -40,49 +60,199 @@ export interface AnalyzeOptions {
   symbolizer?: Symbolizer;
   /** What `-` reads. */
   stdin?: AsyncIterable<Buffer>;
+  /** Rank and Time% by handling + idle time instead of handling time. */
+  includeIdle?: boolean;
+  /** Unresolved addresses as their own rows instead of the [guest user] / [guest kernel, no symbol] / [firmware] roll-ups. */
+  keepUnknown?: boolean;
+  /** Time series width in ns (`--interval`). */
+  intervalNs?: number;
+  /** /proc/ioports and /proc/iomem of the guest (`--iomap`). */
+  iomaps?: readonly string[];
+  /** MSR names for `--by msr` (index -> name). */
+  msrName?: (index: number) => string | null;
+  /** Keep reading growing inputs until the signal aborts (`--follow`). */
+  follow?: { signal: AbortSignal };
+  /** Called with a report of the exits so far every `everyMs` (live view, `--follow`). */
+  progress?: { everyMs: number; report: (rep: AnalyzeReport) => void };
 }
 
-const MODE_OF: Record<GroupBy, CellMode> = {
-  function: 'rip', address: 'rip', caller: 'rip-caller', callsite: 'rip-caller', reason: 'reason', port: 'port', mmio: 'mmio', vcpu: 'vcpu',
-};
+/** Distinct RIPs of some chunks with their counts and (a hinted) reason, for the KASLR decision. */
+function ripWeights(chunks: readonly ExitChunk[]): RipWeight[] {
+  const t = new KeyTable(2, 4096);
+  let counts = new Float64Array(4096);
+  let reasons = new Int32Array(4096);
+  const k = new Uint32Array(2);
+  for (const c of chunks) {
+    for (let i = 0; i < c.length; i++) {
+      k[0] = c.ripHi[i]; k[1] = c.ripLo[i];
+      const n = t.size;
+      const id = t.intern(k);
+      if (id >= counts.length) {
+        const cc = new Float64Array(counts.length * 2); cc.set(counts); counts = cc;
+        const rr = new Int32Array(reasons.length * 2); rr.set(reasons); reasons = rr;
+      }
+      if (id === n) reasons[id] = c.reason[i];
+      counts[id]++;
+    }
+  }
+  const out: RipWeight[] = [];
+  for (let id = 0; id < t.size; id++) out.push({ addr: u64ToBigInt(t.key(id, 0), t.key(id, 1)), count: counts[id], reason: REASONS.get(reasons[id]).canonical });
+  return out;
+}
+
+async function* tagged(streams: readonly TraceStream[]): AsyncGenerator<InputChunk> {
+  for (let k = 0; k < streams.length; k++) for await (const chunk of streams[k].chunks) yield { chunk, input: k };
+}
 
 export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeReport> {
-  const by = opts.by ?? 'function';
+  const dims = parseDimensionsOrThrow(opts.by ?? 'function');
   const sort = opts.sort ?? 'count';
   const top = opts.top ?? 20;
-  const symbolizer = opts.symbolizer ?? (opts.maps && opts.maps.length ? await loadSymbolizer(opts.maps) : null);
+  const includeIdle = opts.includeIdle ?? false;
+  const kaslr = opts.kaslr ?? 'auto';
+  let symbolizer = opts.symbolizer ?? (opts.maps && opts.maps.length ? await loadSymbolizer(opts.maps) : null);
+  const iomap = await IoMap.load(opts.iomaps ?? []);
   const rf = new ReasonFilter(opts.reasons ?? [], opts.excludeReasons ?? []);
   const filter: ExitFilter = { reasons: rf.active ? rf : null, vcpus: opts.vcpus && opts.vcpus.length ? new Set(opts.vcpus) : null };
   const streams: TraceStream[] = [];
-  for (const p of opts.inputs) streams.push(typeof p === 'string' ? await openTrace(p, { strict: opts.strict, format: opts.inputFormat, stdin: opts.stdin }) : p);
-  const totals = new TotalsHandler();
-  const cells = new CellsHandler(MODE_OF[by]);
-  const census = new Census();
-  await runHandlers(streams, [totals, cells], filter, census);
-  census.check(filter);
-  const cellData = cells.data();
-  // The KASLR slide is settled once, here, from the trace's distinct RIPs, before any row is built.
-  if (symbolizer && !symbolizer.empty && (cellData.mode === 'rip' || cellData.mode === 'rip-caller')) symbolizer.decideSlide(ripWeights(cellData), opts.kaslr ?? 'auto');
-  const res = buildRows(cellData, by, sort, top, symbolizer);
-  const t = totals.data();
+  for (const p of opts.inputs) streams.push(typeof p === 'string' ? await openTrace(p, { strict: opts.strict, format: opts.inputFormat, stdin: opts.stdin, follow: opts.follow?.signal }) : p);
   const notes: string[] = [];
-  if (cellData.unkeyed > 0) notes.push(`${cellData.unkeyed} of ${t.exits} exits carry no ${by === 'port' ? 'I/O port' : 'MMIO'} detail and are not in this view`);
-  if (t.timed < t.exits) notes.push(`${t.exits - t.timed} exits have no known duration (unpaired exit/entry): counted, left out of time statistics`);
-  if (!symbolizer && (by === 'function' || by === 'caller' || by === 'callsite')) notes.push('no --map given: functions are shown as [unknown] addresses');
-  if (res.unresolved.exits > 0 && symbolizer) notes.push(`${res.unresolved.exits} exits (${((res.unresolved.exits / Math.max(1, res.viewExits)) * 100).toFixed(1)}%) at ${res.unresolved.addresses} addresses no map resolves (guest user space, firmware, or a missing module map): shown as [unknown] rows`);
-  if ((by === 'caller' || by === 'callsite') && res.rows.every((r) => r.caller === '[no caller]')) notes.push('this trace carries no caller column: every row is [no caller]');
-  const slide = symbolizer?.slide;
-  const kaslrNote = !symbolizer ? 'no map given' : slide!.mode === 'none' && (cellData.mode !== 'rip' && cellData.mode !== 'rip-caller') ? `not needed for --by ${by}` : slide!.note;
+
+  // Hold back a prefix: the KASLR slide and an embedded map are settled from it before any exit is keyed.
+  const source = tagged(streams);
+  const prefix: InputChunk[] = [];
+  let held = 0;
+  let ended = false;
+  // Without a map only the first chunk is held (a binary input's embedded kallsyms is known by then);
+  // a live view cannot wait for half a million exits before its first table.
+  const needPrefix = kaslr === 'auto' || !symbolizer;
+  const prefixExits = !symbolizer ? 1 : opts.follow ? 10_000 : PREFIX_EXITS;
+  while (needPrefix && held < prefixExits) {
+    const r = await source.next();
+    if (r.done) { ended = true; break; }
+    prefix.push(r.value);
+    held += r.value.chunk.length;
+  }
+  if (!symbolizer) {
+    const emb = streams.map((s) => ({ path: s.path, text: s.embeddedKallsyms() })).find((e) => e.text);
+    if (emb) {
+      symbolizer = symbolizerFromKallsyms(emb.text!, `${emb.path} (embedded kallsyms)`);
+      notes.push(`no --map given: symbols from the kallsyms embedded in ${emb.path}, the recording host's; they name guest addresses only if the guest runs the same kernel build (give the guest's map with --map)`);
+    }
+  }
+  if (symbolizer && !symbolizer.empty) {
+    const weights = ripWeights(prefix.map((p) => p.chunk));
+    try {
+      symbolizer.decideSlide(weights, kaslr);
+    } catch (e) {
+      if (!(e instanceof ExitscopeError) || opts.maps?.length || opts.symbolizer) throw e;
+      notes.push(`the embedded kallsyms does not fit the guest's addresses: not used (${e.message.replace(/^[^:]*: /, '')})`);
+      symbolizer = null;
+    }
+    if (!ended && kaslr === 'auto' && symbolizer) notes.push(`KASLR slide decided from the first ${held.toLocaleString('en-US')} exits`);
+  }
+
+  const resolver = new AddressResolver(symbolizer, opts.keepUnknown ?? false);
+  const totals = new TotalsHandler(symbolizer && !symbolizer.empty ? resolver : null);
+  const cells = new CellsHandler(dims, resolver, opts.intervalNs ? { ns: opts.intervalNs } : null);
+  const census = new Census();
+  const run = new HandlerRun([totals, cells], filter, census);
+  const build = (final: boolean): AnalyzeReport => report({ dims, sort, top, includeIdle, streams, symbolizer, resolver, iomap, totals, cells, census, filter, notes, msrName: opts.msrName, intervalNs: opts.intervalNs, final });
+  let lastProgress = Date.now();
+  const fed = (): void => {
+    if (!opts.progress) return;
+    const now = Date.now();
+    if (now - lastProgress >= opts.progress.everyMs) { lastProgress = now; opts.progress.report(build(false)); }
+  };
+  for (const p of prefix) { run.feed(p.chunk, p.input); fed(); }
+  prefix.length = 0;
+  if (!ended) for await (const p of source) { run.feed(p.chunk, p.input); fed(); }
+  run.finish();
+  census.check(filter);
+  return build(true);
+}
+
+function parseDimensionsOrThrow(by: string | readonly string[]): Dimension[] {
+  try {
+    return parseDimensions(by);
+  } catch (e) {
+    throw new ExitscopeError(`--by: ${(e as Error).message.replace(/^unknown --by /, 'unknown dimension ')} (choose from: ${Object.keys(DIMENSION_SPECS).join(', ')}; several with commas, e.g. function,vcpu)`);
+  }
+}
+
+interface ReportParts {
+  dims: Dimension[];
+  sort: SortBy;
+  top: number;
+  includeIdle: boolean;
+  streams: readonly TraceStream[];
+  symbolizer: Symbolizer | null;
+  resolver: AddressResolver;
+  iomap: IoMap;
+  totals: TotalsHandler;
+  cells: CellsHandler;
+  census: Census;
+  filter: ExitFilter;
+  notes: readonly string[];
+  msrName?: (index: number) => string | null;
+  intervalNs?: number;
+  final: boolean;
+}
+
+function report(p: ReportParts): AnalyzeReport {
+  const t = p.totals.data();
+  const cd = p.cells.data();
+  const inputs = p.streams.map((s) => ({ path: s.path, vms: s.vms }));
+  const vmsSeen = new Set(t.vcpus.map((v) => `${v.input}:${v.vm}`));
+  const ctx: LabelContext = { resolver: p.resolver, iomap: p.iomap, inputs, severalVms: vmsSeen.size > 1, msrName: p.msrName ?? (() => null) };
+  const g = groupCells(cd);
+  let viewExits = 0, viewTime = 0;
+  for (let r = 0; r < g.rows; r++) { viewExits += g.count[r]; viewTime += p.includeIdle ? g.handling[r] + g.idle[r] : g.handling[r]; }
+  const { order, omitted } = rankRows(g, p.sort, p.includeIdle, p.top, (r) => rowText(rowLabels(g, cd, r, ctx)));
+  const rows = describeRows(order, g, cd, ctx, { includeIdle: p.includeIdle, viewExits, viewTimeNs: viewTime });
+  const notes = [...p.notes];
+  const specs = p.dims.map((d) => DIMENSION_SPECS[d]);
+  if (cd.unkeyed > 0) {
+    const needs = specs.filter((s) => s.covers).map((s) => s.covers).join(' and ');
+    notes.push(`${cd.unkeyed.toLocaleString('en-US')} of ${t.exits.toLocaleString('en-US')} exits carry no ${needs} and are not in this view`);
+  }
+  if (t.timed < t.exits) notes.push(`${(t.exits - t.timed).toLocaleString('en-US')} exits have no known duration (unpaired exit/entry): counted, left out of time statistics`);
+  if (!p.symbolizer && specs.some((s) => s.symbolic || s.name === 'address')) notes.push('no --map given: guest addresses are shown as [unknown] rows');
+  if (t.split && t.split.unresolved.exits + t.split.user.exits > 0 && p.resolver.keepUnknown) {
+    notes.push(`${(t.split.unresolved.exits + t.split.user.exits).toLocaleString('en-US')} exits at addresses no map resolves, shown one row per address (--keep-unknown)`);
+  }
+  if (t.split && t.split.unresolved.exits > 0 && !p.resolver.keepUnknown && specs.some((s) => s.symbolic)) {
+    const mods = p.symbolizer!.sources.some((s) => s.kind === 'kallsyms' && s.symbols.some((x) => x.module));
+    notes.push(`${t.split.unresolved.exits.toLocaleString('en-US')} exits in the guest kernel's address space outside every map${mods ? '' : ' (modules? give /proc/kallsyms with its [module] lines, or MODULE.ko@BASE)'}; --keep-unknown lists them by address`);
+  }
+  if (p.dims.some((d) => d === 'caller' || d === 'callsite') && rows.length && rows.every((r) => r.caller === '[no caller]')) notes.push('this trace carries no caller column: every row is [no caller]');
+  if (cd.seriesCapped) notes.push(`--interval series kept for the first ${(65536).toLocaleString('en-US')} keys only`);
+  if (!p.final) notes.push('live: exits so far');
+  const slide = p.symbolizer?.slide;
+  const symbolic = p.dims.some((d) => DIMENSION_SPECS[d].symbolic || d === 'address' || d === 'callsite');
+  const kaslrNote = !p.symbolizer ? 'no map given' : !symbolic && slide!.mode === 'none' ? `not needed for --by ${p.dims.join(',')}` : slide!.note;
   return {
-    schema: 'exitscope.analyze/v2',
-    by,
-    sort,
-    inputs: streams.map(summarizeInput),
-    totals: { exits: t.exits, timeNs: t.timeNs, timed: t.timed, spanNs: t.spanNs, vcpus: t.vcpus },
-    view: { exits: res.viewExits, timeNs: res.viewTimeNs },
+    schema: 'exitscope.analyze/v3',
+    by: p.dims,
+    sort: p.sort,
+    includeIdle: p.includeIdle,
+    inputs: p.streams.map(summarizeInput),
+    totals: {
+      exits: t.exits, timeNs: t.timeNs, handlingNs: t.handlingNs, idleNs: t.idleNs, timed: t.timed, spanNs: t.spanNs,
+      vcpus: t.vcpus.length,
+      perVcpu: t.vcpus.map((v) => ({
+        ...v,
+        label: ctx.severalVms ? DIMENSION_SPECS.vcpu.label([v.input, v.vm >>> 0, v.vcpu], 0, ctx).text : `vcpu ${v.vcpu}`,
+        handlingShare: v.wallNs ? Math.round((v.handlingNs / v.wallNs) * 1e6) / 1e6 : 0,
+        idleShare: v.wallNs ? Math.round((v.idleNs / v.wallNs) * 1e6) / 1e6 : 0,
+      })),
+      split: t.split,
+    },
+    view: { exits: viewExits, timeNs: viewTime },
+    interval: p.intervalNs ? { ns: p.intervalNs, count: cd.intervals, capped: cd.seriesCapped } : null,
     kaslr: { slide: formatHex(slide?.slide ?? 0n), mode: slide?.mode ?? 'none', note: kaslrNote },
-    rows: res.rows,
-    omitted: res.omitted,
+    rows,
+    omitted,
     notes,
   };
 }

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { analyze, type AnalyzeReport } from '../analyze/index.js';
+import { analyze, type AnalyzeReport, type Dimension } from '../analyze/index.js';
 import type { EmulatorConfigInput } from '../emulator/config.js';
 import { emulationStream, GUEST_MAP, prepareEmulation, type EmulationSummary } from '../emulator/index.js';
 import { ExitscopeError } from '../model/errors.js';
@@ -39,7 +39,7 @@ export function paperData(): any {
   return JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'traces', 'paper-data.json'), 'utf8'));
 }
 
-async function run(cfg: EmulatorConfigInput, analyzeAs?: { by: AnalyzeReport['by']; reasons?: string[] }): Promise<{ summary: EmulationSummary; report: AnalyzeReport | null }> {
+async function run(cfg: EmulatorConfigInput, analyzeAs?: { by: Dimension; reasons?: string[] }): Promise<{ summary: EmulationSummary; report: AnalyzeReport | null }> {
   const em = prepareEmulation(cfg, 'reproduce');
   if (!analyzeAs) {
     for await (const _ of em.chunks()) void _;

@@ -35,6 +35,15 @@ export function wholeNumber(flag: string, v: unknown, min = 0): number {
   return Number(s);
 }
 
+/** `10ms`, `1.5s`, `250us`, `500000ns` or bare ns, to ns. */
+export function parseDuration(flag: string, v: unknown): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s)?$/.exec(String(v).trim());
+  const mult: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9 };
+  const ns = m ? Number(m[1]) * mult[m[2] ?? 'ns'] : NaN;
+  if (!(ns >= 1)) throw new ExitscopeError(`--${flag}: expected a duration like 10ms, 1s or 500us, got '${v}'`);
+  return Math.round(ns);
+}
+
 export function positive(flag: string, v: unknown): number {
   const n = Number(v);
   if (!(n > 0) || !Number.isFinite(n)) throw new ExitscopeError(`--${flag}: expected a positive number, got '${v}'`);

@@ -196,6 +196,11 @@ async function* readCsv(input: OpenedInput, state: ReadState, opts: ReadOptions)
         chunk = new ExitChunk(rows);
       }
     }
+    if (opts.flush && chunk.length) {
+      chunk.tsBaseNs = time.baseNs;
+      yield chunk;
+      chunk = new ExitChunk(rows);
+    }
   }
   st.lines = lines = splitter.lines;
   if (slotOf === null && st.skipped < lines) throw new ExitscopeError(`${input.path}: no CSV header found`);

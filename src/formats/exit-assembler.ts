@@ -297,9 +297,14 @@ export class ExitAssembler {
     }
   }
 
-  /** Completed chunks so far (the reader yields them). */
-  *drain(): Generator<ExitChunk> {
+  /** Completed chunks so far (the reader yields them); with `partial`, the one being filled too. */
+  *drain(partial = false): Generator<ExitChunk> {
     while (this.ready.length) yield this.ready.shift()!;
+    if (partial && this.chunk.length) {
+      this.chunk.tsBaseNs = this.time.baseNs;
+      yield this.chunk;
+      this.chunk = new ExitChunk(this.chunkRows);
+    }
   }
 
   /** End of input: open exits become unpaired; yields every remaining chunk. */

@@ -293,7 +293,7 @@ async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions
     }
     const { buf, bounds } = batch;
     for (let k = 0; k < batch.count; k++) handleLine(buf, bounds[2 * k], bounds[2 * k + 1], batch.firstLine + k);
-    yield* asm.drain();
+    yield* asm.drain(opts.flush);
   }
   yield* asm.finish();
   // Event lines of other files seen before the host's first kvm event.

@@ -88,16 +88,18 @@ export interface OpenTraceOptions extends Partial<ReadOptions> {
   format?: string;
   /** What `-` reads (default: the process's standard input). */
   stdin?: AsyncIterable<Buffer>;
+  /** Keep reading as the input grows until this aborts (`--follow`). */
+  follow?: AbortSignal;
 }
 
 /** Opens a trace for streaming; chunks are produced as the caller iterates. */
 export async function openTrace(path: string, opts: OpenTraceOptions = {}): Promise<TraceStream> {
-  const input = await openInput(path, opts.stdin);
+  const input = await openInput(path, { stdin: opts.stdin, follow: opts.follow });
   const fmt = opts.format ? formatByName(opts.format) : sniffFormat(path, input.head);
   if (fmt.binary && path === '-') throw new ExitscopeError(`-: ${fmt.name} needs a seekable file, not standard input (save it to a file first)`);
   const diag = new Diagnostics(path, fmt.name, opts.strict ?? false);
   const state: ReadState = { diag, columns: new Set(), counters: newCounters(), vms: new Map() };
-  const readOpts: ReadOptions = { strict: opts.strict ?? false, chunkRows: opts.chunkRows };
+  const readOpts: ReadOptions = { strict: opts.strict ?? false, chunkRows: opts.chunkRows, flush: opts.follow !== undefined };
   return {
     path,
     format: fmt.name,

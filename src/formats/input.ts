@@ -27,10 +27,49 @@ async function* prepend(first: Buffer | null, rest: AsyncIterator<Buffer>): Asyn
   }
 }
 
-export async function openInput(path: string, stdin: AsyncIterable<Buffer> = process.stdin as AsyncIterable<Buffer>): Promise<OpenedInput> {
+/** Reads a file as it grows (`--follow`): at its end, waits for more until `signal` aborts. */
+async function* followFile(path: string, signal: AbortSignal): AsyncGenerator<Buffer> {
+  const fh = await fsp.open(path, 'r');
+  try {
+    let pos = 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(READ_CHUNK);
+      const { bytesRead } = await fh.read(buf, 0, READ_CHUNK, pos);
+      if (bytesRead > 0) { pos += bytesRead; yield buf.subarray(0, bytesRead); continue; }
+      if (signal.aborted) return;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 200);
+        signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+      });
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Ends an iterator early when `signal` aborts (a pipe read with --follow, ended by Ctrl-C). */
+async function* untilAborted(it: AsyncIterable<Buffer>, signal: AbortSignal): AsyncGenerator<Buffer> {
+  const i = it[Symbol.asyncIterator]();
+  const aborted = new Promise<IteratorResult<Buffer>>((resolve) => signal.addEventListener('abort', () => resolve({ done: true, value: undefined }), { once: true }));
+  for (;;) {
+    const r = await Promise.race([i.next(), aborted]);
+    if (r.done) return;
+    yield r.value;
+  }
+}
+
+export interface OpenInputOptions {
+  /** What `-` reads (default: the process's standard input). */
+  stdin?: AsyncIterable<Buffer>;
+  /** Keep reading a growing file (a pipe: until its end) until this aborts. */
+  follow?: AbortSignal;
+}
+
+export async function openInput(path: string, o: OpenInputOptions = {}): Promise<OpenedInput> {
+  const stdin = o.stdin ?? (process.stdin as AsyncIterable<Buffer>);
   let raw: AsyncIterator<Buffer>;
   if (path === '-') {
-    raw = stdin[Symbol.asyncIterator]();
+    raw = (o.follow ? untilAborted(stdin, o.follow) : stdin)[Symbol.asyncIterator]();
   } else {
     try {
       const st = await fsp.stat(path);
@@ -40,7 +79,7 @@ export async function openInput(path: string, stdin: AsyncIterable<Buffer> = pro
       const code = (e as NodeJS.ErrnoException).code;
       throw new ExitscopeError(`${path}: cannot read trace (${code === 'ENOENT' ? 'no such file' : code ?? 'error'})`);
     }
-    raw = createReadStream(path, { highWaterMark: READ_CHUNK })[Symbol.asyncIterator]();
+    raw = o.follow ? followFile(path, o.follow) : createReadStream(path, { highWaterMark: READ_CHUNK })[Symbol.asyncIterator]();
   }
   const first = await raw.next();
   const firstBuf: Buffer | null = first.done ? null : first.value;

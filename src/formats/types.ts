@@ -6,6 +6,8 @@ import type { OpenedInput } from './input.js';
 export interface ReadOptions {
   strict: boolean;
   chunkRows?: number;
+  /** Hand on partial chunks after every input batch (a live view wants exits as they come). */
+  flush?: boolean;
 }
 
 /** What a reader fills while it streams; complete once its chunks are exhausted. */

@@ -120,6 +120,44 @@ export class Symbolizer {
     return d;
   }
 
+  /**
+   * A dense id for the function holding `addr` under the settled slide
+   * (absolute tables first, then the core kernel), or -1. Ids stay valid for
+   * the symbolizer's life; `functionById` gives the function back.
+   */
+  functionId(addr: bigint): number {
+    const a = this.absolute.find(addr);
+    if (a >= 0) return a;
+    const c = this.core.find(addr - this.slide.slide);
+    return c >= 0 ? this.absolute.size + c : -1;
+  }
+
+  functionById(id: number): { name: string; module: string; start: bigint } {
+    if (id < this.absolute.size) return { name: this.absolute.names[id], module: this.absolute.modules[id], start: this.absolute.starts[id] };
+    const c = id - this.absolute.size;
+    return { name: this.core.names[c], module: this.core.modules[c], start: this.core.starts[c] + this.slide.slide };
+  }
+
+  get functionCount(): number {
+    return this.absolute.size + this.core.size;
+  }
+
+  /**
+   * The guest's kernel/user boundary as the maps imply it: a 32-bit map's
+   * kernel sits above PAGE_OFFSET (0xc0000000 for the usual 3G/1G split, lower
+   * when the map's text starts lower), a 64-bit map's in the upper canonical
+   * half (user space ends at 0x0000800000000000).
+   */
+  userSpaceEnd(): bigint | null {
+    const r = this.core.textRange() ?? this.absolute.textRange();
+    if (!r) return null;
+    if (r[0] < 0x100000000n) {
+      const low = r[0] - (r[0] % 0x10000000n);
+      return low < 0xc0000000n ? low : 0xc0000000n;
+    }
+    return 0x0000800000000000n;
+  }
+
   resolve(addr: bigint): ResolvedAddress | null {
     const a = this.absolute.find(addr);
     if (a >= 0) return { name: this.absolute.names[a], module: this.absolute.modules[a], start: this.absolute.starts[a], offset: addr - this.absolute.starts[a] };
@@ -131,6 +169,11 @@ export class Symbolizer {
     }
     return null;
   }
+}
+
+/** A symbolizer from kallsyms text a trace file carries (trace.dat, perf.data). */
+export function symbolizerFromKallsyms(text: string, name: string): Symbolizer {
+  return new Symbolizer([{ path: name, kind: 'kallsyms', symbols: parseNmText(text, name), absolute: false }]);
 }
 
 export async function loadSymbolizer(specs: readonly string[]): Promise<Symbolizer> {

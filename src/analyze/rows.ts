@@ -1,0 +1,156 @@
+/**
+ * Cells to report rows in three separate steps:
+ * 1. group: every cell to its row (the cell key without the reason word), with
+ *    count and handling/idle time per row in flat arrays;
+ * 2. rank: top N by count or by time (handling time unless --include-idle),
+ *    ties broken by the row's text like `sort -k` would;
+ * 3. describe: labels, reasons, and the duration distribution (percentiles,
+ *    stddev) for the rows shown only.
+ */
+import { REASONS } from '../model/reasons.js';
+import { formatHex } from '../model/u64.js';
+import type { CellsData } from './cells.js';
+import { DIMENSION_SPECS, type DimLabel, type LabelContext } from './dimensions.js';
+import { DurationSketch } from './duration-sketch.js';
+import { isIdleReason } from './idle.js';
+import { KeyTable } from './key-table.js';
+import type { AnalyzeRow } from './schema.js';
+
+export interface RowGroups {
+  rows: number;
+  rowOfCell: Int32Array;
+  keys: KeyTable;
+  count: Float64Array;
+  handling: Float64Array;
+  idle: Float64Array;
+}
+
+/** Step 1. */
+export function groupCells(cells: CellsData): RowGroups {
+  const st = cells.store;
+  const width = st.width - 1;
+  const keys = new KeyTable(Math.max(width, 1), Math.max(16, st.size));
+  const rowOfCell = new Int32Array(st.size);
+  let count = new Float64Array(1024), handling = new Float64Array(1024), idle = new Float64Array(1024);
+  const k = new Uint32Array(Math.max(width, 1));
+  for (let id = 0; id < st.size; id++) {
+    for (let w = 0; w < width; w++) k[w] = st.table.key(id, w);
+    const r = keys.intern(k);
+    if (r >= count.length) {
+      const g = (a: Float64Array): Float64Array<ArrayBuffer> => { const b = new Float64Array(a.length * 2); b.set(a); return b; };
+      count = g(count); handling = g(handling); idle = g(idle);
+    }
+    rowOfCell[id] = r;
+    count[r] += st.count[id];
+    if (isIdleReason(st.table.key(id, width))) idle[r] += st.sum[id];
+    else handling[r] += st.sum[id];
+  }
+  return { rows: keys.size, rowOfCell, keys, count, handling, idle };
+}
+
+/** A row's text: the dimensions' labels joined (`vm 1 | vcpu 0`). */
+export function rowLabels(g: RowGroups, cells: CellsData, r: number, ctx: LabelContext): DimLabel[] {
+  const key = new Uint32Array(Math.max(g.keys.width, 1));
+  for (let w = 0; w < g.keys.width; w++) key[w] = g.keys.key(r, w);
+  return cells.dims.map((d, j) => DIMENSION_SPECS[d].label(key, cells.offsets[j], ctx));
+}
+
+export const rowText = (labels: readonly DimLabel[]): string => labels.map((l) => l.text).join(' | ');
+
+/** Rows above which ties are broken by row number instead of text (labelling every row would cost memory). */
+export const LABEL_TIEBREAK_LIMIT = 200_000;
+
+/** Step 2: the rows to show, in order, and what the rest add up to. */
+export function rankRows(g: RowGroups, sort: 'count' | 'time', includeIdle: boolean, top: number, textOf: ((r: number) => string) | null): { order: number[]; omitted: { rows: number; count: number; timeNs: number } } {
+  const time = (r: number): number => (includeIdle ? g.handling[r] + g.idle[r] : g.handling[r]);
+  const texts = textOf && g.rows <= LABEL_TIEBREAK_LIMIT ? Array.from({ length: g.rows }, (_, r) => textOf(r)) : null;
+  const before = (a: number, b: number): boolean => {
+    const d = sort === 'time' ? time(b) - time(a) || g.count[b] - g.count[a] : g.count[b] - g.count[a] || time(b) - time(a);
+    if (d !== 0) return d < 0;
+    if (texts) return texts[a] < texts[b] || (texts[a] === texts[b] && a < b);
+    return a < b;
+  };
+  let order: number[];
+  if (top > 0 && g.rows > top) {
+    // Insertion into a small sorted list: the tail is rejected in O(1).
+    order = [];
+    for (let r = 0; r < g.rows; r++) {
+      if (order.length === top && !before(r, order[top - 1])) continue;
+      let k = order.length === top ? top - 1 : order.length;
+      if (order.length < top) order.push(r);
+      while (k > 0 && before(r, order[k - 1])) { order[k] = order[k - 1]; k--; }
+      order[k] = r;
+    }
+  } else {
+    order = Array.from({ length: g.rows }, (_, r) => r).sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+  }
+  const shown = new Uint8Array(g.rows);
+  for (const r of order) shown[r] = 1;
+  let rc = 0, rt = 0;
+  for (let r = 0; r < g.rows; r++) if (!shown[r]) { rc += g.count[r]; rt += time(r); }
+  return { order, omitted: { rows: g.rows - order.length, count: rc, timeNs: rt } };
+}
+
+const round4 = (x: number): number => Math.round(x * 1e4) / 1e4;
+
+/** Step 3: the shown rows, described. */
+export function describeRows(order: readonly number[], g: RowGroups, cells: CellsData, ctx: LabelContext, opts: { includeIdle: boolean; viewExits: number; viewTimeNs: number }): AnalyzeRow[] {
+  const st = cells.store;
+  const pos = new Int32Array(g.rows).fill(-1);
+  order.forEach((r, k) => { pos[r] = k; });
+  const sketches = order.map(() => new DurationSketch());
+  const reasonMaps = order.map(() => new Map<number, number>());
+  const series = cells.intervals > 0 ? order.map(() => new Float64Array(2 * cells.intervals)) : null;
+  const reasonWord = st.width - 1;
+  for (let id = 0; id < st.size; id++) {
+    const k = pos[g.rowOfCell[id]];
+    if (k < 0) continue;
+    st.mergeInto(id, sketches[k]);
+    const rid = st.table.key(id, reasonWord);
+    const m = reasonMaps[k];
+    m.set(rid, (m.get(rid) ?? 0) + st.count[id]);
+    const s = st.series[id];
+    if (series && s) { const t = series[k]; for (let j = 0; j < Math.min(s.length, t.length); j++) t[j] += s[j]; }
+  }
+  return order.map((r, k) => {
+    const s = sketches[k];
+    const labels = rowLabels(g, cells, r, ctx);
+    const fields: DimLabel = Object.assign({ text: '' }, ...labels);
+    const reasons: Record<string, number> = {};
+    [...reasonMaps[k].entries()].sort((x, y) => y[1] - x[1] || x[0] - y[0]).forEach(([id, n]) => { reasons[REASONS.get(id).name] = n; });
+    const shownTime = opts.includeIdle ? g.handling[r] + g.idle[r] : g.handling[r];
+    const row: AnalyzeRow = {
+      rank: k + 1,
+      key: rowText(labels),
+      keys: Object.fromEntries(cells.dims.map((d, j) => [d, labels[j].text])),
+      symbol: fields.symbol ?? null,
+      module: fields.module ?? null,
+      address: fields.address === undefined || fields.address === null ? null : formatHex(fields.address),
+      count: g.count[r],
+      countPct: opts.viewExits ? round4((g.count[r] / opts.viewExits) * 100) : 0,
+      timeNs: g.handling[r] + g.idle[r],
+      handlingNs: g.handling[r],
+      idleNs: g.idle[r],
+      timePct: opts.viewTimeNs ? round4((shownTime / opts.viewTimeNs) * 100) : 0,
+      timed: s.count,
+      minNs: s.count ? s.min : null,
+      meanNs: s.count ? round4(s.mean) : null,
+      stddevNs: s.count ? round4(s.stddev) : null,
+      p50Ns: s.count ? s.quantile(0.5) : null,
+      p99Ns: s.count ? s.quantile(0.99) : null,
+      maxNs: s.count ? s.max : null,
+      reasons,
+    };
+    if (fields.caller !== undefined) {
+      row.caller = fields.caller;
+      row.callerAddress = fields.callerAddress === undefined || fields.callerAddress === null ? null : formatHex(fields.callerAddress);
+    }
+    if (fields.device !== undefined) row.device = fields.device;
+    if (fields.register !== undefined) row.register = fields.register;
+    if (series) {
+      const t = series[k];
+      row.series = { exits: Array.from({ length: cells.intervals }, (_, j) => t[2 * j]), handlingNs: Array.from({ length: cells.intervals }, (_, j) => t[2 * j + 1]) };
+    }
+    return row;
+  });
+}
