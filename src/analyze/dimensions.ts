@@ -33,7 +33,7 @@ export interface LabelContext {
   iomap: IoMap;
   /** Per input: its path and VM labels. */
   inputs: ReadonlyArray<{ path: string; vms: ReadonlyMap<number, string> }>;
-  /** Several VMs (or inputs) in the analysis: vcpu labels name their VM. */
+  /** Several VMs (or inputs) in the analysis and no vm dimension beside: vcpu labels name their VM. */
   severalVms: boolean;
   msrName: (index: number) => string | null;
 }

@@ -114,6 +114,7 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeReport> {
   const iomap = await IoMap.load(opts.iomaps ?? []);
   const rf = new ReasonFilter(opts.reasons ?? [], opts.excludeReasons ?? []);
   const filter: ExitFilter = { reasons: rf.active ? rf : null, vcpus: opts.vcpus && opts.vcpus.length ? new Set(opts.vcpus) : null };
+  if (opts.inputs.length === 0) throw new ExitscopeError('analyze: name at least one trace (- reads standard input)');
   const streams: TraceStream[] = [];
   for (const p of opts.inputs) streams.push(typeof p === 'string' ? await openTrace(p, { strict: opts.strict, format: opts.inputFormat, stdin: opts.stdin, follow: opts.follow?.signal }) : p);
   const notes: string[] = [];
@@ -168,6 +169,10 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeReport> {
   prefix.length = 0;
   if (!ended) for await (const p of source) { run.feed(p.chunk, p.input); fed(); }
   run.finish();
+  for (const s of streams) {
+    const st = s.stats;
+    if (st.events === 0 && st.rejected > 0) throw new ExitscopeError(`${st.path}: none of its ${st.rejected.toLocaleString('en-US')} lines could be read as ${st.format} (the first: ${st.rejections[0]?.replace(/^[^:]*:/, 'line ') ?? '?'}); is it in another format? (drop --input-format to let exitscope sniff it)`);
+  }
   census.check(filter);
   return build(true);
 }
@@ -204,7 +209,8 @@ function report(p: ReportParts): AnalyzeReport {
   const cd = p.cells.data();
   const inputs = p.streams.map((s) => ({ path: s.path, vms: s.vms }));
   const vmsSeen = new Set(t.vcpus.map((v) => `${v.input}:${v.vm}`));
-  const ctx: LabelContext = { resolver: p.resolver, iomap: p.iomap, inputs, severalVms: vmsSeen.size > 1, msrName: p.msrName ?? (() => null) };
+  const several = vmsSeen.size > 1;
+  const ctx: LabelContext = { resolver: p.resolver, iomap: p.iomap, inputs, severalVms: several && !p.dims.includes('vm'), msrName: p.msrName ?? (() => null) };
   const g = groupCells(cd);
   let viewExits = 0, viewTime = 0;
   for (let r = 0; r < g.rows; r++) { viewExits += g.count[r]; viewTime += p.includeIdle ? g.handling[r] + g.idle[r] : g.handling[r]; }
@@ -242,7 +248,7 @@ function report(p: ReportParts): AnalyzeReport {
       vcpus: t.vcpus.length,
       perVcpu: t.vcpus.map((v) => ({
         ...v,
-        label: ctx.severalVms ? DIMENSION_SPECS.vcpu.label([v.input, v.vm >>> 0, v.vcpu], 0, ctx).text : `vcpu ${v.vcpu}`,
+        label: several ? DIMENSION_SPECS.vcpu.label([v.input, v.vm >>> 0, v.vcpu], 0, { ...ctx, severalVms: true }).text : `vcpu ${v.vcpu}`,
         handlingShare: v.wallNs ? Math.round((v.handlingNs / v.wallNs) * 1e6) / 1e6 : 0,
         idleShare: v.wallNs ? Math.round((v.idleNs / v.wallNs) * 1e6) / 1e6 : 0,
       })),

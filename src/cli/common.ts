@@ -6,7 +6,7 @@ import { REPORT_FORMATS, renderReport, type ReportFormat, type ReportName, type 
 import { parseAddress } from '../model/u64.js';
 import type { KaslrOption } from '../symbols/index.js';
 import { parsePassSpec, parsePipelineJson, passGrammar, type PassSpec } from '../replay/pipeline.js';
-import { type CliIo, openOutput } from './io.js';
+import { type CliIo, STDIO_ARG, openOutput } from './io.js';
 
 export type Args = Record<string, unknown>;
 
@@ -21,7 +21,7 @@ export interface Command {
 /** A path argument; yargs hands `-` (standard input) on as ''. */
 export function inputPath(v: unknown): string {
   const s = v === undefined ? '' : String(v);
-  return s === '' ? '-' : s;
+  return s === '' || s === STDIO_ARG ? '-' : s;
 }
 
 export function list(v: unknown): string[] {

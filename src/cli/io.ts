@@ -23,8 +23,11 @@ export const PROCESS_IO: CliIo = {
   columns: process.stdout.columns || 0,
 };
 
+/** `-` on the command line (standard input or output), as the CLI carries it past yargs. */
+export const STDIO_ARG = '\0-';
+
 export async function openOutput(path: string | undefined, io: CliIo): Promise<{ out: Writable; close: () => Promise<void> }> {
-  if (!path || path === '-') return { out: io.stdout, close: async () => undefined };
+  if (!path || path === '-' || path === STDIO_ARG) return { out: io.stdout, close: async () => undefined };
   const out = createWriteStream(path);
   await new Promise<void>((resolve, reject) => {
     out.once('open', () => resolve());

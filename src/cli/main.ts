@@ -13,7 +13,7 @@
 import yargs, { type Argv } from 'yargs';
 import { ExitscopeError } from '../model/errors.js';
 import type { Command } from './common.js';
-import { type CliIo, PROCESS_IO } from './io.js';
+import { type CliIo, PROCESS_IO, STDIO_ARG } from './io.js';
 
 interface Entry {
   name: string;
@@ -63,7 +63,8 @@ async function build(argv: string[], io: CliIo, ran: { code: number | null }): P
 export async function main(argv: string[], io: CliIo = PROCESS_IO): Promise<number> {
   const ran: { code: number | null } = { code: null };
   try {
-    await (await build(argv, io, ran)).parseAsync();
+    // yargs drops a bare `-`; carry it through as a name no file can have (common.ts inputPath).
+    await (await build(argv.map((a) => (a === '-' ? STDIO_ARG : a)), io, ran)).parseAsync();
     return ran.code ?? 0;
   } catch (e) {
     if (e instanceof ExitscopeError) {

@@ -21,9 +21,6 @@ export type { TraceFormat, ReadOptions, ReadState, WriteOptions } from './types.
 /** Sniffing order: binary magics first, then text shapes. */
 export const FORMATS: readonly TraceFormat[] = [traceDatFormat, perfDataFormat, csvFormat, jsonlFormat, ftraceFormat];
 
-/** Binary formats exitscope knows by their magic but does not read yet, with the tool that converts them. */
-const KNOWN_BINARIES: ReadonlyArray<{ magic: Buffer; what: string; convert: string }> = [
-];
 
 function names(f: TraceFormat): string[] {
   return [f.name, ...(f.aliases ?? [])];
@@ -61,11 +58,6 @@ export function sniffFormat(path: string, head: Buffer): TraceFormat {
   const text = head.toString('utf8');
   const f = FORMATS.find((x) => x.sniff(head, text));
   if (f) return f;
-  for (const b of KNOWN_BINARIES) {
-    if (head.length >= b.magic.length && head.subarray(0, b.magic.length).equals(b.magic)) {
-      throw new ExitscopeError(`${path}: ${b.what}, which this version reads only as text: convert it with \`${b.convert.replace('FILE', path)}\` and analyze that`);
-    }
-  }
   if (head.length === 0) throw new ExitscopeError(`${path}: empty file, no trace in it`);
   const what = looksBinary(head) ? 'a binary file, not a trace' : 'not a trace format exitscope knows';
   throw new ExitscopeError(`${path}: ${what}; exitscope reads ${FORMATS.map((x) => x.describe).join('; ')}`);
@@ -97,6 +89,7 @@ export async function openTrace(path: string, opts: OpenTraceOptions = {}): Prom
   const input = await openInput(path, { stdin: opts.stdin, follow: opts.follow });
   const fmt = opts.format ? formatByName(opts.format) : sniffFormat(path, input.head);
   if (fmt.binary && path === '-') throw new ExitscopeError(`-: ${fmt.name} needs a seekable file, not standard input (save it to a file first)`);
+  if (fmt.binary) await input.close();
   const diag = new Diagnostics(path, fmt.name, opts.strict ?? false);
   const state: ReadState = { diag, columns: new Set(), counters: newCounters(), vms: new Map() };
   const readOpts: ReadOptions = { strict: opts.strict ?? false, chunkRows: opts.chunkRows, flush: opts.follow !== undefined };

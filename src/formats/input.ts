@@ -14,6 +14,8 @@ export interface OpenedInput {
   head: Buffer;
   chunks: AsyncIterable<Buffer>;
   gzip: boolean;
+  /** Stops the byte stream (a binary reader reads the file by position instead). */
+  close(): Promise<void>;
 }
 
 const READ_CHUNK = 1 << 20;
@@ -117,7 +119,7 @@ export async function openInput(path: string, o: OpenInputOptions = {}): Promise
       throw new ExitscopeError(`${path}: read failed (${(e as Error).message}); a truncated .gz?`);
     }
   }
-  return { path, head, chunks: all(), gzip };
+  return { path, head, chunks: all(), gzip, close: async () => { await raw.return?.(); } };
 }
 
 /**

@@ -87,7 +87,12 @@ export class KvmPayloadDecoder {
           // libtraceevent's `UNKNOWN (74)`: keep the code, name it from the vendor's table.
           const code = parseUint(b, n2 + 1, e);
           if (code < 0 || cur.pos >= e || b[cur.pos] !== 41) return 'kvm_exit: bad UNKNOWN (code)';
-          reason = REASONS.byNativeCode(this.reasons.isa === 'svm' ? 'svm' : 'vmx', code);
+          if (this.reasons.isa === 'svm') reason = REASONS.byNativeCode('svm', code);
+          else {
+            // VMX: the basic reason is the low 16 bits; bit 31 is a failed VM entry (libtraceevent prints the whole word).
+            reason = REASONS.byNativeCode('vmx', code % 65536);
+            if (code >= 0x80000000) flags |= F_FAILED_ENTRY;
+          }
           p = cur.pos + 1;
           continue;
         }

@@ -111,7 +111,7 @@ export async function* readTraceDat(input: OpenedInput, state: ReadState, opts: 
       diag.note('latency-format trace.dat: its text part was read by the ftrace text reader');
       src.close();
       const chunks = createReadStream(path, { start: L.latencyTextAt }) as AsyncIterable<Buffer>;
-      yield* ftraceFormat.read({ path, head: Buffer.alloc(0), chunks, gzip: false }, state, opts);
+      yield* ftraceFormat.read({ path, head: Buffer.alloc(0), chunks, gzip: false, close: async () => undefined }, state, opts);
       return;
     }
     st.format = `trace.dat v${L.version}${L.compression !== 'none' ? ` (${L.compression})` : ''}`;

@@ -96,6 +96,12 @@ function svmTable(): Array<[number, string, string]> {
     [0xa2, 'invpcid', 'INVPCID'], [0xa5, 'buslock', 'BUS_LOCK'], [0xa6, 'idle-halt', 'HLT'],
     [0x400, 'npf', 'EPT_VIOLATION'], [0x401, 'avic_incomplete_ipi', 'APIC_WRITE'],
     [0x402, 'avic_unaccelerated_access', 'APIC_ACCESS'], [0x403, 'vmgexit', 'VMGEXIT'],
+    // SEV-ES/SNP guest requests through the GHCB (the kernel's kvm_exit format names them).
+    [0x80000001, 'vmgexit_mmio_read', 'VMGEXIT'], [0x80000002, 'vmgexit_mmio_write', 'VMGEXIT'],
+    [0x80000003, 'vmgexit_nmi_complete', 'VMGEXIT'], [0x80000004, 'vmgexit_ap_hlt_loop', 'VMGEXIT'],
+    [0x80000005, 'vmgexit_ap_jump_table', 'VMGEXIT'], [0x80000010, 'vmgexit_page_state_change', 'VMGEXIT'],
+    [0x80000011, 'vmgexit_guest_request', 'VMGEXIT'], [0x80000012, 'vmgexit_ext_guest_request', 'VMGEXIT'],
+    [0x80000013, 'vmgexit_ap_creation', 'VMGEXIT'], [0x8000fffd, 'vmgexit_hypervisor_feature', 'VMGEXIT'],
   ];
   return t.concat(rest);
 }
