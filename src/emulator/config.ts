@@ -24,6 +24,7 @@ export const EmulatorConfigSchema = z.strictObject({
   ops: z.number().int().positive().optional().describe('Stop after this many workload operations instead'),
   seed: z.number().int().nonnegative().default(1),
   profile: z.string().default('core2-kvm76'),
+  guest: z.enum(['auto', '2.6.27-i386', '6.1-x86_64']).default('auto').describe('guest kernel model: auto = the profile\'s (core2-kvm76: 2.6.27 i386; modern: 6.1 x86_64)'),
 });
 
 export type EmulatorConfig = z.infer<typeof EmulatorConfigSchema>;

@@ -42,7 +42,7 @@ export type EmulationSummary = z.infer<typeof EmulationSummarySchema>;
 export class Emulation {
   summary: EmulationSummary | null = null;
 
-  constructor(readonly cfg: EmulatorConfig, readonly profile: HostProfile) {}
+  constructor(readonly cfg: EmulatorConfig, readonly profile: HostProfile, readonly kernel: '2.6.27-i386' | '6.1-x86_64' = '2.6.27-i386') {}
 
   async *chunks(chunkRows = DEFAULT_CHUNK_ROWS): AsyncGenerator<ExitChunk> {
     const { cfg, profile: p } = this;
@@ -57,6 +57,7 @@ export class Emulation {
       // Ticks of different vcpus are not aligned.
       v.nextTick = guest.tickNs * ((id * 0.37) % 1 + 0.5);
       v.onTick = (vv) => guest.tick(vv);
+      v.drain = guest.drainCoalesced;
       vcpus.push(v);
     }
     guest.programPit(vcpus[0]);

@@ -17,10 +17,28 @@ export { Emulation, EMULATION_BASE_NS, EmulationSummarySchema, type EmulationSum
 export { HostProfileSchema, loadProfile, BUNDLED_PROFILES, type HostProfile } from './profile.js';
 
 export const GUEST_MAP = join(import.meta.dirname, '..', '..', 'traces', 'guest-2.6.27-i386.map');
+/** The modern guest's map: functions of a real Debian 6.1 amd64 System.map (fixtures/modern-guest/README.md). */
+export const MODERN_GUEST_MAP = join(import.meta.dirname, '..', '..', 'traces', 'guest-6.1-x86_64.map');
 
-export function writeGuestMap(path: string): void {
+/** The guest kernel a config runs: `auto` follows the profile (modern hosts run a 6.x x86_64 guest). */
+export function guestKernel(cfg: { guest: EmulatorConfig['guest'] }, profile: HostProfile): '2.6.27-i386' | '6.1-x86_64' {
+  return cfg.guest !== 'auto' ? cfg.guest : profile.guestKernel;
+}
+
+/** The map of the guest an emulation runs (for --map-out and validate). */
+export function guestMapFor(em: Emulation): string {
+  return em.kernel === '6.1-x86_64' ? MODERN_GUEST_MAP : GUEST_MAP;
+}
+
+let lastPrepared: Emulation | null = null;
+
+/**
+ * Writes the guest kernel map of `em` (default: the emulation prepared last in
+ * this process, which is the one `emulate --map-out` just ran).
+ */
+export function writeGuestMap(path: string, em: Emulation | null = lastPrepared): void {
   try {
-    copyFileSync(GUEST_MAP, path);
+    copyFileSync(em ? guestMapFor(em) : GUEST_MAP, path);
   } catch (e) {
     throw new ExitscopeError(`${path}: cannot write the guest map (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
@@ -42,5 +60,6 @@ export function prepareEmulation(input: unknown, where = 'emulate'): Emulation {
   if (cfg.hostOpts.includes('apicv') && !profile.apicv) {
     throw new ExitscopeError(`${where}: hostOpts: host profile '${profile.name}' has no APICv (its CPU predates it); use --profile modern or --host-opt pv-eoi`);
   }
-  return new Emulation(cfg, profile);
+  lastPrepared = new Emulation(cfg, profile, guestKernel(cfg, profile));
+  return lastPrepared;
 }

@@ -20,11 +20,13 @@ export const HostProfileSchema = z.strictObject({
   jitter: z.number().min(0).max(1).describe('Relative spread of each cost (uniform sum, mean preserved)'),
   mmioExit: z.enum(['shadow-pf', 'ept-misconfig']).describe('How an MMIO access traps: #PF under shadow paging (no EPT) or EPT misconfiguration'),
   apicv: z.boolean().describe('Hardware can virtualize APIC EOI / posted interrupts (--host-opt apicv allowed)'),
+  guestKernel: z.enum(['2.6.27-i386', '6.1-x86_64']).default('2.6.27-i386').describe('The guest kernel this host runs by default (config guest: auto)'),
   handling: z.strictObject({
     picPollNs: Ns, ioapicEoiNs: Ns, lapicEoiNs: Ns, eoiInducedNs: Ns, intrWindowNs: Ns, extIrqNs: Ns, hltNs: Ns,
     crAccessNs: Ns, msrNs: Ns, shadowPfNs: Ns, pmTimerNs: Ns, hypercallNs: Ns,
     mmioDecodeNs: Ns.describe('Decoding and emulating the faulting MMIO instruction'),
     pvEoiNs: Ns.describe('Guest-side cost of a PV EOI (no exit)'),
+    coalescedAppendNs: Ns.default(100).describe('KVM appending a coalesced MMIO write to the ring (besides decoding it)'),
   }),
   devices: z.strictObject({
     ide: z.strictObject({ taskfileNs: Ns, statusNs: Ns, commandNs: Ns, bmdmaNs: Ns, prdNs: Ns }),
@@ -50,11 +52,11 @@ export const HostProfileSchema = z.strictObject({
     pageFaultRate: z.number().nonnegative().describe('Guest page faults per ms of user work (shadow paging exits)'),
     ctxSwitchRate: z.number().nonnegative().describe('CR3 writes per ms'),
   }),
-  disk: z.strictObject({ requestKB: z.number().positive(), serviceNs: Ns, bandwidthMBs: z.number().positive(), readCacheHit: z.number().min(0).max(1) }),
+  disk: z.strictObject({ requestKB: z.number().positive(), serviceNs: Ns, serviceJitter: z.number().min(0).max(1).default(0.25).describe('Relative spread of a request\'s service time (seek, rotation, host cache): real devices are not periodic'), bandwidthMBs: z.number().positive(), readCacheHit: z.number().min(0).max(1) }),
   net: z.strictObject({ mtuBytes: z.number().int().positive(), wireMbps: z.number().positive(), rttNs: Ns, rxCoalesce: z.number().int().positive().describe('Packets per RX interrupt without NAPI') }),
 });
 
-export type HostProfile = z.infer<typeof HostProfileSchema>;
+export type HostProfile = z.output<typeof HostProfileSchema>;
 
 export const BUNDLED_PROFILES = ['core2-kvm76', 'modern'] as const;
 

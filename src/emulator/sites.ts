@@ -95,6 +95,20 @@ export class SiteFactory {
     return this.make(name, rip, caller, this.mmioReason, -1, gpa, size, write ? DIR_WRITE : DIR_READ, handlingNs + this.profile.handling.mmioDecodeNs, true);
   }
 
+  /**
+   * The same MMIO write landing in a coalesced zone: it still exits, KVM
+   * decodes it and appends it to the coalesced ring in the kernel, and
+   * re-enters without the trip to userspace (virt/kvm/coalesced_mmio.c).
+   */
+  coalescedMmio(site: Site): Site {
+    return this.make(`${site.name} (coalesced)`, site.rip, site.caller, site.reason, -1, site.gpa, site.size, site.dir, this.profile.handling.mmioDecodeNs + this.profile.handling.coalescedAppendNs, false);
+  }
+
+  /** A guest hypercall (VMCALL), dispatched in the kernel. */
+  vmcall(name: string, rip: number, caller: number): Site {
+    return this.plain(name, rip, caller, 'VMCALL', this.profile.handling.hypercallNs);
+  }
+
   /** Local APIC access, emulated in the kernel. */
   apic(name: string, rip: number, caller: number, handlingNs: number): Site {
     return this.make(name, rip, caller, REASONS.lookup('APIC_ACCESS'), -1, IO.lapicEoi, 4, DIR_WRITE, handlingNs, false);

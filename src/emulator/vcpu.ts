@@ -37,6 +37,12 @@ export class VcpuSim {
   ops = 0;
   done = false;
   private inHandler = false;
+  /**
+   * Device work queued for the device model (coalesced MMIO), returned and
+   * cleared when an exit reaches userspace: QEMU drains KVM's coalesced ring
+   * every time KVM_RUN returns to it, inside that exit's traced time.
+   */
+  drain: (() => number) | null = null;
 
   constructor(
     readonly id: number,
@@ -86,16 +92,27 @@ export class VcpuSim {
 
   /** One synchronous exit at `site` (+ extra handling), returning its duration. */
   exit(site: Site, value = 0, extraNs = 0): number {
-    const d = Math.max(1, Math.round(this.rng.around(site.costNs + extraNs, this.jitter)));
+    const queued = site.userspace && this.drain ? this.drain() : 0;
+    const d = Math.max(1, Math.round(this.rng.around(site.costNs + extraNs, this.jitter) + queued));
     this.row(site, d, value);
     return d;
   }
 
   /** An exit at a RIP other than the site's own (asynchronous exits land wherever the guest was). */
   exitAt(site: Site, rip: number, value = 0): number {
-    const d = Math.max(1, Math.round(this.rng.around(site.costNs, this.jitter)));
+    const queued = site.userspace && this.drain ? this.drain() : 0;
+    const d = Math.max(1, Math.round(this.rng.around(site.costNs, this.jitter) + queued));
     this.row(site, d, value, rip);
     return d;
+  }
+
+  /**
+   * Draws what `n` exits' jitter would have drawn, for exits an optimization
+   * removes: the baseline and optimized runs then share their random numbers
+   * (common random numbers), so their difference is the optimization's alone.
+   */
+  skip(n: number): void {
+    for (let k = 0; k < 2 * n; k++) this.rng.next();
   }
 
   /** An exit of a given duration (HLT waits, coalesced batches). */

@@ -41,7 +41,7 @@ export interface Workload {
 
 export function makeWorkload(cfg: EmulatorConfig, p: HostProfile, g: Guest, rng: Rng): Workload {
   switch (cfg.workload) {
-    case 'disk': return new DiskWorkload(cfg, p, g);
+    case 'disk': return new DiskWorkload(cfg, p, g, rng);
     case 'net': return new NetWorkload(cfg, p, g, rng);
     case 'jbb': return new JbbWorkload(cfg, p, g, rng);
   }
@@ -67,7 +67,7 @@ class DiskWorkload implements Workload {
   private readonly perPhaseNs: number;
   private readonly perPhaseOps: number;
 
-  constructor(private readonly cfg: EmulatorConfig, private readonly p: HostProfile, private readonly g: Guest) {
+  constructor(private readonly cfg: EmulatorConfig, private readonly p: HostProfile, private readonly g: Guest, private readonly rng: Rng) {
     for (const kb of cfg.blockKB) {
       if (cfg.diskTest !== 'read') this.plan.push({ kb, op: 'write' });
       if (cfg.diskTest !== 'write') this.plan.push({ kb, op: 'read' });
@@ -77,8 +77,9 @@ class DiskWorkload implements Workload {
     this.phaseEnd = this.perPhaseNs;
   }
 
+  /** A request's service time: positioning (it varies: a real disk is not periodic) plus transfer. */
   private serviceNs(kb: number): number {
-    return this.p.disk.serviceNs + ((kb * 1024) / (this.p.disk.bandwidthMBs * MB)) * 1e9;
+    return this.rng.around(this.p.disk.serviceNs, this.p.disk.serviceJitter) + ((kb * 1024) / (this.p.disk.bandwidthMBs * MB)) * 1e9;
   }
 
   private request(v: VcpuSim, write: boolean): void {
@@ -90,7 +91,6 @@ class DiskWorkload implements Workload {
       v.idle(v.t + gp.cfqIdleNs);
     }
     v.work(gp.requestCpuNs, 0xc0450020);
-    this.g.maybeVerifyPmtmr(v);
     this.g.submitDisk(v);
     this.inflight = true;
     const kb = this.p.disk.requestKB;

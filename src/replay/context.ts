@@ -7,10 +7,17 @@
  *   the gap between one exit's entry and the next exit. Between two exits a
  *   few bytes of code apart the guest ran an instruction or two, so the low
  *   end of those gaps is the transition.
- * - userspaceFixed: what an exit to the userspace device model costs whatever
- *   the register: the low end (5th percentile) of userspace I/O exit
- *   durations. Merging n such exits keeps each one's duration minus this.
- * - hypercall: dispatch cost of a VMCALL, from the trace's VMCALL exits if any.
+ * - userspaceRoundTrip: what handing an exit to the userspace device model
+ *   (QEMU) and back adds to the same access handled in the kernel. It is the
+ *   difference between the low ends (5th percentiles) of userspace and
+ *   in-kernel accesses of the same kind: port I/O (in-kernel PIC/PIT ports
+ *   vs device-model ports), else MMIO (IOAPIC/HPET vs device BARs), else the
+ *   cheapest userspace I/O minus the cheapest in-kernel exit (an upper bound:
+ *   it also holds the cheapest register's device work).
+ * - hypercall: dispatch cost of a VMCALL, from the trace's VMCALL exits if
+ *   any; else the median of the cheapest class of exits KVM handles in the
+ *   kernel without emulating anything (interrupt window, CPUID, ...): a
+ *   hypercall's dispatch is a lookup of the same length.
  */
 import { F_GPA, F_PORT, F_USERSPACE, type ExitChunk } from '../model/chunk.js';
 import { REASONS } from '../model/reasons.js';
@@ -26,8 +33,10 @@ export interface Inferred {
   inferred: boolean;
 }
 
-/** Ports KVM emulates in the kernel (PIC, PIT, speaker, ELCR): not device-model exits. */
-const KERNEL_PORTS = new Set([0x20, 0x21, 0xa0, 0xa1, 0x40, 0x41, 0x42, 0x43, 0x61, 0x4d0, 0x4d1]);
+import { KERNEL_PORTS } from '../symbols/devices.js';
+
+/** Exit classes KVM handles in the kernel without emulating an instruction or an access: the dispatch floor. */
+const TRIVIAL = new Set(['INTERRUPT_WINDOW', 'CPUID', 'VMCALL', 'PAUSE_INSTRUCTION', 'NMI_WINDOW', 'TPR_BELOW_THRESHOLD', 'RDTSC', 'RDTSCP', 'XSETBV', 'WBINVD', 'INVD']);
 
 function quantile(xs: number[], p: number): number {
   const s = xs.slice().sort((a, b) => a - b);
@@ -42,7 +51,7 @@ export interface ContextOptions {
 
 export class ReplayContext {
   readonly transition: Inferred;
-  readonly userspaceFixed: Inferred;
+  readonly userspaceRoundTrip: Inferred;
   readonly hypercall: Inferred;
   readonly t0: number;
   readonly t1: number;
@@ -55,6 +64,9 @@ export class ReplayContext {
     let t0 = Infinity, t1 = -Infinity, callers = 0, n = 0;
     const gaps: number[] = [];
     const userspaceIo: number[] = [];
+    const userPio: number[] = [], kernPio: number[] = [], userMmio: number[] = [], kernMmio: number[] = [];
+    const kernelAny: number[] = [];
+    const trivial = new Map<string, number[]>();
     const vmcalls: number[] = [];
     const vmcall = REASONS.lookup('VMCALL');
     let anyUserFlag = false;
@@ -73,7 +85,13 @@ export class ReplayContext {
           if (g > 0) gaps.push(g);
         }
         if (c.reason[i] === vmcall) vmcalls.push(d);
-        if (isUserspaceIo(c, i, anyUserFlag)) userspaceIo.push(d);
+        const canon = REASONS.get(c.reason[i]).canonical;
+        if (TRIVIAL.has(canon)) { let l = trivial.get(canon); if (!l) trivial.set(canon, (l = [])); l.push(d); }
+        const user = isUserspaceIo(c, i, anyUserFlag);
+        if (user) userspaceIo.push(d);
+        if (c.flags[i] & F_PORT) (user ? userPio : kernPio).push(d);
+        else if (c.flags[i] & F_GPA && !(canon === 'APIC_ACCESS' || canon === 'APIC_WRITE' || canon === 'EOI_INDUCED')) (user ? userMmio : kernMmio).push(d);
+        if (!user && canon !== 'HLT' && canon !== 'EXTERNAL_INTERRUPT') kernelAny.push(d);
       }
     }
     this.t0 = t0 === Infinity ? 0 : t0;
@@ -82,10 +100,23 @@ export class ReplayContext {
     if (opts.transitionNs !== undefined) this.transition = { value: opts.transitionNs, how: 'given with --transition-ns', inferred: true };
     else if (gaps.length >= 20) this.transition = { value: quantile(gaps, 0.05), how: `5th percentile of the guest gap between ${gaps.length} pairs of consecutive exits at most 64 bytes of code apart (one or two instructions between them: the gap is the hardware exit + entry)`, inferred: true };
     else this.transition = { value: 1000, how: `assumed 1000 ns: only ${gaps.length} pairs of nearby consecutive exits to infer it from (give --transition-ns)`, inferred: false };
-    if (userspaceIo.length >= 20) this.userspaceFixed = { value: quantile(userspaceIo, 0.05), how: `5th percentile of ${userspaceIo.length} ${anyUserFlag ? 'exits that went to userspace (kvm_userspace_exit)' : 'I/O exits to device-model ports/MMIO (PIC, PIT and APIC excluded)'}`, inferred: true };
-    else this.userspaceFixed = { value: 0, how: 'no userspace I/O exits to infer it from: merged exits keep their whole durations', inferred: false };
+    const src = anyUserFlag ? 'exits that went to userspace (kvm_userspace_exit)' : 'device-model accesses';
+    if (userPio.length >= 20 && kernPio.length >= 20) {
+      this.userspaceRoundTrip = { value: Math.max(0, quantile(userPio, 0.05) - quantile(kernPio, 0.05)), how: `5th percentile of ${userPio.length} port I/O ${src} minus that of ${kernPio.length} port accesses KVM emulates in the kernel (PIC, PIT)`, inferred: true };
+    } else if (userMmio.length >= 20 && kernMmio.length >= 20) {
+      this.userspaceRoundTrip = { value: Math.max(0, quantile(userMmio, 0.05) - quantile(kernMmio, 0.05)), how: `5th percentile of ${userMmio.length} MMIO ${src} minus that of ${kernMmio.length} MMIO accesses handled in the kernel (IOAPIC, HPET, ioeventfd)`, inferred: true };
+    } else if (userspaceIo.length >= 20 && kernelAny.length >= 20) {
+      this.userspaceRoundTrip = { value: Math.max(0, quantile(userspaceIo, 0.05) - quantile(kernelAny, 0.05)), how: `upper bound: 5th percentile of ${userspaceIo.length} ${src} minus that of ${kernelAny.length} exits handled in the kernel (no in-kernel access of the same kind to compare with, so it also holds the cheapest register's device work and decoding)`, inferred: false };
+    } else this.userspaceRoundTrip = { value: 0, how: 'no userspace I/O exits to infer it from', inferred: false };
+    let floor: { canon: string; median: number; n: number } | null = null;
+    for (const [canon, xs] of trivial) {
+      if (canon === 'VMCALL' || xs.length < 20) continue;
+      const m = quantile(xs, 0.5);
+      if (!floor || m < floor.median) floor = { canon, median: m, n: xs.length };
+    }
     if (vmcalls.length >= 5) this.hypercall = { value: quantile(vmcalls, 0.5), how: `median of ${vmcalls.length} VMCALL exits in the trace`, inferred: true };
-    else this.hypercall = { value: 0, how: 'assumed 0: no VMCALL exits in the trace to measure a hypercall\'s dispatch (savings of merging are biased high by that cost)', inferred: false };
+    else if (floor) this.hypercall = { value: floor.median, how: `no VMCALL exits in the trace: taken as the median of ${floor.n} ${floor.canon} exits, the cheapest class KVM dispatches in the kernel without emulating anything (a hypercall's dispatch is a lookup of the same length)`, inferred: true };
+    else this.hypercall = { value: 0, how: 'assumed 0: no VMCALL exits and no trivially handled exits in the trace to measure a hypercall\'s dispatch (savings of merging are biased high by that cost)', inferred: false };
     const span = Math.max(1, this.t1 - this.t0);
     this.windows = Math.max(1, Math.min(opts.windows ?? 40, Math.floor(span / 1e6)));
     this.windowNs = span / this.windows;
@@ -133,7 +164,7 @@ export class ReplayContext {
   describe(): string[] {
     return [
       `hardware exit+entry: ${Math.round(this.transition.value)} ns (${this.transition.how})`,
-      `fixed cost of a userspace device-model exit: ${Math.round(this.userspaceFixed.value)} ns (${this.userspaceFixed.how})`,
+      `userspace round trip of a device-model exit: ${Math.round(this.userspaceRoundTrip.value)} ns (${this.userspaceRoundTrip.how})`,
       `hypercall dispatch: ${Math.round(this.hypercall.value)} ns (${this.hypercall.how})`,
     ];
   }

@@ -21,7 +21,7 @@ import { newCounters } from '../model/counters.js';
 import { loadSymbolizer, type KaslrOption, type Symbolizer } from '../symbols/index.js';
 import { Rng } from '../util/rng.js';
 import { ReplayContext } from './context.js';
-import { findTickClusters } from './passes/timer-hz.js';
+import { periodicRates } from './periodic.js';
 import { buildPasses, type PassSpec } from './pipeline.js';
 import { formatHex } from '../model/u64.js';
 import { ReplayTrace } from './trace.js';
@@ -39,9 +39,9 @@ export const PassEstimateSchema = z.object({
   exitsAfter: z.number().int(),
   timeBeforeNs: Ns.describe('Traced exit time (kvm_exit to kvm_entry) before'),
   timeAfterNs: Ns,
-  exitTimeSavedNs: Ns.describe('Time out of guest mode saved: traced exit time + one hardware transition per exit removed'),
-  exitsSavedRange: Interval.describe('Exits saved: this trace\'s exits .. plus the periodic (timer) exits a shorter run would not take if the guest is CPU-bound'),
-  exitTimeSavedRange: Interval,
+  exitTimeSavedNs: Ns.describe('Exit handling time saved: traced durations of the exits removed (HLT waits excluded: a halted vcpu is waiting, not handling) + one hardware transition per exit removed'),
+  exitsSavedRange: Interval.describe('Exits saved: I/O-bound (only this trace\'s exits go) .. CPU-bound (plus the time-driven exits, ticks and periodic housekeeping, a shorter run would not take)'),
+  exitTimeSavedRange: Interval.describe('Exit handling time saved, I/O-bound .. CPU-bound, as exitsSavedRange'),
   maybeSavedNs: Ns.describe('Guest time that may go too but exits cannot attribute; in the high end only'),
   savedNs: Ns.describe('Exit time + hardware transitions + guest time removed'),
   savedNsCI: Interval.describe('95% block-bootstrap interval of savedNs'),
@@ -56,12 +56,12 @@ export const PassEstimateSchema = z.object({
 });
 
 export const EstimateReportSchema = z.object({
-  schema: z.literal('exitscope.estimate/v2'),
+  schema: z.literal('exitscope.estimate/v3'),
   input: InputSummarySchema,
   totals: z.object({ exits: z.number().int(), timeNs: Ns, spanNs: Ns, vcpus: z.number().int() }),
   inferred: z.object({
     transitionNs: z.object({ value: Ns, how: z.string(), inferred: z.boolean() }),
-    userspaceFixedNs: z.object({ value: Ns, how: z.string(), inferred: z.boolean() }),
+    userspaceRoundTripNs: z.object({ value: Ns, how: z.string(), inferred: z.boolean() }),
     hypercallNs: z.object({ value: Ns, how: z.string(), inferred: z.boolean() }),
   }),
   kaslr: z.object({ slide: z.string(), note: z.string() }),
@@ -86,7 +86,7 @@ export interface EstimateOptions {
   seed?: number;
 }
 
-/** Per (vcpu, window) exit count, traced exit time and HLT time. */
+/** Per (vcpu, window) exit count, traced exit handling time (HLT excluded) and HLT time. */
 interface Grid { vcpus: number[]; exits: Float64Array; time: Float64Array; hlt: Float64Array }
 
 function grid(t: ReplayTrace, ctx: ReplayContext, vcpus: number[]): Grid {
@@ -101,8 +101,8 @@ function grid(t: ReplayTrace, ctx: ReplayContext, vcpus: number[]): Grid {
       const d = c.dur[i];
       g.exits[k * W + w]++;
       if (d !== d) continue;
-      g.time[k * W + w] += d;
-      if (hlt.has(c.reason[i])) {
+      if (!hlt.has(c.reason[i])) g.time[k * W + w] += d;
+      else {
         // Spread a long halt over the windows it covers.
         let s = c.ts[i];
         const e = s + d;
@@ -120,9 +120,6 @@ function grid(t: ReplayTrace, ctx: ReplayContext, vcpus: number[]): Grid {
   return g;
 }
 
-/** Per vcpu, periodic (timer-tick) exits and their time out of guest mode per ns of trace. */
-type Periodic = Map<number, { exitsPerNs: number; timePerNs: number }>;
-
 /** What every comparison of two grids shares. */
 interface CompareEnv {
   ctx: ReplayContext;
@@ -130,19 +127,19 @@ interface CompareEnv {
   resamples: number;
   seed: number;
   spanByVcpu: Map<number, number>;
-  periodic: Periodic;
 }
 
 /** Before vs after one pass (or all of them): exits, exit time, saved time per vcpu and window, the speedup range. */
-function compare(name: string, spec: string, before: Grid, after: Grid, ledgers: readonly PassLedger[], env: CompareEnv): PassEstimate {
-  const { ctx, spanByVcpu, periodic } = env;
+function compare(name: string, spec: string, before: Grid, after: Grid, afterTrace: ReplayTrace, ledgers: readonly PassLedger[], env: CompareEnv): PassEstimate {
+  const { ctx, spanByVcpu } = env;
+  const periodic = periodicRates(afterTrace, ctx);
   const B = env.resamples;
   const W = ctx.windows, T = ctx.transition.value;
   const V = before.vcpus.length;
   const guest = new Float64Array(W), maybe = new Float64Array(W);
   for (const l of ledgers) for (let w = 0; w < W; w++) { guest[w] += l.guestSavedNs[w]; maybe[w] += l.guestMaybeSavedNs[w]; }
   const savedW = new Float64Array(W), activeW = new Float64Array(W), maybeW = new Float64Array(W);
-  let extraExits = 0, extraTime = 0;
+  let extraExits = 0, extraTime = 0, wallSaved = 0;
   const perVcpu: PassEstimate['perVcpu'] = [];
   let exitDiffAll = 0;
   const exitDiff = new Float64Array(V);
@@ -166,12 +163,13 @@ function compare(name: string, spec: string, before: Grid, after: Grid, ledgers:
       maybeW[w] += maybe[w] * share;
       if (touched[k]) activeW[w] += Math.max(0, ctx.windowNs - before.hlt[k * W + w]);
     }
-    // If the guest is CPU-bound the same work ends sooner: fewer periodic exits.
-    const per = periodic.get(before.vcpus[k]);
-    if (per && touched[k]) { extraExits += per.exitsPerNs * Math.max(0, saved + maybeV); extraTime += per.timePerNs * Math.max(0, saved + maybeV); }
+    wallSaved = Math.max(wallSaved, saved + maybeV);
     const wall = spanByVcpu.get(before.vcpus[k]) ?? ctx.t1 - ctx.t0;
     perVcpu.push({ vcpu: before.vcpus[k], savedNs: saved, wallNs: wall, shareOfWall: wall > 0 ? saved / wall : 0 });
   }
+  // If the guest is CPU-bound the same work ends sooner (by the busiest vcpu's saving): every vcpu takes fewer time-driven exits.
+  for (const per of periodic.values()) { extraExits += per.exitsPerNs * wallSaved; extraTime += per.timePerNs * wallSaved; }
+  for (const l of ledgers) if (l.moreSavedHigh) { extraExits += l.moreSavedHigh.exits; extraTime += l.moreSavedHigh.timeNs + l.moreSavedHigh.exits * T; }
   const S = savedW.reduce((a, b) => a + b, 0);
   const M = maybeW.reduce((a, b) => a + b, 0);
   const A = activeW.reduce((a, b) => a + b, 0);
@@ -232,20 +230,11 @@ export async function estimate(opts: EstimateOptions): Promise<EstimateReport> {
   const spanByVcpu = new Map<number, number>();
   for (const [v, c] of base.vcpus) spanByVcpu.set(v, c.length ? c.ts[c.length - 1] + (c.dur[c.length - 1] === c.dur[c.length - 1] ? c.dur[c.length - 1] : 0) - c.ts[0] : 0);
   const g0 = grid(base, ctx, vcpus);
-  const periodic: Periodic = new Map();
-  const ticks = findTickClusters(base, ctx).clusters;
-  for (const [v, list] of ticks) {
-    const c = base.vcpus.get(v)!;
-    let n = 0, time = 0;
-    for (const [a, b] of list) for (let i = a; i <= b; i++) { n++; time += (c.dur[i] === c.dur[i] ? c.dur[i] : 0) + ctx.transition.value; }
-    const span = spanByVcpu.get(v) ?? 0;
-    if (span > 0 && n > 0) periodic.set(v, { exitsPerNs: n / span, timePerNs: time / span });
-  }
   let cur = base, gCur = g0;
   const results: PassEstimate[] = [];
   const ledgers: PassLedger[] = [];
   const notApplied: EstimateReport['notApplied'] = [];
-  const env: CompareEnv = { ctx, resamples: B, seed, spanByVcpu, periodic };
+  const env: CompareEnv = { ctx, resamples: B, seed, spanByVcpu };
   for (const p of passes) {
     const { trace, ledger } = p.apply(cur, ctx);
     if (ledger.verdict === 'not-applicable' || ledger.verdict === 'not-estimable') {
@@ -253,21 +242,21 @@ export async function estimate(opts: EstimateOptions): Promise<EstimateReport> {
       continue;
     }
     const gNext = grid(trace, ctx, vcpus);
-    results.push(compare(p.name, p.spec, gCur, gNext, [ledger], env));
+    results.push(compare(p.name, p.spec, gCur, gNext, trace, [ledger], env));
     ledgers.push(ledger);
     cur = trace;
     gCur = gNext;
   }
-  const cumulative = results.length > 1 ? compare('cumulative', results.map((p) => p.spec).join(' + '), g0, gCur, ledgers, env) : null;
+  const cumulative = results.length > 1 ? compare('cumulative', results.map((p) => p.spec).join(' + '), g0, gCur, cur, ledgers, env) : null;
   let exits = 0, timeNs = 0;
   for (let i = 0; i < g0.time.length; i++) { exits += g0.exits[i]; timeNs += g0.time[i]; }
   const input = stream ? summarizeInput(stream) : { path: '(in memory)', format: 'exit-trace', lines: 0, header: 0, events: exits, skipped: 0, rejected: 0, counters: newCounters(), rejections: [], notes: [] };
   const slide = symbols?.slide;
   return {
-    schema: 'exitscope.estimate/v2',
+    schema: 'exitscope.estimate/v3',
     input,
     totals: { exits, timeNs, spanNs: ctx.t1 - ctx.t0, vcpus: vcpus.length },
-    inferred: { transitionNs: ctx.transition, userspaceFixedNs: ctx.userspaceFixed, hypercallNs: ctx.hypercall },
+    inferred: { transitionNs: ctx.transition, userspaceRoundTripNs: ctx.userspaceRoundTrip, hypercallNs: ctx.hypercall },
     kaslr: { slide: formatHex(slide?.slide ?? 0n), note: slide?.note ?? 'no map given' },
     windows: { count: ctx.windows, ns: ctx.windowNs, bootstrap: B },
     passes: results,

@@ -45,6 +45,12 @@ export interface PassLedger {
   guestMaybeSavedNs: Float64Array;
   assumptions: string[];
   notes: string[];
+  /**
+   * What the rewritten trace cannot decide (e.g. how many virtio notifications
+   * event suppression removes): exits and exit handling time that may also go,
+   * added to the high end of the estimate's ranges only.
+   */
+  moreSavedHigh?: { exits: number; timeNs: number };
   /** The paper's Table 4 view: exits per trap address before and after. */
   perAddress?: AddressChange[];
 }

@@ -27,15 +27,15 @@ function render(rep: EstimateReport, style: TableStyle): string {
   const t = rep.totals;
   out.push(`${i.path}: ${i.format}, ${fmtInt(t.exits)} ${plural(t.exits, 'exit')}, exit time ${fmtNs(t.timeNs)}, span ${fmtNs(t.spanNs)}, ${t.vcpus} ${plural(t.vcpus, 'vcpu')}`);
   out.push('Inferred from the trace (no emulator constants):');
-  for (const k of ['transitionNs', 'userspaceFixedNs', 'hypercallNs'] as const) {
+  for (const k of ['transitionNs', 'userspaceRoundTripNs', 'hypercallNs'] as const) {
     const x = rep.inferred[k];
-    out.push(`  ${k === 'transitionNs' ? 'hardware exit+entry' : k === 'userspaceFixedNs' ? 'fixed cost of a device-model exit' : 'hypercall dispatch'}: ${fmtNs(x.value)}${x.inferred ? '' : ' (ASSUMED)'}: ${x.how}`);
+    out.push(`  ${k === 'transitionNs' ? 'hardware exit+entry' : k === 'userspaceRoundTripNs' ? 'userspace round trip of a device-model exit' : 'hypercall dispatch'}: ${fmtNs(x.value)}${x.inferred ? '' : ' (ASSUMED)'}: ${x.how}`);
   }
   out.push(`  KASLR: ${rep.kaslr.note}`, '');
   const rows = rep.passes.map(row);
   if (rep.cumulative) rows.push(row(rep.cumulative));
   if (rows.length) out.push(...formatTable({ head: HEAD, rows, align: HEAD.map((_, c) => (c === 0 ? 'left' : 'right')) }, style), '');
-  out.push('Exit time saved = traced exit time + one hardware transition per exit removed; its range runs from this trace\'s exits to the periodic exits a shorter run would skip if CPU-bound. "Saved in all" adds the guest time removed with the exits. Speedup: the low end assumes the guest is I/O-bound (only latency changes), the high end that the touched vcpus are CPU-bound (every saved ns becomes throughput).');
+  out.push('Exit time saved = exit handling time: traced durations of the exits removed (a halted vcpu\'s HLT wait is not handling: time saved on a waiting vcpu becomes more waiting, not throughput) + one hardware transition per exit removed. Ranges run from I/O-bound (only this trace\'s exits go) to CPU-bound (a shorter run also skips its time-driven exits: ticks, periodic housekeeping). "Saved in all" adds the guest time removed with the exits. Speedup: the low end assumes the guest is I/O-bound (only latency changes), the high end that the touched vcpus are CPU-bound (every saved ns becomes throughput).');
   for (const p of rep.passes) {
     out.push('', `${p.spec}:${p.verdict === 'nothing-to-change' ? ` nothing to change (${p.why})` : ''}`);
     for (const a of p.assumptions) out.push(`  assumes: ${a}`);

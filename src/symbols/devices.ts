@@ -37,3 +37,56 @@ export function isKernelApic(gpaHi: number, gpaLo: number): boolean {
 export const NIC_FN = /rtl8139|e1000|ne2k|pcnet|eepro100|8139/;
 /** Guest disk driver functions of emulated IDE/ATA disks (drivers/ide, libata). */
 export const DISK_FN = /^(ata_|ide_|__ide_)/;
+
+/** IOAPIC / LAPIC window test on a bigint guest-physical address. */
+export function isKernelApicGpa(g: bigint): boolean {
+  return (g >= BigInt(LAPIC_BASE) && g < BigInt(LAPIC_END)) || (g >= BigInt(IOAPIC_BASE) && g < BigInt(IOAPIC_END));
+}
+
+/** Local APIC timer initial count (TMICT), xAPIC MMIO offset. */
+export const LAPIC_TMICT_OFFSET = 0x380;
+
+/** x2APIC and timer MSRs (Intel SDM vol. 3 §11.12, Linux arch/x86/include/asm/msr-index.h, apicdef.h). */
+export const MSR_TSC_DEADLINE = 0x6e0;
+export const MSR_X2APIC_EOI = 0x80b;
+export const MSR_X2APIC_ICR = 0x830;
+export const MSR_X2APIC_TMICT = 0x838;
+
+/**
+ * e1000 register offsets (Intel 8254x SDM; Linux e1000_hw.h) the passes read
+ * traces by: interrupt cause/mask, status, descriptor ring tails.
+ */
+export const E1000 = { STATUS: 0x08, ICR: 0xc0, ICS: 0xc8, IMS: 0xd0, IMC: 0xd8, RCTL: 0x100, TCTL: 0x400, RDT: 0x2818, TDT: 0x3818, MDIC: 0x20, BAR_SPAN: 0x20000 } as const;
+
+/**
+ * Registers QEMU's e1000 keeps OUT of its coalesced-MMIO zones
+ * (hw/net/e1000.c, e1000_mmio_setup: `excluded_regs` = MDIC, ICR, ICS, IMS,
+ * RCTL, TCTL, TDT): writes to them have side effects the device model must see
+ * at once. Every other register of the BAR is registered with
+ * KVM_REGISTER_COALESCED_MMIO (e.g. IMC, RDT).
+ */
+export const QEMU_E1000_UNCOALESCED: ReadonlySet<number> = new Set([E1000.MDIC, E1000.ICR, E1000.ICS, E1000.IMS, E1000.RCTL, E1000.TCTL, E1000.TDT]);
+
+/** Whether a write at this e1000 BAR offset lands in one of QEMU's coalesced zones. */
+export function e1000Coalesced(offset: number): boolean {
+  for (const r of QEMU_E1000_UNCOALESCED) if (offset >= r && offset < r + 4) return false;
+  return offset >= 0 && offset < E1000.BAR_SPAN;
+}
+
+/** RTL8139 register offsets (RTL8139 datasheet; Linux 8139too.c). */
+export const RTL8139 = { TX_STATUS0: 0x10, CHIP_CMD: 0x37, RX_BUF_PTR: 0x38, INTR_MASK: 0x3c, INTR_STATUS: 0x3e, SPAN: 0x100 } as const;
+
+/** Timer interrupt handlers of Linux guests (2.6 to 6.x): a tick's own code, never a device's. */
+export const TIMER_HANDLER_FNS: ReadonlySet<string> = new Set([
+  'timer_interrupt', 'smp_apic_timer_interrupt', 'apic_timer_interrupt', 'sysvec_apic_timer_interrupt', 'asm_sysvec_apic_timer_interrupt',
+  'local_apic_timer_interrupt', 'hrtimer_interrupt', 'tick_handle_periodic', 'tick_sched_timer', 'tick_handle_oneshot_broadcast',
+]);
+
+/** Functions that re-arm a one-shot clock event (the timer source's own programming). */
+export const TIMER_REARM_FNS: ReadonlySet<string> = new Set(['lapic_next_event', 'lapic_next_deadline', 'pit_next_event', 'clockevents_program_event', 'tick_program_event']);
+
+/** Edge-triggered EOI functions (the timer's EOI; level-triggered device EOIs go through *_quirk_irq / fasteoi). */
+export const EDGE_ACK_FNS: ReadonlySet<string> = new Set(['ack_ioapic_irq', 'ack_apic_edge', 'ack_edge_ioapic_irq', 'apic_ack_edge', 'native_apic_msr_eoi', 'native_apic_mem_eoi', 'native_apic_msr_eoi_write', 'native_apic_mem_write', 'apic_eoi', 'ack_APIC_irq']);
+
+/** Function names of the guest's idle loop HLT (a halted vcpu). */
+export const IDLE_FNS = /^(default_idle|safe_halt|native_safe_halt|pv_native_safe_halt|mwait_idle|acpi_safe_halt|default_idle_call|arch_safe_halt)$/;

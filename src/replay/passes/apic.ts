@@ -5,13 +5,13 @@
  *   IOAPIC) still exit.
  * - apicv: EOI writes are virtualized (a level-triggered one becomes a cheaper
  *   EOI-induced exit), and posted interrupts need no interrupt-window exit.
- * EOI exits are APIC accesses to the EOI register (0xfee000b0) or inside an
- * ack/EOI function; "level-triggered" is read off the acking function's name
+ * EOI exits are APIC accesses to the EOI register (0xfee000b0), x2APIC EOI
+ * MSR writes (0x80b), or APIC accesses inside an ack/EOI function; "level-triggered" is read off the acking function's name
  * (ack_ioapic_quirk_irq, *_level, *fasteoi*).
  */
 import { z } from 'zod';
-import { F_GPA, type ExitChunk } from '../../model/chunk.js';
-import { LAPIC_EOI } from '../../symbols/devices.js';
+import { F_CALLER, F_GPA, F_MSR, type ExitChunk } from '../../model/chunk.js';
+import { LAPIC_EOI, MSR_X2APIC_EOI } from '../../symbols/devices.js';
 import { REASONS } from '../../model/reasons.js';
 import type { ReplayContext } from '../context.js';
 import { definePass } from '../pass-def.js';
@@ -32,6 +32,7 @@ export class ApicPass implements ReplayPass {
       const canon = REASONS.get(c.reason[i]).canonical;
       if (!apic.has(canon)) return false;
       if (c.flags[i] & F_GPA) return c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI;
+      if (c.flags[i] & F_MSR) return c.msr[i] === MSR_X2APIC_EOI;
       if (canon === 'MSR_WRITE') return false;
       return EOI_FN.test(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
     };
@@ -41,7 +42,7 @@ export class ApicPass implements ReplayPass {
         const canon = REASONS.get(c.reason[i]).canonical;
         if (this.name === 'apicv' && canon === 'INTERRUPT_WINDOW') { ledger.removed++; windows++; continue; }
         if (!isEoi(c, i)) { o.copyRow(c, i); continue; }
-        const level = LEVEL_FN.test(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
+        const level = LEVEL_FN.test(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '') || (c.flags[i] & F_CALLER ? LEVEL_FN.test(ctx.fnName(c.callerHi[i], c.callerLo[i]) ?? '') : false);
         if (!level) { ledger.removed++; continue; }
         if (this.name === 'pv-eoi') { o.copyRow(c, i); continue; }
         const r = o.copyRow(c, i);

@@ -1,19 +1,32 @@
 /**
- * coalesce-io (paper §3.1.1, Figs. 5-6): a run of successive I/O exits on one
- * vcpu, from the same guest code, with less than `window` ns between one
- * exit's entry and the next exit, becomes one VMCALL exit. The hypercall keeps
- * each instruction's emulation work (its whole traced duration: KVM still
- * emulates them one by one, and "the operation after VM Exit is not modified")
- * and pays the hardware exit/entry once instead of n times.
+ * coalesce-io (paper §3.1.1, Figs. 5-6): successive port I/O instructions of
+ * one guest code fragment become one hypercall that makes KVM emulate them
+ * one by one from a queue. What a guest change can batch is what its queue
+ * can carry: OUT values. A read's value comes back only when the hypercall
+ * returns, so by default a read can only END a batch (the code may need its
+ * value before the next access: rtl8139 acks what it read from IntrStatus), and
+ * a run of reads of one port at one RIP is a polling loop (the ACPI PM timer,
+ * status polls) that no batching removes. Only device-model ports count: the
+ * PIC and PIT that KVM emulates in the kernel are not a driver's fragment.
+ * `reads` is the optimistic variant: reads join batches too (their values
+ * assumed unused until the batch ends, as ide_tf_read's read-back), polling
+ * loops still excepted.
+ *
+ * A batch is a run of such exits on one vcpu, from the same guest code (scope),
+ * less than `window` ns of guest time apart. The hypercall keeps each
+ * instruction's emulation work (its whole traced duration: "the operation
+ * after VM Exit is not modified") plus one hypercall dispatch, and pays the
+ * hardware exit/entry once instead of n times.
  *
  * scope: `caller` (same calling function: the paper's merged fragments),
  * `function` (same trap function), `address` (same trap RIP). Default: caller
  * when the trace carries callers, else function.
  */
 import { z } from 'zod';
-import { DIR_WRITE, F_CALLER, F_GPA, F_PORT, type ExitChunk } from '../../model/chunk.js';
+import { DIR_READ, DIR_WRITE, F_CALLER, F_GPA, F_PORT, type ExitChunk } from '../../model/chunk.js';
 import { REASONS } from '../../model/reasons.js';
 import { formatHexU64 } from '../../model/u64.js';
+import { KERNEL_PORTS } from '../../symbols/devices.js';
 import type { ReplayContext } from '../context.js';
 import { definePass, kv, num } from '../pass-def.js';
 import { gapAfter, type ReplayTrace } from '../trace.js';
@@ -26,6 +39,8 @@ export interface CoalesceOptions {
   min?: number;
   /** Only runs in these functions (the calling function for scope=caller, else the trap function). */
   functions?: readonly string[];
+  /** Optimistic: reads join batches too (polling loops excepted). */
+  reads?: boolean;
 }
 
 export class CoalesceIoPass implements ReplayPass {
@@ -37,11 +52,13 @@ export class CoalesceIoPass implements ReplayPass {
     const scope = this.opts.scope ?? (ctx.hasCallers ? 'caller' : 'function');
     const windowNs = this.opts.windowNs ?? ctx.transition.value + 2000;
     const min = this.opts.min ?? 2;
+    const reads = this.opts.reads === true;
     const vmcall = REASONS.lookup('VMCALL');
     const H = ctx.hypercall.value;
     const before = new Map<string, { key: string; n: number }>();
     const after = new Map<string, number>();
-    const isIo = (c: ExitChunk, i: number): boolean => (c.flags[i] & F_PORT) !== 0 || (this.opts.mmio === true && (c.flags[i] & F_GPA) !== 0 && c.dir[i] === DIR_WRITE);
+    const isIo = (c: ExitChunk, i: number): boolean =>
+      ((c.flags[i] & F_PORT) !== 0 && !KERNEL_PORTS.has(c.port[i])) || (this.opts.mmio === true && (c.flags[i] & F_GPA) !== 0 && c.dir[i] === DIR_WRITE);
     const scopeKey = (c: ExitChunk, i: number): string => {
       if (scope === 'address') return `${c.ripHi[i]}:${c.ripLo[i]}`;
       if (scope === 'caller') {
@@ -57,24 +74,14 @@ export class CoalesceIoPass implements ReplayPass {
       const f = scope === 'caller' && c.flags[i] & F_CALLER ? ctx.fnName(c.callerHi[i], c.callerLo[i]) : ctx.fnName(c.ripHi[i], c.ripLo[i]);
       return only.has(f ?? '');
     };
-    let runs = 0;
+    const sameRead = (c: ExitChunk, a: number, b: number): boolean =>
+      c.dir[a] === DIR_READ && c.dir[b] === DIR_READ && c.ripLo[a] === c.ripLo[b] && c.ripHi[a] === c.ripHi[b] && c.port[a] === c.port[b] && (c.flags[a] & F_GPA) === (c.flags[b] & F_GPA) && c.gpaLo[a] === c.gpaLo[b] && c.callerLo[a] === c.callerLo[b];
+    let batches = 0, polls = 0, readEnds = 0;
     const out = trace.derive((_v, c, o) => {
-      let i = 0;
-      while (i < c.length) {
-        let j = i;
-        if (isIo(c, i)) {
-          const k0 = scopeKey(c, i);
-          while (j + 1 < c.length && isIo(c, j + 1) && gapAfter(c, j) < windowNs && scopeKey(c, j + 1) === k0) j++;
-        }
+      const emit = (i: number, j: number): void => {
+        // One batch [i, j]: merged when long enough, else copied.
         const n = j - i + 1;
-        for (let k = i; k <= j; k++) {
-          if (!isIo(c, k)) continue;
-          const addr = formatHexU64(c.ripHi[k], c.ripLo[k]);
-          let b = before.get(addr);
-          if (!b) before.set(addr, (b = { key: ctx.label(c.ripHi[k], c.ripLo[k]), n: 0 }));
-          b.n++;
-        }
-        if (n >= min && inScope(c, i)) {
+        if (n >= min) {
           let work = 0;
           for (let k = i; k <= j; k++) { const d = c.dur[k]; work += d === d ? d : 0; }
           const r = o.push(c.ts[i], c.vcpu[i], vmcall, c.ripHi[i], c.ripLo[i], H + work);
@@ -83,13 +90,40 @@ export class CoalesceIoPass implements ReplayPass {
           o.callerLo[r] = c.callerLo[i];
           ledger.removed += n;
           ledger.added += 1;
-          runs++;
+          batches++;
+          if (c.dir[j] === DIR_READ) readEnds++;
         } else {
-          for (let k = i; k <= j; k++) {
-            o.copyRow(c, k);
-            if (isIo(c, k)) { const a = formatHexU64(c.ripHi[k], c.ripLo[k]); after.set(a, (after.get(a) ?? 0) + 1); }
-          }
+          for (let k = i; k <= j; k++) { o.copyRow(c, k); const a = formatHexU64(c.ripHi[k], c.ripLo[k]); after.set(a, (after.get(a) ?? 0) + 1); }
         }
+      };
+      let i = 0;
+      while (i < c.length) {
+        if (!isIo(c, i)) { o.copyRow(c, i); i++; continue; }
+        // The run: successive I/O exits of one scope, close together.
+        let j = i;
+        const k0 = scopeKey(c, i);
+        while (j + 1 < c.length && isIo(c, j + 1) && gapAfter(c, j) < windowNs && scopeKey(c, j + 1) === k0) j++;
+        for (let k = i; k <= j; k++) {
+          const addr = formatHexU64(c.ripHi[k], c.ripLo[k]);
+          let b = before.get(addr);
+          if (!b) before.set(addr, (b = { key: ctx.label(c.ripHi[k], c.ripLo[k]), n: 0 }));
+          b.n++;
+        }
+        if (!inScope(c, i)) { for (let k = i; k <= j; k++) { o.copyRow(c, k); const a = formatHexU64(c.ripHi[k], c.ripLo[k]); after.set(a, (after.get(a) ?? 0) + 1); } i = j + 1; continue; }
+        // Split the run into batches by the rule.
+        let s = i;
+        for (let k = i; k <= j; k++) {
+          const polling = (k > i && sameRead(c, k - 1, k)) || (k < j && sameRead(c, k, k + 1));
+          if (polling) {
+            if (s < k) emit(s, k - 1);
+            emit(k, k);
+            polls++;
+            s = k + 1;
+            continue;
+          }
+          if (c.dir[k] === DIR_READ && !reads) { emit(s, k); s = k + 1; }
+        }
+        if (s <= j) emit(s, j);
         i = j + 1;
       }
     });
@@ -99,18 +133,21 @@ export class CoalesceIoPass implements ReplayPass {
       .sort((a, b) => b.before - a.before);
     ledger.perAddress = perAddress;
     ledger.assumptions.push(
-      `runs: successive ${this.opts.mmio ? 'port I/O and MMIO-write' : 'port I/O'} exits on one vcpu from the same ${scope === 'caller' ? 'calling function' : scope === 'function' ? 'trap function' : 'trap address'}${only ? ` (only in ${[...only].join(', ')})` : ''}, at most ${Math.round(windowNs)} ns of guest time apart, ${min} or more`,
-      `one VMCALL per run lasting ${Math.round(H)} ns of dispatch plus every merged exit's traced duration (each instruction is still emulated, device model included); the saving is ${Math.round(ctx.transition.value)} ns of hardware exit+entry per merged exit but one`,
+      reads
+        ? 'rule (optimistic, :reads): OUTs and INs of one fragment batch together, their read values assumed unused until the batch ends; a run of reads of one port at one RIP is a polling loop and stays'
+        : 'rule: a batch carries OUT values and may end with one IN (its value returned by the hypercall); a read the code needs before its next access cannot be queued, and a run of reads of one port at one RIP is a polling loop that no batching removes (coalesce-io:reads is the optimistic variant)',
+      `batches: successive ${this.opts.mmio ? 'device-model port I/O and MMIO-write' : 'device-model port I/O'} exits on one vcpu from the same ${scope === 'caller' ? 'calling function' : scope === 'function' ? 'trap function' : 'trap address'}${only ? ` (only in ${[...only].join(', ')})` : ''}, at most ${Math.round(windowNs)} ns of guest time apart, ${min} or more; in-kernel PIC/PIT ports excluded`,
+      `one VMCALL per batch lasting ${Math.round(H)} ns of dispatch plus every merged exit's traced duration (each instruction is still emulated, device model included); the saving is ${Math.round(ctx.transition.value)} ns of hardware exit+entry per merged exit but one, less the dispatch`,
       'the guest code that fills the queue of merged instructions is assumed free',
     );
-    ledger.notes.push(`${runs} runs merged`);
+    ledger.notes.push(`${batches} batches merged${readEnds ? ` (${readEnds} ended by a read)` : ''}${polls ? `; ${polls} polling reads left alone` : ''}`);
     return { trace: out, ledger: closeLedger(ledger, out) };
   }
 }
 
 export const coalesceIo = definePass({
   name: 'coalesce-io',
-  grammar: 'coalesce-io[:window=NS][:scope=caller|function|address][:mmio][:min=N][:in=FN,FN]',
+  grammar: 'coalesce-io[:reads][:window=NS][:scope=caller|function|address][:mmio][:min=N][:in=FN,FN]',
   summary: "merge runs of successive I/O instructions into one hypercall (the paper's §3.1.1)",
   schema: z.strictObject({
     pass: z.literal('coalesce-io'),
@@ -119,12 +156,13 @@ export const coalesceIo = definePass({
     mmio: z.boolean().optional(),
     min: z.number().int().min(2).optional(),
     in: z.array(z.string().min(1)).optional(),
+    reads: z.boolean().optional().describe('optimistic: reads join batches too (polling loops excepted)'),
   }),
   parse(args) {
     const o = kv(args);
-    return { pass: 'coalesce-io', windowNs: num(o.window), scope: o.scope, mmio: o.mmio === true ? true : undefined, min: num(o.min), in: typeof o.in === 'string' ? o.in.split(',') : undefined };
+    return { pass: 'coalesce-io', windowNs: num(o.window), scope: o.scope, mmio: o.mmio === true ? true : undefined, min: num(o.min), in: typeof o.in === 'string' ? o.in.split(',') : undefined, reads: o.reads === true ? true : undefined };
   },
-  print: (s) => ['coalesce-io', s.windowNs && `window=${s.windowNs}`, s.scope && `scope=${s.scope}`, s.mmio && 'mmio', s.min && `min=${s.min}`, s.in && `in=${s.in.join(',')}`].filter(Boolean).join(':'),
+  print: (s) => ['coalesce-io', s.reads && 'reads', s.windowNs && `window=${s.windowNs}`, s.scope && `scope=${s.scope}`, s.mmio && 'mmio', s.min && `min=${s.min}`, s.in && `in=${s.in.join(',')}`].filter(Boolean).join(':'),
   estimable: true,
-  build: (s, _env, text) => [new CoalesceIoPass(text, { windowNs: s.windowNs, scope: s.scope, mmio: s.mmio, min: s.min, functions: s.in })],
+  build: (s, _env, text) => [new CoalesceIoPass(text, { windowNs: s.windowNs, scope: s.scope, mmio: s.mmio, min: s.min, functions: s.in, reads: s.reads })],
 });

@@ -26,6 +26,12 @@ export interface IoRange {
    * 'zero-value': only writes of 0 (rtl8139 IntrMask = 0 masks).
    */
   deferral?: 'always' | 'zero-value';
+  /**
+   * A read that exists only for this write when it comes right before an
+   * unmasking write (non-zero value): rtl8139_poll reads IntrStatus before it
+   * unmasks, a read NAPI adds once per interrupt. Address of that read.
+   */
+  leadRead?: bigint;
 }
 
 function addrOf(c: ExitChunk, i: number, kind: 'port' | 'mmio'): bigint | null {
@@ -51,12 +57,19 @@ export class DropIoPass implements ReplayPass {
       }
       return null;
     };
-    let flushes = 0, deferred = 0;
+    let flushes = 0, deferred = 0, leads = 0;
     const out = trace.derive((_v, c, o) => {
+      let lastCopied = -1;
       for (let i = 0; i < c.length; i++) {
         const r = match(c, i);
-        if (!r) { o.copyRow(c, i); continue; }
+        if (!r) { o.copyRow(c, i); lastCopied = i; continue; }
         ledger.removed++;
+        if (r.leadRead !== undefined && c.dir[i] === DIR_WRITE && (c.valLo[i] !== 0 || c.valHi[i] !== 0) && lastCopied === i - 1 && i > 0 && c.dir[i - 1] === DIR_READ && addrOf(c, i - 1, r.kind) === r.leadRead) {
+          o.length--;
+          lastCopied = -1;
+          ledger.removed++;
+          leads++;
+        }
         const defers = r.deferral === 'always' || (r.deferral === 'zero-value' && c.valLo[i] === 0 && c.valHi[i] === 0);
         if (r.flush && c.dir[i] === DIR_WRITE && i + 1 < c.length && c.dir[i + 1] === DIR_READ && !match(c, i + 1)) {
           const a = addrOf(c, i, r.kind), b = addrOf(c, i + 1, r.kind);
@@ -70,6 +83,7 @@ export class DropIoPass implements ReplayPass {
       }
     });
     if (flushes) ledger.notes.push(`${flushes} flush reads after removed writes removed with them`);
+    if (leads) ledger.notes.push(`${leads} interrupt-status reads right before an unmasking write removed with it (NAPI's poll reads the status once more before it unmasks)`);
     if (deferred) ledger.assumptions.push(`upper bound only: the guest time right after each of ${deferred} masking writes (the deferred poll's scheduling and work) may go too; part of it is packet work that stays`);
     if (this.found) ledger.notes.push(this.found);
     ledger.assumptions.push('the removed register accesses disappear entirely; the device and the guest do the rest of their work unchanged');

@@ -3,11 +3,14 @@
  * mask and unmask the device's interrupts around each poll. The mask writes
  * (e1000 IMS/IMC at BAR offsets 0xd0/0xd8 with the STATUS read that flushes
  * them; rtl8139 IntrMask at port offset 0x3c) are found in the trace, so the
- * pass needs no addresses, and removed with drop-io's flush rule.
+ * pass needs no addresses, and removed with drop-io's flush rule. On rtl8139
+ * the poll also reads IntrStatus once more right before it unmasks: that read
+ * goes too (one per interrupt).
  */
 import { z } from 'zod';
 import { DIR_WRITE, F_GPA, F_PORT } from '../../model/chunk.js';
 import { definePass } from '../pass-def.js';
+import { RTL8139 } from '../../symbols/devices.js';
 import type { ReplayTrace } from '../trace.js';
 import { VerdictPass } from '../types.js';
 import { DropIoPass, type IoRange } from './drop-io.js';
@@ -31,7 +34,7 @@ export function findMaskChurn(trace: ReplayTrace): { ranges: IoRange[]; found: s
     ranges.push({ kind: 'mmio', lo: g, hi: g, rw: 'w', flush: true, deviceSpan: 0x20000n, ...(imc ? { deferral: 'always' as const } : {}) });
     found.push(`e1000 ${imc ? 'IMC' : 'IMS'} at 0x${g.toString(16)}`);
   }
-  for (const p of rtl) { ranges.push({ kind: 'port', lo: BigInt(p), hi: BigInt(p), rw: 'w', flush: true, deviceSpan: 0x100n, deferral: 'zero-value' }); found.push(`rtl8139 IntrMask at port 0x${p.toString(16)}`); }
+  for (const p of rtl) { ranges.push({ kind: 'port', lo: BigInt(p), hi: BigInt(p), rw: 'w', flush: true, deviceSpan: 0x100n, deferral: 'zero-value', leadRead: BigInt(p - RTL8139.INTR_MASK + RTL8139.INTR_STATUS) }); found.push(`rtl8139 IntrMask at port 0x${p.toString(16)}`); }
   return { ranges, found };
 }
 

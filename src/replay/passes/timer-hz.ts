@@ -1,23 +1,189 @@
 /**
  * timer-hz:TARGET[:from=HZ] (paper §3.1.2, Fig. 7): find the guest's timer
- * ticks (clusters of timer-path exits: the interrupt's arrival, PIT/PIC/LAPIC
- * accesses, EOIs, the softirq interrupt window, a TSC-deadline re-arm), detect
- * the tick rate from their period (or take `from`), and keep TARGET/FROM of
- * them. A removed tick takes its exits and the guest time between them (the
- * tick handler's own work).
+ * ticks, detect their rate, and keep TARGET/FROM of them.
+ *
+ * A tick is identified by its own source, never by name patterns that device
+ * paths share: it is a run of exits on one vcpu holding the timer interrupt's
+ * handler (timer_interrupt, smp_apic_timer_interrupt, sysvec_apic_timer_interrupt,
+ * hrtimer_interrupt, ...) or its clock-event re-arm (TSC-deadline MSR 0x6e0,
+ * x2APIC TMICT 0x838, LAPIC TMICT MMIO writes), with what follows it on that
+ * vcpu: the interrupt's arrival right before it (EXTERNAL_INTERRUPT or the
+ * preemption timer), its edge-triggered EOI, and the interrupt window its
+ * irq_exit opens, if that comes last. Level-triggered (device) EOIs, device
+ * I/O and another interrupt's arrival end a tick. PIT programming that no
+ * handler runs (boot-time pit_load_count) is not a tick.
+ *
+ * The rate is reported only when the ticks are periodic (most intervals within
+ * 10% of the median) and near a rate kernels are built with (100, 250, 300,
+ * 1000 Hz); a guest whose timer is re-armed at irregular intervals is tickless
+ * and the pass does not apply. A removed tick takes its exits and the guest
+ * time between them; when it no longer wakes a halted vcpu, the HLT before it
+ * and the HLT after it become one.
  */
 import { z } from 'zod';
-import { F_MSR, F_PORT, type ExitChunk } from '../../model/chunk.js';
+import { DIR_WRITE, F_CALLER, F_GPA, F_MSR, F_PORT, type ExitChunk } from '../../model/chunk.js';
 import { REASONS } from '../../model/reasons.js';
 import type { ReplayContext } from '../context.js';
 import { definePass, kv, num } from '../pass-def.js';
-import { TIMER_PORTS } from '../../symbols/devices.js';
+import { EDGE_ACK_FNS, LAPIC_BASE, LAPIC_EOI, LAPIC_TMICT_OFFSET, MSR_TSC_DEADLINE, MSR_X2APIC_EOI, MSR_X2APIC_TMICT, TIMER_HANDLER_FNS, TIMER_REARM_FNS } from '../../symbols/devices.js';
 import { gapAfter, type ReplayTrace } from '../trace.js';
 import { closeLedger, newLedger, type PassResult, type ReplayPass } from '../types.js';
 
-const ANCHOR_FN = /^(smp_apic_timer_interrupt|apic_timer_interrupt|sysvec_apic_timer_interrupt|local_apic_timer_interrupt|hrtimer_interrupt|timer_interrupt|tick_handle_periodic|lapic_next_event|lapic_next_deadline|pit_next_event)$/;
-const PATH_FN = /timer|tick|apic|ack_ioapic|do_softirq|irq_exit|hrtimer|clockevent|pit_|lapic/;
-const TIMER_MSRS = new Set([0x6e0, 0x838]);
+/** Rates kernels are built with (CONFIG_HZ). */
+export const KERNEL_HZ = [100, 250, 300, 1000] as const;
+const CLUSTER_GAP = 50_000;
+
+export type TimerSource = 'pit' | 'lapic-periodic' | 'lapic-oneshot' | 'tsc-deadline' | 'unknown';
+
+export interface VcpuTicks {
+  vcpu: number;
+  ticks: number;
+  /** Median interval between ticks, ns (NaN with fewer than 2). */
+  medianPeriodNs: number;
+  /** Share of intervals within 10% of the median. */
+  steady: number;
+  periodic: boolean;
+}
+
+export interface TimerDetection {
+  /** Per vcpu, [first, last] rows of each tick's exits. */
+  clusters: Map<number, Array<[number, number]>>;
+  /** Intervals between consecutive ticks of periodic vcpus. */
+  periods: number[];
+  source: TimerSource;
+  /** periodic: a steady tick; tickless: the timer is re-armed at irregular intervals; mixed: periodic on some vcpus (busy), tickless on others (idle); none: no timer path. */
+  mode: 'periodic' | 'tickless' | 'mixed' | 'none';
+  /** The rate as measured (median period of the periodic vcpus), or null. */
+  measuredHz: number | null;
+  /** The CONFIG_HZ it matches, or null when it matches none. */
+  hz: number | null;
+  /** 0..1: share of steady intervals times closeness to the matched rate. */
+  confidence: number;
+  perVcpu: VcpuTicks[];
+  /** One sentence for ledgers and advice. */
+  summary: string;
+}
+
+function isHandlerFn(ctx: ReplayContext, c: ExitChunk, i: number): boolean {
+  const f = ctx.fnName(c.ripHi[i], c.ripLo[i]);
+  if (f && TIMER_HANDLER_FNS.has(f)) return true;
+  if (c.flags[i] & F_CALLER) {
+    const cf = ctx.fnName(c.callerHi[i], c.callerLo[i]);
+    if (cf && TIMER_HANDLER_FNS.has(cf)) return true;
+  }
+  return false;
+}
+
+function isRearm(ctx: ReplayContext, c: ExitChunk, i: number): boolean {
+  if (c.flags[i] & F_MSR && (c.msr[i] === MSR_TSC_DEADLINE || c.msr[i] === MSR_X2APIC_TMICT) && c.dir[i] !== 1) return true;
+  if (c.flags[i] & F_GPA && c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_BASE + LAPIC_TMICT_OFFSET && c.dir[i] === DIR_WRITE) return true;
+  const f = ctx.fnName(c.ripHi[i], c.ripLo[i]);
+  return !!f && TIMER_REARM_FNS.has(f);
+}
+
+function isEdgeEoi(ctx: ReplayContext, c: ExitChunk, i: number): boolean {
+  if (c.flags[i] & F_MSR) return c.msr[i] === MSR_X2APIC_EOI;
+  const f = ctx.fnName(c.ripHi[i], c.ripLo[i]);
+  if (f && EDGE_ACK_FNS.has(f)) return true;
+  // A bare EOI-register write with no map: an EOI, edge or level; only adjacent to a handler does it count.
+  return !f && (c.flags[i] & F_GPA) !== 0 && c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI;
+}
+
+function isPitAccess(c: ExitChunk, i: number): boolean {
+  return (c.flags[i] & F_PORT) !== 0 && c.port[i] >= 0x40 && c.port[i] <= 0x43;
+}
+
+/** Per vcpu, the [first, last] rows of each timer tick's exits (see the file comment for what a tick is). */
+function tickClusters(trace: ReplayTrace, ctx: ReplayContext): { clusters: Map<number, Array<[number, number]>>; sources: Set<TimerSource> } {
+  const arrival = new Set([...REASONS.matching('EXTERNAL_INTERRUPT'), ...REASONS.matching('PREEMPTION_TIMER')]);
+  const windows = new Set(REASONS.matching('INTERRUPT_WINDOW'));
+  const clusters = new Map<number, Array<[number, number]>>();
+  const sources = new Set<TimerSource>();
+  for (const [v, c] of trace.vcpus) {
+    const list: Array<[number, number]> = [];
+    const handler = (i: number): boolean => isHandlerFn(ctx, c, i);
+    const rearm = (i: number): boolean => isRearm(ctx, c, i);
+    const core = (i: number): boolean => handler(i) || rearm(i) || isEdgeEoi(ctx, c, i) || isPitAccess(c, i);
+    const near = (i: number): boolean => gapAfter(c, i) < CLUSTER_GAP;
+    let i = 0;
+    while (i < c.length) {
+      const s = i;
+      let j = i;
+      if (arrival.has(c.reason[j])) {
+        if (j + 1 < c.length && near(j) && core(j + 1)) j++;
+        else { i++; continue; }
+      } else if (!core(j)) { i++; continue; }
+      let e = j;
+      let anchored = handler(j) || rearm(j);
+      while (e + 1 < c.length && near(e) && core(e + 1)) { e++; if (handler(e) || rearm(e)) anchored = true; }
+      if (anchored && e + 1 < c.length && near(e) && windows.has(c.reason[e + 1])) e++;
+      if (anchored) {
+        list.push([s, e]);
+        for (let k = s; k <= e; k++) {
+          if (c.flags[k] & F_MSR && c.msr[k] === MSR_TSC_DEADLINE) sources.add('tsc-deadline');
+          else if (rearm(k)) sources.add('lapic-oneshot');
+          else if (isPitAccess(c, k) || ctx.fnName(c.ripHi[k], c.ripLo[k]) === 'timer_interrupt' || (c.flags[k] & F_PORT && c.port[k] === 0x20)) sources.add('pit');
+          else if (handler(k)) sources.add('lapic-periodic');
+        }
+      }
+      i = e + 1;
+    }
+    clusters.set(v, list);
+  }
+  return { clusters, sources };
+}
+
+function median(xs: number[]): number {
+  if (!xs.length) return NaN;
+  const s = xs.slice().sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Finds the ticks, their source and whether they are periodic at a rate kernels are built with. */
+export function detectTimer(trace: ReplayTrace, ctx: ReplayContext): TimerDetection {
+  const { clusters, sources } = tickClusters(trace, ctx);
+  const perVcpu: VcpuTicks[] = [];
+  const periods: number[] = [];
+  for (const [v, list] of clusters) {
+    const c = trace.vcpus.get(v)!;
+    const ps: number[] = [];
+    for (let k = 1; k < list.length; k++) ps.push(c.ts[list[k][0]] - c.ts[list[k - 1][0]]);
+    const m = median(ps);
+    const steady = ps.length ? ps.filter((p) => Math.abs(p - m) <= 0.1 * m).length / ps.length : 0;
+    const periodic = list.length >= 5 && steady >= 0.6;
+    perVcpu.push({ vcpu: v, ticks: list.length, medianPeriodNs: m, steady, periodic });
+    if (periodic) periods.push(...ps.filter((p) => Math.abs(p - m) <= 0.1 * m));
+  }
+  const ticks = perVcpu.reduce((s, x) => s + x.ticks, 0);
+  const periodicV = perVcpu.filter((x) => x.periodic);
+  const withTicks = perVcpu.filter((x) => x.ticks >= 3);
+  const source: TimerSource = sources.has('tsc-deadline') ? 'tsc-deadline' : sources.has('pit') ? 'pit' : sources.has('lapic-oneshot') ? 'lapic-oneshot' : sources.has('lapic-periodic') ? 'lapic-periodic' : 'unknown';
+  const srcName = { pit: 'PIT', 'lapic-periodic': 'LAPIC timer (periodic)', 'lapic-oneshot': 'LAPIC timer (one-shot)', 'tsc-deadline': 'LAPIC timer in TSC-deadline mode', unknown: 'timer' }[source];
+  if (ticks < 3) return { clusters, periods, source, mode: 'none', measuredHz: null, hz: null, confidence: 0, perVcpu, summary: 'no timer interrupts found' };
+  if (!periodicV.length) {
+    return { clusters, periods, source, mode: 'tickless', measuredHz: null, hz: null, confidence: 0, perVcpu, summary: `tickless: ${ticks} ${srcName} interrupts re-armed at irregular intervals (no vcpu has a steady tick)` };
+  }
+  const measured = 1e9 / median(periods);
+  let best: number | null = null, closeness = 0;
+  for (const hz of KERNEL_HZ) {
+    const rel = Math.abs(measured - hz) / hz;
+    if (rel <= 0.05 && (best === null || rel < Math.abs(measured - best) / best)) { best = hz; closeness = 1 - rel / 0.05; }
+  }
+  const steady = periodicV.reduce((s, x) => s + x.steady * x.ticks, 0) / periodicV.reduce((s, x) => s + x.ticks, 0);
+  const confidence = best === null ? 0 : Math.round(steady * (0.5 + 0.5 * closeness) * 100) / 100;
+  const mode = periodicV.length === withTicks.length ? 'periodic' : 'mixed';
+  const where = mode === 'mixed' ? ` on vcpu ${periodicV.map((x) => x.vcpu).join(', ')} (busy); tickless on vcpu ${withTicks.filter((x) => !x.periodic).map((x) => x.vcpu).join(', ')} (idle)` : '';
+  const summary = best === null
+    ? `${srcName} interrupts recur every ${(1e9 / measured / 1e3).toFixed(0)} us (${measured.toFixed(1)} Hz), not a rate kernels are built with (${KERNEL_HZ.join(', ')} Hz): not a tick`
+    : `${best} Hz ${srcName} tick${where} (measured ${measured.toFixed(1)} Hz; ${(steady * 100).toFixed(0)}% of intervals within 10% of the period; confidence ${confidence.toFixed(2)})`;
+  return { clusters, periods, source, mode, measuredHz: measured, hz: best, confidence, perVcpu, summary };
+}
+
+/** Per vcpu, the [first, last] rows of each tick and the intervals between them (kept for callers of the old name). */
+export function findTickClusters(trace: ReplayTrace, ctx: ReplayContext): { clusters: Map<number, Array<[number, number]>>; periods: number[] } {
+  const d = detectTimer(trace, ctx);
+  return { clusters: d.clusters, periods: d.periods };
+}
 
 export class TimerHzPass implements ReplayPass {
   readonly name = 'timer-hz';
@@ -25,22 +191,24 @@ export class TimerHzPass implements ReplayPass {
 
   apply(trace: ReplayTrace, ctx: ReplayContext): PassResult {
     const ledger = newLedger(this.spec, trace, ctx.windows);
-    const { clusters, periods } = findTickClusters(trace, ctx);
-    const total = [...clusters.values()].reduce((s, l) => s + l.length, 0);
-    if (total < 3) {
+    const det = detectTimer(trace, ctx);
+    const notApplicable = (why: string): PassResult => {
       ledger.verdict = 'not-applicable';
-      ledger.why = ctx.symbols ? 'no periodic timer path found in this trace: nothing to thin' : 'needs the guest kernel map (--map) to find the timer path';
+      ledger.why = why;
       return { trace, ledger: closeLedger(ledger, trace) };
-    }
-    periods.sort((a, b) => a - b);
-    const median = periods[Math.floor(periods.length / 2)];
-    const detected = 1e9 / median;
-    const from = this.from ?? detected;
+    };
+    if (det.mode === 'none') return notApplicable(ctx.symbols ? 'no timer interrupt path found in this trace: nothing to thin' : 'needs the guest kernel map (--map) to find the timer path');
+    if (det.mode === 'tickless') return notApplicable(`the guest is ${det.summary}: its timer fires when timers are due, not at CONFIG_HZ, so a lower tick rate does not remove these exits`);
+    if (det.hz === null && this.from === undefined) return notApplicable(`${det.summary}; give from=HZ if it is one`);
+    const from = this.from ?? det.hz!;
     const ratio = Math.min(1, this.target / from);
-    ledger.notes.push(`tick rate ${this.from ? `given: ${this.from} Hz (detected ${detected.toFixed(1)} Hz)` : `detected: ${detected.toFixed(1)} Hz from the ${median.toFixed(0)} ns median period of ${total} timer-path clusters`}; keeping ${(ratio * 100).toFixed(1)}% of ticks`);
+    const periodicV = new Set(det.perVcpu.filter((x) => x.periodic).map((x) => x.vcpu));
+    ledger.notes.push(`${det.summary}${this.from ? `; from=${this.from} Hz given` : ''}; keeping ${(ratio * 100).toFixed(1)}% of ticks${det.mode === 'mixed' ? ' on the vcpus that tick' : ''}`);
     const T = ctx.transition.value;
+    const hlt = new Set(REASONS.matching('HLT'));
+    let merged = 0;
     const out = trace.derive((v, c, o) => {
-      const list = clusters.get(v)!;
+      const list = periodicV.has(v) ? det.clusters.get(v)! : [];
       const drop = new Uint8Array(c.length);
       list.forEach(([s, e], k) => {
         if (Math.floor((k + 1) * ratio) > Math.floor(k * ratio)) return;
@@ -49,58 +217,30 @@ export class TimerHzPass implements ReplayPass {
           if (j < e) ledger.guestSavedNs[ctx.window(c.ts[j])] += Math.max(0, gapAfter(c, j) - T);
         }
       });
+      // A halted vcpu that a removed tick no longer wakes stays in one HLT: the HLT after it merges into the one before.
+      let lastKept = -1, droppedSince = false;
       for (let i = 0; i < c.length; i++) {
-        if (drop[i]) ledger.removed++;
-        else o.copyRow(c, i);
+        if (drop[i]) { ledger.removed++; droppedSince = true; continue; }
+        if (droppedSince && lastKept >= 0 && hlt.has(c.reason[i]) && hlt.has(o.reason[lastKept]) && o.dur[lastKept] === o.dur[lastKept] && c.dur[i] === c.dur[i]) {
+          o.dur[lastKept] = c.ts[i] + c.dur[i] - o.ts[lastKept];
+          ledger.removed++;
+          ledger.changed++;
+          merged++;
+          droppedSince = false;
+          continue;
+        }
+        lastKept = o.copyRow(c, i);
+        droppedSince = false;
       }
     });
+    if (merged) ledger.notes.push(`${merged} HLT exits merge into the HLT before them (the removed tick no longer wakes the halted vcpu)`);
     ledger.assumptions.push(
-      'a tick is a cluster of timer-path exits (interrupt arrival, PIT/PIC/LAPIC timer accesses, EOI, softirq window) less than 50 us apart around a timer function',
+      'a tick is the timer interrupt\'s own exits on one vcpu: its arrival, its handler or clock-event re-arm, its edge-triggered EOI and the interrupt window its irq_exit opens, under 50 us apart; device exits and level-triggered EOIs end it',
       'removing a tick removes its exits and the guest time between them (the handler\'s work); work the tick triggers later (timers, scheduling) is assumed unchanged',
+      'a halted vcpu the removed tick would have woken stays halted: the HLT exits before and after it become one',
     );
     return { trace: out, ledger: closeLedger(ledger, out) };
   }
-}
-
-/** Per vcpu, the [first, last] rows of each timer tick's cluster of exits, and the periods between ticks. */
-export function findTickClusters(trace: ReplayTrace, ctx: ReplayContext): { clusters: Map<number, Array<[number, number]>>; periods: number[] } {
-  const extIrq = REASONS.lookup('EXTERNAL_INTERRUPT');
-  const clusterGap = 50_000;
-  const isAnchor = (c: ExitChunk, i: number): boolean => {
-    const f = ctx.fnName(c.ripHi[i], c.ripLo[i]);
-    if (f && ANCHOR_FN.test(f)) return true;
-    if (c.flags[i] & F_PORT && (c.port[i] === 0x40 || c.port[i] === 0x43)) return true;
-    return (c.flags[i] & F_MSR) !== 0 && TIMER_MSRS.has(c.msr[i]);
-  };
-  const onPath = (c: ExitChunk, i: number): boolean => {
-    if (isAnchor(c, i)) return true;
-    const canon = REASONS.get(c.reason[i]).canonical;
-    if (canon === 'INTERRUPT_WINDOW' || canon === 'EOI_INDUCED') return true;
-    if (c.flags[i] & F_PORT && TIMER_PORTS.has(c.port[i])) return true;
-    const f = ctx.fnName(c.ripHi[i], c.ripLo[i]);
-    return (canon === 'APIC_ACCESS' || canon === 'APIC_WRITE' || canon === 'MSR_WRITE') && !!f && PATH_FN.test(f);
-  };
-  // Clusters per vcpu: [first, last] row ranges holding an anchor.
-  const clusters = new Map<number, Array<[number, number]>>();
-  const periods: number[] = [];
-  for (const [v, c] of trace.vcpus) {
-    const list: Array<[number, number]> = [];
-    let i = 0;
-    while (i < c.length) {
-      // A cluster may start with the interrupt's arrival (EXTERNAL_INTERRUPT) right before the path.
-      let s = i;
-      if (c.reason[i] === extIrq && i + 1 < c.length && onPath(c, i + 1) && gapAfter(c, i) < clusterGap) s = i;
-      else if (!onPath(c, i)) { i++; continue; }
-      let e = c.reason[s] === extIrq ? s + 1 : s;
-      let anchored = isAnchor(c, e);
-      while (e + 1 < c.length && onPath(c, e + 1) && gapAfter(c, e) < clusterGap) { e++; if (isAnchor(c, e)) anchored = true; }
-      if (anchored) list.push([s, e]);
-      i = e + 1;
-    }
-    for (let k = 1; k < list.length; k++) periods.push(c.ts[list[k][0]] - c.ts[list[k - 1][0]]);
-    clusters.set(v, list);
-  }
-  return { clusters, periods };
 }
 
 export const timerHz = definePass({
