@@ -9,19 +9,17 @@
  * each distinct RIP is symbolized once and exits aggregate by function while
  * streaming, so memory follows the number of distinct keys, not the trace.
  */
-import { openTrace, type TraceStream } from '../formats/index.js';
+import type { TraceStream } from '../formats/index.js';
 import { summarizeInput } from '../formats/summary.js';
-import type { ExitChunk } from '../model/chunk.js';
 import { ExitscopeError } from '../model/errors.js';
-import { REASONS } from '../model/reasons.js';
-import { formatHex, u64ToBigInt } from '../model/u64.js';
+import { formatHex } from '../model/u64.js';
 import { IoMap } from '../symbols/iomap.js';
-import { loadSymbolizer, symbolizerFromKallsyms, type KaslrOption, type RipWeight, type Symbolizer } from '../symbols/index.js';
+import type { KaslrOption, Symbolizer } from '../symbols/index.js';
 import { CellsHandler } from './cells.js';
 import { DIMENSION_SPECS, parseDimensions, type Dimension, type LabelContext } from './dimensions.js';
 import { Census, ReasonFilter, type ExitFilter } from './filter.js';
-import { HandlerRun, type InputChunk } from './handler.js';
-import { KeyTable } from './key-table.js';
+import { HandlerRun } from './handler.js';
+import { openSymbolized } from './source.js';
 import { AddressResolver } from './resolver.js';
 import { describeRows, groupCells, rankRows, rowLabels, rowText } from './rows.js';
 import type { AnalyzeReport, SortBy } from './schema.js';
@@ -38,8 +36,7 @@ export { DIMENSIONS, parseDimensions, type Dimension } from './dimensions.js';
 export { AddressResolver } from './resolver.js';
 export { isIdleReason } from './idle.js';
 
-/** Exits held back to decide the KASLR slide before streaming. */
-export const PREFIX_EXITS = 500_000;
+export { PREFIX_EXITS, openSymbolized, ripWeights, type SymbolizedSource, type SourceOptions } from './source.js';
 
 export interface AnalyzeOptions {
   /** Trace paths, or already opened streams (e.g. an emulation). */
@@ -76,84 +73,17 @@ export interface AnalyzeOptions {
   progress?: { everyMs: number; report: (rep: AnalyzeReport) => void };
 }
 
-/** Distinct RIPs of some chunks with their counts and (a hinted) reason, for the KASLR decision. */
-function ripWeights(chunks: readonly ExitChunk[]): RipWeight[] {
-  const t = new KeyTable(2, 4096);
-  let counts = new Float64Array(4096);
-  let reasons = new Int32Array(4096);
-  const k = new Uint32Array(2);
-  for (const c of chunks) {
-    for (let i = 0; i < c.length; i++) {
-      k[0] = c.ripHi[i]; k[1] = c.ripLo[i];
-      const n = t.size;
-      const id = t.intern(k);
-      if (id >= counts.length) {
-        const cc = new Float64Array(counts.length * 2); cc.set(counts); counts = cc;
-        const rr = new Int32Array(reasons.length * 2); rr.set(reasons); reasons = rr;
-      }
-      if (id === n) reasons[id] = c.reason[i];
-      counts[id]++;
-    }
-  }
-  const out: RipWeight[] = [];
-  for (let id = 0; id < t.size; id++) out.push({ addr: u64ToBigInt(t.key(id, 0), t.key(id, 1)), count: counts[id], reason: REASONS.get(reasons[id]).canonical });
-  return out;
-}
-
-async function* tagged(streams: readonly TraceStream[]): AsyncGenerator<InputChunk> {
-  for (let k = 0; k < streams.length; k++) for await (const chunk of streams[k].chunks) yield { chunk, input: k };
-}
-
 export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeReport> {
   const dims = parseDimensionsOrThrow(opts.by ?? 'function');
   const sort = opts.sort ?? 'count';
   const top = opts.top ?? 20;
   const includeIdle = opts.includeIdle ?? false;
-  const kaslr = opts.kaslr ?? 'auto';
-  let symbolizer = opts.symbolizer ?? (opts.maps && opts.maps.length ? await loadSymbolizer(opts.maps) : null);
   const iomap = await IoMap.load(opts.iomaps ?? []);
   const rf = new ReasonFilter(opts.reasons ?? [], opts.excludeReasons ?? []);
   const filter: ExitFilter = { reasons: rf.active ? rf : null, vcpus: opts.vcpus && opts.vcpus.length ? new Set(opts.vcpus) : null };
-  if (opts.inputs.length === 0) throw new ExitscopeError('analyze: name at least one trace (- reads standard input)');
-  const streams: TraceStream[] = [];
-  for (const p of opts.inputs) streams.push(typeof p === 'string' ? await openTrace(p, { strict: opts.strict, format: opts.inputFormat, stdin: opts.stdin, follow: opts.follow?.signal }) : p);
-  const notes: string[] = [];
-
-  // Hold back a prefix: the KASLR slide and an embedded map are settled from it before any exit is keyed.
-  const source = tagged(streams);
-  const prefix: InputChunk[] = [];
-  let held = 0;
-  let ended = false;
-  // Without a map only the first chunk is held (a binary input's embedded kallsyms is known by then);
-  // a live view cannot wait for half a million exits before its first table.
-  const needPrefix = kaslr === 'auto' || !symbolizer;
-  const prefixExits = !symbolizer ? 1 : opts.follow ? 10_000 : PREFIX_EXITS;
-  while (needPrefix && held < prefixExits) {
-    const r = await source.next();
-    if (r.done) { ended = true; break; }
-    prefix.push(r.value);
-    held += r.value.chunk.length;
-  }
-  if (!symbolizer) {
-    const emb = streams.map((s) => ({ path: s.path, text: s.embeddedKallsyms() })).find((e) => e.text);
-    if (emb) {
-      symbolizer = symbolizerFromKallsyms(emb.text!, `${emb.path} (embedded kallsyms)`);
-      notes.push(`no --map given: symbols from the kallsyms embedded in ${emb.path}, the recording host's; they name guest addresses only if the guest runs the same kernel build (give the guest's map with --map)`);
-    }
-  }
-  if (symbolizer && !symbolizer.empty) {
-    const weights = ripWeights(prefix.map((p) => p.chunk));
-    try {
-      symbolizer.decideSlide(weights, kaslr);
-    } catch (e) {
-      if (!(e instanceof ExitscopeError) || opts.maps?.length || opts.symbolizer) throw e;
-      notes.push(`the embedded kallsyms does not fit the guest's addresses: not used (${e.message.replace(/^[^:]*: /, '')})`);
-      symbolizer = null;
-    }
-    if (!ended && kaslr === 'auto' && symbolizer) notes.push(`KASLR slide decided from the first ${held.toLocaleString('en-US')} exits`);
-  }
-
-  const resolver = new AddressResolver(symbolizer, opts.keepUnknown ?? false);
+  const src = await openSymbolized({ ...opts, follow: opts.follow?.signal });
+  const { streams, symbolizer, resolver } = src;
+  const notes = src.notes;
   const totals = new TotalsHandler(symbolizer && !symbolizer.empty ? resolver : null);
   const cells = new CellsHandler(dims, resolver, opts.intervalNs ? { ns: opts.intervalNs } : null);
   const census = new Census();
@@ -165,9 +95,7 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeReport> {
     const now = Date.now();
     if (now - lastProgress >= opts.progress.everyMs) { lastProgress = now; opts.progress.report(build(false)); }
   };
-  for (const p of prefix) { run.feed(p.chunk, p.input); fed(); }
-  prefix.length = 0;
-  if (!ended) for await (const p of source) { run.feed(p.chunk, p.input); fed(); }
+  for await (const p of src.chunks) { run.feed(p.chunk, p.input); fed(); }
   run.finish();
   for (const s of streams) {
     const st = s.stats;

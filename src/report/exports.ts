@@ -1,0 +1,42 @@
+/**
+ * Exports: symbolized renderings of every exit that other tools open (folded
+ * stacks for flamegraph.pl and speedscope, Chrome trace-event JSON for
+ * Perfetto, Parquet for DuckDB/Spark). Unlike trace formats they are not read
+ * back; unlike reports they stream one record per exit. `convert --to NAME`
+ * takes any entry here; a new export is one file plus one line in EXPORTS.
+ */
+import type { SymbolizedSource } from '../analyze/source.js';
+
+export interface ExportFlag {
+  type: 'string' | 'boolean' | 'number';
+  describe: string;
+  choices?: readonly string[];
+  default?: string | boolean | number;
+}
+
+export interface ExportContext {
+  /** Inputs opened with their symbols settled (KASLR decided), chunks to stream. */
+  source: SymbolizedSource;
+  /** The values of this exporter's own flags, by flag name. */
+  flags: Record<string, unknown>;
+  /** The output path, when not standard output (some formats name it in metadata). */
+  outputPath: string | null;
+}
+
+export interface Exporter {
+  readonly name: string;
+  readonly describe: string;
+  /** Binary output (refuses a terminal as output). */
+  readonly binary?: boolean;
+  /** Flags `convert` accepts for this export (declared so unknown flags still fail). */
+  readonly flags?: Readonly<Record<string, ExportFlag>>;
+  write(ctx: ExportContext): AsyncIterable<string | Buffer>;
+}
+
+/** Every export, in help order. */
+export const EXPORTS: readonly Exporter[] = [
+];
+
+export function exporterFor(name: string): Exporter | undefined {
+  return EXPORTS.find((e) => e.name === name);
+}
