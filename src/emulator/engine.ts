@@ -10,6 +10,7 @@ import { EmulatorConfigSchema } from './config.js';
 import { REASONS } from '../model/reasons.js';
 import type { EmulatorConfig } from './config.js';
 import { Guest } from './guest.js';
+import { ModernGuest } from './modern-guest.js';
 import type { HostProfile } from './profile.js';
 import { Rng } from '../util/rng.js';
 import { VcpuSim, type ExitLedger } from './vcpu.js';
@@ -48,7 +49,7 @@ export class Emulation {
     const { cfg, profile: p } = this;
     const rng = new Rng(cfg.seed);
     const ledger: ExitLedger = { count: new Float64Array(1024), time: new Float64Array(1024) };
-    const guest = new Guest(cfg, p, rng);
+    const guest = this.kernel === '6.1-x86_64' ? new ModernGuest(cfg, p, rng) : new Guest(cfg, p, rng);
     const work = makeWorkload(cfg, p, guest, rng);
     const vcpus: VcpuSim[] = [];
     for (let id = 0; id < cfg.vcpus; id++) {
@@ -58,6 +59,7 @@ export class Emulation {
       v.nextTick = guest.tickNs * ((id * 0.37) % 1 + 0.5);
       v.onTick = (vv) => guest.tick(vv);
       v.drain = guest.drainCoalesced;
+      guest.setupVcpu(v, work.busy(id));
       vcpus.push(v);
     }
     guest.programPit(vcpus[0]);
@@ -76,7 +78,13 @@ export class Emulation {
       if (busyDone && stopAt === Infinity) stopAt = Math.max(...busy.map((v) => v.t));
       const idleLimit = Math.min(sliceEnd, stopAt);
       // Idle vcpus: one HLT per wake-up, ending at the next interrupt (not at the slice).
-      for (const v of idle) while (v.t < idleLimit) v.idle(Math.min(v.nextTick, v.irqAt), Infinity);
+      for (const v of idle) {
+        while (v.t < idleLimit) {
+          // A tickless guest stops the tick on an idle vcpu: it sleeps until its next timer is due.
+          if (v.idleTimerNs && v.nextTick - v.t <= v.tickPeriod) v.nextTick = v.t + v.idleTimerNs();
+          v.idle(Math.min(v.nextTick, v.irqAt), Infinity);
+        }
+      }
       finished = busyDone && idle.every((v) => v.t >= stopAt);
       const horizon = finished ? Infinity : sliceEnd;
       // Merge rows with ts < horizon from every vcpu, in time order.

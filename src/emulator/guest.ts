@@ -44,11 +44,11 @@ export class Guest {
   private pendingCoalesced = 0;
   private pendingCoalescedWork = 0;
   private nextPmVerify: number;
-  private readonly f: SiteFactory;
+  protected readonly f: SiteFactory;
   private readonly coalescedSites = new Map<Site, Site>();
   private readonly vmcallSites = new Map<Site, Site>();
 
-  constructor(readonly cfg: EmulatorConfig, readonly p: HostProfile, private readonly rng: Rng) {
+  constructor(readonly cfg: EmulatorConfig, readonly p: HostProfile, protected readonly rng: Rng) {
     const f = (this.f = new SiteFactory(p));
     const h = p.handling, d = p.devices;
     this.coalesceIo = cfg.guestOpts.includes('coalesce-io');
@@ -134,6 +134,14 @@ export class Guest {
     s.e1000Tdt = f.mmio('e1000_xmit_frame write TDT', A.e1000XmitTdt, A.devQueueXmit, eb + 0x3818, 4, true, e.tailWriteNs);
   }
 
+  /** A context switch: the CR3 write exits under shadow paging. */
+  contextSwitch(v: VcpuSim): void {
+    v.exit(this.s.cr3);
+  }
+
+  /** Per-vcpu wiring a guest kernel needs (the modern guest's timer); none for 2.6.27. */
+  setupVcpu(_v: VcpuSim, _busy: boolean): void {}
+
   // ---- timer -------------------------------------------------------------
 
   /** Boot-time PIT programming (pit_load_count): mode, then the reload count lo/hi. */
@@ -144,7 +152,7 @@ export class Guest {
   }
 
   /** LAPIC EOI for an edge-triggered interrupt: an exit unless APICv or PV EOI absorb it. */
-  private eoi(v: VcpuSim, site: Site): void {
+  protected eoi(v: VcpuSim, site: Site): void {
     if (this.apicv) { v.skip(1); return; }
     if (this.pvEoi) { v.skip(1); v.rawWork(this.p.handling.pvEoiNs); return; }
     v.exit(site);
@@ -268,7 +276,7 @@ export class Guest {
    * never coalesced; a full ring sends the write to userspace. QEMU's e1000
    * keeps MDIC, ICR, ICS, IMS, RCTL, TCTL and TDT out of its coalesced zones.
    */
-  private mmioWrite(v: VcpuSim, site: Site, value: number): void {
+  protected mmioWrite(v: VcpuSim, site: Site, value: number): void {
     if (!this.coalescedMmio || !e1000Coalesced(site.gpa - IO.e1000Bar) || this.pendingCoalesced >= this.p.devices.coalescedRing) { v.exit(site, value); return; }
     let k = this.coalescedSites.get(site);
     if (!k) this.coalescedSites.set(site, (k = this.f.coalescedMmio(site)));
@@ -277,7 +285,7 @@ export class Guest {
     v.exit(k, value);
   }
 
-  private mmioRead(v: VcpuSim, site: Site, value: number): void {
+  protected mmioRead(v: VcpuSim, site: Site, value: number): void {
     v.exit(site, value);
   }
 
@@ -340,7 +348,7 @@ export class Guest {
    * (napiPollNs) and the wake-up and scheduling of ksoftirqd (napiDelayNs),
    * guest CPU either way (the vcpu does not halt meanwhile).
    */
-  private napiDefer(v: VcpuSim): void {
+  protected napiDefer(v: VcpuSim): void {
     v.rawWork(this.p.guest.napiPollNs + this.p.guest.napiDelayNs);
   }
 

@@ -26,6 +26,7 @@ export const HostProfileSchema = z.strictObject({
     crAccessNs: Ns, msrNs: Ns, shadowPfNs: Ns, pmTimerNs: Ns, hypercallNs: Ns,
     mmioDecodeNs: Ns.describe('Decoding and emulating the faulting MMIO instruction'),
     pvEoiNs: Ns.describe('Guest-side cost of a PV EOI (no exit)'),
+    ioeventfdNs: Ns.default(300).describe('A virtio notification KVM completes in the kernel through ioeventfd (fast MMIO: no decode, no userspace)'),
     coalescedAppendNs: Ns.default(100).describe('KVM appending a coalesced MMIO write to the ring (besides decoding it)'),
   }),
   devices: z.strictObject({

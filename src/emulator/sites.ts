@@ -25,6 +25,10 @@ export interface Site {
   readonly gpa: number;
   readonly size: number;
   readonly dir: number;
+  /** High 32 bits of rip and caller (64-bit kernels: 0xffffffff); 0 when absent. */
+  readonly hi?: number;
+  /** MSR index (-1: none). */
+  readonly msr?: number;
   /** Mean traced exit duration (kvm_exit to kvm_entry), ns; the hardware transition is outside it. */
   readonly costNs: number;
   /** The device-model work of this access, ns (what a batched/coalesced form still pays). */
@@ -80,9 +84,18 @@ export class SiteFactory {
     this.mmioReason = REASONS.lookup(profile.mmioExit === 'ept-misconfig' ? 'EPT_MISCONFIG' : 'EXCEPTION_NMI');
   }
 
+  private hi = 0;
+
+  /** A factory whose sites sit in the upper half of a 64-bit address space (rip/caller high word `hi`). */
+  withHi(hi: number): SiteFactory {
+    const f = new SiteFactory(this.profile);
+    f.hi = hi;
+    return f;
+  }
+
   private make(name: string, rip: number, caller: number, reason: number, port: number, gpa: number, size: number, dir: number, handlingNs: number, userspace: boolean): Site {
     const costNs = handlingNs + (userspace ? this.profile.userspaceSwitchNs : 0);
-    return { name, rip, caller, reason, port, gpa, size, dir, costNs, workNs: handlingNs, userspace };
+    return { name, rip, caller, reason, port, gpa, size, dir, costNs, workNs: handlingNs, userspace, ...(this.hi ? { hi: this.hi } : {}) };
   }
 
   /** Port I/O handled by QEMU (userspace) unless `inKernel`. */
@@ -102,6 +115,16 @@ export class SiteFactory {
    */
   coalescedMmio(site: Site): Site {
     return this.make(`${site.name} (coalesced)`, site.rip, site.caller, site.reason, -1, site.gpa, site.size, site.dir, this.profile.handling.mmioDecodeNs + this.profile.handling.coalescedAppendNs, false);
+  }
+
+  /** A WRMSR handled in the kernel (x2APIC EOI/ICR, TSC deadline). */
+  msrWrite(name: string, rip: number, caller: number, msr: number, handlingNs: number): Site {
+    return { ...this.make(name, rip, caller, REASONS.lookup('MSR_WRITE'), -1, -1, 8, DIR_WRITE, handlingNs, false), msr };
+  }
+
+  /** MMIO handled in the kernel (ioeventfd's fast MMIO: a virtio notification, no decode, no userspace). */
+  mmioKernel(name: string, rip: number, caller: number, gpa: number, size: number, handlingNs: number): Site {
+    return this.make(name, rip, caller, this.mmioReason, -1, gpa, size, DIR_WRITE, handlingNs, false);
   }
 
   /** A guest hypercall (VMCALL), dispatched in the kernel. */

@@ -5,7 +5,7 @@
  * leaves guest mode in one HLT exit that lasts until its next interrupt.
  * Every exit is written as a row to this vcpu's buffer (no object per exit).
  */
-import { ExitChunk, F_CALLER, F_GPA, F_PORT, F_SIZE, F_USERSPACE, F_VALUE } from '../model/chunk.js';
+import { ExitChunk, F_CALLER, F_GPA, F_MSR, F_PORT, F_SIZE, F_USERSPACE, F_VALUE } from '../model/chunk.js';
 import type { Rng } from '../util/rng.js';
 import type { Site } from './sites.js';
 
@@ -26,6 +26,8 @@ export class VcpuSim {
   private readonly halfTransition: number;
   /** RIP the guest is executing while it works (where an asynchronous exit lands). */
   curRip = 0x08048000;
+  /** High word of curRip (a 64-bit kernel's addresses). */
+  curRipHi = 0;
   nextTick = Infinity;
   tickPeriod = Infinity;
   onTick: (v: VcpuSim) => void = () => undefined;
@@ -43,6 +45,10 @@ export class VcpuSim {
    * every time KVM_RUN returns to it, inside that exit's traced time.
    */
   drain: (() => number) | null = null;
+  /** The exit a timer interrupt arrives by while the guest runs (a TSC-deadline guest: the VMX preemption timer), if not EXTERNAL_INTERRUPT. */
+  timerArrival: Site | null = null;
+  /** Tickless idle (NO_HZ_IDLE): an idle vcpu's next timer event, ns from now, instead of the next tick. */
+  idleTimerNs: (() => number) | null = null;
 
   constructor(
     readonly id: number,
@@ -58,18 +64,19 @@ export class VcpuSim {
     this.buf = new ExitChunk(1 << 14, tsBaseNs);
   }
 
-  private row(site: Site, dur: number, value: number, rip = site.rip): void {
+  private row(site: Site, dur: number, value: number, rip = site.rip, ripHi = site.hi ?? 0): void {
     if (this.buf.full) this.compact();
     const c = this.buf;
     // Hardware exit latency before the kvm_exit tracepoint, entry latency after kvm_entry.
     this.t += this.halfTransition;
     this.transitionNs += 2 * this.halfTransition;
     // Trace timestamps are whole ns; the model's clock may carry fractions (the PIT period is 999847.7 ns).
-    const i = c.push(Math.round(this.t), this.id, site.reason, 0, rip >>> 0, dur);
+    const i = c.push(Math.round(this.t), this.id, site.reason, ripHi >>> 0, rip >>> 0, dur);
     let f = site.userspace ? F_CALLER | F_USERSPACE : F_CALLER;
-    c.callerHi[i] = 0;
+    c.callerHi[i] = site.caller ? (site.hi ?? 0) >>> 0 : 0;
     c.callerLo[i] = site.caller >>> 0;
     if (site.port >= 0) { f |= F_PORT | F_SIZE | F_VALUE; c.port[i] = site.port; c.size[i] = site.size; c.dir[i] = site.dir; c.valHi[i] = 0; c.valLo[i] = value >>> 0; }
+    else if (site.msr !== undefined && site.msr >= 0) { f |= F_MSR | F_VALUE; c.msr[i] = site.msr; c.dir[i] = site.dir; c.valHi[i] = 0; c.valLo[i] = value >>> 0; }
     else if (site.gpa >= 0) { f |= F_GPA | F_SIZE | F_VALUE; c.gpaHi[i] = 0; c.gpaLo[i] = site.gpa >>> 0; c.size[i] = site.size; c.dir[i] = site.dir; c.valHi[i] = 0; c.valLo[i] = value >>> 0; }
     c.flags[i] = f;
     this.exits++;
@@ -102,7 +109,7 @@ export class VcpuSim {
   exitAt(site: Site, rip: number, value = 0): number {
     const queued = site.userspace && this.drain ? this.drain() : 0;
     const d = Math.max(1, Math.round(this.rng.around(site.costNs, this.jitter) + queued));
-    this.row(site, d, value, rip);
+    this.row(site, d, value, rip, this.curRipHi);
     return d;
   }
 
@@ -161,7 +168,7 @@ export class VcpuSim {
       const run = Math.max(0, ev - this.t);
       this.rawWork(run);
       remaining -= run;
-      this.exitAt(this.extIrq, this.curRip);
+      this.exitAt(this.timerArrival && this.nextTick <= this.irqAt ? this.timerArrival : this.extIrq, this.curRip);
       this.dispatch();
       this.curRip = rip;
     }

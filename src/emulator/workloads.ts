@@ -246,7 +246,7 @@ class JbbWorkload implements Workload {
       v.curRip = 0x08048000 + ((this.rng.next() * 0x400000) & ~3);
       v.exitAt(this.g.s.userPf, v.curRip);
     }
-    if (this.rng.chance(gp.ctxSwitchRate * ms)) v.exit(this.g.s.cr3);
+    if (this.rng.chance(gp.ctxSwitchRate * ms)) this.g.contextSwitch(v);
     this.txns++;
     v.ops++;
     return v.t < this.end && this.txns < this.maxOps;
