@@ -9,7 +9,12 @@ import { F_CALLER, F_PORT, type ExitTrace } from '../model/chunk.js';
 import { loadSymbolizer, type KaslrOption, type Symbolizer } from '../symbols/index.js';
 import { ReplayContext } from './context.js';
 import { estimate, type PassEstimate } from './estimate.js';
-import { findTickClusters } from './passes/timer-hz.js';
+import { detectTimer } from './passes/timer-hz.js';
+import { isIcrWrite } from './passes/ipiv.js';
+import { msrName } from '../symbols/msrs.js';
+import { REASONS } from '../model/reasons.js';
+import { F_MSR, F_GPA, F_USERSPACE } from '../model/chunk.js';
+import { LAPIC_EOI, MSR_TSC_DEADLINE, MSR_X2APIC_EOI } from '../symbols/devices.js';
 import { parsePassSpec } from './pipeline.js';
 import { findMaskChurn } from './passes/napi-off.js';
 import { ReplayTrace } from './trace.js';
@@ -25,7 +30,7 @@ export const AdviceSchema = z.object({
   evidence: z.array(z.string()),
   change: z.string(),
 });
-export const AdviceReportSchema = z.object({ schema: z.literal('exitscope.advise/v1'), input: z.string(), exits: z.number(), advice: z.array(AdviceSchema), checked: z.array(z.string()) });
+export const AdviceReportSchema = z.object({ schema: z.literal('exitscope.advise/v2'), input: z.string(), exits: z.number(), advice: z.array(AdviceSchema), checked: z.array(z.string()) });
 export type Advice = z.infer<typeof AdviceSchema>;
 export type AdviceReport = z.infer<typeof AdviceReportSchema>;
 
@@ -77,23 +82,23 @@ export async function advise(opts: { input: string | ExitTrace; maps?: readonly 
     });
   }
 
-  // 2. The tick rate.
-  checked.push('timer tick rate');
-  const { clusters, periods } = findTickClusters(rt, ctx);
-  const ticks = [...clusters.values()].reduce((s, l) => s + l.length, 0);
-  if (ticks >= 10 && periods.length) {
-    const sorted = periods.slice().sort((a, b) => a - b);
-    const hz = 1e9 / sorted[Math.floor(sorted.length / 2)];
-    let exitsInTicks = 0;
-    for (const l of clusters.values()) for (const [a, b] of l) exitsInTicks += b - a + 1;
-    if (hz > 150) {
-      cands.push({
-        title: `lower the guest tick rate from ${hz.toFixed(0)} Hz to 100 Hz`,
-        pass: 'timer-hz:100',
-        evidence: [`${ticks} timer ticks at ${hz.toFixed(1)} Hz with ${(exitsInTicks / ticks).toFixed(1)} exits each (${exitsInTicks} exits)`],
-        change: 'build the guest with CONFIG_HZ=100 or run it tickless (CONFIG_NO_HZ, nohz=on); on an old KVM, rewrite the PIT reload count as the paper did (pit_load_count, §3.1.2)',
-      });
-    }
+  // 2. The tick: from its own source, reported only at a rate kernels are built with.
+  checked.push('timer tick (source, rate, tickless)');
+  const timer = detectTimer(rt, ctx);
+  if (timer.mode === 'tickless') checked.push(`timer: ${timer.summary}; no tick-rate change applies`);
+  else if (timer.mode !== 'none' && timer.hz === null) checked.push(`timer: ${timer.summary}`);
+  else if (timer.hz !== null && timer.hz > 100) {
+    let exitsInTicks = 0, ticks = 0;
+    for (const l of timer.clusters.values()) for (const [a, b] of l) { exitsInTicks += b - a + 1; ticks++; }
+    const pit = timer.source === 'pit';
+    cands.push({
+      title: `lower the guest tick rate from ${timer.hz} Hz to 100 Hz`,
+      pass: 'timer-hz:100',
+      evidence: [`${timer.summary}; ${ticks} ticks with ${(exitsInTicks / Math.max(1, ticks)).toFixed(1)} exits each (${exitsInTicks} exits)`],
+      change: pit
+        ? 'build the guest with CONFIG_HZ=100 or run it tickless (CONFIG_NO_HZ, nohz=on); on an old KVM, rewrite the PIT reload count as the paper did (pit_load_count, §3.1.2)'
+        : `build the guest with CONFIG_HZ=100, or keep the tick off busy vcpus (CONFIG_NO_HZ_FULL, nohz_full=); ${timer.source === 'tsc-deadline' ? 'each tick re-arms the TSC deadline (WRMSR 0x6e0): a host with the VMX preemption timer (kvm_intel preemption_timer=1) handles its expiry cheaply' : 'the LAPIC timer drives it'}`,
+    });
   }
 
   // 3. Operations that are redundant under virtualization.
@@ -132,21 +137,46 @@ export async function advise(opts: { input: string | ExitTrace; maps?: readonly 
   }
 
   // 5. Emulated devices virtio would replace; 6. EOIs; 7. coalesced MMIO.
-  checked.push('emulated NIC/disk register exits (virtio)', 'EOI and interrupt-window exits (APICv, PV EOI)', 'NIC MMIO writes (coalesced MMIO)');
+  checked.push('emulated NIC/disk register exits (virtio)', 'NIC MMIO writes (coalesced MMIO)');
   const nicFns = [...hotFns.keys()].filter((f) => /rtl8139|e1000|ne2k|pcnet/.test(f));
   const nicCallers = [...callers.keys()].filter((f) => /rtl8139|e1000|ne2k|pcnet/.test(f));
   if (nicFns.length || nicCallers.length) cands.push({ title: 'replace the emulated NIC with virtio-net', pass: 'virtio:dev=nic', evidence: [`register exits from ${[...new Set([...nicFns, ...nicCallers])].slice(0, 5).join(', ')}`], change: 'give the guest a virtio-net device (-device virtio-net-pci), with vhost-net on the host' });
   const diskFns = [...new Set([...hotFns.keys(), ...callers.keys()])].filter((f) => /^(ata_|ide_|__ide_)/.test(f));
   if (diskFns.length) cands.push({ title: 'replace the emulated IDE/ATA disk with virtio-blk', pass: 'virtio:dev=disk', evidence: [`register exits from ${diskFns.slice(0, 5).join(', ')}`], change: 'give the guest a virtio-blk (or virtio-scsi) disk (-drive if=virtio)' });
-  cands.push({ title: 'remove EOI and interrupt-window exits with APICv', pass: 'apicv', evidence: ['APIC EOI writes and interrupt-window exits in the trace'], change: 'run on a host CPU with APICv and load kvm_intel with enable_apicv=1 (AMD: AVIC, kvm_amd avic=1)' });
-  cands.push({ title: 'remove edge-triggered EOI exits with PV EOI', pass: 'pv-eoi', evidence: ['APIC EOI writes for edge-triggered interrupts'], change: 'use a guest kernel with CONFIG_KVM_GUEST (PV EOI is negotiated through MSR_KVM_PV_EOI_EN)' });
+  // Modern exit sources, each only where its evidence is in the trace.
+  checked.push('x2APIC/xAPIC EOI writes, ICR IPIs, TSC-deadline writes, HLT round trips, PAUSE exits, virtio notifications');
+  let eois = 0, icr = 0, deadline = 0, windows = 0, hltShort = 0, pauses = 0, notifyUser = 0;
+  const hlt = new Set(REASONS.matching('HLT')), pause = new Set(REASONS.matching('PAUSE_INSTRUCTION')), win = new Set(REASONS.matching('INTERRUPT_WINDOW'));
+  for (const c of rt.vcpus.values()) {
+    for (let i = 0; i < c.length; i++) {
+      if ((c.flags[i] & F_MSR && c.msr[i] === MSR_X2APIC_EOI) || (c.flags[i] & F_GPA && c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI)) eois++;
+      if (isIcrWrite(c, i)) icr++;
+      if (c.flags[i] & F_MSR && c.msr[i] === MSR_TSC_DEADLINE) deadline++;
+      if (win.has(c.reason[i])) windows++;
+      if (hlt.has(c.reason[i]) && c.dur[i] < 200_000) hltShort++;
+      if (pause.has(c.reason[i])) pauses++;
+      if (c.flags[i] & F_USERSPACE && /vp_notify|virtqueue_notify/.test((c.flags[i] & F_CALLER ? ctx.fnName(c.callerHi[i], c.callerLo[i]) : ctx.fnName(c.ripHi[i], c.ripLo[i])) ?? '')) notifyUser++;
+    }
+  }
+  const eoiName = msrName(MSR_X2APIC_EOI)!.name;
+  if (eois || windows) cands.push({ title: 'remove EOI and interrupt-window exits with APICv / AVIC', pass: 'apicv', evidence: [`${eois} EOI writes (${eoiName} or the xAPIC EOI register), ${windows} interrupt-window exits`], change: 'run on a host CPU with APICv and load kvm_intel with enable_apicv=1 (AMD: AVIC, kvm_amd avic=1): EOIs are virtualized and interrupts posted' });
+  if (eois) cands.push({ title: 'remove edge-triggered EOI exits with PV EOI', pass: 'pv-eoi', evidence: [`${eois} EOI writes`], change: 'use a guest kernel with CONFIG_KVM_GUEST (PV EOI is negotiated through MSR_KVM_PV_EOI_EN, 0x4b564d04) on a host that offers KVM_FEATURE_PV_EOI' });
+  if (icr) {
+    cands.push({ title: 'deliver IPIs without exits (IPI virtualization / AVIC)', pass: 'ipiv', evidence: [`${icr} ICR writes (${msrName(0x830)!.name})`], change: 'a host CPU with IPI virtualization (Intel Sapphire Rapids: kvm_intel enable_ipiv=1) or AMD AVIC' });
+    cands.push({ title: 'send multicast IPIs with one hypercall (PV send-IPI)', pass: 'ipiv:pv', evidence: [`${icr} ICR writes (${msrName(0x830)!.name})`], change: 'a guest with CONFIG_KVM_GUEST on a host offering KVM_FEATURE_PV_SEND_IPI (kvm_send_ipi_mask)' });
+  }
+  if (deadline && timer.mode !== 'periodic') checked.push(`${deadline} TSC-deadline writes (${msrName(MSR_TSC_DEADLINE)!.name}) at irregular intervals: timers due, not a tick; a host with the VMX preemption timer (kvm_intel preemption_timer=1) expires them without a host hrtimer`);
+  if (hltShort >= 20) cands.push({ title: 'poll in the guest before halting (haltpoll)', pass: 'haltpoll', evidence: [`${hltShort} HLT exits woke within 200 us`], change: 'load the guest\'s cpuidle-haltpoll driver (CONFIG_HALTPOLL_CPUIDLE, guest_halt_poll_ns) or raise the host\'s halt_poll_ns (kvm module parameter) so short idle periods do not pay a full HLT round trip' });
+  if (pauses >= 20) cands.push({ title: 'widen the pause-loop exiting window', pass: 'ple-window', evidence: [`${pauses} PAUSE exits (spinning vcpus)`], change: 'raise kvm_intel ple_window (AMD: kvm_amd pause_filter_count), or give the guest PV spinlocks (CONFIG_PARAVIRT_SPINLOCKS, KVM_FEATURE_PV_UNHALT)' });
+  if (notifyUser) checked.push(`${notifyUser} virtio notifications went to userspace: enable ioeventfd (QEMU ioeventfd=on, the default for virtio-pci) or vhost so KVM completes them in the kernel; with event index (VIRTIO_RING_F_EVENT_IDX) the guest skips most of them`);
   if (churn.ranges.some((r) => r.kind === 'mmio')) cands.push({ title: 'queue the NIC\'s MMIO writes (coalesced MMIO)', pass: 'coalesced-mmio:auto', evidence: ['MMIO register writes to the NIC'], change: 'register the NIC\'s write-only registers as coalesced MMIO in the device model (KVM_REGISTER_COALESCED_MMIO)' });
 
   // Estimate each candidate with the same machinery as `estimate`.
   const advice: Advice[] = [];
   for (const cand of cands) {
     const rep = await estimate({ input: trace, symbolizer: symbols, passes: [parsePassSpec(cand.pass)], bootstrap: 0 });
-    const p: PassEstimate = rep.passes[0];
+    const p: PassEstimate | undefined = rep.passes[0];
+    if (!p) continue;
     const exitsSaved = p.exitsBefore - p.exitsAfter;
     if (p.savedNs <= (opts.min ?? 0) && exitsSaved <= 0) continue;
     const evidence = [...cand.evidence, ...p.notes.filter((n) => !/runs merged/.test(n))];
@@ -154,5 +184,5 @@ export async function advise(opts: { input: string | ExitTrace; maps?: readonly 
   }
   advice.sort((a, b) => b.savedNs - a.savedNs);
   advice.forEach((a, k) => { a.rank = k + 1; });
-  return { schema: 'exitscope.advise/v1', input: typeof opts.input === 'string' ? opts.input : '(in memory)', exits: rt.length, advice, checked };
+  return { schema: 'exitscope.advise/v2', input: typeof opts.input === 'string' ? opts.input : '(in memory)', exits: rt.length, advice, checked };
 }

@@ -10,6 +10,9 @@ import { apicv, pvEoi } from './apic.js';
 import { coalesceIo } from './coalesce-io.js';
 import { coalescedMmio } from './coalesced-mmio.js';
 import { dropIo } from './drop-io.js';
+import { haltpoll } from './haltpoll.js';
+import { ipiv } from './ipiv.js';
+import { pleWindow } from './ple-window.js';
 import { drop, dropCaller } from './drop.js';
 import { ioschedNoop } from './iosched-noop.js';
 import { napiOff } from './napi-off.js';
@@ -18,7 +21,7 @@ import { timerHz } from './timer-hz.js';
 import { virtio } from './virtio.js';
 
 /** Every pass, in the order help lists them. */
-export const PASS_LIST = [coalesceIo, timerHz, drop, dropCaller, dropIo, napiOff, virtio, apicv, pvEoi, coalescedMmio, ioschedNoop, paper, modernHost] as const;
+export const PASS_LIST = [coalesceIo, timerHz, drop, dropCaller, dropIo, napiOff, virtio, apicv, pvEoi, coalescedMmio, ioschedNoop, ipiv, haltpoll, pleWindow, paper, modernHost] as const;
 
 export type PassSpec = z.infer<(typeof PASS_LIST)[number]['schema']>;
 export type PassName = PassSpec['pass'];
@@ -39,6 +42,9 @@ export const PASSES: PassRegistry = {
   'pv-eoi': pvEoi,
   'coalesced-mmio': coalescedMmio,
   'iosched-noop': ioschedNoop,
+  ipiv,
+  haltpoll,
+  'ple-window': pleWindow,
   paper,
   'modern-host': modernHost,
 };
