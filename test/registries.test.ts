@@ -43,7 +43,7 @@ describe('layering', () => {
 describe('pass registry', () => {
   it('has one entry per declared pass, each parsing and printing its own grammar', () => {
     expect(Object.keys(PASSES).sort()).toEqual(PASS_LIST.map((p) => p.name).sort());
-    const samples = ['coalesce-io:scope=caller:min=3', 'timer-hz:100:from=1000', 'drop:a,b', 'drop-caller:verify_pmtmr_rate', 'drop-io:port=0x1f0-0x1f7,rw=w,flush', 'napi-off', 'virtio:dev=nic', 'apicv', 'pv-eoi', 'coalesced-mmio:0xfebc0000-0xfebdffff', 'iosched-noop', 'paper', 'modern-host'];
+    const samples = ['coalesce-io:scope=caller:min=3', 'timer-hz:100:from=1000', 'drop:a,b', 'drop-caller:verify_pmtmr_rate', 'drop-io:port=0x1f0-0x1f7,rw=w,flush', 'napi-off', 'virtio:dev=nic', 'apicv', 'pv-eoi', 'coalesced-mmio:0xfebc0000-0xfebdffff', 'iosched-noop', 'paper', 'modern-host', 'ipiv:pv', 'haltpoll:ns=100000', 'ple-window:x=4'];
     expect(samples.map((t) => t.split(':')[0]).sort()).toEqual(PASS_LIST.map((p) => p.name).sort());
     for (const t of samples) expect(specText(parsePassSpec(t))).toBe(t);
   });

@@ -206,6 +206,7 @@ async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions
   const prefixBytes: Uint8Array[] = [];
   const prefixEvents: number[] = [];
   let hostPrefix = -1;
+  let eventsSeen = false;
 
   const tsOffset = (): number => (pre.tsBig ? asm.time.offsetOfBigInt(BigInt(pre.tsSec) * 1_000_000_000n + BigInt(pre.tsFrac)) : asm.time.offsetOfNumber(pre.tsNs));
 
@@ -253,8 +254,9 @@ async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions
         }
       }
     }
-    const declared = filePrefixDeclared(b, p0, e);
-    if (declared !== null && from < 0) {
+    // `NAME: cpus=N` only heads a several-file report, before its first event.
+    const declared = eventsSeen || from >= 0 ? null : filePrefixDeclared(b, p0, e);
+    if (declared !== null) {
       prefixes.push(declared); prefixBytes.push(lit(declared)); prefixEvents.push(0);
       flavour = 'trace-cmd';
       st.skipped++;
@@ -274,6 +276,7 @@ async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions
       return;
     }
     const kind = eventKind(b, pre.event, pre.eventEnd);
+    eventsSeen = true;
     if (pre.tgid > 0) asm.setTgid(pre.pid, pre.tgid);
     if (from >= 0 && hostPrefix < 0 && (kind === EV_EXIT || kind === EV_ENTRY)) hostPrefix = from;
     if (!flavour) flavour = pre.perf ? 'perf-script' : 'ftrace';

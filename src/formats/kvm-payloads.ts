@@ -24,7 +24,12 @@ const NAMES = EVENT_NAMES.map((n) => lit(n));
 
 /** Kind of the event named by b[s, e), or EV_NONE for other kvm events. */
 export function eventKind(b: Uint8Array, s: number, e: number): number {
-  for (let k = 0; k < NAMES.length; k++) if (bytesEqual(b, s, e, NAMES[k])) return k;
+  // Dispatch on the letter after `kvm_` before comparing whole names (most lines are exits and entries).
+  const c = b[s + 4];
+  const from = c === 101 ? EV_EXIT : c === 112 ? EV_PIO : c === 109 ? EV_MMIO : c === 102 ? EV_FAST_MMIO : c === 117 ? EV_USERSPACE : -1;
+  if (from < 0) return EV_NONE;
+  const to = c === 101 ? EV_ENTRY : c === 109 ? EV_MSR : from;
+  for (let k = from; k <= to; k++) if (bytesEqual(b, s, e, NAMES[k])) return k;
   return EV_NONE;
 }
 
@@ -104,7 +109,10 @@ export class KvmPayloadDecoder {
         const hs = skipSpaces(b, te, e);
         const he = tokenEnd(b, hs, e);
         if (!parseHexU64Bytes(b, hs, he, u64)) return `kvm_exit: rip '${b.toString('latin1', hs, he)}' is not hex`;
-        ripHi = u64[0]; ripLo = u64[1]; p = he;
+        ripHi = u64[0]; ripLo = u64[1];
+        // Everything after the rip (info1, info2, intr_info, error_code, requests) says nothing exitscope uses.
+        if (reason >= 0) break;
+        p = he;
       } else if (bytesEqual(b, p, te, K_FAILED)) {
         flags |= F_FAILED_ENTRY; p = te;
       } else p = te;

@@ -34,7 +34,7 @@ export const command: Command = {
     const { out, close } = await openOutput(args.output as string | undefined, io);
     await writeAll(out, writerFor(String(args.emit))(em.chunks(), { columns: new Set(['port', 'size', 'dir', 'value', 'gpa', 'caller']) }));
     await close();
-    if (args['map-out']) writeGuestMap(String(args['map-out']));
+    if (args['map-out']) writeGuestMap(String(args['map-out']), em);
     const sum = em.summary!;
     if (args.summary) await writeFile(String(args.summary), JSON.stringify(sum, null, 2) + '\n');
     io.stderr.write(`emulated ${sum.config.workload} on ${sum.profile}: ${(sum.simulatedNs / 1e9).toFixed(2)} s simulated, ${sum.exits.toLocaleString('en-US')} exits, ${sum.metric.name} ${sum.metric.value.toFixed(2)} ${sum.metric.unit}\n`);
