@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { AnalyzeReportSchema, type AnalyzeReport } from '../analyze/schema.js';
+import { DiffReportSchema, type DiffReport } from '../analyze/diff.js';
 import { ReproduceReportSchema, type ReproduceReport } from '../check/reproduce.js';
 import { ValidationReportSchema, type ValidationReport } from '../check/validate.js';
 import { EmulationSummarySchema } from '../emulator/engine.js';
@@ -15,6 +16,7 @@ import { EstimateReportSchema, type EstimateReport } from '../replay/estimate.js
 import { PipelineSchema } from '../replay/pipeline.js';
 import { renderAdviceCsv, renderAdviceMarkdown, renderAdviceTable } from './advise-report.js';
 import { renderAnalyzeCsv, renderAnalyzeMarkdown, renderAnalyzeTable } from './analyze-report.js';
+import { renderDiffCsv, renderDiffMarkdown, renderDiffTable } from './diff-report.js';
 import { renderEstimateCsv, renderEstimateMarkdown, renderEstimateTable } from './estimate-report.js';
 import { renderReproduceCsv, renderReproduceMarkdown, renderReproduceTable } from './reproduce-report.js';
 import { renderValidateCsv, renderValidateMarkdown, renderValidateTable } from './validate-report.js';
@@ -38,6 +40,7 @@ export const REPORTS = {
   advise: kind<AdviceReport>({ schema: AdviceReportSchema, render: { table: renderAdviceTable, md: renderAdviceMarkdown, csv: renderAdviceCsv } }),
   validate: kind<ValidationReport>({ schema: ValidationReportSchema, render: { table: renderValidateTable, md: renderValidateMarkdown, csv: renderValidateCsv } }),
   reproduce: kind<ReproduceReport>({ schema: ReproduceReportSchema, render: { table: renderReproduceTable, md: renderReproduceMarkdown, csv: renderReproduceCsv } }),
+  diff: kind<DiffReport>({ schema: DiffReportSchema, render: { table: renderDiffTable, md: renderDiffMarkdown, csv: renderDiffCsv } }),
 };
 
 export type ReportName = keyof typeof REPORTS;
@@ -56,6 +59,7 @@ export const SCHEMAS: Record<string, z.ZodType> = {
   advise: AdviceReportSchema,
   validate: ValidationReportSchema,
   reproduce: ReproduceReportSchema,
+  diff: DiffReportSchema,
   'emulate-summary': EmulationSummarySchema,
   'emulate-config': EmulatorConfigSchema,
   pipeline: PipelineSchema,
