@@ -35,6 +35,7 @@ export interface Exporter {
 
 /** Every export, in help order. */
 export const EXPORTS: readonly Exporter[] = [
+  { name: 'parquet', describe: 'one row per exit, symbolized, for DuckDB/Spark (docs/fleet.md)', binary: true, flags: { host: { type: 'string', describe: "host name for the Parquet metadata (default: this machine's)" }, 'row-group-rows': { type: 'number', describe: 'exits per row group, what memory holds at once (default 65536)' } }, write: async function* (ctx) { yield* (await import('./parquet.js')).writeParquet(ctx); } },
 ];
 
 export function exporterFor(name: string): Exporter | undefined {
