@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadMap, loadSymbolizer } from '../src/symbols/index.js';
+import { rawFromColumns } from '../src/symbols/columns.js';
 import { fx } from './helpers.js';
 
 /** binutils' `nm -S` view of a fixture: name -> [address, size]. */
@@ -18,7 +19,7 @@ describe('ELF symtabs', () => {
     it(`reads ${file} exactly as nm does`, async () => {
       const src = await loadMap(fx('elf', file));
       const want = nmOf(nm);
-      const got = new Map(src.symbols.filter((s) => s.text).map((s) => [s.name, [s.start, s.size]]));
+      const got = new Map(rawFromColumns(src.columns).filter((s) => s.text).map((s) => [s.name, [s.start, s.size]]));
       expect(got).toEqual(want);
     });
   }
@@ -27,11 +28,11 @@ describe('ELF symtabs', () => {
     const base = 0xffffffffc052d000n;
     const src = await loadMap(`${fx('elf', 'fake_ata.ko')}@0x${base.toString(16)}`);
     const nm = nmOf('fake_ata.ko.nm'); // section-relative values
-    const got = new Map(src.symbols.filter((s) => s.text).map((s) => [s.name, s.start]));
+    const got = new Map(rawFromColumns(src.columns).filter((s) => s.text).map((s) => [s.name, s.start]));
     expect(got.get('fake_dev_select')).toBe(base + nm.get('fake_dev_select')![0]);
     expect(got.get('fake_bmdma_status')).toBe(base + nm.get('fake_bmdma_status')![0]);
     expect(got.has('fake_probe')).toBe(false);
-    expect(src.symbols[0].module).toBe('fake_ata');
+    expect(rawFromColumns(src.columns)[0].module).toBe('fake_ata');
     const sym = await loadSymbolizer([`${fx('elf', 'fake_ata.ko')}@0xffffffffc052d000`]);
     // fake_dev_select is 0x16 bytes at +0x10: its last byte resolves, the next byte is the next function.
     expect(sym.resolve(0xffffffffc052d025n)).toMatchObject({ name: 'fake_dev_select', module: 'fake_ata', offset: 0x15n });
@@ -68,5 +69,34 @@ describe('text maps', () => {
     const sym = await loadSymbolizer([fx('neighbours64', 'System.map')]);
     expect(sym.resolve(0xffffffff81000000n)?.name).toBe('alpha'); // not _text
     expect(sym.resolve(0xffffffff81000200n)).toBeNull(); // _etext
+  });
+});
+
+describe('map cache', () => {
+  it('gives the same functions as a parse, and parses again when the map changes', async () => {
+    const { mkdtempSync, copyFileSync, appendFileSync, readdirSync, utimesSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'exitscope-cache-'));
+    const map = join(dir, 'System.map');
+    copyFileSync(fx('kallsyms-modules', 'kallsyms'), map);
+    const saved = { ...process.env };
+    process.env.EXITSCOPE_CACHE_DIR = join(dir, 'cache');
+    delete process.env.EXITSCOPE_NO_CACHE;
+    try {
+      const parsed = await loadSymbolizer([map]);
+      expect(readdirSync(join(dir, 'cache'))).toHaveLength(1);
+      const cached = await loadSymbolizer([map]);
+      const probe = [0xffffffffc052d012n, 0xffffffffc052d3a0n, 0xffffffff81000100n, 0xffffffffc0a10210n, 0x1000n];
+      for (const a of probe) expect(cached.resolve(a)).toEqual(parsed.resolve(a));
+      expect(cached.functionCount).toBe(parsed.functionCount);
+      appendFileSync(map, 'ffffffffc0ffff00 t late_function\t[extra]\n');
+      utimesSync(map, new Date(), new Date(Date.now() + 5000));
+      const reparsed = await loadSymbolizer([map]);
+      expect(reparsed.resolve(0xffffffffc0ffff10n)?.name).toBe('late_function');
+      expect(readdirSync(join(dir, 'cache'))).toHaveLength(2);
+    } finally {
+      process.env = saved;
+    }
   });
 });

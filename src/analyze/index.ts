@@ -156,7 +156,7 @@ function report(p: ReportParts): AnalyzeReport {
     notes.push(`${(t.split.unresolved.exits + t.split.user.exits).toLocaleString('en-US')} exits at addresses no map resolves, shown one row per address (--keep-unknown)`);
   }
   if (t.split && t.split.unresolved.exits > 0 && !p.resolver.keepUnknown && specs.some((s) => s.symbolic)) {
-    const mods = p.symbolizer!.sources.some((s) => s.kind === 'kallsyms' && s.symbols.some((x) => x.module));
+    const mods = p.symbolizer!.sources.some((s) => s.columns.modules.length > 1);
     notes.push(`${t.split.unresolved.exits.toLocaleString('en-US')} exits in the guest kernel's address space outside every map${mods ? '' : ' (modules? give /proc/kallsyms with its [module] lines, or MODULE.ko@BASE)'}; --keep-unknown lists them by address`);
   }
   if (p.dims.some((d) => d === 'caller' || d === 'callsite') && rows.length && rows.every((r) => r.caller === '[no caller]')) notes.push('this trace carries no caller column: every row is [no caller]');

@@ -11,9 +11,11 @@ import { ExitscopeError } from '../model/errors.js';
 import { formatHex, parseAddress } from '../model/u64.js';
 import { isElf, readElfSymbols } from './elf.js';
 import { detectSlide, type RipWeight, type SlideDecision } from './kaslr.js';
-import { parseNmText } from './nm.js';
-import { SymbolTable } from './symbol-table.js';
-import type { MapSource, RawSymbol } from './types.js';
+import { parseNmBytes } from './nm.js';
+import { SymbolTable, type TablePart } from './symbol-table.js';
+import { addrOf, columnsFromRaw, shiftColumns } from './columns.js';
+import type { MapSource } from './types.js';
+import { readMapCache, writeMapCache } from './cache.js';
 
 export { SymbolTable } from './symbol-table.js';
 export type { RawSymbol, MapSource } from './types.js';
@@ -56,18 +58,17 @@ export async function loadMap(spec: string): Promise<MapSource> {
       symbols = symbols.map((s) => ({ ...s, start: s.start + slide }));
       absolute = true;
     }
-    return { path, kind: 'elf', symbols, absolute };
+    return { path, kind: 'elf', columns: columnsFromRaw(symbols), absolute };
   }
-  const text = await readFile(path, 'utf8');
-  let symbols = parseNmText(text, path);
-  const kind = /kallsyms/i.test(path) || symbols.some((s) => s.module !== '') ? 'kallsyms' : 'system.map';
+  const columns = parseNmBytes(await readFile(path), path);
+  const kind = /kallsyms/i.test(path) || columns.modules.length > 1 ? 'kallsyms' : 'system.map';
   if (base !== null) {
     // A text map with @base: shift so its first text symbol sits at base.
-    const first = symbols.filter((s) => s.text).reduce((a, b) => (a.start < b.start ? a : b));
-    const slide = base - first.start;
-    symbols = symbols.map((s) => ({ ...s, start: s.start + slide }));
+    let first = -1;
+    for (let i = 0; i < columns.n; i++) if (columns.text[i] && (first < 0 || addrOf(columns, i) < addrOf(columns, first))) first = i;
+    if (first >= 0) shiftColumns(columns, base - addrOf(columns, first));
   }
-  return { path, kind, symbols, absolute: base !== null };
+  return { path, kind, columns, absolute: base !== null };
 }
 
 export interface ResolvedAddress {
@@ -85,11 +86,22 @@ export class Symbolizer {
   readonly absolute: SymbolTable;
   slide: SlideDecision = { slide: 0n, mode: 'none', note: 'no map given', candidates: [] };
 
+  /** Tables built elsewhere (the map cache): the parts are the sources' columns in order. */
+  static restore(sources: readonly MapSource[], core: SymbolTable, absolute: SymbolTable): Symbolizer {
+    const s = Object.create(Symbolizer.prototype) as Symbolizer;
+    Object.assign(s, { sources, core, absolute, slide: { slide: 0n, mode: 'none', note: 'no map given', candidates: [] } });
+    return s;
+  }
+
   constructor(readonly sources: readonly MapSource[]) {
-    const core: RawSymbol[] = [];
-    const abs: RawSymbol[] = [];
+    // One part per source in both tables (the map cache relies on it): the core table takes the
+    // core-kernel symbols of sources the slide moves, the absolute one module symbols and @base maps.
+    const core: TablePart[] = [];
+    const abs: TablePart[] = [];
     for (const s of sources) {
-      for (const sym of s.symbols) (s.absolute || sym.module !== '' ? abs : core).push(sym);
+      const all = s.columns.modules.map((_, k) => k);
+      core.push({ cols: s.columns, modules: new Set(s.absolute ? [] : [0]) });
+      abs.push({ cols: s.columns, modules: new Set(s.absolute ? all : all.filter((k) => k > 0)) });
     }
     this.core = new SymbolTable(core);
     this.absolute = new SymbolTable(abs);
@@ -133,9 +145,9 @@ export class Symbolizer {
   }
 
   functionById(id: number): { name: string; module: string; start: bigint } {
-    if (id < this.absolute.size) return { name: this.absolute.names[id], module: this.absolute.modules[id], start: this.absolute.starts[id] };
+    if (id < this.absolute.size) return { name: this.absolute.name(id), module: this.absolute.module(id), start: this.absolute.starts[id] };
     const c = id - this.absolute.size;
-    return { name: this.core.names[c], module: this.core.modules[c], start: this.core.starts[c] + this.slide.slide };
+    return { name: this.core.name(c), module: this.core.module(c), start: this.core.starts[c] + this.slide.slide };
   }
 
   get functionCount(): number {
@@ -160,12 +172,12 @@ export class Symbolizer {
 
   resolve(addr: bigint): ResolvedAddress | null {
     const a = this.absolute.find(addr);
-    if (a >= 0) return { name: this.absolute.names[a], module: this.absolute.modules[a], start: this.absolute.starts[a], offset: addr - this.absolute.starts[a] };
+    if (a >= 0) return { name: this.absolute.name(a), module: this.absolute.module(a), start: this.absolute.starts[a], offset: addr - this.absolute.starts[a] };
     const s = this.slide.slide;
     const c = this.core.find(addr - s);
     if (c >= 0) {
       const start = this.core.starts[c] + s;
-      return { name: this.core.names[c], module: this.core.modules[c], start, offset: addr - start };
+      return { name: this.core.name(c), module: this.core.module(c), start, offset: addr - start };
     }
     return null;
   }
@@ -173,11 +185,20 @@ export class Symbolizer {
 
 /** A symbolizer from kallsyms text a trace file carries (trace.dat, perf.data). */
 export function symbolizerFromKallsyms(text: string, name: string): Symbolizer {
-  return new Symbolizer([{ path: name, kind: 'kallsyms', symbols: parseNmText(text, name), absolute: false }]);
+  return new Symbolizer([{ path: name, kind: 'kallsyms', columns: parseNmBytes(Buffer.from(text, 'latin1'), name), absolute: false }]);
 }
 
+/**
+ * Loads the maps. A parsed, indexed copy is cached per set of maps (keyed by
+ * their paths, sizes and modification times; see cache.ts), so a 200,000-symbol
+ * System.map costs its parse once.
+ */
 export async function loadSymbolizer(specs: readonly string[]): Promise<Symbolizer> {
+  const cached = await readMapCache(specs);
+  if (cached) return cached;
   const sources: MapSource[] = [];
   for (const spec of specs) sources.push(await loadMap(spec));
-  return new Symbolizer(sources);
+  const s = new Symbolizer(sources);
+  await writeMapCache(specs, s);
+  return s;
 }

@@ -88,7 +88,7 @@ function evaluate(core: SymbolTable, rips: readonly RipWeight[], slide: bigint):
     const hint = REASON_NAME_HINTS[r.reason];
     if (hint) {
       hinted += r.count;
-      if (i >= 0 && hint.test(core.names[i])) fit += r.count;
+      if (i >= 0 && hint.test(core.name(i))) fit += r.count;
     }
   }
   return { slide, coverage: total ? inside / total : 0, fit: hinted ? fit / hinted : 0, hinted };

@@ -6,9 +6,14 @@
  * symbol: a module's data bounds its last function). The last function of a
  * segment with nothing after it gets at most MAX_UNBOUNDED bytes; no kernel
  * function is that long, so a RIP beyond is `[unknown]` rather than a guess.
- * End markers (`_etext`, `__*text_end`) bound functions but are not functions.
+ * End markers (`_etext`, `__*text_end`) bound functions but are not functions;
+ * at one address a real name wins over a start marker (`_text`), then a sized
+ * symbol over an unsized one.
+ *
+ * Built from symbol columns without an object or string per symbol; a
+ * function's name is decoded when asked for.
  */
-import type { RawSymbol } from './types.js';
+import { nameOf, type SymbolColumns } from './columns.js';
 
 export const MAX_UNBOUNDED = 0x10000n;
 
@@ -28,78 +33,159 @@ export interface FunctionSymbol {
   sized: boolean;
 }
 
+/** Which symbols of which columns go into a table. */
+export interface TablePart {
+  cols: SymbolColumns;
+  /** Module indices to take (undefined: all). */
+  modules?: ReadonlySet<number>;
+}
+
+/** Markers are named with a leading underscore or `startup_xen`: decode only those names. */
+function markerKind(c: SymbolColumns, i: number): 0 | 1 | 2 {
+  const s = c.nameStart[i];
+  const first = c.names[s];
+  if (first !== 95 && !(first === 115 && c.nameEnd[i] - s === 11)) return 0;
+  const name = nameOf(c, i);
+  return END_MARKER.test(name) ? 2 : START_MARKER.test(name) ? 1 : 0;
+}
+
 export class SymbolTable {
   readonly starts: BigUint64Array;
   readonly ends: BigUint64Array;
-  readonly names: string[];
-  readonly modules: string[];
   readonly sized: Uint8Array;
-
-  constructor(symbols: readonly RawSymbol[]) {
-    const bySegment = new Map<string, RawSymbol[]>();
-    for (const s of symbols) {
-      let list = bySegment.get(s.module);
-      if (!list) bySegment.set(s.module, (list = []));
-      list.push(s);
-    }
-    const funcs: FunctionSymbol[] = [];
-    for (const list of bySegment.values()) {
-      const bounds = [...new Set(list.map((s) => s.start))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      const nextBound = (a: bigint): bigint | null => {
-        let lo = 0, hi = bounds.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >> 1;
-          if (bounds[mid] <= a) lo = mid + 1;
-          else hi = mid;
-        }
-        return lo < bounds.length ? bounds[lo] : null;
-      };
-      // Aliases: one function per start; prefer a real name over a marker, then a sized one.
-      const byStart = new Map<bigint, RawSymbol>();
-      for (const s of list) {
-        if (!s.text || s.start === 0n || isEndMarker(s.name)) continue;
-        const cur = byStart.get(s.start);
-        if (!cur) { byStart.set(s.start, s); continue; }
-        const curMarker = START_MARKER.test(cur.name);
-        const sMarker = START_MARKER.test(s.name);
-        if ((curMarker && !sMarker) || (curMarker === sMarker && cur.size === null && s.size !== null)) byStart.set(s.start, s);
-      }
-      for (const s of byStart.values()) {
-        let end: bigint;
-        let sized = false;
-        if (s.size !== null && s.size > 0n) { end = s.start + s.size; sized = true; }
-        else {
-          const nb = nextBound(s.start);
-          end = nb !== null && nb - s.start <= MAX_UNBOUNDED * 16n ? nb : s.start + MAX_UNBOUNDED;
-        }
-        funcs.push({ name: s.name, module: s.module, start: s.start, end, sized });
-      }
-    }
-    funcs.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-    const n = funcs.length;
-    this.starts = new BigUint64Array(n);
-    this.ends = new BigUint64Array(n);
-    this.names = new Array(n);
-    this.modules = new Array(n);
-    this.sized = new Uint8Array(n);
-    funcs.forEach((f, i) => {
-      this.starts[i] = f.start;
-      this.ends[i] = f.end;
-      this.names[i] = f.name;
-      this.modules[i] = f.module;
-      this.sized[i] = f.sized ? 1 : 0;
-    });
-  }
-
+  private readonly src: Int32Array;
+  private readonly part: Int32Array;
+  private readonly parts: SymbolColumns[];
+  private nameCache: Array<string | undefined>;
   private nameSet: Set<string> | null = null;
 
-  hasName(name: string): boolean {
-    if (this.nameSet === null) this.nameSet = new Set(this.names);
-    return this.nameSet.has(name);
+  constructor(partsIn: readonly TablePart[]) {
+    this.parts = partsIn.map((p) => p.cols);
+    // Functions of every segment (part x module) as (hi, lo) halves, each segment sorted by start.
+    const U = 0x100000000;
+    const LIMIT = Number(MAX_UNBOUNDED * 16n), UNB = Number(MAX_UNBOUNDED);
+    const segs: Array<{ sHi: number[]; sLo: number[]; eHi: number[]; eLo: number[]; sized: number[]; src: number[]; part: number }> = [];
+    partsIn.forEach((p, pi) => {
+      const c = p.cols;
+      const byMod = new Map<number, number[]>();
+      for (let i = 0; i < c.n; i++) {
+        const m = c.module[i];
+        if (p.modules && !p.modules.has(m)) continue;
+        let l = byMod.get(m);
+        if (!l) byMod.set(m, (l = []));
+        l.push(i);
+      }
+      for (const idx of byMod.values()) {
+        let sorted = true;
+        for (let k = 1; k < idx.length && sorted; k++) {
+          const a = idx[k - 1], b = idx[k];
+          if (c.hi[b] < c.hi[a] || (c.hi[b] === c.hi[a] && c.lo[b] < c.lo[a])) sorted = false;
+        }
+        if (!sorted) idx.sort((a, b) => c.hi[a] - c.hi[b] || c.lo[a] - c.lo[b] || a - b);
+        const seg = { sHi: [] as number[], sLo: [] as number[], eHi: [] as number[], eLo: [] as number[], sized: [] as number[], src: [] as number[], part: pi };
+        const setEnd = (f: number, add: number): void => {
+          const lo = seg.sLo[f] + add;
+          seg.eLo[f] = lo % U;
+          seg.eHi[f] = (seg.sHi[f] + Math.floor(lo / U)) % U;
+        };
+        // Walk runs of one address: pick the function there, bound the previous unsized ones by it.
+        let k = 0;
+        const pending: number[] = [];
+        while (k < idx.length) {
+          const h = c.hi[idx[k]], l = c.lo[idx[k]];
+          let j = k;
+          while (j + 1 < idx.length && c.hi[idx[j + 1]] === h && c.lo[idx[j + 1]] === l) j++;
+          for (const f of pending) {
+            const dist = (h - seg.sHi[f]) * U + (l - seg.sLo[f]);
+            if (dist <= LIMIT) { seg.eHi[f] = h; seg.eLo[f] = l; }
+          }
+          pending.length = 0;
+          let best = -1, bestMarker = false, bestSized = false;
+          if (h !== 0 || l !== 0) {
+            for (let q = k; q <= j; q++) {
+              const i = idx[q];
+              if (!c.text[i]) continue;
+              const mk = markerKind(c, i);
+              if (mk === 2) continue;
+              const isMarker = mk === 1, isSized = c.size[i] > 0;
+              if (best < 0 || (bestMarker && !isMarker) || (bestMarker === isMarker && !bestSized && isSized)) { best = i; bestMarker = isMarker; bestSized = isSized; }
+            }
+          }
+          if (best >= 0) {
+            const f = seg.sHi.length;
+            seg.sHi.push(h); seg.sLo.push(l); seg.eHi.push(0); seg.eLo.push(0); seg.src.push(best);
+            if (bestSized) { setEnd(f, c.size[best]); seg.sized.push(1); }
+            else { setEnd(f, UNB); seg.sized.push(0); pending.push(f); }
+          }
+          k = j + 1;
+        }
+        if (seg.sHi.length) segs.push(seg);
+      }
+    });
+    // Merge the sorted segments into one sorted table; 64-bit values written as little-endian halves.
+    const n = segs.reduce((s, g) => s + g.sHi.length, 0);
+    const starts = new Uint32Array(2 * n), ends = new Uint32Array(2 * n);
+    this.sized = new Uint8Array(n);
+    this.src = new Int32Array(n);
+    this.part = new Int32Array(n);
+    this.nameCache = new Array(n);
+    const pos = segs.map(() => 0);
+    for (let out = 0; out < n; out++) {
+      let g = -1;
+      for (let s = 0; s < segs.length; s++) {
+        if (pos[s] >= segs[s].sHi.length) continue;
+        if (g < 0) { g = s; continue; }
+        const a = segs[s], b = segs[g], ka = pos[s], kb = pos[g];
+        if (a.sHi[ka] < b.sHi[kb] || (a.sHi[ka] === b.sHi[kb] && a.sLo[ka] < b.sLo[kb])) g = s;
+      }
+      const seg = segs[g], k = pos[g]++;
+      starts[2 * out] = seg.sLo[k]; starts[2 * out + 1] = seg.sHi[k];
+      ends[2 * out] = seg.eLo[k]; ends[2 * out + 1] = seg.eHi[k];
+      this.sized[out] = seg.sized[k];
+      this.src[out] = seg.src[k];
+      this.part[out] = seg.part;
+    }
+    const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+    this.starts = le ? new BigUint64Array(starts.buffer) : BigUint64Array.from({ length: n }, (_, i) => (BigInt(starts[2 * i + 1]) << 32n) | BigInt(starts[2 * i]));
+    this.ends = le ? new BigUint64Array(ends.buffer) : BigUint64Array.from({ length: n }, (_, i) => (BigInt(ends[2 * i + 1]) << 32n) | BigInt(ends[2 * i]));
   }
 
   get size(): number {
     return this.starts.length;
+  }
+
+  /** The table's own arrays, for the map cache. */
+  arrays(): { starts: BigUint64Array; ends: BigUint64Array; sized: Uint8Array; src: Int32Array; part: Int32Array } {
+    return { starts: this.starts, ends: this.ends, sized: this.sized, src: this.src, part: this.part };
+  }
+
+  /** A table rebuilt from `arrays()` of a table over the same parts (the map cache). */
+  static restore(parts: readonly SymbolColumns[], a: ReturnType<SymbolTable['arrays']>): SymbolTable {
+    const t = Object.create(SymbolTable.prototype) as SymbolTable;
+    Object.assign(t, { parts, starts: a.starts, ends: a.ends, sized: a.sized, src: a.src, part: a.part, nameCache: new Array(a.starts.length), nameSet: null });
+    return t;
+  }
+
+  name(i: number): string {
+    let s = this.nameCache[i];
+    if (s === undefined) {
+      s = nameOf(this.parts[this.part[i]], this.src[i]);
+      this.nameCache[i] = s;
+    }
+    return s;
+  }
+
+  module(i: number): string {
+    const c = this.parts[this.part[i]];
+    return c.modules[c.module[this.src[i]]];
+  }
+
+  hasName(name: string): boolean {
+    if (this.nameSet === null) {
+      this.nameSet = new Set();
+      for (let i = 0; i < this.size; i++) this.nameSet.add(this.name(i));
+    }
+    return this.nameSet.has(name);
   }
 
   /** Index of the function holding `addr`, or -1. */
@@ -128,6 +214,6 @@ export class SymbolTable {
   }
 
   get(i: number): FunctionSymbol {
-    return { name: this.names[i], module: this.modules[i], start: this.starts[i], end: this.ends[i], sized: this.sized[i] === 1 };
+    return { name: this.name(i), module: this.module(i), start: this.starts[i], end: this.ends[i], sized: this.sized[i] === 1 };
   }
 }

@@ -1,3 +1,5 @@
+import type { SymbolColumns } from './columns.js';
+
 /** A symbol as a map file states it, before extents are worked out. */
 export interface RawSymbol {
   name: string;
@@ -14,7 +16,8 @@ export interface RawSymbol {
 export interface MapSource {
   path: string;
   kind: 'system.map' | 'kallsyms' | 'elf';
-  symbols: RawSymbol[];
+  /** Its symbols as columns (see columns.ts). */
+  columns: SymbolColumns;
   /**
    * Absolute sources are not moved by the KASLR slide (module symbols, maps with
    * an explicit `@base`); the core kernel from System.map/vmlinux is.
