@@ -35,6 +35,8 @@ export interface Exporter {
 
 /** Every export, in help order. */
 export const EXPORTS: readonly Exporter[] = [
+  { name: 'folded', describe: 'folded stacks reason;caller;function count, for flamegraph.pl and speedscope (docs/reports.md)', flags: { weight: { type: 'string', choices: ['count', 'time'], default: 'count', describe: 'weigh folded stacks by exit count, or by handling time in ns' } }, write: async function* (ctx) { yield* (await import('./folded.js')).writeFolded(ctx); } },
+  { name: 'chrome', describe: "Chrome trace-event JSON, each exit a slice on its vcpu's track, for Perfetto UI and chrome://tracing (docs/reports.md)", write: async function* (ctx) { yield* (await import('./chrome.js')).writeChrome(ctx); } },
   { name: 'parquet', describe: 'one row per exit, symbolized, for DuckDB/Spark (docs/fleet.md)', binary: true, flags: { host: { type: 'string', describe: "host name for the Parquet metadata (default: this machine's)" }, 'row-group-rows': { type: 'number', describe: 'exits per row group, what memory holds at once (default 65536)' } }, write: async function* (ctx) { yield* (await import('./parquet.js')).writeParquet(ctx); } },
 ];
 
