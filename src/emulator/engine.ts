@@ -20,6 +20,12 @@ import { makeWorkload, type Phase } from './workloads.js';
 export const EMULATION_BASE_NS = 1_000_000_000_000n;
 const SLICE_NS = 5_000_000;
 
+/** Random streams of a run: one per purpose and vcpu, so removing an exit in one never shifts the draws of another (common random numbers across a baseline and an optimized run). */
+export const STREAM = { jitter: 1, decide: 2, work: 3 } as const;
+export function streamRng(seed: number, stream: number, vcpu: number): Rng {
+  return new Rng((Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(stream, 0x85ebca77) ^ Math.imul(vcpu + 1, 0xc2b2ae3d)) >>> 0);
+}
+
 const Phase = z.object({ name: z.string(), unit: z.string(), value: z.number(), simulatedNs: z.number(), ops: z.number() });
 
 /** `emulate --summary FILE`: what the run did, the ground truth `validate` compares estimates with. */
@@ -47,13 +53,12 @@ export class Emulation {
 
   async *chunks(chunkRows = DEFAULT_CHUNK_ROWS): AsyncGenerator<ExitChunk> {
     const { cfg, profile: p } = this;
-    const rng = new Rng(cfg.seed);
     const ledger: ExitLedger = { count: new Float64Array(1024), time: new Float64Array(1024) };
-    const guest = this.kernel === '6.1-x86_64' ? new ModernGuest(cfg, p, rng) : new Guest(cfg, p, rng);
-    const work = makeWorkload(cfg, p, guest, rng);
+    const guest = this.kernel === '6.1-x86_64' ? new ModernGuest(cfg, p) : new Guest(cfg, p);
+    const work = makeWorkload(cfg, p, guest);
     const vcpus: VcpuSim[] = [];
     for (let id = 0; id < cfg.vcpus; id++) {
-      const v = new VcpuSim(id, rng, p.jitter, ledger, guest.s.extIrq, guest.s.hlt, EMULATION_BASE_NS, p.transitionNs);
+      const v = new VcpuSim(id, streamRng(cfg.seed, STREAM.jitter, id), p.jitter, ledger, guest.s.extIrq, guest.s.hlt, EMULATION_BASE_NS, p.transitionNs, { decide: streamRng(cfg.seed, STREAM.decide, id), work: streamRng(cfg.seed, STREAM.work, id) });
       v.tickPeriod = guest.tickNs;
       // Ticks of different vcpus are not aligned.
       v.nextTick = guest.tickNs * ((id * 0.37) % 1 + 0.5);

@@ -17,7 +17,6 @@
  */
 import type { EmulatorConfig } from './config.js';
 import type { HostProfile } from './profile.js';
-import type { Rng } from '../util/rng.js';
 import { e1000Coalesced } from '../symbols/devices.js';
 import { A, IO, SiteFactory, type Site } from './sites.js';
 import type { VcpuSim } from './vcpu.js';
@@ -48,7 +47,7 @@ export class Guest {
   private readonly coalescedSites = new Map<Site, Site>();
   private readonly vmcallSites = new Map<Site, Site>();
 
-  constructor(readonly cfg: EmulatorConfig, readonly p: HostProfile, protected readonly rng: Rng) {
+  constructor(readonly cfg: EmulatorConfig, readonly p: HostProfile) {
     const f = (this.f = new SiteFactory(p));
     const h = p.handling, d = p.devices;
     this.coalesceIo = cfg.guestOpts.includes('coalesce-io');
@@ -335,11 +334,11 @@ export class Guest {
         break;
       case 'virtio':
         // Event suppression: a notify only when the host is not already draining the ring.
-        if (this.rng.chance(0.25)) v.exit(s.vnetNotify, 1);
+        if (v.chance(0.25)) v.exit(s.vnetNotify, 1);
         break;
     }
     // Posted interrupts (APICv) deliver without waiting for an interrupt window: no exit.
-    if (this.rng.chance(0.6) && !this.apicv) v.exit(s.intrWin);
+    if (v.chance(0.6) && !this.apicv) v.exit(s.intrWin);
   }
 
   /**
@@ -361,11 +360,11 @@ export class Guest {
         if (this.napi) this.napiDefer(v);
         // rtl8139_tx_interrupt reads TxStatus of each completed descriptor, and of the next one when it is still busy.
         for (let k = 0; k < tx; k++) v.exit(s.rtlTxStatusR, 0x2005ea);
-        if (tx > 0 && this.rng.chance(0.6)) v.exit(s.rtlTxStatusR, 0x0005ea);
+        if (tx > 0 && v.chance(0.6)) v.exit(s.rtlTxStatusR, 0x0005ea);
         // rtl8139_rx: ChipCmd before each packet; the loop ends on an empty ring or on the budget.
         for (let k = 0; k < rx; k++) { v.exit(s.rtlChipCmd, 0x0c); v.rawWork(g.netRxCpuNs); }
-        if (rx > 0 && this.rng.chance(0.4)) v.exit(s.rtlChipCmd, 0x0d);
-        if (rx > 0 && this.rng.chance(0.75)) v.exit(s.rtlRxPtr, 0x1ff0);
+        if (rx > 0 && v.chance(0.4)) v.exit(s.rtlChipCmd, 0x0d);
+        if (rx > 0 && v.chance(0.75)) v.exit(s.rtlRxPtr, 0x1ff0);
         if (this.napi) { v.exit(s.rtlIsr, 0x0000); this.io(v, [[s.rtlUnmask, 0xe07f], [s.rtlUnmaskFlush, 0xe07f]]); }
         break;
       }
@@ -381,11 +380,11 @@ export class Guest {
         v.exit(s.vnetIsr, 1);
         v.rawWork(g.napiPollNs * 0.5);
         for (let k = 0; k < rx; k++) v.rawWork(g.netRxCpuNs);
-        if (rx > 0 && this.rng.chance(0.3)) v.exit(s.vnetNotify, 0);
+        if (rx > 0 && v.chance(0.3)) v.exit(s.vnetNotify, 0);
         break;
       }
     }
-    if (this.rng.chance(0.6) && !this.apicv) v.exit(s.intrWin);
+    if (v.chance(0.6) && !this.apicv) v.exit(s.intrWin);
     this.levelEoi(v);
   }
 }

@@ -47,8 +47,8 @@ const G = { virtioNetNotify: 0xfe003000, virtioBlkNotify: 0xfe007000, e1000Bar: 
 export class ModernGuest extends Guest {
   private readonly idleRng: Rng;
 
-  constructor(cfg: EmulatorConfig, p: HostProfile, rng: Rng) {
-    super(cfg, p, rng);
+  constructor(cfg: EmulatorConfig, p: HostProfile) {
+    super(cfg, p);
     this.idleRng = new Rng(cfg.seed * 7919 + 17);
     const f = this.f.withHi(KERNEL_HI), h = p.handling, s = this.s, e = p.devices.e1000;
     s.extIrq = f.plain('external interrupt', M.nativeSafeHalt + 9, 0, 'EXTERNAL_INTERRUPT', h.extIrqNs);
@@ -137,8 +137,8 @@ export class ModernGuest extends Guest {
     if (this.cfg.nic === 'virtio') {
       v.curRip = M.user;
       // Event suppression: a notification only when the host is not already draining the ring.
-      if (this.rng.chance(0.25)) v.exit(this.s.vnetNotify, 1);
-      if (this.rng.chance(0.6) && !this.apicv) v.exit(this.s.intrWin);
+      if (v.chance(0.25)) v.exit(this.s.vnetNotify, 1);
+      if (v.chance(0.6) && !this.apicv) v.exit(this.s.intrWin);
       return;
     }
     super.transmit(v);
@@ -150,8 +150,8 @@ export class ModernGuest extends Guest {
     // MSI-X: no ISR read; vring_interrupt schedules NAPI, virtnet_poll refills the RX ring.
     v.rawWork(g.napiPollNs * 0.5);
     for (let k = 0; k < rx; k++) v.rawWork(g.netRxCpuNs);
-    if (rx > 0 && this.rng.chance(0.3)) v.exit(this.s.vnetNotify, 0);
-    if (this.rng.chance(0.6) && !this.apicv) v.exit(this.s.intrWin);
+    if (rx > 0 && v.chance(0.3)) v.exit(this.s.vnetNotify, 0);
+    if (v.chance(0.6) && !this.apicv) v.exit(this.s.intrWin);
     this.edgeEoi(v, this.s.msiEoi);
   }
 }

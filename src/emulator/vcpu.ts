@@ -49,6 +49,16 @@ export class VcpuSim {
   timerArrival: Site | null = null;
   /** Tickless idle (NO_HZ_IDLE): an idle vcpu's next timer event, ns from now, instead of the next tick. */
   idleTimerNs: (() => number) | null = null;
+  /**
+   * The guest's own random choices on this vcpu (whether a notification is
+   * suppressed, whether an interrupt window opens, ...): a stream of its own,
+   * so exits an optimization removes (whose jitter draws come from `rng`)
+   * never shift them. A baseline and an optimized run of the same work make
+   * the same choices.
+   */
+  readonly decide: Rng;
+  /** The workload's random draws on this vcpu (operation lengths, page faults, user RIPs, disk service times): the work itself, the same in both runs. */
+  readonly workRng: Rng;
 
   constructor(
     readonly id: number,
@@ -59,7 +69,10 @@ export class VcpuSim {
     private readonly hlt: Site,
     tsBaseNs: bigint,
     transitionNs: number,
+    streams: { decide: Rng; work: Rng },
   ) {
+    this.decide = streams.decide;
+    this.workRng = streams.work;
     this.halfTransition = transitionNs / 2;
     this.buf = new ExitChunk(1 << 14, tsBaseNs);
   }
@@ -111,6 +124,11 @@ export class VcpuSim {
     const d = Math.max(1, Math.round(this.rng.around(site.costNs, this.jitter) + queued));
     this.row(site, d, value, rip, this.curRipHi);
     return d;
+  }
+
+  /** The guest's random choice on this vcpu (its own stream: see `decide`). */
+  chance(p: number): boolean {
+    return this.decide.chance(p);
   }
 
   /**

@@ -14,7 +14,6 @@
 import type { EmulatorConfig } from './config.js';
 import type { Guest } from './guest.js';
 import type { HostProfile } from './profile.js';
-import type { Rng } from '../util/rng.js';
 import type { VcpuSim } from './vcpu.js';
 
 export interface Phase {
@@ -39,11 +38,11 @@ export interface Workload {
   finish(simulatedNs: number): void;
 }
 
-export function makeWorkload(cfg: EmulatorConfig, p: HostProfile, g: Guest, rng: Rng): Workload {
+export function makeWorkload(cfg: EmulatorConfig, p: HostProfile, g: Guest): Workload {
   switch (cfg.workload) {
-    case 'disk': return new DiskWorkload(cfg, p, g, rng);
-    case 'net': return new NetWorkload(cfg, p, g, rng);
-    case 'jbb': return new JbbWorkload(cfg, p, g, rng);
+    case 'disk': return new DiskWorkload(cfg, p, g);
+    case 'net': return new NetWorkload(cfg, p, g);
+    case 'jbb': return new JbbWorkload(cfg, p, g);
   }
 }
 
@@ -67,7 +66,7 @@ class DiskWorkload implements Workload {
   private readonly perPhaseNs: number;
   private readonly perPhaseOps: number;
 
-  constructor(private readonly cfg: EmulatorConfig, private readonly p: HostProfile, private readonly g: Guest, private readonly rng: Rng) {
+  constructor(private readonly cfg: EmulatorConfig, private readonly p: HostProfile, private readonly g: Guest) {
     for (const kb of cfg.blockKB) {
       if (cfg.diskTest !== 'read') this.plan.push({ kb, op: 'write' });
       if (cfg.diskTest !== 'write') this.plan.push({ kb, op: 'read' });
@@ -78,8 +77,8 @@ class DiskWorkload implements Workload {
   }
 
   /** A request's service time: positioning (it varies: a real disk is not periodic) plus transfer. */
-  private serviceNs(kb: number): number {
-    return this.rng.around(this.p.disk.serviceNs, this.p.disk.serviceJitter) + ((kb * 1024) / (this.p.disk.bandwidthMBs * MB)) * 1e9;
+  private serviceNs(v: VcpuSim, kb: number): number {
+    return v.workRng.around(this.p.disk.serviceNs, this.p.disk.serviceJitter) + ((kb * 1024) / (this.p.disk.bandwidthMBs * MB)) * 1e9;
   }
 
   private request(v: VcpuSim, write: boolean): void {
@@ -94,7 +93,7 @@ class DiskWorkload implements Workload {
     this.g.submitDisk(v);
     this.inflight = true;
     const kb = this.p.disk.requestKB;
-    v.setIrq(v.t + this.serviceNs(kb), (vv) => {
+    v.setIrq(v.t + this.serviceNs(v, kb), (vv) => {
       this.g.completeDisk(vv);
       this.inflight = false;
     });
@@ -165,7 +164,7 @@ class NetWorkload implements Workload {
   private readonly maxOps: number;
   private readonly wirePacketNs: number;
 
-  constructor(private readonly cfg: EmulatorConfig, private readonly p: HostProfile, private readonly g: Guest, private readonly rng: Rng) {
+  constructor(private readonly cfg: EmulatorConfig, private readonly p: HostProfile, private readonly g: Guest) {
     this.rr = cfg.netTest.endsWith('_RR');
     this.tcp = cfg.netTest.startsWith('TCP');
     this.metricName = this.rr ? 'transaction rate' : 'throughput';
@@ -178,7 +177,7 @@ class NetWorkload implements Workload {
   step(v: VcpuSim): boolean {
     const gp = this.p.guest;
     if (this.rr) {
-      v.work(gp.netTxCpuNs * (this.tcp ? 1.3 : 1), 0x0804a000 + ((this.rng.next() * 0x4000) & ~3));
+      v.work(gp.netTxCpuNs * (this.tcp ? 1.3 : 1), 0x0804a000 + ((v.workRng.next() * 0x4000) & ~3));
       this.g.transmit(v);
       v.setIrq(v.t + this.p.net.rttNs, (vv) => this.g.nicInterrupt(vv, 1, 1));
       v.waitIrq();
@@ -199,7 +198,7 @@ class NetWorkload implements Workload {
       if (this.wireReady > v.t) v.waitIrq();
       else v.work(1);
       // netserver copies the data out: recv() per batch.
-      v.work(gp.syscallNs + (k * this.p.net.mtuBytes * gp.blockCpuNsPerKB) / 1024, 0x0804b000 + ((this.rng.next() * 0x4000) & ~3));
+      v.work(gp.syscallNs + (k * this.p.net.mtuBytes * gp.blockCpuNsPerKB) / 1024, 0x0804b000 + ((v.workRng.next() * 0x4000) & ~3));
       this.packets += k;
     }
     v.ops++;
@@ -228,28 +227,34 @@ class JbbWorkload implements Workload {
   readonly unit = 'bops';
   readonly busy = (): boolean => true;
   private readonly end: number;
-  private readonly maxOps: number;
+  /**
+   * Transactions per vcpu: every warehouse thread does its own share of the
+   * work (a shared counter let the vcpu stepped first in a time slice take the
+   * last transactions, so the run's end moved by up to a slice between two
+   * runs of the same work).
+   */
+  private readonly opsPerVcpu: number;
   private txns = 0;
   elapsed = 0;
 
-  constructor(cfg: EmulatorConfig, private readonly p: HostProfile, private readonly g: Guest, private readonly rng: Rng) {
+  constructor(cfg: EmulatorConfig, private readonly p: HostProfile, private readonly g: Guest) {
     this.end = cfg.duration * 1e9;
-    this.maxOps = cfg.ops ?? Infinity;
+    this.opsPerVcpu = cfg.ops ? Math.max(1, Math.ceil(cfg.ops / cfg.vcpus)) : Infinity;
   }
 
   step(v: VcpuSim): boolean {
     const gp = this.p.guest;
-    const op = this.rng.around(gp.jbbOpNs, 0.3);
-    v.work(op, 0x08048000 + ((this.rng.next() * 0x200000) & ~3));
+    const op = v.workRng.around(gp.jbbOpNs, 0.3);
+    v.work(op, 0x08048000 + ((v.workRng.next() * 0x200000) & ~3));
     const ms = op / 1e6;
-    if (this.rng.chance(gp.pageFaultRate * ms)) {
-      v.curRip = 0x08048000 + ((this.rng.next() * 0x400000) & ~3);
+    if (v.workRng.chance(gp.pageFaultRate * ms)) {
+      v.curRip = 0x08048000 + ((v.workRng.next() * 0x400000) & ~3);
       v.exitAt(this.g.s.userPf, v.curRip);
     }
-    if (this.rng.chance(gp.ctxSwitchRate * ms)) this.g.contextSwitch(v);
+    if (v.workRng.chance(gp.ctxSwitchRate * ms)) this.g.contextSwitch(v);
     this.txns++;
     v.ops++;
-    return v.t < this.end && this.txns < this.maxOps;
+    return v.t < this.end && v.ops < this.opsPerVcpu;
   }
 
   finish(ns: number): void {
