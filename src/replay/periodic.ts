@@ -9,43 +9,82 @@
  *   timer reads every 20 ms). Device data paths recur faster than that and
  *   scale with work, not with time, so they are left out.
  * Rates are per ns of the vcpu's span; estimate multiplies them by the wall
- * time a CPU-bound run saves, for the high end of its ranges.
+ * time a CPU-bound run saves, for the high end of its ranges. The ticks are
+ * found on the trace before any pass (tickWindows) and looked up by time in
+ * the rewritten one.
  */
-import { F_CALLER } from '../model/chunk.js';
+import { F_CALLER, type ExitChunk } from '../model/chunk.js';
 import { REASONS } from '../model/reasons.js';
 import type { ReplayContext } from './context.js';
 import { detectTimer } from './passes/timer-hz.js';
 import { gapAfter, type ReplayTrace } from './trace.js';
 
-export interface PeriodicRate { exitsPerNs: number; timePerNs: number; what: string[] }
+export interface PeriodicRate {
+  /** Time-driven exits per ns of the vcpu's span. */
+  exitsPerNs: number;
+  /** Their handling time (traced durations + one transition each) per ns of span. */
+  timePerNs: number;
+  /**
+   * What they keep the vcpu busy with per ns of span: handling, transitions
+   * and the guest work between a tick's exits (the tick handler itself). A
+   * CPU-bound vcpu spends this share of any time it runs on time-driven work,
+   * so a run shortened by S of work is shortened by S / (1 - busyPerNs).
+   */
+  busyPerNs: number;
+  what: string[];
+}
+
+/** Per vcpu, the [start, end] timestamps of each periodic tick: found once on the trace before any pass, where the tick still has every exit it is recognised by. */
+export type TickWindows = Map<number, Array<[number, number]>>;
 
 const HOUSEKEEPING_MIN_PERIOD = 5_000_000;
 
-export function periodicRates(trace: ReplayTrace, ctx: ReplayContext): Map<number, PeriodicRate> {
+/**
+ * The ticks of a trace as time windows. A pass may remove the very exits a
+ * tick is recognised by (pv-eoi removes the idle vcpu's timer EOI, leaving
+ * only its interrupt window): rates measured after a pass look the ticks up
+ * by time, where the trace before it put them.
+ */
+export function tickWindows(trace: ReplayTrace, ctx: ReplayContext): TickWindows {
+  const det = detectTimer(trace, ctx);
+  const out: TickWindows = new Map();
+  for (const [v, c] of trace.vcpus) {
+    const ticks = det.perVcpu.find((x) => x.vcpu === v);
+    if (!ticks || !(ticks.periodic || det.mode === 'periodic')) continue;
+    out.set(v, (det.clusters.get(v) ?? []).map(([a, b]) => [c.ts[a], c.ts[b]]));
+  }
+  return out;
+}
+
+export function periodicRates(trace: ReplayTrace, ctx: ReplayContext, ticksAt: TickWindows = tickWindows(trace, ctx)): Map<number, PeriodicRate> {
   const out = new Map<number, PeriodicRate>();
   const T = ctx.transition.value;
   const hlt = new Set(REASONS.matching('HLT'));
-  const det = detectTimer(trace, ctx);
+  const dur = (c: ExitChunk, i: number): number => (c.dur[i] === c.dur[i] ? c.dur[i] : 0);
   for (const [v, c] of trace.vcpus) {
     if (!c.length) continue;
     const span = c.ts[c.length - 1] - c.ts[0];
     if (!(span > 0)) continue;
     const inTick = new Uint8Array(c.length);
-    let n = 0, time = 0;
+    let n = 0, time = 0, busy = 0;
     const what: string[] = [];
-    const ticks = det.perVcpu.find((x) => x.vcpu === v);
-    const list = det.clusters.get(v) ?? [];
-    if (ticks && (ticks.periodic || det.mode === 'periodic')) {
-      for (const [a, b] of list) {
-        for (let i = a; i <= b; i++) { inTick[i] = 1; n++; time += (c.dur[i] === c.dur[i] ? c.dur[i] : 0) + T; }
-        // The HLT this tick ended (the vcpu halts again after it): one more exit per tick, no handling time.
-        if (a > 0 && hlt.has(c.reason[a - 1]) && b + 1 < c.length && hlt.has(c.reason[b + 1])) { n++; time += T; }
-      }
-      if (list.length) what.push(`${list.length} timer ticks`);
+    const list = ticksAt.get(v) ?? [];
+    let i = 0, ticks = 0;
+    for (const [s, e] of list) {
+      while (i < c.length && c.ts[i] < s) i++;
+      const a = i;
+      while (i < c.length && c.ts[i] <= e) { inTick[i] = 1; n++; time += dur(c, i) + T; i++; }
+      const b = i - 1;
+      if (b < a) continue;
+      ticks++;
+      busy += c.ts[b] + dur(c, b) - c.ts[a] + T;
+      // The HLT this tick ended (the vcpu halts again after it): one more exit per tick, no handling time.
+      if (a > 0 && hlt.has(c.reason[a - 1]) && b + 1 < c.length && hlt.has(c.reason[b + 1])) { n++; time += T; busy += T; }
     }
+    if (ticks) what.push(`${ticks} timer ticks`);
     // Housekeeping bursts by calling function.
-    const bursts = new Map<string, { starts: number[]; exits: number; time: number }>();
-    let i = 0;
+    const bursts = new Map<string, { starts: number[]; exits: number; time: number; busy: number }>();
+    i = 0;
     while (i < c.length) {
       if (inTick[i] || hlt.has(c.reason[i])) { i++; continue; }
       const key = (k: number): string => {
@@ -55,13 +94,14 @@ export function periodicRates(trace: ReplayTrace, ctx: ReplayContext): Map<numbe
       const k0 = key(i);
       if (!k0) { i++; continue; }
       let j = i;
-      let t = (c.dur[i] === c.dur[i] ? c.dur[i] : 0) + T;
-      while (j + 1 < c.length && !inTick[j + 1] && gapAfter(c, j) < 50_000 && key(j + 1) === k0) { j++; t += (c.dur[j] === c.dur[j] ? c.dur[j] : 0) + T; }
+      let t = dur(c, i) + T;
+      while (j + 1 < c.length && !inTick[j + 1] && gapAfter(c, j) < 50_000 && key(j + 1) === k0) { j++; t += dur(c, j) + T; }
       let b = bursts.get(k0);
-      if (!b) bursts.set(k0, (b = { starts: [], exits: 0, time: 0 }));
+      if (!b) bursts.set(k0, (b = { starts: [], exits: 0, time: 0, busy: 0 }));
       b.starts.push(c.ts[i]);
       b.exits += j - i + 1;
       b.time += t;
+      b.busy += c.ts[j] + dur(c, j) - c.ts[i] + T;
       i = j + 1;
     }
     for (const [fn, b] of bursts) {
@@ -75,9 +115,10 @@ export function periodicRates(trace: ReplayTrace, ctx: ReplayContext): Map<numbe
       if (steady < 0.7) continue;
       n += b.exits;
       time += b.time;
+      busy += b.busy;
       what.push(`${fn} every ${(m / 1e6).toFixed(1)} ms`);
     }
-    if (n > 0) out.set(v, { exitsPerNs: n / span, timePerNs: time / span, what });
+    if (n > 0) out.set(v, { exitsPerNs: n / span, timePerNs: time / span, busyPerNs: Math.min(0.9, busy / span), what });
   }
   return out;
 }
