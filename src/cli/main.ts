@@ -31,6 +31,8 @@ const COMMANDS: readonly Entry[] = [
   { name: 'advise', usage: 'advise <trace>', describe: 'find the optimizations this trace would gain most from, with evidence and the change to make', load: () => import('./commands/advise.js') },
   { name: 'validate', usage: 'validate', describe: 'check estimates against the emulator: estimated vs measured exits, exit time and throughput per optimization', load: () => import('./commands/validate.js') },
   { name: 'reproduce', usage: 'reproduce', describe: "rebuild the paper's Tables 1-4 and Figs. 7-9 from emulated runs, paper vs model", load: () => import('./commands/reproduce.js') },
+  { name: 'summarize', usage: 'summarize <traces..>', describe: "a mergeable summary of one host's traces (exact counts and times, duration sketches)", load: () => import('./commands/summarize.js') },
+  { name: 'merge', usage: 'merge <summaries..>', describe: 'merge host summaries exactly and print any analyze view of the whole', load: () => import('./commands/merge.js') },
   { name: 'schema', usage: 'schema [name]', describe: 'print the JSON Schema of a JSON output or input file (without a name: list them)', load: () => import('./commands/schema.js') },
 ];
 

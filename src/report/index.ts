@@ -20,6 +20,8 @@ import { renderDiffCsv, renderDiffMarkdown, renderDiffTable } from './diff-repor
 import { renderEstimateCsv, renderEstimateMarkdown, renderEstimateTable } from './estimate-report.js';
 import { renderReproduceCsv, renderReproduceMarkdown, renderReproduceTable } from './reproduce-report.js';
 import { renderValidateCsv, renderValidateMarkdown, renderValidateTable } from './validate-report.js';
+import { MergeReportSchema, SummarySchema, type MergeReport, type Summary } from '../fleet/schema.js';
+import { renderMergeCsv, renderMergeMarkdown, renderMergeTable, renderSummaryCsv, renderSummaryMarkdown, renderSummaryTable } from './fleet-report.js';
 
 export const REPORT_FORMATS = ['table', 'md', 'csv', 'json'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
@@ -40,6 +42,8 @@ export const REPORTS = {
   advise: kind<AdviceReport>({ schema: AdviceReportSchema, render: { table: renderAdviceTable, md: renderAdviceMarkdown, csv: renderAdviceCsv } }),
   validate: kind<ValidationReport>({ schema: ValidationReportSchema, render: { table: renderValidateTable, md: renderValidateMarkdown, csv: renderValidateCsv } }),
   reproduce: kind<ReproduceReport>({ schema: ReproduceReportSchema, render: { table: renderReproduceTable, md: renderReproduceMarkdown, csv: renderReproduceCsv } }),
+  summary: kind<Summary>({ schema: SummarySchema, render: { table: renderSummaryTable, md: renderSummaryMarkdown, csv: renderSummaryCsv } }),
+  merge: kind<MergeReport>({ schema: MergeReportSchema, render: { table: renderMergeTable, md: renderMergeMarkdown, csv: renderMergeCsv } }),
   diff: kind<DiffReport>({ schema: DiffReportSchema, render: { table: renderDiffTable, md: renderDiffMarkdown, csv: renderDiffCsv } }),
 };
 
@@ -59,6 +63,8 @@ export const SCHEMAS: Record<string, z.ZodType> = {
   advise: AdviceReportSchema,
   validate: ValidationReportSchema,
   reproduce: ReproduceReportSchema,
+  summary: SummarySchema,
+  merge: MergeReportSchema,
   diff: DiffReportSchema,
   'emulate-summary': EmulationSummarySchema,
   'emulate-config': EmulatorConfigSchema,
