@@ -33,6 +33,8 @@ const COMMANDS: readonly Entry[] = [
   { name: 'reproduce', usage: 'reproduce', describe: "rebuild the paper's Tables 1-4 and Figs. 7-9 from emulated runs, paper vs model", load: () => import('./commands/reproduce.js') },
   { name: 'summarize', usage: 'summarize <traces..>', describe: "a mergeable summary of one host's traces (exact counts and times, duration sketches)", load: () => import('./commands/summarize.js') },
   { name: 'merge', usage: 'merge <summaries..>', describe: 'merge host summaries exactly and print any analyze view of the whole', load: () => import('./commands/merge.js') },
+  { name: 'report', usage: 'report <traces..>', describe: 'one self-contained HTML report with charts: hot functions, reasons, exits over time, durations, devices, vcpus, estimate', load: () => import('./commands/report.js') },
+  { name: 'diff', usage: 'diff <before> <after>', describe: "compare two traces per trap address and per function (the paper's Table 4)", load: () => import('./commands/diff.js') },
   { name: 'schema', usage: 'schema [name]', describe: 'print the JSON Schema of a JSON output or input file (without a name: list them)', load: () => import('./commands/schema.js') },
 ];
 

@@ -101,7 +101,7 @@ function rate(n: number): string {
  */
 export class InputProgress {
   private bar: cliProgress.SingleBar | null = null;
-  private readonly t0 = Date.now();
+  private readonly t0: number;
   private exits = 0;
   private lastUpdate = 0;
   private readonly probes: ReadPositionProbe[] = [];
@@ -109,7 +109,9 @@ export class InputProgress {
   private current = '';
   private withBytes = false;
 
-  constructor(private readonly settings: ProgressSettings | null, private readonly now: () => number = Date.now) {}
+  constructor(private readonly settings: ProgressSettings | null, private readonly now: () => number = Date.now) {
+    this.t0 = now();
+  }
 
   get active(): boolean {
     return this.bar !== null;

@@ -23,6 +23,7 @@
  * Streamed: events are written a batch at a time as chunks arrive; nothing
  * but the symbol names and the vcpu list is kept.
  */
+import { basename } from 'node:path';
 import { F_CALLER, F_FAILED_ENTRY, F_GPA, F_MSR, F_PORT, F_SIZE, F_USERSPACE, F_VALUE, DIR_READ, DIR_WRITE } from '../model/chunk.js';
 import { REASONS } from '../model/reasons.js';
 import { formatHexU64 } from '../model/u64.js';
@@ -102,8 +103,10 @@ export async function* writeChrome(ctx: ExportContext): AsyncGenerator<string> {
   const meta: string[] = [];
   for (const p of pids.values()) {
     const s = streams[p.input];
-    const vmLabel = s?.vms.get(p.vm) ?? (pids.size > 1 || p.vm !== 0 ? `vm ${p.vm}` : 'guest');
-    const pname = streams.length > 1 ? `${s?.path ?? `input ${p.input}`}: ${vmLabel}` : vmLabel;
+    // The VM's name where the trace gives one (QEMU's command), else the file it came from.
+    const file = basename(s?.path ?? `input ${p.input}`);
+    const vmLabel = s?.vms.get(p.vm) ?? (p.vm !== 0 ? `vm ${p.vm}` : null);
+    const pname = vmLabel ? (streams.length > 1 ? `${file}: ${vmLabel}` : vmLabel) : file;
     meta.push(`{"name":"process_name","ph":"M","pid":${p.pid},"tid":0,"args":{"name":${JSON.stringify(pname)}}}`);
     meta.push(`{"name":"process_sort_index","ph":"M","pid":${p.pid},"tid":0,"args":{"sort_index":${p.pid}}}`);
     for (const v of [...p.vcpus].sort((a, b) => a - b)) {
