@@ -7,7 +7,7 @@
  *   the whole; merge is commutative and associative; a merged summary renders
  *   the rows analyze prints.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -232,6 +232,14 @@ describe('summaries merge exactly', () => {
     expect(SCHEMAS.merge).toBeDefined();
     expect(() => jsonSchema('summary')).not.toThrow();
     expect(() => jsonSchema('merge')).not.toThrow();
+  });
+});
+
+describe('layering', () => {
+  it('src/fleet sits beside analyze: it reads analyze, model, symbols, never replay, emulator, report or the CLI', () => {
+    const dir = join(ROOT, 'src', 'fleet');
+    const froms = readdirSync(dir).flatMap((f) => [...readFileSync(join(dir, f), 'utf8').matchAll(/from '([^']+)'/g)].map((m) => `${f}: ${m[1]}`));
+    expect(froms.filter((f) => /\/(replay|emulator|check|report|cli|formats)\//.test(f))).toEqual([]);
   });
 });
 

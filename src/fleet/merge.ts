@@ -121,13 +121,14 @@ function rowText(view: SummaryView, row: SummaryRow, hosts: number, vms: number)
 }
 
 function kaslrWords(s: Summary): string {
-  const byHost = new Map<string, Set<string>>();
-  for (const t of s.traces) {
-    const m = byHost.get(t.host) ?? new Set<string>();
-    m.add(t.kaslr.note);
-    byHost.set(t.host, m);
+  const hostsOf = new Map<string, Set<string>>();
+  for (const t of s.traces) hostsOf.set(t.kaslr.note, (hostsOf.get(t.kaslr.note) ?? new Set()).add(t.host));
+  const list = (hs: Set<string>): string => [...hs].slice(0, 3).join(', ') + (hs.size > 3 ? ` and ${hs.size - 3} more` : '');
+  if (hostsOf.size === 1) {
+    const [[note, hs]] = [...hostsOf];
+    return hs.size > 1 ? `${note} (every host, each decided when summarizing)` : note;
   }
-  if (byHost.size <= 3) return [...byHost].map(([h, notes]) => `${byHost.size > 1 ? `${h}: ` : ''}${[...notes].join('; ')}`).join(' | ') + ' (decided per host when summarizing)';
+  if (hostsOf.size <= 3) return [...hostsOf].map(([note, hs]) => `${list(hs)}: ${note}`).join(' | ');
   const modes = new Map<string, number>();
   for (const t of s.traces) modes.set(t.kaslr.mode, (modes.get(t.kaslr.mode) ?? 0) + 1);
   return `decided per host when summarizing: ${[...modes].map(([m, n]) => `${m === 'auto' ? 'slide found' : m === 'forced' ? 'slide forced' : 'no slide'} for ${n} ${n === 1 ? 'trace' : 'traces'}`).join(', ')}`;

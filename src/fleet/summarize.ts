@@ -21,9 +21,8 @@ import { HandlerRun } from '../analyze/handler.js';
 import { isIdleReason } from '../analyze/idle.js';
 import { KeyTable } from '../analyze/key-table.js';
 import type { AddressResolver } from '../analyze/resolver.js';
-import { openSymbolized, type SourceOptions } from '../analyze/source.js';
-import { summarizeInput } from '../formats/summary.js';
-import type { TraceStream } from '../formats/index.js';
+import { summarizeInput } from '../analyze/index.js';
+import { openSymbolized, type SourceOptions, type SymbolizedSource } from '../analyze/source.js';
 import { F_UNPAIRED, type ExitChunk } from '../model/chunk.js';
 import { ExitscopeError } from '../model/errors.js';
 import { REASONS } from '../model/reasons.js';
@@ -39,6 +38,8 @@ export interface SummarizeOptions extends Omit<SourceOptions, 'keepUnknown' | 'f
   /** The guest's /proc/ioports and /proc/iomem, to name devices in the port and mmio views. */
   iomaps?: readonly string[];
 }
+
+type TraceStream = SymbolizedSource['streams'][number];
 
 interface ViewCells {
   name: SummaryView;
