@@ -126,3 +126,47 @@ describe.skipIf(!have)('HTML report in chromium', () => {
     expect(errors).toEqual([]);
   });
 });
+
+describe('HTML report without a browser', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'exitscope-report-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('is one file that references nothing outside itself', async () => {
+    const out = join(tmp, 'jbb.html');
+    const r = await cli(['report', join(ROOT, 'traces', 'jbb.csv'), '--map', GUEST_MAP, '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const html = readFileSync(out, 'utf8');
+    expect(html).not.toMatch(/<(script|link|img|iframe)[^>]+(src|href)=/i);
+    expect(html).not.toMatch(/@import|url\(\s*['"]?(https?:)?\/\//i);
+    expect(html).toMatch(/<script>\/\*! https:\/\/github\.com\/leeoniya\/uPlot/);
+    const data = HtmlReportSchema.parse(JSON.parse(/<script type="application\/json" id="exitscope-data">([^<]*)<\/script>/.exec(html)![1]));
+    expect(data.totals.exits).toBe(16_641);
+    expect(data.functions.rows[0]).toMatchObject({ rank: 1, key: '[guest user]', count: 5_664 });
+  });
+
+  it('a trace without exits: the report says so, with no chart', async () => {
+    const empty = join(tmp, 'noexits.csv');
+    writeFileSync(empty, 'ts_ns,vcpu,reason,rip,duration_ns\n');
+    const out = join(tmp, 'noexits.html');
+    const r = await cli(['report', empty, '--map', GUEST_MAP, '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const html = readFileSync(out, 'utf8');
+    expect(html).toMatch(/id="no-exits"><strong>No VM exits in this trace\.<\/strong>/);
+    expect(html).not.toMatch(/<figure/);
+  });
+
+  it('an output path that cannot be written: one line, exit 2, before reading the trace', async () => {
+    for (const [o, why] of [[join(tmp, 'no', 'such', 'dir', 'r.html'), 'no such directory'], [tmp, 'is a directory']] as const) {
+      const r = await cli(['report', join(tmp, 'does-not-exist.csv'), '-o', o]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`^exitscope: .*cannot write the report \\(${why}.*\\)\\n$`));
+    }
+  });
+
+  it('--pass with several traces is refused (estimates replay one trace)', async () => {
+    const t = join(ROOT, 'traces', 'jbb.csv');
+    const r = await cli(['report', t, t, '--map', GUEST_MAP, '--pass', 'timer-hz:100', '-o', join(tmp, 'x.html')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/report --pass: estimates replay one trace/);
+  });
+});
