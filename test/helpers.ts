@@ -24,8 +24,8 @@ export async function cli(args: string[], input?: string | Buffer): Promise<CliR
 }
 
 /** Runs the built CLI as a user would (a separate process; needs `npm run build` first, which `npm test` does). */
-export function cliProcess(args: string[], input?: string | Buffer): CliResult {
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'exitscope.js'), ...args], { cwd: ROOT, input, encoding: 'utf8', maxBuffer: 64 << 20 });
+export function cliProcess(args: string[], input?: string | Buffer, env?: Record<string, string>): CliResult {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'exitscope.js'), ...args], { cwd: ROOT, input, encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, ...env } });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 

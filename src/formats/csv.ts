@@ -52,17 +52,25 @@ function hex0x(b: Buffer, s: number, e: number): boolean {
 const fs = new Int32Array(64);
 const fe = new Int32Array(64);
 
-async function* readCsv(input: OpenedInput, state: ReadState, opts: ReadOptions): AsyncGenerator<ExitChunk> {
-  const { diag } = state;
-  const st = diag.stats;
-  const time = new TimeBase();
-  const rows = opts.chunkRows ?? DEFAULT_CHUNK_ROWS;
+/** Where a CSV line parser reports (the reader's Diagnostics, or a worker's record of them). */
+export interface CsvAccounting {
+  stats: { events: number; skipped: number; header: number };
+  reject(line: number, reason: string): void;
+  note(text: string): void;
+}
+
+/**
+ * One CSV input's lines to rows. `header()` takes the header line (a worker
+ * parsing a later byte range is handed it); `handleLine()` the rest; full
+ * chunks come out of `take()`.
+ */
+export function csvLineParser(path: string, acc: CsvAccounting, columns: Set<OptionalColumn>, time: TimeBase, rows: number) {
+  const ready: ExitChunk[] = [];
   const reasons = new ReasonCache(false);
   let chunk = new ExitChunk(rows);
   let slotOf: number[] | null = null;
   let width = 0;
   const strFields: Array<string | undefined> = new Array(ALL_COLUMNS.length);
-  let lines = 0;
 
   /** The string path: exact messages, quoting via csv-parse. */
   const slow = (b: Buffer, s: number, e: number, line: number): void => {
@@ -73,19 +81,19 @@ async function* readCsv(input: OpenedInput, state: ReadState, opts: ReadOptions)
         const r = parseSync(text, { relax_column_count: true }) as string[][];
         rec = r[0] ?? [''];
       } catch (err) {
-        diag.reject(line, `malformed CSV: ${(err as Error).message.replace(/^Invalid Record Length: /, '')}`);
+        acc.reject(line, `malformed CSV: ${(err as Error).message.replace(/^Invalid Record Length: /, '')}`);
         return;
       }
     } else rec = text.split(',');
     if (rec.length !== width) {
-      diag.reject(line, rec.length < width ? `missing column(s): expected ${width} fields, found ${rec.length}` : `extra field(s): expected ${width} fields, found ${rec.length}`);
+      acc.reject(line, rec.length < width ? `missing column(s): expected ${width} fields, found ${rec.length}` : `extra field(s): expected ${width} fields, found ${rec.length}`);
       return;
     }
     strFields.fill(undefined);
     for (let k = 0; k < width; k++) if (slotOf![k] >= 0) strFields[slotOf![k]] = rec[k].trim();
     const err = pushCanonicalRow(strFields, chunk, time);
-    if (err !== null) diag.reject(line, err);
-    else st.events++;
+    if (err !== null) acc.reject(line, err);
+    else acc.stats.events++;
   };
 
   /** The byte path: true when the row was taken; false to hand the line to `slow`. */
@@ -153,7 +161,7 @@ async function* readCsv(input: OpenedInput, state: ReadState, opts: ReadOptions)
     const off = tsBig !== null ? time.offsetOfDigits(tsBig) : time.offsetOfNumber(ts);
     if (dur !== dur) flags |= F_UNPAIRED;
     chunk.pushRow(off, vcpu, reason, ripHi, ripLo, dur, flags, port, size, dir, valHi, valLo, gpaHi, gpaLo, msr, cHi, cLo, vm);
-    st.events++;
+    acc.stats.events++;
     return true;
   };
 
@@ -161,51 +169,64 @@ async function* readCsv(input: OpenedInput, state: ReadState, opts: ReadOptions)
     const names = text.replace(/^\uFEFF/, '').split(',').map((h) => h.trim().replace(/^"|"$/g, '').toLowerCase());
     const missing = REQUIRED_COLUMNS.filter((c) => !names.includes(c));
     if (missing.length) {
-      throw new ExitscopeError(`${input.path}:${line}: CSV header lacks required column(s) ${missing.join(', ')} (expected ${REQUIRED_COLUMNS.join(',')}[,${OPTIONAL_COLUMNS.join(',')}])`);
+      throw new ExitscopeError(`${path}:${line}: CSV header lacks required column(s) ${missing.join(', ')} (expected ${REQUIRED_COLUMNS.join(',')}[,${OPTIONAL_COLUMNS.join(',')}])`);
     }
-    if (names.length > fs.length) throw new ExitscopeError(`${input.path}:${line}: too many CSV columns (${names.length})`);
+    if (names.length > fs.length) throw new ExitscopeError(`${path}:${line}: too many CSV columns (${names.length})`);
     slotOf = names.map((n) => (ALL_COLUMNS as readonly string[]).indexOf(n));
     const unknown = names.filter((_, k) => slotOf![k] < 0);
-    if (unknown.length) diag.note(`ignored unknown CSV column(s): ${unknown.join(', ')}`);
-    for (const n of names) if ((OPTIONAL_COLUMNS as readonly string[]).includes(n)) state.columns.add(n as OptionalColumn);
+    if (unknown.length) acc.note(`ignored unknown CSV column(s): ${unknown.join(', ')}`);
+    for (const n of names) if ((OPTIONAL_COLUMNS as readonly string[]).includes(n)) columns.add(n as OptionalColumn);
     width = names.length;
-    st.header = 1;
+    acc.stats.header = 1;
   };
 
-  const splitter = new LineSplitter((line) => diag.reject(line, 'line longer than 1 MiB: not a trace line'));
-  for await (const batch of splitter.batches(input.chunks)) {
-    const { buf, bounds } = batch;
-    for (let k = 0; k < batch.count; k++) {
-      let s = bounds[2 * k];
-      const e = bounds[2 * k + 1];
-      const line = batch.firstLine + k;
+
+  return {
+    header,
+    get hasHeader(): boolean { return slotOf !== null; },
+    handleLine(buf: Buffer, s: number, e: number, line: number): void {
       if (line === 1 && e - s >= 3 && buf[s] === 0xef && buf[s + 1] === 0xbb && buf[s + 2] === 0xbf) s += 3;
       if (slotOf === null) {
         const text = buf.toString('utf8', s, e);
-        if (text.trim() === '' || text.startsWith('#')) { st.skipped++; continue; }
+        if (text.trim() === '' || text.startsWith('#')) { acc.stats.skipped++; return; }
         header(text, line);
-        continue;
+        return;
       }
       let p = s;
       while (p < e && (buf[p] === 32 || buf[p] === 9)) p++;
-      if (p === e || buf[p] === 35) { st.skipped++; continue; }
+      if (p === e || buf[p] === 35) { acc.stats.skipped++; return; }
       if (!fast(buf, s, e)) slow(buf, s, e, line);
       if (chunk.full) {
+        chunk.tsBaseNs = time.baseNs;
+        ready.push(chunk);
+        chunk = new ExitChunk(rows);
+      }
+    },
+    /** Full chunks so far; with `partial`, the one being filled too. */
+    *take(partial = false): Generator<ExitChunk> {
+      while (ready.length) yield ready.shift()!;
+      if (partial && chunk.length) {
         chunk.tsBaseNs = time.baseNs;
         yield chunk;
         chunk = new ExitChunk(rows);
       }
-    }
-    if (opts.flush && chunk.length) {
-      chunk.tsBaseNs = time.baseNs;
-      yield chunk;
-      chunk = new ExitChunk(rows);
-    }
+    },
+  };
+}
+
+async function* readCsv(input: OpenedInput, state: ReadState, opts: ReadOptions): AsyncGenerator<ExitChunk> {
+  const { diag } = state;
+  const st = diag.stats;
+  const parser = csvLineParser(input.path, { stats: st, reject: (l, r) => diag.reject(l, r), note: (t) => diag.note(t) }, state.columns, new TimeBase(), opts.chunkRows ?? DEFAULT_CHUNK_ROWS);
+  const splitter = new LineSplitter((line) => diag.reject(line, 'line longer than 1 MiB: not a trace line'));
+  for await (const batch of splitter.batches(input.chunks)) {
+    const { buf, bounds } = batch;
+    for (let k = 0; k < batch.count; k++) parser.handleLine(buf, bounds[2 * k], bounds[2 * k + 1], batch.firstLine + k);
+    yield* parser.take(opts.flush);
   }
-  st.lines = lines = splitter.lines;
-  if (slotOf === null && st.skipped < lines) throw new ExitscopeError(`${input.path}: no CSV header found`);
-  chunk.tsBaseNs = time.baseNs;
-  if (chunk.length) yield chunk;
+  st.lines = splitter.lines;
+  if (!parser.hasHeader && st.skipped < st.lines) throw new ExitscopeError(`${input.path}: no CSV header found`);
+  yield* parser.take(true);
 }
 
 export const csvFormat: TraceFormat = {

@@ -30,6 +30,8 @@
 import type { ExitChunk } from '../model/chunk.js';
 import { lit, parseUint, skipSpaces, startsWithAt } from './bytes.js';
 import { ExitAssembler } from './exit-assembler.js';
+import type { EventSink } from './events.js';
+import type { TimeBase } from '../model/time.js';
 import { LineSplitter, type OpenedInput } from './input.js';
 import { KvmPayloadDecoder, EV_EXIT, EV_ENTRY, EV_NONE, eventKind } from './kvm-payloads.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
@@ -194,30 +196,55 @@ function filePrefixDeclared(b: Buffer, p: number, e: number): string | null {
   return b.toString('latin1', p, colon);
 }
 
-async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions): AsyncGenerator<ExitChunk> {
-  const { diag, counters } = state;
-  const st = diag.stats;
-  for (const c of ['port', 'size', 'dir', 'value', 'gpa', 'msr', 'vm'] as const) state.columns.add(c);
-  const asm = new ExitAssembler(counters, diag, opts.chunkRows, state.vms);
-  const dec = new KvmPayloadDecoder(asm);
-  let flavour = '';
-  /** Several-file reports: the declared file prefixes, the host's, and event lines per prefix. */
-  const prefixes: string[] = [];
-  const prefixBytes: Uint8Array[] = [];
-  const prefixEvents: number[] = [];
-  let hostPrefix = -1;
-  let eventsSeen = false;
+/** What a text line parser reports besides the records it passes on. */
+export interface LineAccounting {
+  stats: { events: number; skipped: number };
+  reject(line: number, reason: string): void;
+  /** guestEvents and the like: counters the parser itself owns. */
+  counters: { guestEvents: number };
+}
 
-  const tsOffset = (): number => (pre.tsBig ? asm.time.offsetOfBigInt(BigInt(pre.tsSec) * 1_000_000_000n + BigInt(pre.tsFrac)) : asm.time.offsetOfNumber(pre.tsNs));
+/**
+ * One text input's line handling: layout, markers and payload decoders,
+ * passing records to a sink (the pairing engine, or a worker's recorder).
+ * Keeps what a line needs from earlier ones: the flavour, several-file
+ * prefixes, whether events began.
+ */
+export class TextLineParser {
+  flavour = '';
+  private readonly dec: KvmPayloadDecoder;
+  /** Several-file reports: the declared file prefixes, the host's, and event lines per prefix. */
+  private readonly prefixes: string[] = [];
+  private readonly prefixBytes: Uint8Array[] = [];
+  private readonly prefixEvents: number[] = [];
+  private hostPrefix = -1;
+  private eventsSeen = false;
+  private readonly tsOffset: () => number;
+
+  constructor(private readonly sink: EventSink, readonly time: TimeBase, private readonly acc: LineAccounting) {
+    this.dec = new KvmPayloadDecoder(sink);
+    this.tsOffset = () => (pre.tsBig ? time.offsetOfBigInt(BigInt(pre.tsSec) * 1_000_000_000n + BigInt(pre.tsFrac)) : time.offsetOfNumber(pre.tsNs));
+  }
+
+  /** Whether the input turned out to be a several-file report (its prefixes declared). */
+  get severalFiles(): boolean {
+    return this.prefixes.length > 0;
+  }
+
+  /** The head of the input: trace-cmd's own header lines name the flavour. */
+  sniffHead(head: string): void {
+    if (/^\s*(cpus=\d+|version = \d+)/m.test(head)) this.flavour = 'trace-cmd';
+  }
 
   /** Markers: returns true when the line was one (and was handled). */
-  const marker = (b: Buffer, p0: number, e: number): boolean => {
+  private marker(b: Buffer, p0: number, e: number): boolean {
+    const sink = this.sink;
     if (b[p0] === 35) { // '#': header/comment; "##### CPU N buffer started ####" resets that CPU
       const bs = b.indexOf(BUFFER_STARTED, p0);
       if (bs >= 0 && bs < e) {
         const c = b.indexOf(CPU_SP, p0);
         const cpu = c >= 0 && c < e ? parseUint(b, c + 4, e) : -1;
-        if (cpu >= 0) asm.bufferStarted(cpu);
+        if (cpu >= 0) sink.bufferStarted(cpu);
       }
       return true;
     }
@@ -225,28 +252,28 @@ async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions
     const cpu = parseUint(b, p0 + 4, e);
     if (cpu < 0) return false;
     const q = skipSpaces(b, p0 + 4 + String(cpu).length, e);
-    if (startsWithAt(b, q, e, LOST_EVENTS)) { asm.lost(cpu, -1); return true; }
+    if (startsWithAt(b, q, e, LOST_EVENTS)) { sink.lost(cpu, -1); return true; }
     if (startsWithAt(b, q, e, LOST)) {
-      const n = parseUint(b, q + LOST.length, e);
-      asm.lost(cpu, n);
+      sink.lost(cpu, parseUint(b, q + LOST.length, e));
       return true;
     }
     if (q < e && b[q] === 91) { // "[N EVENTS DROPPED]" or "[EVENTS DROPPED]"
       const n = parseUint(b, q + 1, e);
       const r = n >= 0 ? skipSpaces(b, (String(n).length) + q + 1, e) : q + 1;
-      if (startsWithAt(b, r, e, DROPPED)) { asm.lost(cpu, n); return true; }
+      if (startsWithAt(b, r, e, DROPPED)) { sink.lost(cpu, n); return true; }
     }
     return false;
-  };
+  }
 
-  const handleLine = (b: Buffer, s: number, e: number, line: number): void => {
+  handleLine(b: Buffer, s: number, e: number, line: number): void {
+    const acc = this.acc, st = acc.stats;
     if (line === 1 && e - s >= 3 && b[s] === 0xef && b[s + 1] === 0xbb && b[s + 2] === 0xbf) s += 3;
     let p0 = skipSpaces(b, s, e);
     if (p0 >= e) { st.skipped++; return; }
     let from = -1;
-    if (prefixes.length) {
-      for (let k = 0; k < prefixBytes.length; k++) {
-        const pb = prefixBytes[k];
+    if (this.prefixes.length) {
+      for (let k = 0; k < this.prefixBytes.length; k++) {
+        const pb = this.prefixBytes[k];
         if (startsWithAt(b, p0, e, pb) && p0 + pb.length < e && b[p0 + pb.length] === 58) {
           from = k;
           p0 = skipSpaces(b, p0 + pb.length + 1, e);
@@ -255,54 +282,64 @@ async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions
       }
     }
     // `NAME: cpus=N` only heads a several-file report, before its first event.
-    const declared = eventsSeen || from >= 0 ? null : filePrefixDeclared(b, p0, e);
+    const declared = this.eventsSeen || from >= 0 ? null : filePrefixDeclared(b, p0, e);
     if (declared !== null) {
-      prefixes.push(declared); prefixBytes.push(lit(declared)); prefixEvents.push(0);
-      flavour = 'trace-cmd';
+      this.prefixes.push(declared); this.prefixBytes.push(lit(declared)); this.prefixEvents.push(0);
+      this.flavour = 'trace-cmd';
       st.skipped++;
       return;
     }
-    if (from >= 0 && hostPrefix >= 0 && from !== hostPrefix) {
+    if (from >= 0 && this.hostPrefix >= 0 && from !== this.hostPrefix) {
       // Another file of a several-file report: the guest's side.
-      if (looksLikeEventLine(b, p0, e) || parseKvmPrefix(b, p0, e)) counters.guestEvents++;
+      if (looksLikeEventLine(b, p0, e) || parseKvmPrefix(b, p0, e)) acc.counters.guestEvents++;
       st.skipped++;
       return;
     }
-    if (p0 >= e || marker(b, p0, e)) { st.skipped++; return; }
+    if (p0 >= e || this.marker(b, p0, e)) { st.skipped++; return; }
     if (!parseKvmPrefix(b, p0, e)) {
-      if (from >= 0) prefixEvents[from]++;
+      if (from >= 0) this.prefixEvents[from]++;
       if (looksLikeEventLine(b, p0, e) || isTraceCmdHeader(b, p0, e)) st.skipped++;
-      else diag.reject(line, `not a trace event line: '${b.toString('latin1', p0, Math.min(e, p0 + 60)).replace(/[^\x20-\x7e]/g, '?')}'`);
+      else acc.reject(line, `not a trace event line: '${b.toString('latin1', p0, Math.min(e, p0 + 60)).replace(/[^\x20-\x7e]/g, '?')}'`);
       return;
     }
     const kind = eventKind(b, pre.event, pre.eventEnd);
-    eventsSeen = true;
-    if (pre.tgid > 0) asm.setTgid(pre.pid, pre.tgid);
-    if (from >= 0 && hostPrefix < 0 && (kind === EV_EXIT || kind === EV_ENTRY)) hostPrefix = from;
-    if (!flavour) flavour = pre.perf ? 'perf-script' : 'ftrace';
+    this.eventsSeen = true;
+    if (pre.tgid > 0) this.sink.setTgid(pre.pid, pre.tgid);
+    if (from >= 0 && this.hostPrefix < 0 && (kind === EV_EXIT || kind === EV_ENTRY)) this.hostPrefix = from;
+    if (!this.flavour) this.flavour = pre.perf ? 'perf-script' : 'ftrace';
     if (kind === EV_NONE) { st.skipped++; return; }
-    const err = dec.decode(kind, b, pre.payload, e, tsOffset, pre.cpu, pre.pid);
-    if (err !== null) diag.reject(line, err);
+    const err = this.dec.decode(kind, b, pre.payload, e, this.tsOffset, pre.cpu, pre.pid);
+    if (err !== null) acc.reject(line, err);
     else st.events++;
-  };
+  }
 
+  /** End of input: other files' event lines seen before the host's first kvm event are the guest's. */
+  finish(): void {
+    this.prefixEvents.forEach((n, k) => { if (this.hostPrefix >= 0 && k !== this.hostPrefix) this.acc.counters.guestEvents += n; });
+  }
+}
+
+async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions): AsyncGenerator<ExitChunk> {
+  const { diag, counters } = state;
+  const st = diag.stats;
+  for (const c of ['port', 'size', 'dir', 'value', 'gpa', 'msr', 'vm'] as const) state.columns.add(c);
+  const asm = new ExitAssembler(counters, diag, opts.chunkRows, state.vms);
+  const parser = new TextLineParser(asm, asm.time, { stats: st, reject: (l, r) => diag.reject(l, r), counters });
   const lines = new LineSplitter((line) => diag.reject(line, 'line longer than 1 MiB: not a trace line'));
   let first = true;
   for await (const batch of lines.batches(input.chunks)) {
     if (first) {
       first = false;
-      const head = batch.buf.toString('latin1', 0, Math.min(batch.buf.length, 4096));
-      if (/^\s*(cpus=\d+|version = \d+)/m.test(head)) flavour = 'trace-cmd';
+      parser.sniffHead(batch.buf.toString('latin1', 0, Math.min(batch.buf.length, 4096)));
     }
     const { buf, bounds } = batch;
-    for (let k = 0; k < batch.count; k++) handleLine(buf, bounds[2 * k], bounds[2 * k + 1], batch.firstLine + k);
+    for (let k = 0; k < batch.count; k++) parser.handleLine(buf, bounds[2 * k], bounds[2 * k + 1], batch.firstLine + k);
     yield* asm.drain(opts.flush);
   }
   yield* asm.finish();
-  // Event lines of other files seen before the host's first kvm event.
-  prefixEvents.forEach((n, k) => { if (hostPrefix >= 0 && k !== hostPrefix) counters.guestEvents += n; });
+  parser.finish();
   st.lines = lines.lines;
-  st.format = flavour || 'ftrace';
+  st.format = parser.flavour || 'ftrace';
   asm.notes(diag);
 }
 

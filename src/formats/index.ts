@@ -11,6 +11,7 @@ import { Diagnostics, ExitscopeError, type InputStats } from '../model/errors.js
 import { csvFormat } from './csv.js';
 import { ftraceFormat } from './ftrace.js';
 import { openInput } from './input.js';
+import { parallelEligible, readParallel } from './parallel.js';
 import { perfDataFormat } from './perf-data.js';
 import { jsonlFormat } from './jsonl.js';
 import { traceDatFormat } from './trace-dat.js';
@@ -93,6 +94,7 @@ export async function openTrace(path: string, opts: OpenTraceOptions = {}): Prom
   const diag = new Diagnostics(path, fmt.name, opts.strict ?? false);
   const state: ReadState = { diag, columns: new Set(), counters: newCounters(), vms: new Map() };
   const readOpts: ReadOptions = { strict: opts.strict ?? false, chunkRows: opts.chunkRows, flush: opts.follow !== undefined };
+  const parallel = await parallelEligible(input, fmt.name, readOpts);
   return {
     path,
     format: fmt.name,
@@ -101,7 +103,7 @@ export async function openTrace(path: string, opts: OpenTraceOptions = {}): Prom
     counters: state.counters,
     vms: state.vms!,
     embeddedKallsyms: () => state.embeddedKallsyms,
-    chunks: fmt.read(input, state, readOpts),
+    chunks: parallel ? readParallel(input, fmt.name as 'csv' | 'ftrace', state, readOpts) : fmt.read(input, state, readOpts),
   };
 }
 

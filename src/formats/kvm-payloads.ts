@@ -16,7 +16,8 @@ import { DIR_READ, DIR_WRITE, F_FAILED_ENTRY, F_GPA, F_MSR, F_PORT, F_SIZE, F_VA
 import { REASONS } from '../model/reasons.js';
 import { newU64Out, parseHexU64Bytes } from '../model/u64.js';
 import { ReasonCache, bytesEqual, cur, lit, parseUint, skipSpaces, tokenEnd } from './bytes.js';
-import { clearDetail, EV_ENTRY, EV_EXIT, EV_FAST_MMIO, EV_MMIO, EV_MSR, EV_NONE, EV_PIO, EV_USERSPACE, EVENT_NAMES, type ExitAssembler } from './exit-assembler.js';
+import { clearDetail, EV_ENTRY, EV_EXIT, EV_FAST_MMIO, EV_MMIO, EV_MSR, EV_NONE, EV_PIO, EV_USERSPACE, EVENT_NAMES } from './exit-assembler.js';
+import type { EventSink } from './events.js';
 
 export { EV_ENTRY, EV_EXIT, EV_FAST_MMIO, EV_MMIO, EV_MSR, EV_NONE, EV_PIO, EV_USERSPACE, EVENT_NAMES };
 
@@ -57,7 +58,7 @@ const u64 = newU64Out();
 /** Decodes one input's payloads; keeps the input's reason spellings and vendor. */
 export class KvmPayloadDecoder {
   readonly reasons = new ReasonCache();
-  constructor(private readonly asm: ExitAssembler) {}
+  constructor(private readonly asm: EventSink) {}
 
   /** null when decoded, else why the payload was rejected. */
   decode(kind: number, b: Buffer, p: number, e: number, ts: () => number, cpu: number, pid: number): string | null {

@@ -86,6 +86,25 @@ export class ExitChunk {
     this.vm = new Int32Array(capacity);
   }
 
+  /** The column buffers, in constructor order (to transfer a chunk between threads). */
+  buffers(): ArrayBuffer[] {
+    return [this.ts, this.vcpu, this.reason, this.ripHi, this.ripLo, this.dur, this.flags, this.port, this.size, this.dir, this.valHi, this.valLo, this.gpaHi, this.gpaLo, this.msr, this.callerHi, this.callerLo, this.vm].map((a) => a.buffer as ArrayBuffer);
+  }
+
+  /** A chunk over transferred buffers (`buffers()` of one with this capacity). */
+  static fromBuffers(b: readonly ArrayBuffer[], capacity: number, length: number, tsBaseNs: bigint): ExitChunk {
+    const c = Object.create(ExitChunk.prototype) as ExitChunk;
+    const [ts, vcpu, reason, ripHi, ripLo, dur, flags, port, size, dir, valHi, valLo, gpaHi, gpaLo, msr, callerHi, callerLo, vm] = b;
+    Object.assign(c, {
+      length, capacity, tsBaseNs,
+      ts: new Float64Array(ts), vcpu: new Int32Array(vcpu), reason: new Uint16Array(reason), ripHi: new Uint32Array(ripHi), ripLo: new Uint32Array(ripLo),
+      dur: new Float64Array(dur), flags: new Uint16Array(flags), port: new Uint16Array(port), size: new Uint8Array(size), dir: new Uint8Array(dir),
+      valHi: new Uint32Array(valHi), valLo: new Uint32Array(valLo), gpaHi: new Uint32Array(gpaHi), gpaLo: new Uint32Array(gpaLo), msr: new Uint32Array(msr),
+      callerHi: new Uint32Array(callerHi), callerLo: new Uint32Array(callerLo), vm: new Int32Array(vm),
+    });
+    return c;
+  }
+
   get full(): boolean {
     return this.length >= this.capacity;
   }

@@ -161,7 +161,11 @@ export class ReasonTable {
     for (const [te, name] of Object.entries(VMX_TRACEEVENT_ALIASES)) alias('vmx', te, this.byKey.get(`vmx:${name}`));
     for (const [te, code] of svmTraceeventAliases()) alias('svm', te, this.byCode.get(`svm:${code}`));
     for (const [old, name] of Object.entries(SVM_OLD_ALIASES)) alias('svm', old, this.byKey.get(`svm:${name}`));
+    this.predefined = this.list.length;
   }
+
+  /** Ids below this are the built-in tables, the same in every thread; later ones are interned as met. */
+  readonly predefined: number;
 
   private add(isa: Isa, code: number, name: string, canonical: string): number {
     const id = this.list.length;

@@ -1,0 +1,147 @@
+/**
+ * kvm tracepoint records as a columnar batch: what a parse worker sends the
+ * main thread. A reader's line decoders write into an EventSink; in one
+ * thread that is the ExitAssembler itself, in a worker an EventRecorder whose
+ * batches the main thread replays, in file order, into the one assembler — so
+ * pairing stays exactly sequential however the parsing was split.
+ */
+import { detailFields, EV_FAST_MMIO, EV_MMIO, EV_MSR, EV_PIO, EV_USERSPACE, type DetailKind } from './exit-assembler.js';
+
+/** What line decoders call, one method per record. */
+export interface EventSink {
+  exit(ts: number, cpu: number, pid: number, vcpu: number, reason: number, ripHi: number, ripLo: number, flags: number): void;
+  entry(ts: number, cpu: number, pid: number, vcpu: number): void;
+  /** A detail record whose fields are in `detailFields`. */
+  detail(kind: DetailKind, cpu: number, pid: number): boolean;
+  userspace(cpu: number, pid: number): boolean;
+  lost(cpu: number, n: number): void;
+  bufferStarted(cpu: number): void;
+  setTgid(pid: number, tgid: number): void;
+}
+
+const K_EXIT = 0, K_ENTRY = 1, K_LOST = 10, K_BUFFER = 11, K_TGID = 12;
+
+export interface EventBatch {
+  n: number;
+  kind: Int8Array;
+  ts: Float64Array;
+  cpu: Int32Array;
+  pid: Int32Array;
+  /** vcpu; the lost count for K_LOST; the tgid for K_TGID. */
+  a: Int32Array;
+  reason: Int32Array;
+  hi: Uint32Array;
+  lo: Uint32Array;
+  flags: Uint16Array;
+  dir: Uint8Array;
+  port: Uint16Array;
+  size: Uint8Array;
+  valHi: Uint32Array;
+  valLo: Uint32Array;
+  gpaHi: Uint32Array;
+  gpaLo: Uint32Array;
+  msr: Uint32Array;
+}
+
+/** A batch over transferred buffers (`batchBuffers()` order). */
+export function batchFromBuffers(bufs: readonly ArrayBuffer[], n: number): EventBatch {
+  const [kind, ts, cpu, pid, a, reason, hi, lo, flags, dir, port, size, valHi, valLo, gpaHi, gpaLo, msr] = bufs;
+  return {
+    n, kind: new Int8Array(kind), ts: new Float64Array(ts), cpu: new Int32Array(cpu), pid: new Int32Array(pid), a: new Int32Array(a), reason: new Int32Array(reason),
+    hi: new Uint32Array(hi), lo: new Uint32Array(lo), flags: new Uint16Array(flags), dir: new Uint8Array(dir), port: new Uint16Array(port), size: new Uint8Array(size),
+    valHi: new Uint32Array(valHi), valLo: new Uint32Array(valLo), gpaHi: new Uint32Array(gpaHi), gpaLo: new Uint32Array(gpaLo), msr: new Uint32Array(msr),
+  };
+}
+
+export function newBatch(cap: number): EventBatch {
+  return {
+    n: 0, kind: new Int8Array(cap), ts: new Float64Array(cap), cpu: new Int32Array(cap), pid: new Int32Array(cap), a: new Int32Array(cap),
+    reason: new Int32Array(cap), hi: new Uint32Array(cap), lo: new Uint32Array(cap), flags: new Uint16Array(cap), dir: new Uint8Array(cap),
+    port: new Uint16Array(cap), size: new Uint8Array(cap), valHi: new Uint32Array(cap), valLo: new Uint32Array(cap), gpaHi: new Uint32Array(cap),
+    gpaLo: new Uint32Array(cap), msr: new Uint32Array(cap),
+  };
+}
+
+/** The transferable buffers of a batch (postMessage transfer list). */
+export function batchBuffers(b: EventBatch): ArrayBuffer[] {
+  return [b.kind, b.ts, b.cpu, b.pid, b.a, b.reason, b.hi, b.lo, b.flags, b.dir, b.port, b.size, b.valHi, b.valLo, b.gpaHi, b.gpaLo, b.msr].map((x) => x.buffer as ArrayBuffer);
+}
+
+/** Records sink calls into batches; `onFull` takes each full batch. */
+export class EventRecorder implements EventSink {
+  private b: EventBatch;
+  constructor(private readonly cap: number, private readonly onFull: (b: EventBatch) => void) {
+    this.b = newBatch(cap);
+  }
+
+  private row(kind: number, cpu: number, pid: number): number {
+    if (this.b.n === this.cap) this.flush();
+    const i = this.b.n++;
+    this.b.kind[i] = kind; this.b.cpu[i] = cpu; this.b.pid[i] = pid;
+    return i;
+  }
+
+  flush(): void {
+    if (this.b.n === 0) return;
+    const full = this.b;
+    this.b = newBatch(this.cap);
+    this.onFull(full);
+  }
+
+  exit(ts: number, cpu: number, pid: number, vcpu: number, reason: number, ripHi: number, ripLo: number, flags: number): void {
+    const i = this.row(K_EXIT, cpu, pid), b = this.b;
+    b.ts[i] = ts; b.a[i] = vcpu; b.reason[i] = reason; b.hi[i] = ripHi; b.lo[i] = ripLo; b.flags[i] = flags;
+  }
+
+  entry(ts: number, cpu: number, pid: number, vcpu: number): void {
+    const i = this.row(K_ENTRY, cpu, pid);
+    this.b.ts[i] = ts; this.b.a[i] = vcpu;
+  }
+
+  detail(kind: DetailKind, cpu: number, pid: number): boolean {
+    const i = this.row(kind, cpu, pid), b = this.b, d = detailFields;
+    b.flags[i] = d.flags; b.dir[i] = d.dir; b.port[i] = d.port; b.size[i] = d.size;
+    b.valHi[i] = d.valHi; b.valLo[i] = d.valLo; b.gpaHi[i] = d.gpaHi; b.gpaLo[i] = d.gpaLo; b.msr[i] = d.msr;
+    return true;
+  }
+
+  userspace(cpu: number, pid: number): boolean {
+    this.row(EV_USERSPACE, cpu, pid);
+    return true;
+  }
+
+  lost(cpu: number, n: number): void {
+    this.b.a[this.row(K_LOST, cpu, -1)] = n;
+  }
+
+  bufferStarted(cpu: number): void {
+    this.row(K_BUFFER, cpu, -1);
+  }
+
+  setTgid(pid: number, tgid: number): void {
+    this.b.a[this.row(K_TGID, -1, pid)] = tgid;
+  }
+}
+
+/**
+ * Replays a batch into a sink; `reasonOf` maps the recorder's reason ids to
+ * this thread's, `shift` moves its time offsets onto this thread's base.
+ */
+export function replayBatch(b: EventBatch, sink: EventSink, reasonOf: (id: number) => number, shift = 0): void {
+  const d = detailFields;
+  for (let i = 0; i < b.n; i++) {
+    switch (b.kind[i]) {
+      case K_EXIT: sink.exit(b.ts[i] + shift, b.cpu[i], b.pid[i], b.a[i], reasonOf(b.reason[i]), b.hi[i], b.lo[i], b.flags[i]); break;
+      case K_ENTRY: sink.entry(b.ts[i] + shift, b.cpu[i], b.pid[i], b.a[i]); break;
+      case EV_PIO: case EV_MMIO: case EV_MSR: case EV_FAST_MMIO:
+        d.flags = b.flags[i]; d.dir = b.dir[i]; d.port = b.port[i]; d.size = b.size[i];
+        d.valHi = b.valHi[i]; d.valLo = b.valLo[i]; d.gpaHi = b.gpaHi[i]; d.gpaLo = b.gpaLo[i]; d.msr = b.msr[i];
+        sink.detail(b.kind[i] as DetailKind, b.cpu[i], b.pid[i]);
+        break;
+      case EV_USERSPACE: sink.userspace(b.cpu[i], b.pid[i]); break;
+      case K_LOST: sink.lost(b.cpu[i], b.a[i]); break;
+      case K_BUFFER: sink.bufferStarted(b.cpu[i]); break;
+      case K_TGID: sink.setTgid(b.pid[i], b.a[i]); break;
+    }
+  }
+}

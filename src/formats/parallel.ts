@@ -1,0 +1,191 @@
+/**
+ * Reading a big text trace (CSV or ftrace / trace-cmd / perf script text) on
+ * every core: the file is cut into byte ranges (16 MiB each, at any byte:
+ * a range owns the lines that start in it), worker threads parse ranges into
+ * exit chunks or tracepoint records, and this thread takes their output in
+ * file order — records replayed into the one pairing engine, so an exit in one
+ * range pairs with its entry in the next exactly as in a one-thread read.
+ * At most WINDOW ranges are parsed ahead of the one being consumed, so memory
+ * stays bounded whatever the file size.
+ *
+ * Used when the input is a regular file of at least 48 MiB (not
+ * standard input, not gzip, not --strict, not --follow) and a second core
+ * exists; EXITSCOPE_WORKERS=0 turns it off, EXITSCOPE_WORKERS=N sets the
+ * workers. Where no worker script exists (tests running the sources) the same
+ * ranges are parsed in this thread, in turn, with the same results.
+ */
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { ExitChunk, DEFAULT_CHUNK_ROWS } from '../model/chunk.js';
+import { ExitscopeError } from '../model/errors.js';
+import { REASONS } from '../model/reasons.js';
+import { batchFromBuffers, replayBatch } from './events.js';
+import { ExitAssembler } from './exit-assembler.js';
+import type { OpenedInput } from './input.js';
+import { parseRange, type RangeMessage, type RangeSpec, type ReasonDef } from './ranges.js';
+import type { ReadOptions, ReadState } from './types.js';
+
+/** Inputs smaller than this are read in one thread (EXITSCOPE_PARALLEL_MIN overrides, for tests). */
+export const parallelMinBytes = (): number => Number(process.env.EXITSCOPE_PARALLEL_MIN ?? 48 << 20);
+/** Bytes per range (EXITSCOPE_RANGE_BYTES overrides: tests cut tiny ranges at awkward bytes). */
+export const rangeBytesSize = (): number => Math.max(1, Number(process.env.EXITSCOPE_RANGE_BYTES ?? 16 << 20));
+
+function workerCount(): number {
+  const env = process.env.EXITSCOPE_WORKERS;
+  if (env !== undefined) return Math.max(0, Number(env) || 0);
+  return Math.min(4, availableParallelism());
+}
+
+/** Whether this input should be read in parallel. */
+export async function parallelEligible(input: OpenedInput, format: string, opts: ReadOptions): Promise<boolean> {
+  if (input.path === '-' || input.gzip || opts.strict || opts.flush || workerCount() < 2 && process.env.EXITSCOPE_WORKERS === undefined) return false;
+  if (format !== 'csv' && format !== 'ftrace') return false;
+  // A several-file trace-cmd report declares its file prefixes at the top; its line state does not split.
+  if (format === 'ftrace' && /^\s*\S+: cpus=\d+\s*$/m.test(input.head.toString('latin1'))) return false;
+  try {
+    const st = await stat(input.path);
+    return st.isFile() && st.size >= parallelMinBytes();
+  } catch {
+    return false;
+  }
+}
+
+/** Where ranges are parsed: worker threads, or this thread in turn. */
+interface RangePool {
+  run(spec: RangeSpec): void;
+  close(): Promise<void>;
+}
+
+const WORKER_URL = new URL('./parse-worker.js', import.meta.url);
+
+function startPool(deliver: (m: RangeMessage) => void, fail: (e: Error) => void): { pool: RangePool; threads: number } {
+  const n = workerCount();
+  if (n >= 1 && existsSync(fileURLToPath(WORKER_URL))) {
+    const workers = Array.from({ length: n }, () => new Worker(WORKER_URL));
+    const idle = [...workers];
+    const queue: RangeSpec[] = [];
+    const pump = (): void => { while (idle.length && queue.length) idle.shift()!.postMessage(queue.shift()); };
+    for (const w of workers) {
+      w.on('message', (m: RangeMessage) => {
+        deliver(m);
+        if (m.type === 'done' || m.type === 'error') { idle.push(w); pump(); }
+      });
+      w.on('error', fail);
+    }
+    return { threads: n, pool: { run(spec) { queue.push(spec); pump(); }, close: async () => { await Promise.all(workers.map((w) => w.terminate())); } } };
+  }
+  // In this thread: ranges run one after another, each to its end.
+  let chain = Promise.resolve();
+  return {
+    threads: 1,
+    pool: {
+      run(spec) { chain = chain.then(() => parseRange(spec, (m) => deliver(m))).catch(fail); },
+      close: async () => { await chain; },
+    },
+  };
+}
+
+/** The first line of a CSV that is neither blank nor a comment: its header. */
+function csvHeader(head: Buffer): string | undefined {
+  const text = head.toString('utf8').replace(/^\uFEFF/, '');
+  for (const line of text.split('\n')) {
+    const l = line.replace(/\r$/, '');
+    if (l.trim() === '' || l.startsWith('#')) continue;
+    return l;
+  }
+  return undefined;
+}
+
+export async function* readParallel(input: OpenedInput, format: 'csv' | 'ftrace', state: ReadState, opts: ReadOptions): AsyncGenerator<ExitChunk> {
+  await input.close();
+  const { diag, counters } = state;
+  const st = diag.stats;
+  const size = (await stat(input.path)).size;
+  const RANGE_BYTES = rangeBytesSize();
+  const nRanges = Math.max(1, Math.ceil(size / RANGE_BYTES));
+  const header = format === 'csv' ? csvHeader(input.head) : undefined;
+  const chunkRows = opts.chunkRows ?? DEFAULT_CHUNK_ROWS;
+  const asm = format === 'ftrace' ? new ExitAssembler(counters, diag, chunkRows, state.vms) : null;
+  if (format === 'ftrace') for (const c of ['port', 'size', 'dir', 'value', 'gpa', 'msr', 'vm'] as const) state.columns.add(c);
+
+  // Messages by range, in arrival order; a waiter for the range being consumed.
+  const inbox: RangeMessage[][] = Array.from({ length: nRanges }, () => []);
+  let wake: (() => void) | null = null;
+  let failure: Error | null = null;
+  const { pool, threads } = startPool((m) => { inbox[m.range].push(m); wake?.(); }, (e) => { failure = e; wake?.(); });
+  const window = Math.max(2, threads + 2);
+  let next = 0;
+  const dispatch = (upTo: number): void => {
+    for (; next < Math.min(nRanges, upTo); next++) {
+      pool.run({ path: input.path, format, index: next, start: next * RANGE_BYTES, end: Math.min(size, (next + 1) * RANGE_BYTES), header: next > 0 ? header : undefined, chunkRows });
+    }
+  };
+  // Reason ids of other threads past the built-in table, mapped onto this thread's.
+  const reasonMap = new Map<number, number>();
+  const learn = (defs: readonly ReasonDef[]): void => {
+    for (const [id, isa, code, name] of defs) {
+      if (reasonMap.has(id)) continue;
+      let here = REASONS.lookup(name, isa);
+      if (here < 0) here = code >= 0 && isa !== 'other' ? REASONS.byNativeCode(isa, code) : REASONS.intern(isa, name);
+      reasonMap.set(id, here);
+    }
+  };
+  const predefined = REASONS.predefined;
+  const reasonOf = (id: number): number => (id < predefined ? id : reasonMap.get(id) ?? id);
+  let base: bigint | null = null;
+  let lineOffset = 0;
+  let flavour = '';
+  try {
+    for (let r = 0; r < nRanges; r++) {
+      dispatch(r + window);
+      let done = false;
+      while (!done) {
+        if (failure) throw failure;
+        const m = inbox[r].shift();
+        if (!m) { await new Promise<void>((resolve) => { wake = resolve; }); wake = null; continue; }
+        if (m.type === 'error') throw m.user ? new ExitscopeError(m.message) : new Error(m.message);
+        learn(m.reasons);
+        if (m.type === 'chunk') {
+          const c = ExitChunk.fromBuffers(m.buffers, m.capacity, m.length, BigInt(m.base));
+          if (base === null) base = c.tsBaseNs;
+          // One time base for the whole input (exact: ranges of one trace are far less than 2^53 ns apart).
+          const shift = Number(c.tsBaseNs - base);
+          c.tsBaseNs = base;
+          for (let i = 0; i < c.length; i++) { if (shift) c.ts[i] += shift; if (c.reason[i] >= predefined) c.reason[i] = reasonOf(c.reason[i]); }
+          yield c;
+        } else if (m.type === 'events') {
+          const b = batchFromBuffers(m.buffers, m.n);
+          const rb = BigInt(m.base);
+          const at = asm!.time.offsetOfBigInt(rb);
+          replayBatch(b, asm!, reasonOf, at);
+          yield* asm!.drain();
+        } else {
+          st.events += m.events;
+          st.skipped += m.skipped;
+          st.header += m.header;
+          for (const [line, reason] of m.rejections) diag.reject(lineOffset + line, reason);
+          for (let k = m.rejections.length; k < m.rejected; k++) st.rejected++;
+          for (const n of m.notes) diag.note(n);
+          for (const c of m.columns) state.columns.add(c);
+          counters.guestEvents += m.guestEvents;
+          if (!flavour && m.flavour) flavour = m.flavour;
+          lineOffset += m.lines;
+          done = true;
+        }
+      }
+    }
+  } finally {
+    await pool.close();
+  }
+  st.lines = lineOffset;
+  if (asm) {
+    yield* asm.finish();
+    st.format = flavour || 'ftrace';
+    asm.notes(diag);
+  } else if (header === undefined && st.skipped < st.lines) {
+    throw new ExitscopeError(`${input.path}: no CSV header found`);
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * Parsing one byte range of a text trace: what a parse worker does (and, where
+ * no worker can start, the main thread in turn). A range owns the lines that
+ * START inside it: it skips the tail of a line begun in the range before and
+ * reads its own last line to its end, so every line is parsed exactly once
+ * whatever bytes the ranges are cut at. Its output is messages: exit chunks
+ * (CSV) or tracepoint records (text) with its own time base, its line count
+ * and accounting, and its rejections with line numbers relative to the range
+ * (the main thread adds the lines of the ranges before).
+ */
+import { open } from 'node:fs/promises';
+import { ExitChunk, DEFAULT_CHUNK_ROWS, type OptionalColumn } from '../model/chunk.js';
+import { REASONS, type Isa } from '../model/reasons.js';
+import { TimeBase } from '../model/time.js';
+import { csvLineParser } from './csv.js';
+import { batchBuffers, EventRecorder } from './events.js';
+import { TextLineParser } from './ftrace.js';
+import { LineSplitter } from './input.js';
+
+const READ = 1 << 20;
+
+export interface RangeSpec {
+  path: string;
+  format: 'csv' | 'ftrace';
+  index: number;
+  start: number;
+  end: number;
+  /** CSV: the header line, for ranges that do not hold it. */
+  header?: string;
+  chunkRows?: number;
+}
+
+/** A reason interned while parsing (ids past the predefined table differ between threads). */
+export type ReasonDef = [id: number, isa: Isa, code: number, name: string];
+
+export type RangeMessage =
+  | { type: 'chunk'; range: number; base: string; capacity: number; length: number; buffers: ArrayBuffer[]; reasons: ReasonDef[] }
+  | { type: 'events'; range: number; base: string; n: number; buffers: ArrayBuffer[]; reasons: ReasonDef[] }
+  | { type: 'done'; range: number; lines: number; events: number; skipped: number; header: number; rejected: number; rejections: Array<[number, string]>; notes: string[]; guestEvents: number; flavour: string; columns: OptionalColumn[]; reasons: ReasonDef[] }
+  | { type: 'error'; range: number; message: string; user: boolean };
+
+/** The bytes of the lines starting in [start, end). */
+export async function* rangeBytes(path: string, start: number, end: number): AsyncGenerator<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    let pos = start;
+    if (start > 0) {
+      // Begin after the first newline at or past start - 1 (a newline at start - 1 means a line starts at start).
+      const probe = Buffer.allocUnsafe(READ);
+      let found = -1;
+      while (found < 0) {
+        const { bytesRead } = await fh.read(probe, 0, READ, pos - 1);
+        if (bytesRead === 0) return;
+        const i = probe.subarray(0, bytesRead).indexOf(10);
+        if (i >= 0) found = pos - 1 + i;
+        else pos += bytesRead;
+      }
+      pos = found + 1;
+    }
+    if (pos >= end) return;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(READ);
+      const { bytesRead } = await fh.read(buf, 0, READ, pos);
+      if (bytesRead === 0) return;
+      const got = buf.subarray(0, bytesRead);
+      if (pos + bytesRead >= end) {
+        // Our last line is the one holding byte end - 1: stop after its newline.
+        const from = Math.max(0, end - 1 - pos);
+        const nl = got.indexOf(10, from);
+        if (nl >= 0) { yield got.subarray(0, nl + 1); return; }
+      }
+      yield got;
+      pos += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Parses one range, posting messages as it goes. */
+export async function parseRange(spec: RangeSpec, post: (m: RangeMessage, transfer: ArrayBuffer[]) => void): Promise<void> {
+  let sentReasons = REASONS.predefined;
+  const newReasons = (): ReasonDef[] => {
+    const out: ReasonDef[] = [];
+    for (; sentReasons < REASONS.size; sentReasons++) {
+      const r = REASONS.get(sentReasons);
+      out.push([r.id, r.isa, r.code, r.name]);
+    }
+    return out;
+  };
+  const rejections: Array<[number, string]> = [];
+  const notes: string[] = [];
+  const stats = { events: 0, skipped: 0, header: 0 };
+  let rejected = 0;
+  // The first rejections travel with their text (the main thread keeps the first 50 of the whole input); the rest are counted.
+  const acc = { stats, reject: (line: number, reason: string) => { rejected++; if (rejections.length < 64) rejections.push([line, reason]); }, note: (t: string) => { if (!notes.includes(t)) notes.push(t); } };
+  const splitter = new LineSplitter((line) => acc.reject(line, 'line longer than 1 MiB: not a trace line'));
+  const time = new TimeBase();
+  const columns = new Set<OptionalColumn>();
+  let flavour = '';
+  let guestEvents = 0;
+  try {
+    if (spec.format === 'csv') {
+      const rows = spec.chunkRows ?? DEFAULT_CHUNK_ROWS;
+      const parser = csvLineParser(spec.path, acc, columns, time, rows);
+      if (spec.header !== undefined) { parser.header(spec.header, 0); stats.header = 0; }
+      const send = (c: ExitChunk): void => {
+        post({ type: 'chunk', range: spec.index, base: String(c.tsBaseNs), capacity: c.capacity, length: c.length, buffers: c.buffers(), reasons: newReasons() }, c.buffers());
+      };
+      for await (const batch of splitter.batches(rangeBytes(spec.path, spec.start, spec.end))) {
+        const { buf, bounds } = batch;
+        for (let k = 0; k < batch.count; k++) parser.handleLine(buf, bounds[2 * k], bounds[2 * k + 1], batch.firstLine + k);
+        for (const c of parser.take()) send(c);
+      }
+      for (const c of parser.take(true)) send(c);
+      flavour = 'csv';
+    } else {
+      const counters = { guestEvents: 0 };
+      const rec = new EventRecorder(1 << 15, (b) => {
+        const bufs = batchBuffers(b);
+        post({ type: 'events', range: spec.index, base: String(time.baseNs), n: b.n, buffers: bufs, reasons: newReasons() }, bufs);
+      });
+      const parser = new TextLineParser(rec, time, { stats, reject: acc.reject, counters });
+      let first = spec.start === 0;
+      for await (const batch of splitter.batches(rangeBytes(spec.path, spec.start, spec.end))) {
+        if (first) { first = false; parser.sniffHead(batch.buf.toString('latin1', 0, Math.min(batch.buf.length, 4096))); }
+        const { buf, bounds } = batch;
+        for (let k = 0; k < batch.count; k++) parser.handleLine(buf, bounds[2 * k], bounds[2 * k + 1], batch.firstLine + k);
+      }
+      rec.flush();
+      parser.finish();
+      flavour = parser.flavour;
+      guestEvents = counters.guestEvents;
+    }
+    post({ type: 'done', range: spec.index, lines: splitter.lines, events: stats.events, skipped: stats.skipped, header: stats.header, rejected, rejections, notes, guestEvents, flavour, columns: [...columns], reasons: newReasons() }, []);
+  } catch (e) {
+    const err = e as Error;
+    post({ type: 'error', range: spec.index, message: err.message, user: err.name === 'ExitscopeError' }, []);
+  }
+}
