@@ -36,7 +36,9 @@ describe('layering', () => {
   it('src/replay and src/emulator import nothing from each other; only src/cli and src/report write output', () => {
     expect(importsOf(join(ROOT, 'src', 'replay')).filter((i) => /\/emulator\//.test(i.from))).toEqual([]);
     expect(importsOf(join(ROOT, 'src', 'emulator')).filter((i) => /\/(replay|check)\//.test(i.from))).toEqual([]);
-    expect(importsOf(join(ROOT, 'src', 'analyze')).filter((i) => /\/(replay|emulator|check|report|cli)\//.test(i.from))).toEqual([]);
+    expect(importsOf(join(ROOT, 'src', 'analyze')).filter((i) => /\/(replay|emulator|check|report|cli|fleet)\//.test(i.from))).toEqual([]);
+    expect(importsOf(join(ROOT, 'src', 'fleet')).filter((i) => /\/(replay|emulator|check|cli)\//.test(i.from))).toEqual([]);
+    expect(importsOf(join(ROOT, 'src', 'formats')).filter((i) => /\/(analyze|symbols|replay|emulator|check|report|cli|fleet)\//.test(i.from))).toEqual([]);
   });
 });
 

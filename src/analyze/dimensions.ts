@@ -81,7 +81,8 @@ export const DIMENSION_SPECS: { readonly [K in Dimension]: DimensionSpec } = {
     name: 'caller', words: 2, symbolic: true, covers: null,
     key(c, i, _in, r, key, at) {
       key[at] = r.id(c.ripHi[i], c.ripLo[i]) >>> 0;
-      key[at + 1] = c.flags[i] & F_CALLER ? r.id(c.callerHi[i], c.callerLo[i]) >>> 0 : NO_CALLER;
+      // A caller address of 0 is no return address at all (user space, where no caller was recorded).
+      key[at + 1] = c.flags[i] & F_CALLER && (c.callerHi[i] | c.callerLo[i]) !== 0 ? r.id(c.callerHi[i], c.callerLo[i]) >>> 0 : NO_CALLER;
       return true;
     },
     label(key, at, ctx) {

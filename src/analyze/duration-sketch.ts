@@ -12,13 +12,15 @@
 import { quantileSorted } from 'simple-statistics';
 
 export const EXACT_LIMIT = 4096;
-const SUB_BITS = 7;
+export const SUB_BITS = 7;
 const SUB = 1 << SUB_BITS;
 /** Buckets cover [0, 2^48) ns (78 hours); longer durations clamp into the top bucket. */
-const MAX_EXP = 48;
-const BUCKETS = (MAX_EXP - SUB_BITS + 1) * SUB;
+export const MAX_EXP = 48;
+export const BUCKETS = (MAX_EXP - SUB_BITS + 1) * SUB;
+/** Width of a bucket relative to its lower edge: the bound on a histogram percentile's error. */
+export const RELATIVE_ERROR = 2 ** -SUB_BITS;
 
-function bucketOf(v: number): number {
+export function bucketOf(v: number): number {
   if (v < SUB) return v < 0 ? 0 : Math.floor(v);
   // Exponent of v: clz32 for values below 2^32 ns (4.3 s), log2 above.
   const e = v < 4294967296 ? 31 - Math.clz32(v) : Math.min(Math.floor(Math.log2(v)), MAX_EXP - 1);
@@ -28,7 +30,7 @@ function bucketOf(v: number): number {
 }
 
 /** Lowest value of bucket b and its width. */
-function bucketLow(b: number): [number, number] {
+export function bucketLow(b: number): [number, number] {
   if (b < SUB) return [b, 1];
   const shift = Math.floor(b / SUB) - 1;
   const m = (b % SUB) + SUB;

@@ -24,7 +24,7 @@ interface Entry {
 
 const COMMANDS: readonly Entry[] = [
   { name: 'analyze', usage: 'analyze <traces..>', describe: 'rank guest functions (or reasons, ports, vcpus, callers) by VM exits and exit time', load: () => import('./commands/analyze.js') },
-  { name: 'convert', usage: 'convert <input>', describe: 'convert a trace to another trace format', load: () => import('./commands/convert.js') },
+  { name: 'convert', usage: 'convert <input>', describe: 'convert a trace to another trace format, or export its exits (folded stacks, Chrome trace, Parquet)', load: () => import('./commands/convert.js') },
   { name: 'estimate', usage: 'estimate <trace>', describe: 'estimate what optimizations would buy on this trace: exits, exit time, speedup range', load: () => import('./commands/estimate.js') },
   { name: 'replay', usage: 'replay <trace>', describe: 'rewrite a trace through passes and write the result', load: () => import('./commands/replay.js') },
   { name: 'emulate', usage: 'emulate', describe: 'generate a VM-exit trace from the bundled guest model (paper workloads, every optimization switchable)', load: () => import('./commands/emulate.js') },

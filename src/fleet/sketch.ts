@@ -19,40 +19,17 @@
  * reader gives whole ns) and a sum stays below 2^53 ns (104 days of exit time
  * in one cell).
  *
- * The bucket function is a copy of analyze's (which is not exported); a test
- * pins the two together (same percentiles on the same samples past the exact
- * limit).
+ * The buckets are analyze's own (duration-sketch.ts), so summaries and
+ * analyze agree bucket for bucket.
  */
 import { quantileSorted } from 'simple-statistics';
 import { z } from 'zod';
-import { EXACT_LIMIT } from '../analyze/duration-sketch.js';
+import { BUCKETS, EXACT_LIMIT, MAX_EXP, RELATIVE_ERROR, SUB_BITS, bucketLow, bucketOf } from '../analyze/duration-sketch.js';
 
-export { EXACT_LIMIT };
-export const SUB_BITS = 7;
-const SUB = 1 << SUB_BITS;
-const MAX_EXP = 48;
-export const BUCKETS = (MAX_EXP - SUB_BITS + 1) * SUB;
-/** Width of a bucket relative to its lower edge: the bound on a histogram percentile's error. */
-export const RELATIVE_ERROR = 2 ** -SUB_BITS;
+export { BUCKETS, EXACT_LIMIT, RELATIVE_ERROR, SUB_BITS, bucketLow, bucketOf };
 
 /** The parameters a summary records; summaries with other parameters do not merge. */
 export const SKETCH_PARAMS = { kind: 'log-linear', exactLimit: EXACT_LIMIT, subBucketBits: SUB_BITS, maxExponent: MAX_EXP, relativeError: RELATIVE_ERROR } as const;
-
-export function bucketOf(v: number): number {
-  if (v < SUB) return v < 0 ? 0 : Math.floor(v);
-  const e = v < 4294967296 ? 31 - Math.clz32(v) : Math.min(Math.floor(Math.log2(v)), MAX_EXP - 1);
-  const shift = e - SUB_BITS;
-  const b = (shift + 1) * SUB + Math.floor(v / 2 ** shift) - SUB;
-  return Math.min(b, BUCKETS - 1);
-}
-
-/** Lowest value of bucket b and its width. */
-export function bucketLow(b: number): [number, number] {
-  if (b < SUB) return [b, 1];
-  const shift = Math.floor(b / SUB) - 1;
-  const m = (b % SUB) + SUB;
-  return [m * 2 ** shift, 2 ** shift];
-}
 
 const Count = z.number().int().nonnegative();
 
