@@ -3,12 +3,14 @@ import { DIMENSIONS, SortValues, analyze, type AnalyzeReport, type SortBy } from
 import { renderLiveTable } from '../../report/analyze-report.js';
 import { inputPath, list, wholeNumber, parseKaslr, parseVcpus, parseDuration, emit, formatOption, outputOption, mapOption, inputOptions, type Command } from '../common.js';
 import { printRejections } from '../io.js';
+import { openTrace } from '../../formats/index.js';
+import { InputProgress, progressSettings, quietOption } from '../progress.js';
 import { ExitscopeError } from '../../model/errors.js';
 
 export const command: Command = {
   usage: 'analyze <traces..>',
   describe: 'rank guest functions (or reasons, ports, MSRs, vcpus, VMs, callers; or several at once) by VM exits and exit time',
-  options: (y) => formatOption(outputOption(inputOptions(mapOption(y))))
+  options: (y) => quietOption(formatOption(outputOption(inputOptions(mapOption(y)))))
     .positional('traces', { type: 'string', array: true, describe: 'trace files (any readable format; .gz; - for standard input)' })
     .option('by', { type: 'string', default: 'function', describe: `group rows by one or more of ${DIMENSIONS.join(', ')} (comma list, e.g. vm,vcpu)` })
     .option('sort', { choices: SortValues, default: 'count' as const, describe: 'rank by exit count or exit time (handling time unless --include-idle)' })
@@ -30,9 +32,14 @@ export const command: Command = {
     const abort = new AbortController();
     const onInt = (): void => abort.abort();
     if (follow) process.once('SIGINT', onInt);
+    // A progress bar on a terminal for long inputs (not over a live view, which redraws itself).
+    const progress = new InputProgress(follow ? null : progressSettings(io, Boolean(args.quiet)));
+    const open = { strict: Boolean(args.strict), format: args['input-format'] as string | undefined, stdin: io.stdin, follow: follow ? abort.signal : undefined };
     try {
+      const streams = [];
+      for (const p of (args.traces as unknown[]).map(inputPath)) streams.push(progress.track(await openTrace(p, open)));
       const rep = await analyze({
-        inputs: (args.traces as unknown[]).map(inputPath),
+        inputs: streams,
         maps: list(args.map),
         by: String(args.by),
         sort: args.sort as SortBy,
@@ -57,9 +64,11 @@ export const command: Command = {
           },
         } : undefined,
       });
+      progress.finish();
       printRejections(rep.inputs, io);
       return emit(io, args, 'analyze', rep);
     } finally {
+      progress.finish();
       if (follow) process.removeListener('SIGINT', onInt);
     }
   },
