@@ -17,7 +17,7 @@ export const EmulatorConfigSchema = z.strictObject({
   blockKB: z.array(z.number().int().positive().max(1024)).min(1).default([1, 4, 16, 64]).meta({ flag: 'block-kb' }).describe('bonnie++ block sizes in KiB'),
   hz: z.union([z.literal(100), z.literal(250), z.literal(1000)]).default(1000),
   iosched: z.enum(['cfq', 'noop']).default('cfq'),
-  guestOpts: z.array(z.enum(['coalesce-io', 'no-pmtmr-verify'])).default([]).meta({ flag: 'guest-opt' }).describe('guest-side optimizations (repeatable)'),
+  guestOpts: z.array(z.enum(['coalesce-io', 'no-pmtmr-verify', 'haltpoll'])).default([]).meta({ flag: 'guest-opt' }).describe('guest-side optimizations (repeatable); haltpoll: the 6.1 guest\'s cpuidle-haltpoll driver'),
   hostOpts: z.array(z.enum(['apicv', 'pv-eoi', 'coalesced-mmio'])).default([]).meta({ flag: 'host-opt' }).describe('host-side optimizations (repeatable)'),
   vcpus: z.number().int().min(1).max(64).default(2),
   duration: z.number().positive().max(86_400).default(5).describe('Simulated seconds'),

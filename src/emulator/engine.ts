@@ -21,7 +21,7 @@ export const EMULATION_BASE_NS = 1_000_000_000_000n;
 const SLICE_NS = 5_000_000;
 
 /** Random streams of a run: one per purpose and vcpu, so removing an exit in one never shifts the draws of another (common random numbers across a baseline and an optimized run). */
-export const STREAM = { jitter: 1, decide: 2, work: 3 } as const;
+export const STREAM = { jitter: 1, decide: 2, work: 3, timers: 4 } as const;
 export function streamRng(seed: number, stream: number, vcpu: number): Rng {
   return new Rng((Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(stream, 0x85ebca77) ^ Math.imul(vcpu + 1, 0xc2b2ae3d)) >>> 0);
 }
@@ -58,7 +58,7 @@ export class Emulation {
     const work = makeWorkload(cfg, p, guest);
     const vcpus: VcpuSim[] = [];
     for (let id = 0; id < cfg.vcpus; id++) {
-      const v = new VcpuSim(id, streamRng(cfg.seed, STREAM.jitter, id), p.jitter, ledger, guest.s.extIrq, guest.s.hlt, EMULATION_BASE_NS, p.transitionNs, { decide: streamRng(cfg.seed, STREAM.decide, id), work: streamRng(cfg.seed, STREAM.work, id) });
+      const v = new VcpuSim(id, streamRng(cfg.seed, STREAM.jitter, id), p.jitter, ledger, guest.s.extIrq, guest.s.hlt, EMULATION_BASE_NS, p.transitionNs, { decide: streamRng(cfg.seed, STREAM.decide, id), work: streamRng(cfg.seed, STREAM.work, id), timers: streamRng(cfg.seed, STREAM.timers, id) });
       v.tickPeriod = guest.tickNs;
       // Ticks of different vcpus are not aligned.
       v.nextTick = guest.tickNs * ((id * 0.37) % 1 + 0.5);
@@ -108,7 +108,9 @@ export class Emulation {
       for (const v of vcpus) if (v.read === v.buf.length) { v.buf.length = 0; v.read = 0; }
     }
     if (out.length) yield out;
-    const simulatedNs = Math.max(...vcpus.map((v) => v.t));
+    // The run ends when its work does: an idle vcpu's last halt may reach past that (a tickless one sleeps up to 60 ms), and must not
+    // stretch the run the benchmark measures.
+    const simulatedNs = stopAt < Infinity ? stopAt : Math.max(...vcpus.map((v) => v.t));
     work.finish(simulatedNs);
     const byReason: EmulationSummary['byReason'] = {};
     let exits = 0, exitNs = 0;

@@ -21,14 +21,13 @@
 import type { EmulatorConfig } from './config.js';
 import { Guest } from './guest.js';
 import type { HostProfile } from './profile.js';
-import { Rng } from '../util/rng.js';
 import type { Site } from './sites.js';
 import type { VcpuSim } from './vcpu.js';
 
 /** Addresses in the real Debian 6.1.0-53-amd64 System.map (core) and the fixture's module layout: low 32 bits; every one is 0xffffffff________ (KERNEL_HI). */
 export const KERNEL_HI = 0xffffffff;
 export const M = {
-  nativeSafeHalt: 0x81a51b30, defaultIdle: 0x81a519d0,
+  nativeSafeHalt: 0x81a51b30, defaultIdle: 0x81a519d0, pollIdle: 0x81a52230,
   asmSysvecTimer: 0x81c00ef0, sysvecTimer: 0x81a3fa60, sysvecTimerInner: 0x8106ec60,
   lapicNextDeadline: 0x8106ea20, clockeventsProgram: 0x81165a60,
   apicMsrEoi: 0x81074f90, commonInterrupt: 0x81034b00, ioapicAckLevel: 0x81072d40,
@@ -45,11 +44,11 @@ export const M = {
 const G = { virtioNetNotify: 0xfe003000, virtioBlkNotify: 0xfe007000, e1000Bar: 0xfebc0000, ahciBar: 0xfebf1000 } as const;
 
 export class ModernGuest extends Guest {
-  private readonly idleRng: Rng;
-
+  /** Guest cpuidle-haltpoll (--guest-opt haltpoll). */
+  readonly haltpoll: boolean;
   constructor(cfg: EmulatorConfig, p: HostProfile) {
     super(cfg, p);
-    this.idleRng = new Rng(cfg.seed * 7919 + 17);
+    this.haltpoll = cfg.guestOpts.includes('haltpoll');
     const f = this.f.withHi(KERNEL_HI), h = p.handling, s = this.s, e = p.devices.e1000;
     s.extIrq = f.plain('external interrupt', M.nativeSafeHalt + 9, 0, 'EXTERNAL_INTERRUPT', h.extIrqNs);
     s.timerArrival = f.plain('TSC deadline passed (preemption timer)', M.nativeSafeHalt + 9, 0, 'PREEMPTION_TIMER', h.extIrqNs);
@@ -86,7 +85,16 @@ export class ModernGuest extends Guest {
   override setupVcpu(v: VcpuSim, busy: boolean): void {
     v.timerArrival = this.s.timerArrival;
     // NO_HZ_IDLE: an idle vcpu's next timer (a timer-wheel or hrtimer event) is due at irregular intervals: 2-60 ms.
-    if (!busy) v.idleTimerNs = () => 2e6 + this.idleRng.next() * 58e6;
+    const nextTimerNs = (): number => 2e6 + v.timerRng.next() * 58e6;
+    if (!busy) { v.idleTimerNs = nextTimerNs; return; }
+    // A working vcpu that waits for its device goes idle too: the idle loop stops the tick (one TSC-deadline write) and restarts it
+    // when the vcpu wakes (another): without a cpuidle driver, cpuidle_idle_call() stops it at every idle entry.
+    v.idlePolicy = {
+      nohz: (vv) => vv.exit(this.s.deadline, 0),
+      nextTimerNs,
+      // cpuidle-haltpoll (guest_halt_poll_ns 200 us, grow x2 from 50 us, shrink /2): the haltpoll governor's defaults.
+      haltPoll: this.haltpoll ? { maxNs: 200_000, growStartNs: 50_000, grow: 2, shrink: 2, rip: M.pollIdle + 0x4c, ripHi: KERNEL_HI } : null,
+    };
   }
 
   /** No PIT: the LAPIC timer in TSC-deadline mode is set up through MSRs at boot (before the trace). */

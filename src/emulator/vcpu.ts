@@ -9,6 +9,30 @@ import { ExitChunk, F_CALLER, F_GPA, F_MSR, F_PORT, F_SIZE, F_USERSPACE, F_VALUE
 import type { Rng } from '../util/rng.js';
 import type { Site } from './sites.js';
 
+/**
+ * How a guest goes idle on a vcpu that works (the modern guest; null: HLT at
+ * once with the tick running through it, as the 2.6.27 guest's periodic tick).
+ */
+export interface IdlePolicy {
+  /**
+   * NO_HZ_IDLE: the idle loop stops the tick when no timer is due within a
+   * tick (tick_nohz_idle_stop_tick) and restarts it on its grid when the vcpu
+   * leaves idle (tick_nohz_idle_exit): each a clock-event write, made by this.
+   */
+  nohz: ((v: VcpuSim) => void) | null;
+  /** The next timer event of a vcpu that stopped its tick to wait for a device, ns from now. */
+  nextTimerNs: () => number;
+  /**
+   * cpuidle-haltpoll with the haltpoll governor (drivers/cpuidle/governors/haltpoll.c):
+   * after a halt, or a poll that was woken, the vcpu polls for up to its
+   * poll limit with the tick running; a poll that runs out halts (tick
+   * stopped). The limit starts at 0, grows (x grow, at least growStartNs, at
+   * most maxNs = guest_halt_poll_ns) after a halt shorter than maxNs but
+   * longer than the limit, and shrinks (/ shrink) after a longer halt.
+   */
+  haltPoll: { maxNs: number; growStartNs: number; grow: number; shrink: number; rip: number; ripHi: number } | null;
+}
+
 export interface ExitLedger {
   count: Float64Array;
   time: Float64Array;
@@ -59,6 +83,17 @@ export class VcpuSim {
   readonly decide: Rng;
   /** The workload's random draws on this vcpu (operation lengths, page faults, user RIPs, disk service times): the work itself, the same in both runs. */
   readonly workRng: Rng;
+  /** When the guest's own timers fall due on this vcpu (tickless idle), its own stream too. */
+  readonly timerRng: Rng;
+  /** How the guest idles on this vcpu (NO_HZ_IDLE, haltpoll); null: HLT with the tick running. */
+  idlePolicy: IdlePolicy | null = null;
+  private tickStopped = false;
+  private tickGrid = 0;
+  private pollLimit = 0;
+  private lastPoll = false;
+  private pollTimedOut = false;
+  /** Idle periods the guest polled through (haltpoll), for tests. */
+  polls = 0;
 
   constructor(
     readonly id: number,
@@ -69,10 +104,11 @@ export class VcpuSim {
     private readonly hlt: Site,
     tsBaseNs: bigint,
     transitionNs: number,
-    streams: { decide: Rng; work: Rng },
+    streams: { decide: Rng; work: Rng; timers: Rng },
   ) {
     this.decide = streams.decide;
     this.workRng = streams.work;
+    this.timerRng = streams.timers;
     this.halfTransition = transitionNs / 2;
     this.buf = new ExitChunk(1 << 14, tsBaseNs);
   }
@@ -161,8 +197,10 @@ export class VcpuSim {
     this.inHandler = true;
     for (;;) {
       if (this.nextTick <= this.t && this.nextTick <= this.irqAt) {
-        this.nextTick += this.tickPeriod;
+        // With the tick stopped, the event is another timer of the idle guest; the next one is due later.
+        this.nextTick = this.tickStopped ? Infinity : this.nextTick + this.tickPeriod;
         this.onTick(this);
+        if (this.tickStopped) this.nextTick = this.t + this.idlePolicy!.nextTimerNs();
       } else if (this.irqAt <= this.t) {
         const h = this.irqHandler!;
         this.irqAt = Infinity;
@@ -202,20 +240,82 @@ export class VcpuSim {
     }
     while (this.t < stop) {
       const ev = Math.min(this.nextTick, this.irqAt, stop);
-      if (ev > this.t) this.exitFor(this.hlt, ev - this.t);
+      if (ev > this.t) this.rest(stop);
       if (this.t < ev) this.t = ev;
       this.dispatch();
       if (this.irqAt === Infinity && until !== Infinity && this.t >= until) break;
     }
+    this.leaveIdle();
   }
 
   /** Halts until the pending device interrupt has been handled. */
   waitIrq(): void {
     while (this.irqAt !== Infinity) {
       const ev = Math.min(this.nextTick, this.irqAt);
-      if (ev > this.t) this.exitFor(this.hlt, ev - this.t);
+      if (ev > this.t) this.rest(Infinity);
       if (this.t < ev) this.t = ev;
       this.dispatch();
     }
+    this.leaveIdle();
+  }
+
+  /**
+   * The guest idles until its next event (at most `stop`, a timer of its own):
+   * it polls (haltpoll), or stops its tick (NO_HZ_IDLE) and halts. Returns at
+   * the event, before its interrupt is dispatched.
+   */
+  private rest(stop: number): void {
+    const p = this.idlePolicy;
+    const wake = (): number => Math.min(this.nextTick, this.irqAt, stop);
+    if (!p) { this.exitFor(this.hlt, wake() - this.t); return; }
+    const hp = p.haltPoll;
+    if (hp && this.pollLimit > 0 && !(this.lastPoll && this.pollTimedOut)) {
+      // haltpoll_select: after a halt, or after a poll that was woken, poll again; the tick keeps running.
+      const ev = wake();
+      const rip = this.curRip, ripHi = this.curRipHi;
+      this.curRip = hp.rip;
+      this.curRipHi = hp.ripHi;
+      this.lastPoll = true;
+      if (ev - this.t <= this.pollLimit) {
+        this.rawWork(ev - this.t);
+        this.pollTimedOut = false;
+        this.polls++;
+        // The event finds the vcpu in guest mode: it arrives as any interrupt does while the guest runs.
+        if (ev === this.nextTick || ev === this.irqAt) this.exitAt(this.timerArrival && this.nextTick <= this.irqAt ? this.timerArrival : this.extIrq, this.curRip);
+        this.curRip = rip;
+        this.curRipHi = ripHi;
+        return;
+      }
+      this.rawWork(this.pollLimit);
+      this.pollTimedOut = true;
+      this.curRip = rip;
+      this.curRipHi = ripHi;
+    }
+    // Halt. NO_HZ_IDLE stops the tick unless a timer of its own is due within a tick.
+    if (p.nohz && !this.tickStopped && stop - this.t > this.tickPeriod && this.nextTick < Infinity) {
+      this.tickStopped = true;
+      this.tickGrid = this.nextTick;
+      p.nohz(this);
+      this.nextTick = this.t + p.nextTimerNs();
+    }
+    const start = this.t;
+    const ev = wake();
+    if (ev > this.t) this.exitFor(this.hlt, ev - this.t);
+    this.lastPoll = false;
+    if (hp) {
+      // adjust_poll_limit(last residency): grow after a halt the poll could have covered, shrink after a long one.
+      const block = Math.max(0, ev - start);
+      if (block > this.pollLimit && block <= hp.maxNs) this.pollLimit = Math.min(hp.maxNs, Math.max(hp.growStartNs, this.pollLimit * hp.grow));
+      else if (block > hp.maxNs) this.pollLimit = hp.shrink ? Math.floor(this.pollLimit / hp.shrink) : 0;
+    }
+  }
+
+  /** The vcpu leaves idle: a stopped tick restarts on its grid (tick_nohz_idle_exit: hrtimer_forward, one clock-event write). */
+  private leaveIdle(): void {
+    if (!this.tickStopped) return;
+    this.tickStopped = false;
+    const g = this.tickGrid, P = this.tickPeriod;
+    this.nextTick = g + Math.max(0, Math.ceil((this.t - g) / P)) * P;
+    this.idlePolicy!.nohz!(this);
   }
 }
