@@ -6,7 +6,9 @@
  *   traced duration (kvm_exit and kvm_entry fire inside KVM), but it is inside
  *   the gap between one exit's entry and the next exit. Between two exits a
  *   few bytes of code apart the guest ran an instruction or two, so the low
- *   end of those gaps is the transition.
+ *   end of those gaps is the transition; nearby RIPs can also be a loop that
+ *   came back after long work, so the 1st percentile of all gaps (back-to-back
+ *   exits of one handler) caps it.
  * - userspaceRoundTrip: what handing an exit to the userspace device model
  *   (QEMU) and back adds to the same access handled in the kernel. It is the
  *   difference between the low ends (5th percentiles) of userspace and
@@ -63,6 +65,8 @@ export class ReplayContext {
   constructor(readonly trace: ReplayTrace, readonly symbols: Symbolizer | null, opts: ContextOptions = {}) {
     let t0 = Infinity, t1 = -Infinity, callers = 0, n = 0;
     const gaps: number[] = [];
+    // Every gap between consecutive exits of a vcpu holds one exit + entry: a low quantile of all of them (decimated past 2^18) bounds T from above.
+    let allGaps: number[] = [], stride = 1, seen = 0;
     const userspaceIo: number[] = [];
     const userPio: number[] = [], kernPio: number[] = [], userMmio: number[] = [], kernMmio: number[] = [];
     const kernelAny: number[] = [];
@@ -80,6 +84,11 @@ export class ReplayContext {
         if (end > t1) t1 = end;
         if (c.callerLo[i] || c.callerHi[i]) callers++;
         if (d !== d) continue;
+        if (i + 1 < c.length && c.dur[i + 1] === c.dur[i + 1] && seen++ % stride === 0) {
+          const g = gapAfter(c, i);
+          if (g > 0) allGaps.push(g);
+          if (allGaps.length >= 1 << 18) { allGaps = allGaps.filter((_, k) => k % 2 === 0); stride *= 2; }
+        }
         if (i + 1 < c.length && c.ripHi[i] === c.ripHi[i + 1] && Math.abs(c.ripLo[i + 1] - c.ripLo[i]) <= 64 && c.dur[i + 1] === c.dur[i + 1]) {
           const g = gapAfter(c, i);
           if (g > 0) gaps.push(g);
@@ -98,8 +107,14 @@ export class ReplayContext {
     this.t1 = t1 === -Infinity ? 0 : t1;
     this.hasCallers = callers > n / 2;
     if (opts.transitionNs !== undefined) this.transition = { value: opts.transitionNs, how: 'given with --transition-ns', inferred: true };
-    else if (gaps.length >= 20) this.transition = { value: quantile(gaps, 0.05), how: `5th percentile of the guest gap between ${gaps.length} pairs of consecutive exits at most 64 bytes of code apart (one or two instructions between them: the gap is the hardware exit + entry)`, inferred: true };
-    else this.transition = { value: 1000, how: `assumed 1000 ns: only ${gaps.length} pairs of nearby consecutive exits to infer it from (give --transition-ns)`, inferred: false };
+    else {
+      const near = gaps.length >= 20 ? quantile(gaps, 0.05) : Infinity;
+      const any = allGaps.length >= 100 ? quantile(allGaps, 0.01) : Infinity;
+      // Nearby RIPs can also be a loop that came back after long work (a busy user loop): the low end of all gaps caps that.
+      if (near <= any && near < Infinity) this.transition = { value: near, how: `5th percentile of the guest gap between ${gaps.length} pairs of consecutive exits at most 64 bytes of code apart (one or two instructions between them: the gap is the hardware exit + entry)`, inferred: true };
+      else if (any < Infinity) this.transition = { value: any, how: `1st percentile of the guest gap between ${allGaps.length}${stride > 1 ? ' (sampled)' : ''} consecutive exits of a vcpu (back-to-back exits of one handler: nothing but the hardware exit + entry between them)${gaps.length >= 20 ? `; below the 5th percentile of ${gaps.length} pairs at nearby RIPs (${Math.round(near)} ns: a loop that came back, not one instruction)` : ''}`, inferred: true };
+      else this.transition = { value: 1000, how: `assumed 1000 ns: only ${gaps.length} pairs of nearby consecutive exits to infer it from (give --transition-ns)`, inferred: false };
+    }
     const src = anyUserFlag ? 'exits that went to userspace (kvm_userspace_exit)' : 'device-model accesses';
     if (userPio.length >= 20 && kernPio.length >= 20) {
       this.userspaceRoundTrip = { value: Math.max(0, quantile(userPio, 0.05) - quantile(kernPio, 0.05)), how: `5th percentile of ${userPio.length} port I/O ${src} minus that of ${kernPio.length} port accesses KVM emulates in the kernel (PIC, PIT)`, inferred: true };

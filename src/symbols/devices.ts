@@ -35,8 +35,19 @@ export function isKernelApic(gpaHi: number, gpaLo: number): boolean {
 
 /** Guest NIC driver functions (emulated NICs, by their Linux driver names). */
 export const NIC_FN = /rtl8139|e1000|ne2k|pcnet|eepro100|8139/;
-/** Guest disk driver functions of emulated IDE/ATA disks (drivers/ide, libata). */
-export const DISK_FN = /^(ata_|ide_|__ide_)/;
+/** Guest disk driver functions of emulated IDE/ATA/AHCI disks (drivers/ide, libata, drivers/ata/ahci*.c). */
+export const DISK_FN = /^(ata_|ide_|__ide_|ahci_)/;
+
+/**
+ * AHCI (Serial ATA AHCI 1.3.1 §3): the HBA's registers in its ABAR; port n's
+ * registers at 0x100 + 0x80 n. A command is issued by setting its bit in PxCI.
+ */
+export const AHCI = { HOST_IS: 0x08, PORT_BASE: 0x100, PORT_SPAN: 0x80, PxIS: 0x10, PxCI: 0x38 } as const;
+
+/** An ABAR offset (low 12 bits of the address) that is a port's command-issue register. */
+export function isAhciCommandIssue(offset: number): boolean {
+  return offset >= AHCI.PORT_BASE && (offset - AHCI.PORT_BASE) % AHCI.PORT_SPAN === AHCI.PxCI;
+}
 
 /** IOAPIC / LAPIC window test on a bigint guest-physical address. */
 export function isKernelApicGpa(g: bigint): boolean {
@@ -78,7 +89,7 @@ export const RTL8139 = { TX_STATUS0: 0x10, CHIP_CMD: 0x37, RX_BUF_PTR: 0x38, INT
 
 /** Timer interrupt handlers of Linux guests (2.6 to 6.x): a tick's own code, never a device's. */
 export const TIMER_HANDLER_FNS: ReadonlySet<string> = new Set([
-  'timer_interrupt', 'smp_apic_timer_interrupt', 'apic_timer_interrupt', 'sysvec_apic_timer_interrupt', 'asm_sysvec_apic_timer_interrupt',
+  'timer_interrupt', 'smp_apic_timer_interrupt', 'apic_timer_interrupt', 'sysvec_apic_timer_interrupt', 'asm_sysvec_apic_timer_interrupt', '__sysvec_apic_timer_interrupt',
   'local_apic_timer_interrupt', 'hrtimer_interrupt', 'tick_handle_periodic', 'tick_sched_timer', 'tick_handle_oneshot_broadcast',
 ]);
 

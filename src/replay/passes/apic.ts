@@ -48,14 +48,16 @@ export class ApicPass implements ReplayPass {
         const r = o.copyRow(c, i);
         o.reason[r] = eoiInduced;
         const d = c.dur[i];
-        o.dur[r] = d === d ? d * 0.5 : d;
+        // An x2APIC EOI (WRMSR) decodes nothing: the EOI-induced exit does the same IOAPIC broadcast. An xAPIC EOI's APIC-access exit also decodes the instruction: half of it goes.
+        o.dur[r] = d === d ? (c.flags[i] & F_MSR ? d : d * 0.5) : d;
+        o.flags[r] &= ~(F_MSR | F_GPA);
         ledger.changed++;
         converted++;
       }
     });
     if (this.name === 'apicv') {
       ledger.notes.push(`${windows} interrupt-window exits removed (posted interrupts); ${converted} level-triggered EOIs become EOI-induced exits`);
-      ledger.assumptions.push('edge-triggered EOIs need no exit; a level-triggered EOI becomes an EOI-induced exit costing half its traced duration (no trace of an APICv host to measure it from)', 'interrupt-window exits disappear with posted interrupts');
+      ledger.assumptions.push('edge-triggered EOIs need no exit; a level-triggered EOI becomes an EOI-induced exit: as costly as an x2APIC EOI write (neither decodes an instruction), half an xAPIC EOI\'s APIC-access exit (the decode goes; no trace of an APICv host to measure it from)', 'interrupt-window exits disappear with posted interrupts');
     } else {
       ledger.assumptions.push('edge-triggered EOIs need no exit (the guest EOIs through shared memory); level-triggered ones still exit');
     }

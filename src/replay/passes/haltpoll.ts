@@ -1,35 +1,165 @@
 /**
- * haltpoll[:ns=N]: guest-side halt polling (cpuidle-haltpoll, or the host's
- * halt_poll_ns seen from the exits' side): an idle vcpu polls for up to N ns
- * (default 200 us, the haltpoll governor's guest_halt_poll_ns default) before
- * it executes HLT. A HLT whose wake-up came within N ns is not executed at
- * all: its exit goes (one hardware transition and the HLT's dispatch saved,
- * and the wake-up latency of a halted vcpu); the guest burns the wait polling.
- * Host-side halt_poll_ns keeps the exits and shortens only the wake-up.
+ * haltpoll[:ns=N]: the guest's cpuidle-haltpoll driver with the haltpoll
+ * governor (Linux 5.4+, drivers/cpuidle/governors/haltpoll.c): an idle vcpu
+ * polls for up to its poll limit before it executes HLT. The pass replays
+ * the governor over each vcpu's halts, in order, from their durations alone:
+ * - after a halt, or after a poll that was woken, the vcpu polls; a poll that
+ *   runs out of its limit halts (for what is left of the idle period);
+ * - the limit starts at 0; after a halt longer than the limit but at most N
+ *   (guest_halt_poll_ns, default 200 us) it grows x2 (at least 50 us, at most
+ *   N); after a halt longer than N it halves.
+ * A halt the poll covers is never executed: its HLT exit goes, and so do the
+ *   tick-stop and tick-restart clock-event writes NO_HZ_IDLE makes around it
+ *   (a TSC-deadline write right before the HLT, and the first one after its
+ *   wake-up before the vcpu halts again): the governor keeps the tick while
+ *   it polls. The interrupt that ends the poll finds the vcpu in guest mode
+ *   and arrives by an external-interrupt exit (priced as the trace's own).
+ * A halt the poll does not cover stays, shorter by the poll.
+ * The tick keeps running while the vcpu polls, so a polled idle period takes
+ * the ticks a NO_HZ vcpu skipped from its tick stop to its restart (the halt
+ * and the wake-up's interrupt handling): at the guest's tick rate when the trace shows a
+ * periodic tick, else between none (high end) and CONFIG_HZ=1000's (the
+ * rewritten trace), each tick with the exits the trace's own timer interrupts
+ * take. Not counted: the host CPU the polling burns (not guest throughput).
  */
 import { z } from 'zod';
+import { F_GPA, F_MSR, F_USERSPACE, type ExitChunk } from '../../model/chunk.js';
 import { REASONS } from '../../model/reasons.js';
-import type { ReplayContext } from '../context.js';
+import { LAPIC_EOI, MSR_TSC_DEADLINE, MSR_X2APIC_EOI } from '../../symbols/devices.js';
+import { isUserspaceIo, type ReplayContext } from '../context.js';
 import { definePass, kv, num } from '../pass-def.js';
-import type { ReplayTrace } from '../trace.js';
+import { gapAfter, type ReplayTrace } from '../trace.js';
+import { detectTimer } from './timer-hz.js';
 import { closeLedger, newLedger, type PassResult, type ReplayPass } from '../types.js';
+
+/** The haltpoll governor's defaults (guest_halt_poll_ns, _grow_start, _grow, _shrink). */
+export const HALTPOLL = { maxNs: 200_000, growStartNs: 50_000, grow: 2, shrink: 2 } as const;
+
+function median(xs: number[]): number {
+  const s = xs.filter((x) => x === x).sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)] : NaN;
+}
 
 export class HaltpollPass implements ReplayPass {
   readonly name = 'haltpoll';
-  constructor(readonly spec: string, private readonly windowNs = 200_000) {}
+  constructor(readonly spec: string, private readonly maxNs: number = HALTPOLL.maxNs) {}
   apply(trace: ReplayTrace, ctx: ReplayContext): PassResult {
     const ledger = newLedger(this.spec, trace, ctx.windows);
     const hlt = new Set(REASONS.matching('HLT'));
-    let short = 0;
-    const out = trace.derive((_v, c, o) => {
+    const ext = REASONS.lookup('EXTERNAL_INTERRUPT');
+    const T = ctx.transition.value;
+    const deadline = (c: ExitChunk, i: number): boolean => (c.flags[i] & F_MSR) !== 0 && c.msr[i] === MSR_TSC_DEADLINE && c.dir[i] !== 1;
+    // The price of the interrupt that ends a poll: the trace's own interrupt arrivals, else what KVM's in-kernel exits cost.
+    const pre = REASONS.lookup('PREEMPTION_TIMER');
+    const arrivals: number[] = [], timerArrivals: number[] = [], kernel: number[] = [];
+    let anyUserFlag = false;
+    for (const c of trace.vcpus.values()) for (let i = 0; i < c.length && !anyUserFlag; i++) if (c.flags[i] & F_USERSPACE) anyUserFlag = true;
+    for (const c of trace.vcpus.values()) {
       for (let i = 0; i < c.length; i++) {
-        if (hlt.has(c.reason[i]) && c.dur[i] === c.dur[i] && c.dur[i] < this.windowNs) { ledger.removed++; short++; continue; }
-        o.copyRow(c, i);
+        if (c.reason[i] === ext) arrivals.push(c.dur[i]);
+        else if (c.reason[i] === pre) timerArrivals.push(c.dur[i]);
+        else if (!hlt.has(c.reason[i]) && !isUserspaceIo(c, i, anyUserFlag)) kernel.push(c.dur[i]);
+      }
+    }
+    const [arrivalNs, arrivalHow] = arrivals.length >= 5 ? [median(arrivals), `median of the trace's ${arrivals.length} external-interrupt exits`]
+      : timerArrivals.length >= 5 ? [median(timerArrivals), `median of the trace's ${timerArrivals.length} preemption-timer exits (no external-interrupt exits)`]
+      : kernel.length ? [median(kernel), `no interrupt arrivals in the trace: the median of its ${kernel.length} other in-kernel exits`] : [ctx.hypercall.value, 'the dispatch floor'];
+    // The ticks a poll takes: the guest's tick rate if the trace shows one, else CONFIG_HZ=1000 at most; exits per tick from its own timer interrupts.
+    const det = detectTimer(trace, ctx);
+    const periodHz = det.hz ?? null;
+    let tickExits = 0, tickNs = 0, ticksSeen = 0;
+    for (const [v, list] of det.clusters) {
+      const c = trace.vcpus.get(v)!;
+      for (const [a, b] of list) {
+        // A timer interrupt, not bare clock-event writes (NO_HZ's tick stops and restarts).
+        let interrupt = false;
+        for (let k = a; k <= b && !interrupt; k++) if (c.reason[k] === ext || c.reason[k] === pre || (c.flags[k] & F_MSR && c.msr[k] === MSR_X2APIC_EOI) || (c.flags[k] & F_GPA && c.gpaLo[k] === LAPIC_EOI)) interrupt = true;
+        if (!interrupt) continue;
+        ticksSeen++;
+        for (let k = a; k <= b; k++) { tickExits++; tickNs += c.dur[k] === c.dur[k] ? c.dur[k] : 0; }
+      }
+    }
+    const perTick = ticksSeen >= 5 ? { exits: tickExits / ticksSeen, ns: tickNs / ticksSeen } : { exits: 3, ns: 3 * arrivalNs };
+    const hz = periodHz ?? 1000;
+    const tickRow = REASONS.lookup('PREEMPTION_TIMER');
+    let tickAdded = 0, tickAddedNs = 0;
+    const hp = { ...HALTPOLL, maxNs: this.maxNs, growStartNs: Math.min(HALTPOLL.growStartNs, this.maxNs) };
+    let polled = 0, shortened = 0, nohz = 0, halts = 0;
+    const out = trace.derive((_v, c, o) => {
+      // Pass 1: the governor, halt by halt.
+      const drop = new Uint8Array(c.length);
+      const arrive = new Uint8Array(c.length);
+      const trim = new Float64Array(c.length);
+      // How long the tick was off around each polled halt (NO_HZ stop to restart): the polling vcpu keeps it running all that time.
+      const tickOff = new Float64Array(c.length);
+      let limit = 0, lastPoll = false, timedOut = false;
+      for (let i = 0; i < c.length; i++) {
+        if (!hlt.has(c.reason[i]) || c.dur[i] !== c.dur[i]) continue;
+        halts++;
+        const L = c.dur[i];
+        let block = L;
+        if (limit > 0 && !(lastPoll && timedOut)) {
+          lastPoll = true;
+          if (L <= limit) {
+            timedOut = false;
+            drop[i] = 1;
+            arrive[i] = 1;
+            polled++;
+            // NO_HZ_IDLE's tick stop right before the halt and its restart after the wake-up: the governor keeps the tick while it polls.
+            if (i > 0 && deadline(c, i - 1) && gapAfter(c, i - 1) < T + 5_000) {
+              drop[i - 1] = 1;
+              nohz++;
+              for (let j = i + 1; j < c.length && !hlt.has(c.reason[j]) && c.ts[j] - (c.ts[i] + L) < 100_000; j++) {
+                if (deadline(c, j) && !(j + 1 < c.length && hlt.has(c.reason[j + 1]))) { drop[j] = 1; nohz++; tickOff[i] = c.ts[j] - c.ts[i - 1]; break; }
+              }
+            }
+            continue;
+          }
+          timedOut = true;
+          trim[i] = limit;
+          shortened++;
+          block = L - limit;
+        }
+        lastPoll = false;
+        if (block > limit && block <= hp.maxNs) limit = Math.min(hp.maxNs, Math.max(hp.growStartNs, limit * hp.grow));
+        else if (block > hp.maxNs) limit = Math.floor(limit / hp.shrink);
+      }
+      // Pass 2: the rewritten trace. Ticks that land in polls: one per tick period of polling, as one exit carrying a tick's exits' time
+      // (the count is what matters; the exits per tick are added to the ledger).
+      let pollNs = 0;
+      const P = 1e9 / hz;
+      for (let i = 0; i < c.length; i++) {
+        if (drop[i]) {
+          ledger.removed++;
+          if (arrive[i]) {
+            pollNs += tickOff[i];
+            const r = o.push(c.ts[i] + c.dur[i], c.vcpu[i], ext, c.ripHi[i], c.ripLo[i], arrivalNs);
+            o.flags[r] = 0;
+            ledger.added++;
+            while (pollNs >= P) {
+              pollNs -= P;
+              const n = Math.max(1, Math.round(perTick.exits));
+              for (let k = 0; k < n; k++) { const t = o.push(c.ts[i] + c.dur[i], c.vcpu[i], tickRow, c.ripHi[i], c.ripLo[i], perTick.ns / n); o.flags[t] = 0; }
+              ledger.added += n;
+              tickAdded += n;
+              tickAddedNs += perTick.ns + n * T;
+            }
+          }
+          continue;
+        }
+        const r = o.copyRow(c, i);
+        if (trim[i]) { o.ts[r] = c.ts[i] + trim[i]; o.dur[r] = c.dur[i] - trim[i]; ledger.changed++; }
       }
     });
-    ledger.notes.push(`${short} HLT exits woke within ${this.windowNs / 1000} us: the guest polls through them instead`);
-    ledger.assumptions.push(`the guest polls up to ${this.windowNs} ns before halting: a HLT whose wake-up came sooner is never executed (its exit and transition go; the vcpu burns the wait polling, which costs host CPU, not guest throughput)`, 'longer HLTs are unchanged (the poll window adds to their wait)');
-    return { trace: out, ledger: closeLedger(ledger, out, `no HLT shorter than ${this.windowNs} ns in this trace`) };
+    if (periodHz === null && tickAdded) ledger.moreSavedHigh = { exits: tickAdded, timeNs: tickAddedNs - tickAdded * T };
+    ledger.notes.push(`${polled} of ${halts} halts polled through (${nohz} tick stop/restart writes with them), ${shortened} halts shortened by a poll that ran out; ${tickAdded} exits of ticks that land in polls (${periodHz ? `${periodHz} Hz tick` : 'CONFIG_HZ=1000 at most: the high end takes none'}, ${perTick.exits.toFixed(1)} exits a tick${ticksSeen >= 5 ? '' : ', assumed'})`);
+    ledger.assumptions.push(
+      `the haltpoll governor replayed on each vcpu's halts: poll after a halt or a woken poll, limit from 0 growing x${hp.grow} (from ${hp.growStartNs / 1000} us) to ${hp.maxNs / 1000} us after halts it could have covered, halving after longer ones`,
+      `a polled halt loses its HLT exit and the NO_HZ tick stop/restart writes around it; the interrupt that ends the poll arrives by an external-interrupt exit (${Math.round(arrivalNs)} ns: ${arrivalHow})`,
+      `the tick runs while the vcpu polls: ${periodHz ? `${periodHz} Hz (the trace's tick)` : 'the trace shows no steady tick: at most CONFIG_HZ=1000 (the rewritten trace), none at the high end'}`,
+      'the polling burns host CPU, not guest throughput',
+    );
+    return { trace: out, ledger: closeLedger(ledger, out, `no halt the governor would poll through (none shorter than ${this.maxNs / 1000} us after a short one)`) };
   }
 }
 

@@ -82,7 +82,12 @@ function isRearm(ctx: ReplayContext, c: ExitChunk, i: number): boolean {
 }
 
 function isEdgeEoi(ctx: ReplayContext, c: ExitChunk, i: number): boolean {
-  if (c.flags[i] & F_MSR) return c.msr[i] === MSR_X2APIC_EOI;
+  if (c.flags[i] & F_MSR) {
+    if (c.msr[i] !== MSR_X2APIC_EOI) return false;
+    // Every x2APIC EOI is the same WRMSR: the caller tells the timer's (from its handler) from a device's (ioapic_ack_level, __common_interrupt).
+    const cf = c.flags[i] & F_CALLER ? ctx.fnName(c.callerHi[i], c.callerLo[i]) : null;
+    return cf === null || TIMER_HANDLER_FNS.has(cf);
+  }
   const f = ctx.fnName(c.ripHi[i], c.ripLo[i]);
   if (f && EDGE_ACK_FNS.has(f)) return true;
   // A bare EOI-register write with no map: an EOI, edge or level; only adjacent to a handler does it count.
@@ -105,6 +110,12 @@ function tickClusters(trace: ReplayTrace, ctx: ReplayContext): { clusters: Map<n
     const rearm = (i: number): boolean => isRearm(ctx, c, i);
     const core = (i: number): boolean => handler(i) || rearm(i) || isEdgeEoi(ctx, c, i) || isPitAccess(c, i);
     const near = (i: number): boolean => gapAfter(c, i) < CLUSTER_GAP;
+    // The window irq_exit opens for softirqs, not one a device path opens (spin_unlock_irqrestore in net_rx_action): by name when there is a map.
+    const irqExitWindow = (i: number): boolean => {
+      const f = ctx.fnName(c.ripHi[i], c.ripLo[i]);
+      const cf = c.flags[i] & F_CALLER ? ctx.fnName(c.callerHi[i], c.callerLo[i]) : null;
+      return f === null || /softirq|irq_exit/.test(f) || (cf !== null && /softirq|irq_exit/.test(cf));
+    };
     let i = 0;
     while (i < c.length) {
       const s = i;
@@ -116,7 +127,7 @@ function tickClusters(trace: ReplayTrace, ctx: ReplayContext): { clusters: Map<n
       let e = j;
       let anchored = handler(j) || rearm(j);
       while (e + 1 < c.length && near(e) && core(e + 1)) { e++; if (handler(e) || rearm(e)) anchored = true; }
-      if (anchored && e + 1 < c.length && near(e) && windows.has(c.reason[e + 1])) e++;
+      if (anchored && e + 1 < c.length && near(e) && windows.has(c.reason[e + 1]) && irqExitWindow(e + 1)) e++;
       if (anchored) {
         list.push([s, e]);
         for (let k = s; k <= e; k++) {
