@@ -88,6 +88,10 @@ export class Census {
 export function selectRows(chunk: ExitChunk, filter: ExitFilter, sel: Uint32Array): number {
   let n = 0;
   const { reasons, vcpus } = filter;
+  if (reasons === null && vcpus === null) {
+    for (let i = 0; i < chunk.length; i++) sel[i] = i;
+    return chunk.length;
+  }
   for (let i = 0; i < chunk.length; i++) {
     if (reasons !== null && !reasons.accepts(chunk.reason[i])) continue;
     if (vcpus !== null && !vcpus.has(chunk.vcpu[i])) continue;

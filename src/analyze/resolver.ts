@@ -57,12 +57,19 @@ export class AddressResolver {
     return this.cache.size;
   }
 
+  private lastHi = -1;
+  private lastLo = -1;
+  private lastId = 0;
+
   id(hi: number, lo: number): number {
+    // Runs of one RIP are common (a polling loop, a tick's accesses): one compare instead of a hash.
+    if (lo === this.lastLo && hi === this.lastHi) return this.lastId;
+    this.lastHi = hi; this.lastLo = lo;
     const k = this.key;
     k[0] = hi; k[1] = lo;
     const n = this.cache.size;
     const slot = this.cache.intern(k);
-    if (slot < n) return this.ids[slot];
+    if (slot < n) return (this.lastId = this.ids[slot]);
     if (slot >= this.ids.length) {
       const b = new Int32Array(this.ids.length * 2);
       b.set(this.ids);
@@ -70,7 +77,7 @@ export class AddressResolver {
     }
     const id = this.resolve(hi, lo);
     this.ids[slot] = id;
-    return id;
+    return (this.lastId = id);
   }
 
   private resolve(hi: number, lo: number): number {

@@ -17,7 +17,7 @@ import { KeyTable } from './key-table.js';
 import { AddressResolver } from './resolver.js';
 
 /** Exits held back to decide the KASLR slide before streaming. */
-export const PREFIX_EXITS = 500_000;
+export const PREFIX_EXITS = 200_000;
 
 export interface SourceOptions {
   /** Trace paths, or already opened streams (e.g. an emulation). */

@@ -17,7 +17,6 @@ import { parse as parseSync } from 'csv-parse/sync';
 import { DIR_READ, DIR_WRITE, ExitChunk, DEFAULT_CHUNK_ROWS, F_CALLER, F_GPA, F_MSR, F_PORT, F_SIZE, F_UNPAIRED, F_VALUE, OPTIONAL_COLUMNS, type OptionalColumn } from '../model/chunk.js';
 import { ExitscopeError } from '../model/errors.js';
 import { TimeBase } from '../model/time.js';
-import { newU64Out, parseHexU64Bytes } from '../model/u64.js';
 import { ReasonCache } from './bytes.js';
 import { ALL_COLUMNS, C_CALLER, C_DIR, C_DUR, C_GPA, C_MSR, C_PORT, C_REASON, C_RIP, C_SIZE, C_TS, C_VALUE, C_VCPU, C_VM, REQUIRED_COLUMNS, columnSlots, pushCanonicalRow } from './canonical.js';
 import { REASONS } from '../model/reasons.js';
@@ -30,27 +29,8 @@ function firstLine(head: string): string {
   return (nl < 0 ? s : s.slice(0, nl)).replace(/\r$/, '');
 }
 
-const u64 = newU64Out();
-
-/** Digits in b[s,e) as a number; -1 if empty, not all digits, or longer than maxLen. */
-function digits(b: Buffer, s: number, e: number, maxLen: number): number {
-  if (e <= s || e - s > maxLen) return -1;
-  let v = 0;
-  for (let p = s; p < e; p++) {
-    const c = b[p];
-    if (c < 48 || c > 57) return -1;
-    v = v * 10 + (c - 48);
-  }
-  return v;
-}
-
-function hex0x(b: Buffer, s: number, e: number): boolean {
-  return e - s > 2 && b[s] === 48 && (b[s + 1] | 0x20) === 120 && parseHexU64Bytes(b, s, e, u64);
-}
-
-/** Field bounds of one line, reused. */
-const fs = new Int32Array(64);
-const fe = new Int32Array(64);
+/** Columns a CSV header may have. */
+const MAX_COLUMNS = 64;
 
 /** Where a CSV line parser reports (the reader's Diagnostics, or a worker's record of them). */
 export interface CsvAccounting {
@@ -97,68 +77,88 @@ export function csvLineParser(path: string, acc: CsvAccounting, columns: Set<Opt
   };
 
   /** The byte path: true when the row was taken; false to hand the line to `slow`. */
+  /**
+   * The byte path: one pass over the line, each field parsed as it is scanned
+   * (no field table, no second read). True when the row was taken; false to
+   * hand the line to `slow`, which words the rejection.
+   */
   const fast = (b: Buffer, s: number, e: number): boolean => {
-    let nf = 0;
-    fs[0] = s;
-    for (let q = s; q < e; q++) {
-      const c = b[q];
-      if (c === 44) {
-        if (nf + 1 >= width) return false;
-        fe[nf++] = q;
-        fs[nf] = q + 1;
-      } else if (c === 34) return false;
-    }
-    fe[nf++] = e;
-    if (nf !== width) return false;
     let ts = NaN, vcpu = -1, reason = -1, ripHi = 0, ripLo = 0, dur = NaN, flags = 0;
     let port = 0, size = 0, dir = 0, valHi = 0, valLo = 0, gpaHi = 0, gpaLo = 0, msr = 0, cHi = 0, cLo = 0, vm = 0;
-    let tsBig: string | null = null;
-    for (let k = 0; k < nf; k++) {
-      const a = fs[k], z = fe[k];
-      if (z > a && (b[a] === 32 || b[z - 1] === 32)) return false;
-      switch (slotOf![k]) {
-        case C_TS: {
-          const v = digits(b, a, z, 15);
-          if (v >= 0) ts = v;
-          else if (z - a > 15 && z - a <= 20 && digits(b, a, a + 15, 15) >= 0 && digits(b, a + 15, z, 5) >= 0) tsBig = b.toString('latin1', a, z);
-          else return false;
-          break;
+    let tsBig = -1, tsBigEnd = -1;
+    let q = s;
+    const slots = slotOf!;
+    for (let k = 0; k < width; k++) {
+      if (k > 0) { if (q >= e || b[q] !== 44) return false; q++; }
+      const a = q;
+      const slot = slots[k];
+      if (slot === C_TS || slot === C_VCPU || slot === C_DUR || slot === C_SIZE || slot === C_VM) {
+        // Decimal: digits up to the comma.
+        let v = 0;
+        while (q < e) { const c = b[q] - 48; if (c < 0 || c > 9) break; v = v * 10 + c; q++; }
+        const n = q - a;
+        if (q < e && b[q] !== 44) {
+          if (slot === C_DUR && n === 0 && b[q] === 45 && (q + 1 === e || b[q + 1] === 44)) { q++; continue; } // '-': unknown
+          return false;
         }
-        case C_VCPU: vcpu = digits(b, a, z, 9); if (vcpu < 0) return false; break;
-        case C_REASON: if (z === a) return false; reason = reasons.lookup(b, a, z); break;
-        case C_RIP: if (!hex0x(b, a, z)) return false; ripHi = u64[0]; ripLo = u64[1]; break;
-        case C_DUR:
-          if (z === a || (z - a === 1 && b[a] === 45)) break;
-          dur = digits(b, a, z, 15);
-          if (dur < 0) return false;
-          break;
-        case C_PORT:
-          if (z === a) break;
-          if (hex0x(b, a, z)) { if (u64[0] !== 0 || u64[1] > 0xffff) return false; port = u64[1]; }
-          else { port = digits(b, a, z, 5); if (port < 0 || port > 0xffff) return false; }
-          flags |= F_PORT;
-          break;
-        case C_SIZE:
-          if (z === a) break;
-          size = digits(b, a, z, 3);
-          if (size < 1 || size > 255) return false;
-          flags |= F_SIZE;
-          break;
-        case C_DIR:
-          if (z === a) break;
-          if (z - a === 1 && (b[a] | 0x20) === 114) dir = DIR_READ;
-          else if (z - a === 1 && (b[a] | 0x20) === 119) dir = DIR_WRITE;
-          else return false;
-          break;
-        case C_VALUE: if (z === a) break; if (!hex0x(b, a, z)) return false; valHi = u64[0]; valLo = u64[1]; flags |= F_VALUE; break;
-        case C_GPA: if (z === a) break; if (!hex0x(b, a, z)) return false; gpaHi = u64[0]; gpaLo = u64[1]; flags |= F_GPA; break;
-        case C_MSR: if (z === a) break; if (!hex0x(b, a, z) || u64[0] !== 0) return false; msr = u64[1]; flags |= F_MSR; break;
-        case C_CALLER: if (z === a) break; if (!hex0x(b, a, z)) return false; cHi = u64[0]; cLo = u64[1]; flags |= F_CALLER; break;
-        case C_VM: if (z === a) break; vm = digits(b, a, z, 9); if (vm < 0) return false; break;
-        default: break;
+        switch (slot) {
+          case C_TS:
+            if (n === 0 || n > 20) return false;
+            if (n > 15) { tsBig = a; tsBigEnd = q; } else ts = v;
+            break;
+          case C_VCPU: if (n === 0 || n > 9) return false; vcpu = v; break;
+          case C_DUR: if (n > 15) return false; if (n > 0) dur = v; break;
+          case C_SIZE: if (n === 0) break; if (n > 3 || v < 1 || v > 255) return false; size = v; flags |= F_SIZE; break;
+          case C_VM: if (n === 0) break; if (n > 9) return false; vm = v; break;
+        }
+      } else if (slot === C_RIP || slot === C_VALUE || slot === C_GPA || slot === C_CALLER || slot === C_MSR || slot === C_PORT) {
+        if (q === e || b[q] === 44) { if (slot === C_RIP) return false; continue; } // empty optional field
+        if (q + 2 < e && b[q] === 48 && (b[q + 1] | 0x20) === 120) {
+          // 0x-hex into two 32-bit halves.
+          q += 2;
+          let hi = 0, lo = 0, sig = 0;
+          const d0 = q;
+          while (q < e) {
+            const c = b[q];
+            let d: number;
+            if (c >= 48 && c <= 57) d = c - 48;
+            else { const l = c | 0x20; if (l >= 97 && l <= 102) d = l - 87; else break; }
+            if (sig > 0 || d > 0) { if (++sig > 16) return false; hi = ((hi << 4) | (lo >>> 28)) >>> 0; lo = ((lo << 4) | d) >>> 0; }
+            q++;
+          }
+          if (q === d0 || (q < e && b[q] !== 44)) return false;
+          switch (slot) {
+            case C_RIP: ripHi = hi; ripLo = lo; break;
+            case C_VALUE: valHi = hi; valLo = lo; flags |= F_VALUE; break;
+            case C_GPA: gpaHi = hi; gpaLo = lo; flags |= F_GPA; break;
+            case C_CALLER: cHi = hi; cLo = lo; flags |= F_CALLER; break;
+            case C_MSR: if (hi !== 0) return false; msr = lo; flags |= F_MSR; break;
+            case C_PORT: if (hi !== 0 || lo > 0xffff) return false; port = lo; flags |= F_PORT; break;
+          }
+        } else if (slot === C_PORT) {
+          let v = 0;
+          while (q < e) { const c = b[q] - 48; if (c < 0 || c > 9) break; v = v * 10 + c; q++; }
+          if (q - a > 5 || v > 0xffff || (q < e && b[q] !== 44)) return false;
+          port = v; flags |= F_PORT;
+        } else return false;
+      } else if (slot === C_REASON) {
+        while (q < e && b[q] !== 44) { if (b[q] === 34) return false; q++; }
+        if (q === a || b[a] === 32 || b[q - 1] === 32) return false;
+        reason = reasons.lookup(b, a, q);
+      } else if (slot === C_DIR) {
+        if (q < e && b[q] !== 44) {
+          const l = b[q] | 0x20;
+          if (l === 114) dir = DIR_READ; else if (l === 119) dir = DIR_WRITE; else return false;
+          q++;
+          if (q < e && b[q] !== 44) return false;
+        }
+      } else {
+        // A column exitscope does not know: skip it (no quotes on the byte path).
+        while (q < e && b[q] !== 44) { if (b[q] === 34) return false; q++; }
       }
     }
-    const off = tsBig !== null ? time.offsetOfDigits(tsBig) : time.offsetOfNumber(ts);
+    if (q !== e) return false;
+    const off = tsBig >= 0 ? time.offsetOfDigits(b.toString('latin1', tsBig, tsBigEnd)) : time.offsetOfNumber(ts);
     if (dur !== dur) flags |= F_UNPAIRED;
     chunk.pushRow(off, vcpu, reason, ripHi, ripLo, dur, flags, port, size, dir, valHi, valLo, gpaHi, gpaLo, msr, cHi, cLo, vm);
     acc.stats.events++;
@@ -171,7 +171,7 @@ export function csvLineParser(path: string, acc: CsvAccounting, columns: Set<Opt
     if (missing.length) {
       throw new ExitscopeError(`${path}:${line}: CSV header lacks required column(s) ${missing.join(', ')} (expected ${REQUIRED_COLUMNS.join(',')}[,${OPTIONAL_COLUMNS.join(',')}])`);
     }
-    if (names.length > fs.length) throw new ExitscopeError(`${path}:${line}: too many CSV columns (${names.length})`);
+    if (names.length > MAX_COLUMNS) throw new ExitscopeError(`${path}:${line}: too many CSV columns (${names.length})`);
     slotOf = names.map((n) => (ALL_COLUMNS as readonly string[]).indexOf(n));
     const unknown = names.filter((_, k) => slotOf![k] < 0);
     if (unknown.length) acc.note(`ignored unknown CSV column(s): ${unknown.join(', ')}`);

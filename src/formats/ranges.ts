@@ -46,10 +46,10 @@ export async function* rangeBytes(path: string, start: number, end: number): Asy
     let pos = start;
     if (start > 0) {
       // Begin after the first newline at or past start - 1 (a newline at start - 1 means a line starts at start).
-      const probe = Buffer.allocUnsafe(READ);
+      const probe = Buffer.allocUnsafe(8192);
       let found = -1;
       while (found < 0) {
-        const { bytesRead } = await fh.read(probe, 0, READ, pos - 1);
+        const { bytesRead } = await fh.read(probe, 0, probe.length, pos - 1);
         if (bytesRead === 0) return;
         const i = probe.subarray(0, bytesRead).indexOf(10);
         if (i >= 0) found = pos - 1 + i;
@@ -59,8 +59,10 @@ export async function* rangeBytes(path: string, start: number, end: number): Asy
     }
     if (pos >= end) return;
     for (;;) {
-      const buf = Buffer.allocUnsafe(READ);
-      const { bytesRead } = await fh.read(buf, 0, READ, pos);
+      // Read what the range still holds (and a little more for its last line), at most READ at a time.
+      const want = Math.min(READ, Math.max(8192, end - pos + 4096));
+      const buf = Buffer.allocUnsafe(want);
+      const { bytesRead } = await fh.read(buf, 0, want, pos);
       if (bytesRead === 0) return;
       const got = buf.subarray(0, bytesRead);
       if (pos + bytesRead >= end) {

@@ -136,7 +136,8 @@ export class ExitChunk {
   /** Appends a row with every column set (the readers' one way in). */
   pushRow(ts: number, vcpu: number, reason: number, ripHi: number, ripLo: number, dur: number, flags: number, port: number, size: number, dir: number,
     valHi: number, valLo: number, gpaHi: number, gpaLo: number, msr: number, callerHi: number, callerLo: number, vm = 0): number {
-    const i = this.push(ts, vcpu, reason, ripHi, ripLo, dur);
+    const i = this.length++;
+    this.ts[i] = ts; this.vcpu[i] = vcpu; this.reason[i] = reason; this.ripHi[i] = ripHi; this.ripLo[i] = ripLo; this.dur[i] = dur;
     this.flags[i] = flags;
     this.port[i] = port; this.size[i] = size; this.dir[i] = dir;
     this.valHi[i] = valHi; this.valLo[i] = valLo;
