@@ -10,7 +10,7 @@
  * (ack_ioapic_quirk_irq, *_level, *fasteoi*).
  */
 import { z } from 'zod';
-import { F_CALLER, F_GPA, F_MSR, type ExitChunk } from '../../model/chunk.js';
+import { F_CALLER, F_GPA, F_MSR, F_SIZE, F_VALUE, type ExitChunk } from '../../model/chunk.js';
 import { LAPIC_EOI, MSR_X2APIC_EOI } from '../../symbols/devices.js';
 import { REASONS } from '../../model/reasons.js';
 import type { ReplayContext } from '../context.js';
@@ -50,7 +50,9 @@ export class ApicPass implements ReplayPass {
         const d = c.dur[i];
         // An x2APIC EOI (WRMSR) decodes nothing: the EOI-induced exit does the same IOAPIC broadcast. An xAPIC EOI's APIC-access exit also decodes the instruction: half of it goes.
         o.dur[r] = d === d ? (c.flags[i] & F_MSR ? d : d * 0.5) : d;
-        o.flags[r] &= ~(F_MSR | F_GPA);
+        // The EOI-induced exit carries no MSR or MMIO access: clear the columns with their flags.
+        o.flags[r] &= ~(F_MSR | F_GPA | F_VALUE | F_SIZE);
+        o.msr[r] = 0; o.gpaHi[r] = 0; o.gpaLo[r] = 0; o.valHi[r] = 0; o.valLo[r] = 0; o.size[r] = 0; o.dir[r] = 0;
         ledger.changed++;
         converted++;
       }
