@@ -14,6 +14,7 @@ import { summarizeInput } from '../formats/summary.js';
 import { ExitscopeError } from '../model/errors.js';
 import { formatHex } from '../model/u64.js';
 import { IoMap } from '../symbols/iomap.js';
+import { msrName } from '../symbols/msrs.js';
 import type { KaslrOption, Symbolizer } from '../symbols/index.js';
 import { CellsHandler } from './cells.js';
 import { DIMENSION_SPECS, parseDimensions, type Dimension, type LabelContext } from './dimensions.js';
@@ -89,13 +90,13 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeReport> {
   const census = new Census();
   const run = new HandlerRun([totals, cells], filter, census);
   const build = (final: boolean): AnalyzeReport => report({ dims, sort, top, includeIdle, streams, symbolizer, resolver, iomap, totals, cells, census, filter, notes, msrName: opts.msrName, intervalNs: opts.intervalNs, final });
-  let lastProgress = Date.now();
-  const fed = (): void => {
-    if (!opts.progress) return;
-    const now = Date.now();
-    if (now - lastProgress >= opts.progress.everyMs) { lastProgress = now; opts.progress.report(build(false)); }
-  };
-  for await (const p of src.chunks) { run.feed(p.chunk, p.input); fed(); }
+  // A live view redraws on a clock, also while the input is quiet.
+  const timer = opts.progress ? setInterval(() => opts.progress!.report(build(false)), opts.progress.everyMs) : null;
+  try {
+    for await (const p of src.chunks) run.feed(p.chunk, p.input);
+  } finally {
+    if (timer) clearInterval(timer);
+  }
   run.finish();
   for (const s of streams) {
     const st = s.stats;
@@ -138,7 +139,7 @@ function report(p: ReportParts): AnalyzeReport {
   const inputs = p.streams.map((s) => ({ path: s.path, vms: s.vms }));
   const vmsSeen = new Set(t.vcpus.map((v) => `${v.input}:${v.vm}`));
   const several = vmsSeen.size > 1;
-  const ctx: LabelContext = { resolver: p.resolver, iomap: p.iomap, inputs, severalVms: several && !p.dims.includes('vm'), msrName: p.msrName ?? (() => null) };
+  const ctx: LabelContext = { resolver: p.resolver, iomap: p.iomap, inputs, severalVms: several && !p.dims.includes('vm'), msrName: p.msrName ?? ((m) => msrName(m)?.name ?? null) };
   const g = groupCells(cd);
   let viewExits = 0, viewTime = 0;
   for (let r = 0; r < g.rows; r++) { viewExits += g.count[r]; viewTime += p.includeIdle ? g.handling[r] + g.idle[r] : g.handling[r]; }

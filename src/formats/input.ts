@@ -98,7 +98,8 @@ export async function openInput(path: string, o: OpenInputOptions = {}): Promise
   let head: Buffer = Buffer.alloc(0);
   const pending: Buffer[] = [];
   try {
-    while (head.length < 4096) {
+    // A live input gives what it has: sniff the first buffer rather than wait for 4 KiB.
+    while (head.length < 4096 && !(o.follow && head.length > 0)) {
       const r = await body.next();
       if (r.done) break;
       pending.push(r.value);

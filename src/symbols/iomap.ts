@@ -49,6 +49,9 @@ const e1000: Layout = [
   [0x5200, 0x200, 'MTA'], [0x5400, 8, 'RAL/RAH'],
 ];
 
+/** e1000's I/O BAR: an indirect window onto the MMIO registers (8254x SDM 13.2.2). */
+const e1000io: Layout = [[0x00, 4, 'IOADDR'], [0x04, 4, 'IODATA']];
+
 const virtioLegacy: Layout = [
   [0x00, 4, 'HostFeatures'], [0x04, 4, 'GuestFeatures'], [0x08, 4, 'QueuePFN'], [0x0c, 2, 'QueueSize'],
   [0x0e, 2, 'QueueSelect'], [0x10, 2, 'QueueNotify'], [0x12, 1, 'DeviceStatus'], [0x13, 1, 'ISR'], [0x14, 0x100, 'DeviceConfig'],
@@ -66,7 +69,7 @@ const lapic: Layout = [
 const ioapic: Layout = [[0x00, 4, 'IOREGSEL'], [0x10, 4, 'IOWIN'], [0x40, 4, 'EOI']];
 const hpet: Layout = [[0x000, 8, 'GCAP_ID'], [0x010, 8, 'GEN_CONF'], [0x020, 8, 'GINTR_STA'], [0x0f0, 8, 'MAIN_CNT'], [0x100, 0x300, 'Timer N']];
 
-export const LAYOUTS = { rtl8139, e1000, virtioLegacy, lapic, ioapic, hpet } as const;
+export const LAYOUTS = { rtl8139, e1000, e1000io, virtioLegacy, lapic, ioapic, hpet } as const;
 
 /** Ports and MMIO every QEMU PC/Q35 guest has, whatever /proc says. */
 const FIXED_PORTS: ReadonlyArray<readonly [number, number, string]> = [
@@ -155,7 +158,9 @@ export class IoMap {
     const r = this.best(this.ports, BigInt(p));
     // The guest's own claim wins where it is specific (a driver or a PCI device); the fixed table names the rest.
     if (r && (r.layout || r.depth > 0) && !/^PCI Bus/.test(r.name)) {
-      const reg = r.layout ? register(LAYOUTS[r.layout], p - Number(r.lo)) : null;
+      // e1000's port BAR is its IOADDR/IODATA window, not the MMIO register file.
+      const layout = r.layout === 'e1000' ? 'e1000io' : r.layout;
+      const reg = layout ? register(LAYOUTS[layout], p - Number(r.lo)) : null;
       return { device: r.layout || /^[0-9a-f]{4}:/.test(r.name) ? `${r.name} @ 0x${r.lo.toString(16)}` : r.name, register: reg };
     }
     for (const [lo, hi, name] of FIXED_PORTS) if (p >= lo && p <= hi) return { device: name, register: null };
