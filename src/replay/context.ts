@@ -6,9 +6,10 @@
  *   traced duration (kvm_exit and kvm_entry fire inside KVM), but it is inside
  *   the gap between one exit's entry and the next exit. Between two exits a
  *   few bytes of code apart the guest ran an instruction or two, so the low
- *   end of those gaps is the transition; nearby RIPs can also be a loop that
- *   came back after long work, so the 1st percentile of all gaps (back-to-back
- *   exits of one handler) caps it.
+ *   end of those gaps is the transition. Nearby RIPs can also be a loop that
+ *   came back after long work; an interrupt's arrival followed by its
+ *   handler's ack (EOI, PIC poll) is the other direct reading. With neither,
+ *   the low end of all gaps only bounds it from above (inferred: false).
  * - userspaceRoundTrip: what handing an exit to the userspace device model
  *   (QEMU) and back adds to the same access handled in the kernel. It is the
  *   difference between the low ends (5th percentiles) of userspace and
@@ -21,7 +22,7 @@
  *   kernel without emulating anything (interrupt window, CPUID, ...): a
  *   hypercall's dispatch is a lookup of the same length.
  */
-import { F_GPA, F_PORT, F_USERSPACE, type ExitChunk } from '../model/chunk.js';
+import { F_GPA, F_MSR, F_PORT, F_USERSPACE, type ExitChunk } from '../model/chunk.js';
 import { REASONS } from '../model/reasons.js';
 import { formatHex, u64ToBigInt } from '../model/u64.js';
 import type { KaslrOption, ResolvedAddress, Symbolizer } from '../symbols/index.js';
@@ -35,7 +36,7 @@ export interface Inferred {
   inferred: boolean;
 }
 
-import { KERNEL_PORTS } from '../symbols/devices.js';
+import { KERNEL_PORTS, LAPIC_EOI, MSR_X2APIC_EOI } from '../symbols/devices.js';
 
 /** Exit classes KVM handles in the kernel without emulating an instruction or an access: the dispatch floor. */
 const TRIVIAL = new Set(['INTERRUPT_WINDOW', 'CPUID', 'VMCALL', 'PAUSE_INSTRUCTION', 'NMI_WINDOW', 'TPR_BELOW_THRESHOLD', 'RDTSC', 'RDTSCP', 'XSETBV', 'WBINVD', 'INVD']);
@@ -67,6 +68,10 @@ export class ReplayContext {
     const gaps: number[] = [];
     // Every gap between consecutive exits of a vcpu holds one exit + entry: a low quantile of all of them (decimated past 2^18) bounds T from above.
     let allGaps: number[] = [], stride = 1, seen = 0;
+    // An interrupt's arrival (or a halt's wake-up) followed by its handler's first exit, the ack (an EOI write, the PIC poll): a handler
+    // acks first (ack_APIC_irq at the top of the sysvec handlers, timer_interrupt's PIC poll), so the gap is T and a few instructions.
+    const ackGaps: number[] = [];
+    const arrival = new Set([...REASONS.matching('EXTERNAL_INTERRUPT'), ...REASONS.matching('PREEMPTION_TIMER'), ...REASONS.matching('HLT')]);
     const userspaceIo: number[] = [];
     const userPio: number[] = [], kernPio: number[] = [], userMmio: number[] = [], kernMmio: number[] = [];
     const kernelAny: number[] = [];
@@ -89,6 +94,10 @@ export class ReplayContext {
           if (g > 0) allGaps.push(g);
           if (allGaps.length >= 1 << 18) { allGaps = allGaps.filter((_, k) => k % 2 === 0); stride *= 2; }
         }
+        if (i + 1 < c.length && arrival.has(c.reason[i]) && isAck(c, i + 1)) {
+          const g = gapAfter(c, i);
+          if (g > 0) ackGaps.push(g);
+        }
         if (i + 1 < c.length && c.ripHi[i] === c.ripHi[i + 1] && Math.abs(c.ripLo[i + 1] - c.ripLo[i]) <= 64 && c.dur[i + 1] === c.dur[i + 1]) {
           const g = gapAfter(c, i);
           if (g > 0) gaps.push(g);
@@ -108,11 +117,15 @@ export class ReplayContext {
     this.hasCallers = callers > n / 2;
     if (opts.transitionNs !== undefined) this.transition = { value: opts.transitionNs, how: 'given with --transition-ns', inferred: true };
     else {
+      // Nearby RIPs can also be a loop that came back after long work (a busy user loop); an arrival followed by its ack is the other
+      // direct reading. With neither, the low end of all gaps only bounds T from above (a handler's work may sit in every gap).
       const near = gaps.length >= 20 ? quantile(gaps, 0.05) : Infinity;
+      const ack = ackGaps.length >= 20 ? quantile(ackGaps, 0.05) : Infinity;
       const any = allGaps.length >= 100 ? quantile(allGaps, 0.01) : Infinity;
-      // Nearby RIPs can also be a loop that came back after long work (a busy user loop): the low end of all gaps caps that.
-      if (near <= any && near < Infinity) this.transition = { value: near, how: `5th percentile of the guest gap between ${gaps.length} pairs of consecutive exits at most 64 bytes of code apart (one or two instructions between them: the gap is the hardware exit + entry)`, inferred: true };
-      else if (any < Infinity) this.transition = { value: any, how: `1st percentile of the guest gap between ${allGaps.length}${stride > 1 ? ' (sampled)' : ''} consecutive exits of a vcpu (back-to-back exits of one handler: nothing but the hardware exit + entry between them)${gaps.length >= 20 ? `; below the 5th percentile of ${gaps.length} pairs at nearby RIPs (${Math.round(near)} ns: a loop that came back, not one instruction)` : ''}`, inferred: true };
+      const loop = gaps.length >= 20 && near > Math.min(ack, any) ? `; the 5th percentile of ${gaps.length} pairs at nearby RIPs (${Math.round(near)} ns) is a loop that came back, not one instruction` : '';
+      if (near <= ack && near <= any && near < Infinity) this.transition = { value: near, how: `5th percentile of the guest gap between ${gaps.length} pairs of consecutive exits at most 64 bytes of code apart (one or two instructions between them: the gap is the hardware exit + entry)`, inferred: true };
+      else if (ack < Infinity) this.transition = { value: Math.min(ack, any), how: `5th percentile of the guest gap between ${ackGaps.length} interrupt arrivals (or halt wake-ups) and their handler's ack (an EOI write or the PIC poll, the first thing a handler does)${loop}`, inferred: true };
+      else if (any < Infinity) this.transition = { value: any, how: `upper bound: 1st percentile of the guest gap between ${allGaps.length}${stride > 1 ? ' (sampled)' : ''} consecutive exits of a vcpu; the trace has no back-to-back exits (an arrival and its ack, two exits a few instructions apart) to read the exit + entry alone from, so every gap may hold handler work too${loop} (give --transition-ns)`, inferred: false };
       else this.transition = { value: 1000, how: `assumed 1000 ns: only ${gaps.length} pairs of nearby consecutive exits to infer it from (give --transition-ns)`, inferred: false };
     }
     const src = anyUserFlag ? 'exits that went to userspace (kvm_userspace_exit)' : 'device-model accesses';
@@ -183,6 +196,14 @@ export class ReplayContext {
       `hypercall dispatch: ${Math.round(this.hypercall.value)} ns (${this.hypercall.how})`,
     ];
   }
+}
+
+/** A handler's ack: an EOI write (x2APIC MSR, xAPIC EOI register) or the PIC's command port. */
+function isAck(c: ExitChunk, i: number): boolean {
+  if (c.flags[i] & F_MSR) return c.msr[i] === MSR_X2APIC_EOI && c.dir[i] !== 1;
+  if (c.flags[i] & F_GPA) return c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI;
+  if (c.flags[i] & F_PORT) return c.port[i] === 0x20 || c.port[i] === 0xa0;
+  return false;
 }
 
 export function isUserspaceIo(c: ExitChunk, i: number, useFlag: boolean): boolean {
