@@ -18,7 +18,7 @@ export const EmulatorConfigSchema = z.strictObject({
   hz: z.union([z.literal(100), z.literal(250), z.literal(1000)]).default(1000),
   iosched: z.enum(['cfq', 'noop']).default('cfq'),
   guestOpts: z.array(z.enum(['coalesce-io', 'no-pmtmr-verify', 'haltpoll'])).default([]).meta({ flag: 'guest-opt' }).describe('guest-side optimizations (repeatable); haltpoll: the 6.1 guest\'s cpuidle-haltpoll driver'),
-  hostOpts: z.array(z.enum(['apicv', 'pv-eoi', 'coalesced-mmio'])).default([]).meta({ flag: 'host-opt' }).describe('host-side optimizations (repeatable)'),
+  hostOpts: z.array(z.enum(['apicv', 'pv-eoi', 'coalesced-mmio', 'ipiv'])).default([]).meta({ flag: 'host-opt' }).describe('host-side optimizations (repeatable); ipiv: IPI virtualization, with apicv'),
   vcpus: z.number().int().min(1).max(64).default(2),
   duration: z.number().positive().max(86_400).default(5).describe('Simulated seconds'),
   ops: z.number().int().positive().optional().describe('Stop after this many workload operations instead'),

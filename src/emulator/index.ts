@@ -60,6 +60,9 @@ export function prepareEmulation(input: unknown, where = 'emulate'): Emulation {
   if (cfg.hostOpts.includes('apicv') && !profile.apicv) {
     throw new ExitscopeError(`${where}: hostOpts: host profile '${profile.name}' has no APICv (its CPU predates it); use --profile modern or --host-opt pv-eoi`);
   }
+  if (cfg.hostOpts.includes('ipiv') && !cfg.hostOpts.includes('apicv')) {
+    throw new ExitscopeError(`${where}: hostOpts: ipiv (IPI virtualization) works only with APICv (kvm_intel enable_ipiv needs enable_apicv): add --host-opt apicv`);
+  }
   const kernel = guestKernel(cfg, profile);
   if (cfg.guestOpts.includes('haltpoll') && kernel !== '6.1-x86_64') {
     throw new ExitscopeError(`${where}: guestOpts: haltpoll is the cpuidle-haltpoll driver of Linux 5.4 and later: run the 6.1 guest (--guest 6.1-x86_64, or --profile modern)`);
