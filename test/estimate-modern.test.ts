@@ -108,3 +108,19 @@ describe('haltpoll', () => {
     expect(disk.passes[0].verdict).toBe('nothing-to-change');
   });
 });
+
+describe('ipiv', () => {
+  it('IPI virtualization needs APICv; with it the reschedule IPIs\' ICR writes do not exit', async () => {
+    expect(() => prepareEmulation({ workload: 'jbb', ...MODERN, hostOpts: ['ipiv'] })).toThrow(/ipiv .*APICv/);
+    const a = await summary({ workload: 'jbb', vcpus: 2, ops: 3000, hostOpts: ['apicv'] });
+    const b = await summary({ workload: 'jbb', vcpus: 2, ops: 3000, hostOpts: ['apicv', 'ipiv'] });
+    expect(a.exits - b.exits).toBeGreaterThan(20);
+    expect(b.byReason.MSR_WRITE.count).toBe(a.byReason.MSR_WRITE.count - (a.exits - b.exits));
+  });
+
+  it('the estimate removes exactly the ICR writes; a trace of an APICv host without back-to-back exits only bounds T, and the row says so', async () => {
+    const r = await row({ workload: 'jbb', vcpus: 2, hostOpts: ['apicv'] }, { hostOpts: ['apicv', 'ipiv'] }, ['ipiv'], 3000);
+    expect(r.checks.exits, ok(r)).toBe(true);
+    expect(r.limit).toMatch(/no back-to-back exits/);
+  });
+});

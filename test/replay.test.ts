@@ -93,6 +93,13 @@ describe('issue 4 acceptance', () => {
     const rep = await validate({ matrix: 'reduced', scale: 0.25 });
     const opts = new Set(rep.rows.map((r) => r.optimization));
     for (const o of ['coalesce-io', 'timer-hz 1000->100', 'drop verify_pmtmr_rate', 'napi-off', 'pv-eoi', 'apicv', 'coalesced-mmio', 'virtio (nic)', 'virtio (disk)', 'coalesce-io + timer-hz']) expect(opts.has(o), o).toBe(true);
+    // The 6.1 guest (issue 17): its rows, the new passes among them.
+    for (const o of ['apicv, 6.1 guest', 'timer-hz 1000->100, 6.1 guest', 'timer-hz, 6.1 guest tickless', 'virtio (nic), 6.1 guest', 'haltpoll, 6.1 guest', 'ipiv, 6.1 guest']) expect(opts.has(o), o).toBe(true);
+    const tickless = rep.rows.find((r) => r.optimization === 'timer-hz, 6.1 guest tickless')!;
+    expect(tickless.estimated).toBeNull();
+    expect(tickless.notes.join(' ')).toMatch(/timer-hz:100: not-applicable: .*tickless/);
+    const ipiv = rep.rows.find((r) => r.optimization === 'ipiv, 6.1 guest')!;
+    expect(ipiv.checks.exits, JSON.stringify(ipiv)).toBe(true);
     for (const r of rep.rows.filter((x) => x.targets && !x.limit)) {
       const what = `${r.optimization} / ${r.scenario} (seed ${r.seed})`;
       expect(r.checks.exits, `${what}: exits ${JSON.stringify(r.estimated?.exitsSavedRange)} vs ${r.measured.exitsSaved}`).toBe(true);
