@@ -74,6 +74,24 @@ describe('hot functions match the independent oracle', () => {
     expect(good.kaslr.note).not.toMatch(/WARNING/);
   });
 
+  it('warns when HLT/MSR exits land in functions that cannot execute them (names rotated, layout kept)', async () => {
+    const { readFileSync, writeFileSync, mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'exitscope-strict-'));
+    const trace = join(dir, 'disk.csv'), map = join(dir, 'disk.map'), rot = join(dir, 'rot.map');
+    expect((await cli(['emulate', '--workload', 'disk', '--duration', '0.1', '-o', trace, '--map-out', map])).code).toBe(0);
+    const lines = readFileSync(map, 'utf8').trim().split('\n').map((l) => l.split(' '));
+    const idx = lines.map((l, k) => (/^[Tt]$/.test(l[1]) ? k : -1)).filter((k) => k >= 0);
+    const names = idx.map((k) => lines[k][2]);
+    idx.forEach((k, j) => { lines[k][2] = names[(j + 3) % names.length]; });
+    writeFileSync(rot, lines.map((l) => l.join(' ')).join('\n') + '\n');
+    const bad = await analyze({ inputs: [trace], maps: [rot], top: 1 });
+    expect(bad.kaslr.note).toMatch(/WARNING: \d+% of \d+ HLT\/MSR\/CPUID exits land in functions that cannot execute those instructions/);
+    const good = await analyze({ inputs: [trace], maps: [map], top: 1 });
+    expect(good.kaslr.note).not.toMatch(/WARNING/);
+  });
+
   it('filters by reason (either vendor spelling) and vcpu, and groups by reason/port/vcpu', async () => {
     const rep = await analyze({ inputs: [fx('paper32', 'trace.csv')], maps: [fx('paper32', 'guest.map')], includeIdle: true, keepUnknown: true, reasons: ['io_instruction'], vcpus: [0], top: 0 });
     expect(rep.totals.exits).toBe(4);
@@ -117,5 +135,6 @@ describe('CLI errors: one line, exit 2, no stack', () => {
   it('--strict', async () => oneLine(await cli(['analyze', fx('paper32', 'trace.csv'), '--strict']), /trace\.csv:24: missing column.*--strict/));
   it('kallsyms without root', async () => oneLine(await cli(['analyze', fx('paper32', 'trace.csv'), '--map', fx('bad', 'kallsyms-noroot')]), /read without root/));
   it('map from another kernel', async () => oneLine(await cli(['analyze', fx('kaslr', 'trace.csv'), '--map', fx('neighbours64', 'System.map')]), /do not fall in the map's text .* under any 0x200000-aligned KASLR slide/));
+  it('64-bit map for a 32-bit guest', async () => oneLine(await cli(['analyze', fx('paper32', 'trace.csv'), '--map', fx('neighbours64', 'System.map')]), /a 64-bit map .* for a trace of 32-bit guest addresses: give the map of the guest kernel that ran/));
   it('bad --kaslr', async () => oneLine(await cli(['analyze', fx('paper32', 'trace.csv'), '--kaslr', 'sideways']), /--kaslr: expected auto, off or a hex offset/));
 });

@@ -102,6 +102,36 @@ function better(a: SlideCandidate, b: SlideCandidate): boolean {
 }
 
 /**
+ * Instructions only a few kernel functions execute: HLT and MWAIT only in the
+ * idle/halt paths, RDMSR/WRMSR only in the msr accessors, CPUID only in the
+ * cpuid helpers. Under the guest's own map nearly every such exit lands in a
+ * function named for it; a map from another build (or a shifted one) still
+ * puts every RIP inside some function, but these land in functions that
+ * cannot issue them.
+ */
+const ONLY_IN: Readonly<Record<string, RegExp>> = {
+  HLT: /halt|hlt|idle|mwait/i,
+  MWAIT_INSTRUCTION: /mwait|idle/i,
+  MSR_READ: /msr/i,
+  MSR_WRITE: /msr|x2apic|apic_write|apic_eoi|wrmsr|tsc_deadline|lapic_next_deadline/i,
+  MSR: /msr|x2apic/i,
+  CPUID: /cpuid/i,
+};
+
+/** Share of such exits (count-weighted) inside a function that can issue them, and how many there were. */
+function strictFit(core: SymbolTable, rips: readonly RipWeight[], slide: bigint): { fit: number; n: number } {
+  let n = 0, ok = 0;
+  for (const r of rips) {
+    const re = ONLY_IN[r.reason];
+    if (!re) continue;
+    n += r.count;
+    const i = core.find(r.addr - slide);
+    if (i >= 0 && re.test(core.name(i))) ok += r.count;
+  }
+  return { fit: n ? ok / n : 1, n };
+}
+
+/**
  * Chooses the slide for the core-kernel table. `rips` are the trace's distinct
  * RIPs that no absolute (module) map resolved.
  */
@@ -111,6 +141,18 @@ export function detectSlide(core: SymbolTable, rips: readonly RipWeight[]): Slid
   const [lo, hi] = range;
   const win = windowOf(lo);
   const kernel = rips.filter((r) => windowOf(r.addr) === win);
+  // A 64-bit map for a 32-bit guest (or the reverse) fits nothing: say so rather than leave every exit unresolved.
+  const traced = rips.filter((r) => r.count > 0);
+  const wide = (a: bigint): boolean => a >= 0x100000000n;
+  if (kernel.length === 0 && traced.length) {
+    const mapWide = wide(lo), traceWide = traced.some((r) => wide(r.addr));
+    if (mapWide !== traceWide) {
+      return {
+        slide: 0n, mode: 'auto', candidates: [], note: 'map does not fit the trace',
+        mismatch: `a ${mapWide ? '64' : '32'}-bit map (text ${hex(lo)}–${hex(hi)}) for a trace of ${traceWide ? '64' : '32'}-bit guest addresses: give the map of the guest kernel that ran`,
+      };
+    }
+  }
   if (kernel.length === 0) {
     return { slide: 0n, mode: 'none', note: `no RIP of the trace is in the map's kernel window ${hex(win)}–${hex(win + WINDOW)}: slide not detectable, none applied`, candidates: [] };
   }
@@ -162,6 +204,10 @@ export function detectSlide(core: SymbolTable, rips: readonly RipWeight[]): Slid
     note = `slide ${hex(best.slide)} detected: ${pct(best.coverage)} of kernel RIPs in functions, ${pct(best.fit)} of instruction exits in matching functions`;
     if (runner) note += `; next best ${hex(runner.slide)} (${pct(runner.fit)})`;
     if (runner && best.fit - runner.fit < 0.15) note += ' — a close call: confirm with --kaslr';
+  }
+  const strict = strictFit(core, kernel, best.slide);
+  if (strict.n >= 20 && strict.fit < 0.5) {
+    note += `; WARNING: ${pct(1 - strict.fit)} of ${strict.n} HLT/MSR/CPUID exits land in functions that cannot execute those instructions: this map is likely from another build of the guest kernel (names below are suspect)`;
   }
   if (best.hinted >= 50 && best.fit < 0.2) {
     note += `; WARNING: only ${pct(best.fit)} of ${best.hinted} instruction exits (I/O, MSR, HLT, ...) land in functions named for them: is this map from the guest kernel that ran?`;
