@@ -60,6 +60,7 @@ export class Emulation {
     for (let id = 0; id < cfg.vcpus; id++) {
       const v = new VcpuSim(id, streamRng(cfg.seed, STREAM.jitter, id), p.jitter, ledger, guest.s.extIrq, guest.s.hlt, EMULATION_BASE_NS, p.transitionNs, { decide: streamRng(cfg.seed, STREAM.decide, id), work: streamRng(cfg.seed, STREAM.work, id), timers: streamRng(cfg.seed, STREAM.timers, id) });
       v.tickPeriod = guest.tickNs;
+      v.postedIrqs = guest.apicv;
       // Ticks of different vcpus are not aligned.
       v.nextTick = guest.tickNs * ((id * 0.37) % 1 + 0.5);
       v.onTick = (vv) => guest.tick(vv);

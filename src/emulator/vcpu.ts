@@ -85,6 +85,14 @@ export class VcpuSim {
   readonly workRng: Rng;
   /** When the guest's own timers fall due on this vcpu (tickless idle), its own stream too. */
   readonly timerRng: Rng;
+  /**
+   * Posted interrupts (APICv): a device interrupt that finds the vcpu in guest
+   * mode is delivered by the posted-interrupt notification without a VM exit.
+   * Without them KVM kicks the vcpu out (an external-interrupt exit) to inject
+   * it. A timer interrupt still arrives by its own exit (the host timer, or
+   * the preemption timer of a TSC-deadline guest).
+   */
+  postedIrqs = false;
   /** How the guest idles on this vcpu (NO_HZ_IDLE, haltpoll); null: HLT with the tick running. */
   idlePolicy: IdlePolicy | null = null;
   private tickStopped = false;
@@ -211,6 +219,13 @@ export class VcpuSim {
     this.inHandler = false;
   }
 
+  /** An interrupt due now finds the vcpu in guest mode: its arrival exit (none for a posted device interrupt). */
+  private arrive(): void {
+    const timer = this.nextTick <= this.irqAt;
+    if (!timer && this.postedIrqs) { this.skip(1); return; }
+    this.exitAt(timer && this.timerArrival ? this.timerArrival : this.extIrq, this.curRip);
+  }
+
   /** Guest work of `ns`, split by the interrupts that arrive meanwhile. */
   work(ns: number, rip = this.curRip): void {
     this.curRip = rip;
@@ -224,7 +239,7 @@ export class VcpuSim {
       const run = Math.max(0, ev - this.t);
       this.rawWork(run);
       remaining -= run;
-      this.exitAt(this.timerArrival && this.nextTick <= this.irqAt ? this.timerArrival : this.extIrq, this.curRip);
+      this.arrive();
       this.dispatch();
       this.curRip = rip;
     }
@@ -281,7 +296,7 @@ export class VcpuSim {
         this.pollTimedOut = false;
         this.polls++;
         // The event finds the vcpu in guest mode: it arrives as any interrupt does while the guest runs.
-        if (ev === this.nextTick || ev === this.irqAt) this.exitAt(this.timerArrival && this.nextTick <= this.irqAt ? this.timerArrival : this.extIrq, this.curRip);
+        if (ev === this.nextTick || ev === this.irqAt) this.arrive();
         this.curRip = rip;
         this.curRipHi = ripHi;
         return;

@@ -3,15 +3,22 @@
  * - pv-eoi: the guest writes EOI to shared memory; KVM needs no exit for an
  *   edge-triggered interrupt. Level-triggered EOIs (they must reach the
  *   IOAPIC) still exit.
- * - apicv: EOI writes are virtualized (a level-triggered one becomes a cheaper
- *   EOI-induced exit), and posted interrupts need no interrupt-window exit.
+ * - apicv: EOI writes are virtualized (a level-triggered one becomes an
+ *   EOI-induced exit), and posted interrupts need no interrupt-window exit
+ *   and no external-interrupt exit for a device interrupt that finds the vcpu
+ *   running (the posted-interrupt notification is taken in guest mode). Such
+ *   an arrival is an external-interrupt exit outside the timer's ticks that
+ *   the device's handler follows (an EOI or a device register access before
+ *   the vcpu halts or takes another interrupt, within 100 us); a timer's
+ *   arrival and host interrupts the guest does not handle stay.
  * EOI exits are APIC accesses to the EOI register (0xfee000b0), x2APIC EOI
  * MSR writes (0x80b), or APIC accesses inside an ack/EOI function; "level-triggered" is read off the acking function's name
  * (ack_ioapic_quirk_irq, *_level, *fasteoi*).
  */
 import { z } from 'zod';
-import { F_CALLER, F_GPA, F_MSR, F_SIZE, F_VALUE, type ExitChunk } from '../../model/chunk.js';
-import { LAPIC_EOI, MSR_X2APIC_EOI } from '../../symbols/devices.js';
+import { F_CALLER, F_GPA, F_MSR, F_PORT, F_SIZE, F_VALUE, type ExitChunk } from '../../model/chunk.js';
+import { isKernelApic, KERNEL_PORTS, LAPIC_EOI, MSR_X2APIC_EOI } from '../../symbols/devices.js';
+import { detectTimer } from './timer-hz.js';
 import { REASONS } from '../../model/reasons.js';
 import type { ReplayContext } from '../context.js';
 import { definePass } from '../pass-def.js';
@@ -36,11 +43,24 @@ export class ApicPass implements ReplayPass {
       if (canon === 'MSR_WRITE') return false;
       return EOI_FN.test(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
     };
-    let converted = 0, windows = 0;
-    const out = trace.derive((_v, c, o) => {
+    let converted = 0, windows = 0, posted = 0;
+    const ext = new Set(REASONS.matching('EXTERNAL_INTERRUPT'));
+    const stops = new Set([...ext, ...REASONS.matching('PREEMPTION_TIMER'), ...REASONS.matching('HLT')]);
+    const ticks = this.name === 'apicv' ? detectTimer(trace, ctx).clusters : new Map<number, Array<[number, number]>>();
+    const deviceAccess = (c: ExitChunk, i: number): boolean =>
+      (c.flags[i] & F_PORT ? !KERNEL_PORTS.has(c.port[i]) : false) || ((c.flags[i] & F_GPA) !== 0 && !isKernelApic(c.gpaHi[i], c.gpaLo[i]));
+    const out = trace.derive((v, c, o) => {
+      // The timer's own arrivals (tick clusters) stay: the host timer / preemption timer still exits.
+      const inTick = new Uint8Array(c.length);
+      for (const [a, b] of ticks.get(v) ?? []) for (let k = a; k <= b; k++) inTick[k] = 1;
       for (let i = 0; i < c.length; i++) {
         const canon = REASONS.get(c.reason[i]).canonical;
         if (this.name === 'apicv' && canon === 'INTERRUPT_WINDOW') { ledger.removed++; windows++; continue; }
+        if (this.name === 'apicv' && ext.has(c.reason[i]) && !inTick[i]) {
+          let device = false;
+          for (let j = i + 1; j < c.length && !stops.has(c.reason[j]) && c.ts[j] - c.ts[i] < 100_000; j++) if (isEoi(c, j) || deviceAccess(c, j)) { device = true; break; }
+          if (device) { ledger.removed++; posted++; continue; }
+        }
         if (!isEoi(c, i)) { o.copyRow(c, i); continue; }
         const level = LEVEL_FN.test(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '') || (c.flags[i] & F_CALLER ? LEVEL_FN.test(ctx.fnName(c.callerHi[i], c.callerLo[i]) ?? '') : false);
         if (!level) { ledger.removed++; continue; }
@@ -58,8 +78,8 @@ export class ApicPass implements ReplayPass {
       }
     });
     if (this.name === 'apicv') {
-      ledger.notes.push(`${windows} interrupt-window exits removed (posted interrupts); ${converted} level-triggered EOIs become EOI-induced exits`);
-      ledger.assumptions.push('edge-triggered EOIs need no exit; a level-triggered EOI becomes an EOI-induced exit: as costly as an x2APIC EOI write (neither decodes an instruction), half an xAPIC EOI\'s APIC-access exit (the decode goes; no trace of an APICv host to measure it from)', 'interrupt-window exits disappear with posted interrupts');
+      ledger.notes.push(`${windows} interrupt-window exits and ${posted} device-interrupt arrivals removed (posted interrupts); ${converted} level-triggered EOIs become EOI-induced exits`);
+      ledger.assumptions.push('a device interrupt that finds the vcpu running is posted: its external-interrupt exit (one the device\'s handler follows, outside the timer\'s ticks) goes; host interrupts the guest does not handle stay', 'edge-triggered EOIs need no exit; a level-triggered EOI becomes an EOI-induced exit: as costly as an x2APIC EOI write (neither decodes an instruction), half an xAPIC EOI\'s APIC-access exit (the decode goes; no trace of an APICv host to measure it from)', 'interrupt-window exits disappear with posted interrupts');
     } else {
       ledger.assumptions.push('edge-triggered EOIs need no exit (the guest EOIs through shared memory); level-triggered ones still exit');
     }

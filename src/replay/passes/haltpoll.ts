@@ -61,6 +61,19 @@ export class HaltpollPass implements ReplayPass {
         else if (!hlt.has(c.reason[i]) && !isUserspaceIo(c, i, anyUserFlag)) kernel.push(c.dur[i]);
       }
     }
+    // Posted interrupts (APICv): the interrupt that ends a poll is taken in guest mode, no exit. A trace shows them by EOI-induced exits,
+    // or by interrupts (halt wake-ups) handled with no EOI write and no interrupt window at all.
+    let eoiInduced = 0, eoiWrites = 0, windows = 0, halted = 0;
+    const induced = REASONS.lookup('EOI_INDUCED'), win = new Set(REASONS.matching('INTERRUPT_WINDOW'));
+    for (const c of trace.vcpus.values()) {
+      for (let i = 0; i < c.length; i++) {
+        if (c.reason[i] === induced) eoiInduced++;
+        else if ((c.flags[i] & F_MSR && c.msr[i] === MSR_X2APIC_EOI) || (c.flags[i] & F_GPA && c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI)) eoiWrites++;
+        else if (win.has(c.reason[i])) windows++;
+        else if (hlt.has(c.reason[i])) halted++;
+      }
+    }
+    const postedIrqs = eoiInduced > 0 || (halted > 0 && eoiWrites === 0 && windows === 0);
     const [arrivalNs, arrivalHow] = arrivals.length >= 5 ? [median(arrivals), `median of the trace's ${arrivals.length} external-interrupt exits`]
       : timerArrivals.length >= 5 ? [median(timerArrivals), `median of the trace's ${timerArrivals.length} preemption-timer exits (no external-interrupt exits)`]
       : kernel.length ? [median(kernel), `no interrupt arrivals in the trace: the median of its ${kernel.length} other in-kernel exits`] : [ctx.hypercall.value, 'the dispatch floor'];
@@ -133,9 +146,11 @@ export class HaltpollPass implements ReplayPass {
           ledger.removed++;
           if (arrive[i]) {
             pollNs += tickOff[i];
-            const r = o.push(c.ts[i] + c.dur[i], c.vcpu[i], ext, c.ripHi[i], c.ripLo[i], arrivalNs);
-            o.flags[r] = 0;
-            ledger.added++;
+            if (!postedIrqs) {
+              const r = o.push(c.ts[i] + c.dur[i], c.vcpu[i], ext, c.ripHi[i], c.ripLo[i], arrivalNs);
+              o.flags[r] = 0;
+              ledger.added++;
+            }
             while (pollNs >= P) {
               pollNs -= P;
               const n = Math.max(1, Math.round(perTick.exits));
@@ -155,7 +170,9 @@ export class HaltpollPass implements ReplayPass {
     ledger.notes.push(`${polled} of ${halts} halts polled through (${nohz} tick stop/restart writes with them), ${shortened} halts shortened by a poll that ran out; ${tickAdded} exits of ticks that land in polls (${periodHz ? `${periodHz} Hz tick` : 'CONFIG_HZ=1000 at most: the high end takes none'}, ${perTick.exits.toFixed(1)} exits a tick${ticksSeen >= 5 ? '' : ', assumed'})`);
     ledger.assumptions.push(
       `the haltpoll governor replayed on each vcpu's halts: poll after a halt or a woken poll, limit from 0 growing x${hp.grow} (from ${hp.growStartNs / 1000} us) to ${hp.maxNs / 1000} us after halts it could have covered, halving after longer ones`,
-      `a polled halt loses its HLT exit and the NO_HZ tick stop/restart writes around it; the interrupt that ends the poll arrives by an external-interrupt exit (${Math.round(arrivalNs)} ns: ${arrivalHow})`,
+      postedIrqs
+        ? 'a polled halt loses its HLT exit and the NO_HZ tick stop/restart writes around it; the interrupt that ends the poll is posted (the trace shows APICv: EOI-induced exits, or interrupts handled without EOI or window exits): no exit'
+        : `a polled halt loses its HLT exit and the NO_HZ tick stop/restart writes around it; the interrupt that ends the poll arrives by an external-interrupt exit (${Math.round(arrivalNs)} ns: ${arrivalHow}); on a host with posted interrupts it would not`,
       `the tick runs while the vcpu polls: ${periodHz ? `${periodHz} Hz (the trace's tick)` : 'the trace shows no steady tick: at most CONFIG_HZ=1000 (the rewritten trace), none at the high end'}`,
       'the polling burns host CPU, not guest throughput',
     );
