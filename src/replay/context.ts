@@ -8,7 +8,8 @@
  *   few bytes of code apart the guest ran an instruction or two, so the low
  *   end of those gaps is the transition. Nearby RIPs can also be a loop that
  *   came back after long work; an interrupt's arrival followed by its
- *   handler's ack (EOI, PIC poll) is the other direct reading. With neither,
+ *   handler's ack (EOI, PIC poll), or NO_HZ's tick-stop write followed by
+ *   the halt, is the other direct reading. With neither,
  *   the low end of all gaps only bounds it from above (inferred: false).
  * - userspaceRoundTrip: what handing an exit to the userspace device model
  *   (QEMU) and back adds to the same access handled in the kernel. It is the
@@ -36,7 +37,7 @@ export interface Inferred {
   inferred: boolean;
 }
 
-import { KERNEL_PORTS, LAPIC_EOI, MSR_X2APIC_EOI } from '../symbols/devices.js';
+import { KERNEL_PORTS, LAPIC_EOI, MSR_TSC_DEADLINE, MSR_X2APIC_EOI } from '../symbols/devices.js';
 
 /** Exit classes KVM handles in the kernel without emulating an instruction or an access: the dispatch floor. */
 const TRIVIAL = new Set(['INTERRUPT_WINDOW', 'CPUID', 'VMCALL', 'PAUSE_INSTRUCTION', 'NMI_WINDOW', 'TPR_BELOW_THRESHOLD', 'RDTSC', 'RDTSCP', 'XSETBV', 'WBINVD', 'INVD']);
@@ -72,6 +73,8 @@ export class ReplayContext {
     // acks first (ack_APIC_irq at the top of the sysvec handlers, timer_interrupt's PIC poll), so the gap is T and a few instructions.
     const ackGaps: number[] = [];
     const arrival = new Set([...REASONS.matching('EXTERNAL_INTERRUPT'), ...REASONS.matching('PREEMPTION_TIMER'), ...REASONS.matching('HLT')]);
+    // So is NO_HZ's tick stop right before a halt: the idle loop writes the clock event, then halts a few dozen instructions later.
+    const halt = new Set(REASONS.matching('HLT'));
     const userspaceIo: number[] = [];
     const userPio: number[] = [], kernPio: number[] = [], userMmio: number[] = [], kernMmio: number[] = [];
     const kernelAny: number[] = [];
@@ -94,7 +97,7 @@ export class ReplayContext {
           if (g > 0) allGaps.push(g);
           if (allGaps.length >= 1 << 18) { allGaps = allGaps.filter((_, k) => k % 2 === 0); stride *= 2; }
         }
-        if (i + 1 < c.length && arrival.has(c.reason[i]) && isAck(c, i + 1)) {
+        if (i + 1 < c.length && ((arrival.has(c.reason[i]) && isAck(c, i + 1)) || (isClockEventWrite(c, i) && halt.has(c.reason[i + 1])))) {
           const g = gapAfter(c, i);
           if (g > 0) ackGaps.push(g);
         }
@@ -124,7 +127,7 @@ export class ReplayContext {
       const any = allGaps.length >= 100 ? quantile(allGaps, 0.01) : Infinity;
       const loop = gaps.length >= 20 && near > Math.min(ack, any) ? `; the 5th percentile of ${gaps.length} pairs at nearby RIPs (${Math.round(near)} ns) is a loop that came back, not one instruction` : '';
       if (near <= ack && near <= any && near < Infinity) this.transition = { value: near, how: `5th percentile of the guest gap between ${gaps.length} pairs of consecutive exits at most 64 bytes of code apart (one or two instructions between them: the gap is the hardware exit + entry)`, inferred: true };
-      else if (ack < Infinity) this.transition = { value: Math.min(ack, any), how: `5th percentile of the guest gap between ${ackGaps.length} interrupt arrivals (or halt wake-ups) and their handler's ack (an EOI write or the PIC poll, the first thing a handler does)${loop}`, inferred: true };
+      else if (ack < Infinity) this.transition = { value: Math.min(ack, any), how: `5th percentile of the guest gap between ${ackGaps.length} interrupt arrivals (or halt wake-ups) and their handler's ack (an EOI write or the PIC poll, the first thing a handler does), or a tick stop and the halt right after it${loop}`, inferred: true };
       else if (any < Infinity) this.transition = { value: any, how: `upper bound: 1st percentile of the guest gap between ${allGaps.length}${stride > 1 ? ' (sampled)' : ''} consecutive exits of a vcpu; the trace has no back-to-back exits (an arrival and its ack, two exits a few instructions apart) to read the exit + entry alone from, so every gap may hold handler work too${loop} (give --transition-ns)`, inferred: false };
       else this.transition = { value: 1000, how: `assumed 1000 ns: only ${gaps.length} pairs of nearby consecutive exits to infer it from (give --transition-ns)`, inferred: false };
     }
@@ -196,6 +199,10 @@ export class ReplayContext {
       `hypercall dispatch: ${Math.round(this.hypercall.value)} ns (${this.hypercall.how})`,
     ];
   }
+}
+
+function isClockEventWrite(c: ExitChunk, i: number): boolean {
+  return (c.flags[i] & F_MSR) !== 0 && c.msr[i] === MSR_TSC_DEADLINE && c.dir[i] !== 1;
 }
 
 /** A handler's ack: an EOI write (x2APIC MSR, xAPIC EOI register) or the PIC's command port. */
