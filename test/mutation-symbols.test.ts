@@ -1,0 +1,73 @@
+/**
+ * Symbols (src/symbols): the KASLR rules a one-line bug breaks (issue 16). Each
+ * case is a small map laid out by hand with functions 1 MiB apart and a few
+ * RIPs; the candidate slides and what each puts where are worked out in the
+ * comments (slide = trace address - map address, candidates are 2 MiB
+ * multiples that keep the kernel RIPs inside the map's text).
+ */
+import { describe, expect, it } from 'vitest';
+import { columnsFromRaw } from '../src/symbols/columns.js';
+import { detectSlide, type RipWeight } from '../src/symbols/kaslr.js';
+import { SymbolTable } from '../src/symbols/symbol-table.js';
+
+const L = 0xffffffff81000000n;
+const MiB = 0x100000n;
+
+/** A core-kernel table from `[offset from L, name]` pairs, unsized text symbols like System.map's. */
+function table(syms: Array<[bigint, string]>): SymbolTable {
+  return new SymbolTable([{ cols: columnsFromRaw(syms.map(([off, name]) => ({ name, module: '', start: L + off, size: null, text: true }))) }]);
+}
+const rip = (off: bigint, count: number, reason = ''): RipWeight => ({ addr: L + off, count, reason });
+
+describe('KASLR slide rules', () => {
+  it('a tie between slides goes to the smaller one', () => {
+    // Text [L, L+8 MiB). One HLT site at L+3 MiB+0x10. Candidates: 0 (always), and the 2 MiB
+    // multiples in [L+3MiB+0x10 - (L+8MiB) + 1, 3 MiB+0x10] = -4, -2, +2 MiB.
+    //   0      -> work_c      (no fit)      -4 MiB -> L+7MiB mwait_idle (fits HLT)
+    //   -2 MiB -> work_e      (no fit)      +2 MiB -> L+1MiB default_idle (fits HLT)
+    // -4 and +2 MiB score the same; the smaller |slide| wins.
+    const t = table([[0n, 'work_a'], [MiB, 'default_idle'], [2n * MiB, 'work_b'], [3n * MiB, 'work_c'], [4n * MiB, 'work_d'], [5n * MiB, 'work_e'], [6n * MiB, 'work_f'], [7n * MiB, 'mwait_idle'], [8n * MiB, '_etext']]);
+    const d = detectSlide(t, [rip(3n * MiB + 0x10n, 100, 'HLT')]);
+    expect(d.candidates.map((c) => c.slide).sort((a, b) => (a < b ? -1 : 1))).toEqual([-4n * MiB, -2n * MiB, 0n, 2n * MiB]);
+    expect(d.slide).toBe(2n * MiB);
+    expect(d.mode).toBe('auto');
+  });
+
+  it('a trace that fits the map unslid keeps no slide unless another slide fits its instruction exits better', () => {
+    // Text [L, L+6 MiB). 96 HLT exits at L+0x10 and 4 unhinted exits at L-0x1000 (below the text).
+    //   0      : HLT in default_idle (fit 1); the 4 outside any function -> coverage 0.96
+    //   -2 MiB : HLT in acpi_idle_do_entry (fit 1); the 4 in work_one -> coverage 1, a higher score
+    // Same fit: the unslid map is kept.
+    const t = table([[0n, 'default_idle'], [MiB, 'work_one'], [2n * MiB, 'acpi_idle_do_entry'], [3n * MiB, 'work_two'], [4n * MiB, 'work_three'], [5n * MiB, 'work_four'], [6n * MiB, '_etext']]);
+    const d = detectSlide(t, [rip(0x10n, 96, 'HLT'), rip(-0x1000n, 4)]);
+    const zero = d.candidates.find((c) => c.slide === 0n)!, two = d.candidates.find((c) => c.slide === -2n * MiB)!;
+    expect([zero.coverage, zero.fit, two.coverage, two.fit]).toEqual([0.96, 1, 1, 1]);
+    expect(d.slide).toBe(0n);
+  });
+
+  // Text [L, L+4 MiB); the trace is the map moved by +2 MiB: 500 HLT in default_idle, 499 MSR
+  // writes in native_write_msr, and one stray RIP outside the moved text (0.1% of the exits).
+  const strayMap = () => table([[0n, 'work_a'], [MiB, 'default_idle'], [MiB + MiB / 2n, 'native_write_msr'], [2n * MiB, 'work_b'], [3n * MiB, 'work_c'], [4n * MiB, '_etext']]);
+  const slid = [rip(3n * MiB + 0x10n, 500, 'HLT'), rip(3n * MiB + MiB / 2n + 0x20n, 499, 'MSR_WRITE')];
+
+  it('a stray RIP above the text does not rule out the slide (0.5% tail ignored at the top)', () => {
+    // Counting the stray at L+7.9 MiB, slides would start at 7.9 - 4 MiB: +2 MiB would not be tried.
+    const d = detectSlide(strayMap(), [...slid, rip(7n * MiB + 0xf0000n, 1)]);
+    expect(d.slide).toBe(2n * MiB);
+    const best = d.candidates.find((c) => c.slide === 2n * MiB)!;
+    expect([best.coverage, best.fit]).toEqual([999 / 1000, 1]);
+  });
+
+  it('a stray RIP below the text does not rule out the slide (0.5% tail ignored at the bottom)', () => {
+    // Counting the stray at L+64 KiB, slides would end at 64 KiB: +2 MiB would not be tried.
+    const d = detectSlide(strayMap(), [rip(0x10000n, 1), ...slid]);
+    expect(d.slide).toBe(2n * MiB);
+  });
+
+  it('strays beyond the 0.5% tail bound the slides (6 exits of 1,005 at the top)', () => {
+    // 6 of 1,005 (0.6%) is more than the tail: the stray counts, slides start at 7.9 - 4 MiB, +2 MiB is never tried.
+    const d = detectSlide(strayMap(), [...slid, rip(7n * MiB + 0xf0000n, 6)]);
+    expect(d.candidates.map((c) => c.slide)).not.toContain(2n * MiB);
+    expect(d.slide).toBe(0n);
+  });
+});
