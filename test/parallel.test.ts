@@ -54,15 +54,17 @@ describe('parallel reading over byte ranges', () => {
     const { csv, txt } = await emulated();
     const small = [fx('ftrace', 'dropped.txt'), fx('ftrace', 'latency-4vcpu.txt'), fx('ftrace', 'garbage-crlf.txt'), fx('paper32', 'trace.csv')];
     for (const f of [csv, txt, ...small]) {
+      // The ftrace fixtures are 64-bit guests: the 32-bit guest's map does not fit them (and says so).
+      const maps = f.includes('/ftrace/') ? [] : [GUEST_MAP];
       process.env.EXITSCOPE_PARALLEL_MIN = '1e15';
       const one = await dump(f);
-      const oneA = full(await analyze({ inputs: [f], maps: [GUEST_MAP], by: 'vcpu,reason', top: 0 }));
+      const oneA = full(await analyze({ inputs: [f], maps, by: 'vcpu,reason', top: 0 }));
       for (const size of small.includes(f) ? ['97', '1000'] : ['2999', '7001']) {
         process.env.EXITSCOPE_PARALLEL_MIN = '0';
         process.env.EXITSCOPE_RANGE_BYTES = size;
         process.env.EXITSCOPE_WORKERS = '2';
         expect(await dump(f), `${f} in ${size}-byte ranges`).toEqual(one);
-        expect(full(await analyze({ inputs: [f], maps: [GUEST_MAP], by: 'vcpu,reason', top: 0 })), `${f} analyze`).toEqual(oneA);
+        expect(full(await analyze({ inputs: [f], maps, by: 'vcpu,reason', top: 0 })), `${f} analyze`).toEqual(oneA);
       }
     }
   });

@@ -45,7 +45,7 @@ export class CellStore {
   /** The cell of `key`, created when new. */
   cell(key: Uint32Array): number {
     const n = this.table.size;
-    const id = this.table.intern(key);
+    const id = this.width === 2 ? this.table.intern2(key[0], key[1]) : this.table.intern(key);
     if (id === n) {
       if (id >= this.count.length) this.grow();
       this.min[id] = Infinity;

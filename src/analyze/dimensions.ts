@@ -61,7 +61,7 @@ function vmText(input: number, vm: number, ctx: LabelContext): string {
 export const DIMENSION_SPECS: { readonly [K in Dimension]: DimensionSpec } = {
   function: {
     name: 'function', words: 1, symbolic: true, covers: null,
-    key(c, i, _in, r, key, at) { key[at] = r.id(c.ripHi[i], c.ripLo[i]) >>> 0; return true; },
+    key(c, i, _in, r, key, at) { key[at] = r.idAt(c, i) >>> 0; return true; },
     label(key, at, ctx) {
       const l = ctx.resolver.label(key[at] | 0);
       return { text: l.text, symbol: l.symbol, module: l.module, address: l.start };
@@ -80,7 +80,7 @@ export const DIMENSION_SPECS: { readonly [K in Dimension]: DimensionSpec } = {
   caller: {
     name: 'caller', words: 2, symbolic: true, covers: null,
     key(c, i, _in, r, key, at) {
-      key[at] = r.id(c.ripHi[i], c.ripLo[i]) >>> 0;
+      key[at] = r.idAt(c, i) >>> 0;
       // A caller address of 0 is no return address at all (user space, where no caller was recorded).
       key[at + 1] = c.flags[i] & F_CALLER && (c.callerHi[i] | c.callerLo[i]) !== 0 ? r.id(c.callerHi[i], c.callerLo[i]) >>> 0 : NO_CALLER;
       return true;

@@ -52,26 +52,42 @@ export interface ExitFilter {
 
 export const NO_FILTER: ExitFilter = { reasons: null, vcpus: null };
 
-/** Exits per reason id and per vcpu before filtering. */
+/** Exits per reason id and per vcpu before filtering (dense counters: ids and vcpu numbers are small). */
 export class Census {
-  readonly reasons = new Map<number, number>();
-  readonly vcpus = new Map<number, number>();
+  private byReason: Float64Array<ArrayBuffer> = new Float64Array(64);
+  private byVcpu: Float64Array<ArrayBuffer> = new Float64Array(64);
+  /** Vcpu numbers too large for the dense array (a corrupt or synthetic trace). */
+  private readonly farVcpus = new Map<number, number>();
 
   count(c: ExitChunk): void {
-    let lastR = -1, lastV = -1, nR = 0, nV = 0;
+    let byReason = this.byReason, byVcpu = this.byVcpu;
     for (let i = 0; i < c.length; i++) {
       const r = c.reason[i], v = c.vcpu[i];
-      if (r !== lastR) { if (lastR >= 0) this.reasons.set(lastR, (this.reasons.get(lastR) ?? 0) + nR); lastR = r; nR = 0; }
-      if (v !== lastV) { if (nV) this.vcpus.set(lastV, (this.vcpus.get(lastV) ?? 0) + nV); lastV = v; nV = 0; }
-      nR++; nV++;
+      if (r >= byReason.length) byReason = this.byReason = grow(byReason, r);
+      byReason[r]++;
+      if (v < byVcpu.length) byVcpu[v]++;
+      else if (v < 65536) { byVcpu = this.byVcpu = grow(byVcpu, v); byVcpu[v]++; }
+      else this.farVcpus.set(v, (this.farVcpus.get(v) ?? 0) + 1);
     }
-    if (lastR >= 0) this.reasons.set(lastR, (this.reasons.get(lastR) ?? 0) + nR);
-    if (nV) this.vcpus.set(lastV, (this.vcpus.get(lastV) ?? 0) + nV);
+  }
+
+  get reasons(): Map<number, number> {
+    const m = new Map<number, number>();
+    this.byReason.forEach((n, id) => { if (n) m.set(id, n); });
+    return m;
+  }
+
+  get vcpus(): Map<number, number> {
+    const m = new Map<number, number>();
+    this.byVcpu.forEach((n, v) => { if (n) m.set(v, n); });
+    for (const [v, n] of this.farVcpus) m.set(v, n);
+    return m;
   }
 
   /** Throws when a filter word matched no exit of the trace, naming what the trace holds. */
   check(filter: ExitFilter): void {
     const present = [...this.reasons.keys()];
+    const vcpus = this.vcpus;
     const names = present.map((id) => REASONS.get(id).name);
     if (filter.reasons) {
       for (const w of filter.reasons.include) {
@@ -79,8 +95,8 @@ export class Census {
       }
     }
     if (filter.vcpus) {
-      const have = [...this.vcpus.keys()].sort((a, b) => a - b);
-      for (const v of filter.vcpus) if (!this.vcpus.has(v)) throw new ExitscopeError(`--vcpu ${v}: no exits of vcpu ${v} in this trace (vcpus present: ${have.join(', ') || 'none'})`);
+      const have = [...vcpus.keys()].sort((a, b) => a - b);
+      for (const v of filter.vcpus) if (!vcpus.has(v)) throw new ExitscopeError(`--vcpu ${v}: no exits of vcpu ${v} in this trace (vcpus present: ${have.join(', ') || 'none'})`);
     }
   }
 }
@@ -98,4 +114,10 @@ export function selectRows(chunk: ExitChunk, filter: ExitFilter, sel: Uint32Arra
     sel[n++] = i;
   }
   return n;
+}
+
+function grow(a: Float64Array, need: number): Float64Array<ArrayBuffer> {
+  const b = new Float64Array(Math.max(need + 1, a.length * 2));
+  b.set(a);
+  return b;
 }

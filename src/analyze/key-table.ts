@@ -53,6 +53,27 @@ export class KeyTable {
     return id;
   }
 
+  /** intern() for a two-word table without the tuple loop (the common function x reason cell). */
+  intern2(a: number, b: number): number {
+    let h = Math.imul(0x811c9dc5 ^ a, 0x01000193);
+    h ^= h >>> 15;
+    h = Math.imul(h ^ b, 0x01000193);
+    h ^= h >>> 15;
+    const mask = this.mask, slots = this.slots, keys = this.keys;
+    let s = (h >>> 0) & mask;
+    for (;;) {
+      const id = slots[s];
+      if (id < 0) break;
+      if (keys[2 * id] === a >>> 0 && keys[2 * id + 1] === b >>> 0) return id;
+      s = (s + 1) & mask;
+    }
+    const k = this.pair;
+    k[0] = a; k[1] = b;
+    return this.intern(k);
+  }
+
+  private readonly pair = new Uint32Array(2);
+
   key(id: number, w: number): number {
     return this.keys[id * this.width + w];
   }

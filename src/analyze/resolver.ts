@@ -23,6 +23,11 @@ export const CLASS_FIRMWARE = -4;
 /** Ids at or above this are addresses kept as their own rows (no map, or --keep-unknown). */
 export const ADDRESS_ID_BASE = 1 << 30;
 
+const DM_BITS = 13;
+const DM_SIZE = 1 << DM_BITS;
+const DM_SHIFT = 32 - DM_BITS;
+const DM_EMPTY = -0x7fffffff;
+
 export const CLASS_NAMES: Readonly<Record<number, string>> = {
   [CLASS_USER]: '[guest user]',
   [CLASS_KERNEL_NOSYM]: '[guest kernel, no symbol]',
@@ -61,15 +66,47 @@ export class AddressResolver {
   private lastLo = -1;
   private lastId = 0;
 
+  /** Direct-mapped memo in front of the hash: a hot RIP costs a multiply and two compares. */
+  private readonly dmLo = new Int32Array(DM_SIZE);
+  private readonly dmHi = new Int32Array(DM_SIZE);
+  private readonly dmId = new Int32Array(DM_SIZE).fill(DM_EMPTY);
+  private memoChunk: object | null = null;
+  private memoIds = new Int32Array(0);
+  private memoLen = 0;
+
+  /** The row ids of every exit of `chunk` (computed once per chunk, shared by the handlers that need them). */
+  idsOf(c: { length: number; ripHi: Uint32Array; ripLo: Uint32Array }): Int32Array {
+    if (c === this.memoChunk && c.length === this.memoLen) return this.memoIds;
+    if (this.memoIds.length < c.length) this.memoIds = new Int32Array(Math.max(c.length, 1024));
+    const ids = this.memoIds, hi = c.ripHi, lo = c.ripLo;
+    for (let i = 0; i < c.length; i++) ids[i] = this.id(hi[i], lo[i]);
+    this.memoChunk = c;
+    this.memoLen = c.length;
+    return ids;
+  }
+
+  /** Id of row i of chunk c (through the per-chunk memo). */
+  idAt(c: { length: number; ripHi: Uint32Array; ripLo: Uint32Array }, i: number): number {
+    return (c === this.memoChunk && c.length === this.memoLen ? this.memoIds : this.idsOf(c))[i];
+  }
+
   id(hi: number, lo: number): number {
     // Runs of one RIP are common (a polling loop, a tick's accesses): one compare instead of a hash.
     if (lo === this.lastLo && hi === this.lastHi) return this.lastId;
     this.lastHi = hi; this.lastLo = lo;
+    const d = (Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b) >>> DM_SHIFT);
+    if (this.dmLo[d] === (lo | 0) && this.dmHi[d] === (hi | 0) && this.dmId[d] !== DM_EMPTY) return (this.lastId = this.dmId[d]);
+    const id = this.slowId(hi, lo);
+    this.dmLo[d] = lo; this.dmHi[d] = hi; this.dmId[d] = id;
+    return (this.lastId = id);
+  }
+
+  private slowId(hi: number, lo: number): number {
     const k = this.key;
     k[0] = hi; k[1] = lo;
     const n = this.cache.size;
     const slot = this.cache.intern(k);
-    if (slot < n) return (this.lastId = this.ids[slot]);
+    if (slot < n) return this.ids[slot];
     if (slot >= this.ids.length) {
       const b = new Int32Array(this.ids.length * 2);
       b.set(this.ids);
@@ -77,7 +114,7 @@ export class AddressResolver {
     }
     const id = this.resolve(hi, lo);
     this.ids[slot] = id;
-    return (this.lastId = id);
+    return id;
   }
 
   private resolve(hi: number, lo: number): number {

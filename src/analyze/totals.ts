@@ -9,7 +9,9 @@ import { F_UNPAIRED, type ExitChunk } from '../model/chunk.js';
 import type { ExitHandler } from './handler.js';
 import { isIdleReason } from './idle.js';
 import { KeyTable } from './key-table.js';
-import type { AddressResolver } from './resolver.js';
+import { ADDRESS_ID_BASE, CLASS_USER, type AddressResolver } from './resolver.js';
+
+const DIRECT_VCPUS = 1024;
 
 export interface VcpuTotals {
   input: number;
@@ -61,7 +63,14 @@ export class TotalsHandler implements ExitHandler<Totals> {
     this.exits = 0; this.handling = 0; this.idle = 0; this.timed = 0;
     this.first = []; this.last = [];
     this.vtab = new KeyTable(3, 64);
+    this.direct = [];
     this.split.fill(0);
+  }
+
+  private direct: Int32Array[] = [];
+
+  private directSlots(input: number): Int32Array {
+    return (this.direct[input] ??= new Int32Array(DIRECT_VCPUS).fill(-1));
   }
 
   private vcpuSlot(input: number, vm: number, vcpu: number): number {
@@ -84,7 +93,13 @@ export class TotalsHandler implements ExitHandler<Totals> {
     let last = this.last[input] ?? -Infinity;
     const r = this.resolver;
     const split = this.split;
+    const ids = r ? r.idsOf(c) : null;
+    // Slots of vm 0's vcpus of this input by vcpu number: alternating vcpus cost an array read, not a hash.
+    const direct = this.directSlots(input);
+    let { vexits, vfirst, vlast, vidle, vhand } = this as TotalsHandler;
     let lastV = -1, lastVm = 0, slot = -1;
+    let timed = 0, idle = 0, handling = 0;
+    let lastReason = -1, lastIdle = false;
     for (let k = 0; k < n; k++) {
       const i = sel[k];
       const ts = c.ts[i];
@@ -93,22 +108,34 @@ export class TotalsHandler implements ExitHandler<Totals> {
       const end = d === d ? ts + d : ts;
       if (end > last) last = end;
       const v = c.vcpu[i], vm = c.vm[i];
-      if (v !== lastV || vm !== lastVm) { slot = this.vcpuSlot(input, vm, v); lastV = v; lastVm = vm; }
-      this.vexits[slot]++;
-      if (ts < this.vfirst[slot]) this.vfirst[slot] = ts;
-      if (end > this.vlast[slot]) this.vlast[slot] = end;
-      if (d === d) {
-        this.timed++;
-        if (isIdleReason(c.reason[i])) { this.idle += d; this.vidle[slot] += d; }
-        else { this.handling += d; this.vhand[slot] += d; }
+      if (v !== lastV || vm !== lastVm) {
+        slot = vm === 0 && v < DIRECT_VCPUS ? direct[v] : -1;
+        if (slot < 0) {
+          slot = this.vcpuSlot(input, vm, v);
+          if (vm === 0 && v < DIRECT_VCPUS) direct[v] = slot;
+          // A new vcpu may have grown the arrays.
+          ({ vexits, vfirst, vlast, vidle, vhand } = this as TotalsHandler);
+        }
+        lastV = v; lastVm = vm;
       }
-      if (r) {
-        const kind = r.kindOfId(r.id(c.ripHi[i], c.ripLo[i]));
-        const at = kind === 'kernel' ? 0 : kind === 'user' ? 2 : 4;
+      vexits[slot]++;
+      if (ts < vfirst[slot]) vfirst[slot] = ts;
+      if (end > vlast[slot]) vlast[slot] = end;
+      if (d === d) {
+        timed++;
+        const reason = c.reason[i];
+        if (reason !== lastReason) { lastReason = reason; lastIdle = isIdleReason(reason); }
+        if (lastIdle) { idle += d; vidle[slot] += d; }
+        else { handling += d; vhand[slot] += d; }
+      }
+      if (ids !== null) {
+        const id = ids[i];
+        const at = id >= 0 && id < ADDRESS_ID_BASE ? 0 : id === CLASS_USER ? 2 : id < 0 ? 4 : r!.kindOfId(id) === 'user' ? 2 : 4;
         split[at]++;
         if (d === d) split[at + 1] += d;
       }
     }
+    this.timed += timed; this.idle += idle; this.handling += handling;
     this.exits += n;
     this.first[input] = first;
     this.last[input] = last;
