@@ -14,14 +14,14 @@
  * The payload decoders (kvm_payloads.ts) follow the print formats under
  * events/kvm/* (copied in fixtures/tracefs/) and older kernels' trace.h.
  *
- * Line shapes handled (taken from real captures where a source is named in
- * fixtures/ftrace/README.md; composed from the format strings above otherwise):
- *   CPU 0/KVM-7289    [023] d....  2925.640967: kvm_exit: vcpu 0 reason EXTERNAL_INTERRUPT …
- *   kvm-5664  [000] 11906.220188: kvm_exit: reason io_instruction rip 0xc01e4473
- *   CPU 0/KV-7289    23d..1. 2925.640967: kvm_exit: …                  (trace-cmd report -l)
- *   [001]   770.850307:                       kvm:kvm_exit: …          (perf script, no comm)
- *   qemu-system-x86 18971 [015] 95922.997039: kvm:kvm_exit: …         (perf script)
- *   trace.dat:     CPU 0/KVM-7289 [023] …                              (trace-cmd report, several files)
+ * Line shapes handled. "real": quoted from a real capture (issue 3 quotes these
+ * lines as such); "composed": written from the format strings above, no capture:
+ *   CPU 0/KVM-7289    [023] d....  2925.640967: kvm_exit: vcpu 0 reason EXTERNAL_INTERRUPT …  (real)
+ *   kvm-5664  [000] 11906.220188: kvm_exit: reason io_instruction rip 0xc01e4473               (real)
+ *   CPU 0/KV-7289    23d..1. 2925.640967: kvm_exit: …                  (trace-cmd report -l; composed)
+ *   [001]   770.850307:                       kvm:kvm_exit: …          (perf script, no comm; real)
+ *   qemu-system-x86 18971 [015] 95922.997039: kvm:kvm_exit: …         (perf script; composed)
+ *   trace.dat:     CPU 0/KVM-7289 [023] …                              (trace-cmd report, several files; composed)
  * Oddities: comm names with spaces, slashes and colons, cut to 8 characters
  * in the latency layout (pairing is by pid, never by comm); latency flags of 4
  * or 5 characters or none; 6 or 9 decimals; `rip` missing; SVM reasons with a
