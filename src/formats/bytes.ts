@@ -61,8 +61,19 @@ export class ReasonCache {
   /** learnIsa: let the first unambiguous name settle the spellings both vendors share (text traces); off for canonical files, whose lower-case names are always SVM. */
   constructor(private readonly learnIsa = true) {}
 
+  /** Direct-mapped on (length, first, middle and last byte): a known name costs one table read and one compare. */
+  private readonly slot = new Int16Array(256).fill(-1);
+
+  private static hash(b: Uint8Array, s: number, e: number): number {
+    const n = e - s;
+    return n === 0 ? 0 : (n * 31 + b[s] * 7 + b[s + (n >> 1)] * 3 + b[e - 1]) & 255;
+  }
+
   lookup(b: Buffer, s: number, e: number): number {
-    for (let k = 0; k < this.keys.length; k++) if (bytesEqual(b, s, e, this.keys[k])) return this.ids[k];
+    const h = ReasonCache.hash(b, s, e);
+    const k0 = this.slot[h];
+    if (k0 >= 0 && bytesEqual(b, s, e, this.keys[k0])) return this.ids[k0];
+    for (let k = 0; k < this.keys.length; k++) if (bytesEqual(b, s, e, this.keys[k])) { this.slot[h] = k; return this.ids[k]; }
     const text = b.toString('latin1', s, e);
     let id = REASONS.lookup(text, this.isa);
     if (id < 0) id = REASONS.intern('other', text);
@@ -70,6 +81,7 @@ export class ReasonCache {
     if (this.learnIsa && this.isa === 'other' && r.isa !== 'other' && !AMBIGUOUS_OLD_NAMES.has(text)) this.isa = r.isa;
     this.keys.push(Uint8Array.from(b.subarray(s, e)));
     this.ids.push(id);
+    if (this.keys.length <= 0x7fff) this.slot[h] = this.keys.length - 1;
     return id;
   }
 }

@@ -48,6 +48,7 @@ export function csvLineParser(path: string, acc: CsvAccounting, columns: Set<Opt
   const ready: ExitChunk[] = [];
   const reasons = new ReasonCache(false);
   let chunk = new ExitChunk(rows);
+  const stats = acc.stats;
   let slotOf: number[] | null = null;
   let width = 0;
   const strFields: Array<string | undefined> = new Array(ALL_COLUMNS.length);
@@ -160,8 +161,19 @@ export function csvLineParser(path: string, acc: CsvAccounting, columns: Set<Opt
     if (q !== e) return false;
     const off = tsBig >= 0 ? time.offsetOfDigits(b.toString('latin1', tsBig, tsBigEnd)) : time.offsetOfNumber(ts);
     if (dur !== dur) flags |= F_UNPAIRED;
-    chunk.pushRow(off, vcpu, reason, ripHi, ripLo, dur, flags, port, size, dir, valHi, valLo, gpaHi, gpaLo, msr, cHi, cLo, vm);
-    acc.stats.events++;
+    // Stored in place (a fresh chunk's columns are zero, so absent optional fields need no store).
+    const ch = chunk;
+    const i = ch.length++;
+    ch.ts[i] = off; ch.vcpu[i] = vcpu; ch.reason[i] = reason; ch.ripHi[i] = ripHi; ch.ripLo[i] = ripLo; ch.dur[i] = dur; ch.flags[i] = flags;
+    if (flags & F_PORT) ch.port[i] = port;
+    if (flags & F_SIZE) ch.size[i] = size;
+    if (dir !== 0) ch.dir[i] = dir;
+    if (flags & F_VALUE) { ch.valHi[i] = valHi; ch.valLo[i] = valLo; }
+    if (flags & F_GPA) { ch.gpaHi[i] = gpaHi; ch.gpaLo[i] = gpaLo; }
+    if (flags & F_MSR) ch.msr[i] = msr;
+    if (flags & F_CALLER) { ch.callerHi[i] = cHi; ch.callerLo[i] = cLo; }
+    if (vm !== 0) ch.vm[i] = vm;
+    stats.events++;
     return true;
   };
 
