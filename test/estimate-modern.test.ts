@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateScenario, type Scenario } from '../src/check/validate.js';
 import { emulationStream, guestMapFor, prepareEmulation, type EmulationSummary } from '../src/emulator/index.js';
-import { ExitTrace } from '../src/model/chunk.js';
+import { ExitTrace, F_MSR } from '../src/model/chunk.js';
 import { estimate, parsePassSpec } from '../src/replay/index.js';
 import { loadSymbolizer } from '../src/symbols/index.js';
 
@@ -130,6 +130,17 @@ describe('haltpoll', () => {
     // Waits longer than guest_halt_poll_ns: the governor shrinks its limit and every halt stays.
     const disk = await est({ workload: 'disk', disk: 'virtio', diskTest: 'write', blockKB: [16], iosched: 'noop', ops: 2000 }, ['haltpoll']);
     expect(disk.passes[0].verdict).toBe('nothing-to-change');
+  });
+});
+
+describe('traces without kvm_msr detail', () => {
+  it('haltpoll finds the NO_HZ tick stop/restart writes by the function that writes the clock event (emulate -o CSV carries no msr column)', async () => {
+    const em = prepareEmulation({ duration: 86_400, seed: 1, vcpus: 1, ...MODERN, workload: 'net', nic: 'virtio', netTest: 'UDP_RR', ops: 1000 });
+    const trace = await ExitTrace.collect(emulationStream(em).chunks, new Set(['port', 'size', 'dir', 'value', 'gpa', 'caller']));
+    for (const c of trace.chunks) for (let i = 0; i < c.length; i++) c.flags[i] &= ~F_MSR;
+    const rep = await estimate({ input: trace, symbolizer: await loadSymbolizer([guestMapFor(em)]), passes: [parsePassSpec('haltpoll')], bootstrap: 0 });
+    const m = /\((\d+) tick stop\/restart writes with them\)/.exec(rep.passes[0].notes.join(' '));
+    expect(Number(m?.[1])).toBeGreaterThan(1900);
   });
 });
 

@@ -50,7 +50,7 @@ export function emulationStream(em: Emulation, name = `emulate:${em.cfg.workload
   async function* chunks() {
     for await (const c of em.chunks()) { stats.events += c.length; stats.lines += c.length; yield c; }
   }
-  return { path: name, format: 'emulator', stats, columns: new Set(['port', 'size', 'dir', 'value', 'gpa', 'caller'] as const), counters: newCounters(), vms: new Map(), embeddedKallsyms: () => undefined, chunks: chunks() };
+  return { path: name, format: 'emulator', stats, columns: new Set(['port', 'size', 'dir', 'value', 'gpa', 'msr', 'caller'] as const), counters: newCounters(), vms: new Map(), embeddedKallsyms: () => undefined, chunks: chunks() };
 }
 
 /** Validates a config against its profile's capabilities and returns a ready emulation. */

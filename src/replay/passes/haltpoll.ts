@@ -25,7 +25,7 @@
 import { z } from 'zod';
 import { F_GPA, F_MSR, F_USERSPACE, type ExitChunk } from '../../model/chunk.js';
 import { REASONS } from '../../model/reasons.js';
-import { LAPIC_EOI, MSR_TSC_DEADLINE, MSR_X2APIC_EOI } from '../../symbols/devices.js';
+import { EDGE_ACK_FNS, LAPIC_EOI, MSR_TSC_DEADLINE, MSR_X2APIC_EOI, TIMER_REARM_FNS } from '../../symbols/devices.js';
 import { isUserspaceIo, type ReplayContext } from '../context.js';
 import { definePass, kv, num } from '../pass-def.js';
 import { gapAfter, type ReplayTrace } from '../trace.js';
@@ -48,7 +48,12 @@ export class HaltpollPass implements ReplayPass {
     const hlt = new Set(REASONS.matching('HLT'));
     const ext = REASONS.lookup('EXTERNAL_INTERRUPT');
     const T = ctx.transition.value;
-    const deadline = (c: ExitChunk, i: number): boolean => (c.flags[i] & F_MSR) !== 0 && c.msr[i] === MSR_TSC_DEADLINE && c.dir[i] !== 1;
+    // A TSC-deadline write: by its MSR number, or (a trace without kvm_msr detail) a WRMSR in the clock event's programming function.
+    const wrmsr = new Set(REASONS.matching('MSR_WRITE'));
+    const deadline = (c: ExitChunk, i: number): boolean =>
+      c.flags[i] & F_MSR ? c.msr[i] === MSR_TSC_DEADLINE && c.dir[i] !== 1 : wrmsr.has(c.reason[i]) && TIMER_REARM_FNS.has(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
+    const eoiWrite = (c: ExitChunk, i: number): boolean =>
+      c.flags[i] & F_MSR ? c.msr[i] === MSR_X2APIC_EOI : c.flags[i] & F_GPA ? c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI : wrmsr.has(c.reason[i]) && EDGE_ACK_FNS.has(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
     // The price of the interrupt that ends a poll: the trace's own interrupt arrivals, else what KVM's in-kernel exits cost.
     const pre = REASONS.lookup('PREEMPTION_TIMER');
     const arrivals: number[] = [], timerArrivals: number[] = [], kernel: number[] = [];
@@ -68,7 +73,7 @@ export class HaltpollPass implements ReplayPass {
     for (const c of trace.vcpus.values()) {
       for (let i = 0; i < c.length; i++) {
         if (c.reason[i] === induced) eoiInduced++;
-        else if ((c.flags[i] & F_MSR && c.msr[i] === MSR_X2APIC_EOI) || (c.flags[i] & F_GPA && c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI)) eoiWrites++;
+        else if (eoiWrite(c, i)) eoiWrites++;
         else if (win.has(c.reason[i])) windows++;
         else if (hlt.has(c.reason[i])) halted++;
       }
@@ -86,7 +91,7 @@ export class HaltpollPass implements ReplayPass {
       for (const [a, b] of list) {
         // A timer interrupt, not bare clock-event writes (NO_HZ's tick stops and restarts).
         let interrupt = false;
-        for (let k = a; k <= b && !interrupt; k++) if (c.reason[k] === ext || c.reason[k] === pre || (c.flags[k] & F_MSR && c.msr[k] === MSR_X2APIC_EOI) || (c.flags[k] & F_GPA && c.gpaLo[k] === LAPIC_EOI)) interrupt = true;
+        for (let k = a; k <= b && !interrupt; k++) if (c.reason[k] === ext || c.reason[k] === pre || eoiWrite(c, k)) interrupt = true;
         if (!interrupt) continue;
         ticksSeen++;
         for (let k = a; k <= b; k++) { tickExits++; tickNs += c.dur[k] === c.dur[k] ? c.dur[k] : 0; }
