@@ -141,6 +141,9 @@ describe('traces without kvm_msr detail', () => {
     const rep = await estimate({ input: trace, symbolizer: await loadSymbolizer([guestMapFor(em)]), passes: [parsePassSpec('haltpoll')], bootstrap: 0 });
     const m = /\((\d+) tick stop\/restart writes with them\)/.exec(rep.passes[0].notes.join(' '));
     expect(Number(m?.[1])).toBeGreaterThan(1900);
+    // apicv / pv-eoi find the x2APIC EOIs by their writing function too (one per interrupt).
+    const eoi = await estimate({ input: trace, symbolizer: await loadSymbolizer([guestMapFor(em)]), passes: [parsePassSpec('pv-eoi')], bootstrap: 0 });
+    expect(eoi.passes[0].exitsBefore - eoi.passes[0].exitsAfter).toBeGreaterThanOrEqual(1000);
   });
 });
 

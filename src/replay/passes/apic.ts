@@ -40,7 +40,8 @@ export class ApicPass implements ReplayPass {
       if (!apic.has(canon)) return false;
       if (c.flags[i] & F_GPA) return c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI;
       if (c.flags[i] & F_MSR) return c.msr[i] === MSR_X2APIC_EOI;
-      if (canon === 'MSR_WRITE') return false;
+      // A WRMSR without kvm_msr detail (no MSR number): an EOI when the writing function is one (native_apic_msr_eoi_write), not an ICR or timer write.
+      if (canon === 'MSR_WRITE') return /eoi/i.test(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
       return EOI_FN.test(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
     };
     let converted = 0, windows = 0, posted = 0;
