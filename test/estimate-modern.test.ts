@@ -162,3 +162,13 @@ describe('ipiv', () => {
     expect(r.limit).toMatch(/no back-to-back exits/);
   });
 });
+
+describe('ipiv without kvm_msr detail', () => {
+  it('finds the ICR writes by their writing function', async () => {
+    const em = prepareEmulation({ duration: 86_400, seed: 1, vcpus: 2, ...MODERN, workload: 'jbb', ops: 3000 });
+    const trace = await ExitTrace.collect(emulationStream(em).chunks, new Set(['port', 'size', 'dir', 'value', 'gpa', 'caller']));
+    for (const c of trace.chunks) for (let i = 0; i < c.length; i++) c.flags[i] &= ~F_MSR;
+    const rep = await estimate({ input: trace, symbolizer: await loadSymbolizer([guestMapFor(em)]), passes: [parsePassSpec('ipiv')], bootstrap: 0 });
+    expect(rep.passes[0].exitsBefore - rep.passes[0].exitsAfter).toBeGreaterThan(20);
+  });
+});

@@ -150,7 +150,7 @@ export async function advise(opts: { input: string | ExitTrace; maps?: readonly 
   for (const c of rt.vcpus.values()) {
     for (let i = 0; i < c.length; i++) {
       if ((c.flags[i] & F_MSR && c.msr[i] === MSR_X2APIC_EOI) || (c.flags[i] & F_GPA && c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI)) eois++;
-      if (isIcrWrite(c, i)) icr++;
+      if (isIcrWrite(c, i, ctx)) icr++;
       if (c.flags[i] & F_MSR && c.msr[i] === MSR_TSC_DEADLINE) deadline++;
       if (win.has(c.reason[i])) windows++;
       if (hlt.has(c.reason[i]) && c.dur[i] < 200_000) hltShort++;

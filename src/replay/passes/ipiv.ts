@@ -14,10 +14,14 @@ import { definePass, kv } from '../pass-def.js';
 import { gapAfter, type ReplayTrace } from '../trace.js';
 import { closeLedger, newLedger, type PassResult, type ReplayPass } from '../types.js';
 
-export function isIcrWrite(c: ExitChunk, i: number): boolean {
+const WRMSR = new Set(REASONS.matching('MSR_WRITE'));
+
+/** An ICR write: x2APIC MSR 0x830, the xAPIC ICR, or (a trace without kvm_msr detail, given a map) a WRMSR in an ICR-writing function. */
+export function isIcrWrite(c: ExitChunk, i: number, ctx?: ReplayContext): boolean {
   if (c.dir[i] === DIR_READ) return false;
   if (c.flags[i] & F_MSR) return c.msr[i] === MSR_X2APIC_ICR;
-  return (c.flags[i] & F_GPA) !== 0 && c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_BASE + 0x300;
+  if (c.flags[i] & F_GPA) return c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_BASE + 0x300;
+  return !!ctx && WRMSR.has(c.reason[i]) && /icr_write/.test(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
 }
 
 export class IpivPass implements ReplayPass {
@@ -29,9 +33,9 @@ export class IpivPass implements ReplayPass {
     const out = trace.derive((_v, c, o) => {
       let i = 0;
       while (i < c.length) {
-        if (!isIcrWrite(c, i)) { o.copyRow(c, i); i++; continue; }
+        if (!isIcrWrite(c, i, ctx)) { o.copyRow(c, i); i++; continue; }
         let j = i;
-        while (this.pv && j + 1 < c.length && isIcrWrite(c, j + 1) && gapAfter(c, j) < ctx.transition.value + 2000) j++;
+        while (this.pv && j + 1 < c.length && isIcrWrite(c, j + 1, ctx) && gapAfter(c, j) < ctx.transition.value + 2000) j++;
         if (this.pv) {
           if (j > i) { o.push(c.ts[i], c.vcpu[i], vmcall, c.ripHi[i], c.ripLo[i], ctx.hypercall.value + c.dur[i]); ledger.removed += j - i + 1; ledger.added++; }
           else o.copyRow(c, i);
