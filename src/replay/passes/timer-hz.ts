@@ -89,7 +89,11 @@ function isEdgeEoi(ctx: ReplayContext, c: ExitChunk, i: number): boolean {
     return cf === null || TIMER_HANDLER_FNS.has(cf);
   }
   const f = ctx.fnName(c.ripHi[i], c.ripLo[i]);
-  if (f && EDGE_ACK_FNS.has(f)) return true;
+  if (f && EDGE_ACK_FNS.has(f)) {
+    // An x2APIC EOI without kvm_msr detail: the same caller rule as above.
+    if (/msr_eoi/.test(f) && c.flags[i] & F_CALLER) { const cf = ctx.fnName(c.callerHi[i], c.callerLo[i]); return cf === null || TIMER_HANDLER_FNS.has(cf); }
+    return true;
+  }
   // A bare EOI-register write with no map: an EOI, edge or level; only adjacent to a handler does it count.
   return !f && (c.flags[i] & F_GPA) !== 0 && c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI;
 }
