@@ -129,7 +129,8 @@ export class VcpuSim {
     this.transitionNs += 2 * this.halfTransition;
     // Trace timestamps are whole ns; the model's clock may carry fractions (the PIT period is 999847.7 ns).
     const i = c.push(Math.round(this.t), this.id, site.reason, ripHi >>> 0, rip >>> 0, dur);
-    let f = site.userspace ? F_CALLER | F_USERSPACE : F_CALLER;
+    // A site with no caller (user space, an interrupt arriving in the guest) records none rather than a caller at address 0.
+    let f = (site.userspace ? F_USERSPACE : 0) | (site.caller ? F_CALLER : 0);
     c.callerHi[i] = site.caller ? (site.hi ?? 0) >>> 0 : 0;
     c.callerLo[i] = site.caller >>> 0;
     if (site.port >= 0) { f |= F_PORT | F_SIZE | F_VALUE; c.port[i] = site.port; c.size[i] = site.size; c.dir[i] = site.dir; c.valHi[i] = 0; c.valLo[i] = value >>> 0; }

@@ -32,7 +32,7 @@ export const command: Command = {
     if (base.workload === undefined) throw new ExitscopeError('emulate: --workload is required (disk, net or jbb)');
     const em = prepareEmulation(base, scenario ?? 'emulate');
     const { out, close } = await openOutput(args.output as string | undefined, io);
-    await writeAll(out, writerFor(String(args.emit))(em.chunks(), { columns: new Set(['port', 'size', 'dir', 'value', 'gpa', 'caller']) }));
+    await writeAll(out, writerFor(String(args.emit))(em.chunks(), { columns: new Set(['port', 'size', 'dir', 'value', 'gpa', 'msr', 'caller']) }));
     await close();
     if (args['map-out']) writeGuestMap(String(args['map-out']), em);
     const sum = em.summary!;
