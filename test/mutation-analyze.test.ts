@@ -2,7 +2,11 @@
  * Aggregations (src/analyze) that a one-line bug breaks (issue 16), on
  * fixtures whose rows are worked out by hand in their READMEs.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { diff, type DiffReport } from '../src/analyze/diff.js';
 import { analyze } from '../src/analyze/index.js';
 import { cli, fx } from './helpers.js';
 
@@ -35,5 +39,129 @@ describe('rows past --top are counted, not dropped', () => {
     const r = await cli(['analyze', fx('neighbours64', 'trace.csv'), '--map', fx('neighbours64', 'System.map'), '--keep-unknown', '--include-idle', '--top', '2']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/\(2 more rows: 2 exits, 12 ?ns; --top 0 shows all\)/);
+  });
+});
+
+describe('diff on two hand-worked traces (fixtures/mutation/README.md)', () => {
+  const MAP = fx('kallsyms-modules', 'kallsyms');
+  const before = fx('mutation', 'diff-before.csv'), after = fx('mutation', 'diff-after.csv');
+  type Row = DiffReport['sections'][number]['rows'][number];
+  /** key, before exits/time, after exits/time, change, ratio, only. */
+  const brief = (r: Row) => [r.key, r.before.exits, r.before.timeNs, r.after.exits, r.after.timeNs, r.change.exits, r.change.timeNs, r.ratio.exits, r.ratio.timeNs, r.only];
+  const section = (rep: DiffReport, by: 'address' | 'function') => rep.sections.find((s) => s.by === by)!;
+  const UNRESOLVED = '0xffffffffc0a20000';
+
+  it('per trap address: counts, time, change, ratio, which side, ranked by the change in exits', async () => {
+    const rep = await diff({ before, after, maps: [MAP], top: 0 });
+    const s = section(rep, 'address');
+    expect(s.rows.map(brief)).toEqual([
+      ['ioread8+0x20', 4, 4000, 1, 1000, -3, -3000, 0.25, 0.25, null],
+      ['ata_sff_dev_select+0x33 [libata]', 3, 6000, 5, 10000, 2, 4000, 1.666667, 1.666667, null],
+      ['e1000_intr+0x10 [e1000]', 1, 5000, 0, 0, -1, -5000, 0, 0, 'before'],
+      ['ioread8+0x40', 0, 0, 1, 1500, 1, 1500, null, null, 'after'],
+      [UNRESOLVED, 1, 700, 2, 1400, 1, 700, 2, 2, null],
+      ['pv_native_safe_halt+0x9', 2, 0, 1, 0, -1, 0, 0.5, null, null],
+      ['iowrite8+0x14', 2, 6000, 2, 6000, 0, 0, 1, 1, null],
+    ]);
+    expect(s.rows.map((r) => r.rank)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(s.rows.map((r) => [r.symbol, r.module, r.addressBefore, r.addressAfter])).toEqual([
+      ['ioread8', null, '0xffffffff81b97190', '0xffffffff81b97190'],
+      ['ata_sff_dev_select', 'libata', '0xffffffffc052d073', '0xffffffffc052d073'],
+      ['e1000_intr', 'e1000', '0xffffffffc0a10010', null],
+      ['ioread8', null, null, '0xffffffff81b971b0'],
+      ['[guest kernel, no symbol]', null, UNRESOLVED, UNRESOLVED],
+      ['pv_native_safe_halt', null, '0xffffffff821f4da9', '0xffffffff821f4da9'],
+      ['iowrite8', null, '0xffffffff81b975c4', '0xffffffff81b975c4'],
+    ]);
+    expect([s.common, s.onlyBefore, s.onlyAfter]).toEqual([5, 1, 1]);
+    expect(s.omitted).toEqual({ rows: 0, before: { exits: 0, timeNs: 0 }, after: { exits: 0, timeNs: 0 } });
+  });
+
+  it('per function: the sum of its trap addresses, at the function\'s start', async () => {
+    const rep = await diff({ before, after, maps: [MAP], top: 0 });
+    const s = section(rep, 'function');
+    expect(s.rows.map(brief)).toEqual([
+      ['ata_sff_dev_select [libata]', 3, 6000, 5, 10000, 2, 4000, 1.666667, 1.666667, null],
+      ['ioread8', 4, 4000, 2, 2500, -2, -1500, 0.5, 0.625, null],
+      ['e1000_intr [e1000]', 1, 5000, 0, 0, -1, -5000, 0, 0, 'before'],
+      ['[guest kernel, no symbol]', 1, 700, 2, 1400, 1, 700, 2, 2, null],
+      ['pv_native_safe_halt', 2, 0, 1, 0, -1, 0, 0.5, null, null],
+      ['iowrite8', 2, 6000, 2, 6000, 0, 0, 1, 1, null],
+    ]);
+    expect(s.rows.map((r) => [r.addressBefore, r.addressAfter])).toEqual([
+      ['0xffffffffc052d040', '0xffffffffc052d040'], ['0xffffffff81b97170', '0xffffffff81b97170'], ['0xffffffffc0a10000', null],
+      [null, null], ['0xffffffff821f4da0', '0xffffffff821f4da0'], ['0xffffffff81b975b0', '0xffffffff81b975b0'],
+    ]);
+    expect([s.common, s.onlyBefore, s.onlyAfter]).toEqual([5, 1, 0]);
+  });
+
+  it('totals, their change and ratios; a note when the spans differ by more than 5%', async () => {
+    const rep = await diff({ before, after, maps: [MAP], top: 0 });
+    expect([rep.before.exits, rep.before.handlingNs, rep.before.idleNs, rep.before.timeNs, rep.before.spanNs, rep.before.vcpus]).toEqual([13, 21700, 200000, 21700, 650000, 1]);
+    expect([rep.after.exits, rep.after.handlingNs, rep.after.idleNs, rep.after.timeNs, rep.after.spanNs, rep.after.vcpus]).toEqual([12, 19900, 300000, 19900, 750000, 1]);
+    expect(rep.change).toEqual({ exits: -1, timeNs: -1800, exitsRatio: 0.923077, timeRatio: 0.917051 });
+    expect([rep.sort, rep.includeIdle, rep.before.maps, rep.after.maps]).toEqual(['count', false, [MAP], [MAP]]);
+    expect(rep.filter).toEqual({ reasons: [], excludeReasons: [], vcpus: [] });
+    expect(rep.notes).toHaveLength(1);
+    expect(rep.notes[0]).toMatch(/^the traces cover different spans \(0\.001 s before, 0\.001 s after\): counts compare whole runs/);
+    // The same trace on both sides: same span, no note.
+    expect((await diff({ before, after: before, maps: [MAP] })).notes).toEqual([]);
+  });
+
+  it('--include-idle counts the HLT wait as exit time', async () => {
+    const rep = await diff({ before, after, maps: [MAP], top: 0, includeIdle: true });
+    const halt = section(rep, 'address').rows.find((r) => r.key === 'pv_native_safe_halt+0x9')!;
+    expect(brief(halt)).toEqual(['pv_native_safe_halt+0x9', 2, 200000, 1, 300000, -1, 100000, 0.5, 1.5, null]);
+    expect([rep.before.timeNs, rep.after.timeNs, rep.change.timeNs]).toEqual([221700, 319900, 98200]);
+    expect(section(rep, 'function').rows.find((r) => r.key === 'pv_native_safe_halt')!.before.timeNs).toBe(200000);
+  });
+
+  it('--top 2 counts what it leaves out; --sort time ranks by the change in time', async () => {
+    const top = await diff({ before, after, maps: [MAP], top: 2, views: ['address'] });
+    const s = section(top, 'address');
+    expect(s.rows.map((r) => r.key)).toEqual(['ioread8+0x20', 'ata_sff_dev_select+0x33 [libata]']);
+    expect(s.omitted).toEqual({ rows: 5, before: { exits: 6, timeNs: 11700 }, after: { exits: 6, timeNs: 8900 } });
+    expect(top.sections.map((x) => x.by)).toEqual(['address']);
+    const byTime = await diff({ before, after, maps: [MAP], top: 0, sort: 'time', views: ['address'] });
+    expect(byTime.sort).toBe('time');
+    expect(section(byTime, 'address').rows.map((r) => r.key)).toEqual(['e1000_intr+0x10 [e1000]', 'ata_sff_dev_select+0x33 [libata]', 'ioread8+0x20', 'ioread8+0x40', UNRESOLVED, 'pv_native_safe_halt+0x9', 'iowrite8+0x14']);
+  });
+
+  it('another KASLR slide after: rows matched by symbol+offset, addresses as each trace has them, and a note', async () => {
+    const plain = await diff({ before, after, maps: [MAP], top: 0 });
+    const slid = await diff({ before, after: fx('mutation', 'diff-after-slid.csv'), maps: [MAP], top: 0, kaslrAfter: 0x200000n });
+    expect([slid.before.kaslr.slide, slid.after.kaslr.slide, slid.after.kaslr.mode]).toEqual(['0x0', '0x200000', 'forced']);
+    const up = (a: string | null) => (a === null || BigInt(a) >= 0xffffffffc0000000n ? a : `0x${(BigInt(a) + 0x200000n).toString(16)}`);
+    for (const by of ['address', 'function'] as const) {
+      expect(section(slid, by).rows.map(brief)).toEqual(section(plain, by).rows.map(brief));
+      expect(section(slid, by).rows.map((r) => [r.addressBefore, r.addressAfter])).toEqual(section(plain, by).rows.map((r) => [r.addressBefore, up(r.addressAfter)]));
+    }
+    expect(slid.notes).toContain('the traces ran under different KASLR slides (0x0 before, 0x200000 after): trap addresses are matched by symbol+offset');
+  });
+
+  describe('nothing to compare is one error that says why', () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'exitscope-diff-'));
+    const trace = (name: string, rips: bigint[]): string => {
+      const p = join(tmp, name);
+      writeFileSync(p, ['ts_ns,vcpu,reason,rip,duration_ns', ...rips.map((r, i) => `${1000 + i * 100},0,IO_INSTRUCTION,0x${r.toString(16)},10`)].join('\n') + '\n');
+      return p;
+    };
+    const otherOffset = trace('other-offset.csv', [0xffffffff81b971a0n]); // ioread8+0x30: a function in common, no address
+    const user = trace('user.csv', [0x7f0000401234n]); // guest user space only
+
+    it('no exit passes the filter', async () => {
+      await expect(diff({ before: otherOffset, after, maps: [MAP], excludeReasons: ['IO_INSTRUCTION'] })).rejects.toThrow(/other-offset\.csv: no VM exits that pass the filter in it \(2 lines, 1 event read\): nothing to compare/);
+      await expect(diff({ before, after: otherOffset, maps: [MAP], excludeReasons: ['IO_INSTRUCTION'] })).rejects.toThrow(/other-offset\.csv: no VM exits that pass the filter in it/);
+    });
+
+    it('no trap address in common: a shared function, no map, or nothing shared at all', async () => {
+      await expect(diff({ before, after: otherOffset, maps: [MAP] })).rejects.toThrow(/diff-before\.csv and .*other-offset\.csv have no trap address in common \(6 before, 1 after\): they share 1 function\(s\) but no trap address: another kernel build or KASLR slide\?/);
+      await expect(diff({ before, after: otherOffset })).rejects.toThrow(/have no trap address in common \(6 before, 1 after\): give the guest kernel map \(--map\) to match them by symbol\+offset/);
+      await expect(diff({ before, after: user, maps: [MAP] })).rejects.toThrow(/have no trap address in common \(6 before, 1 after\): no function in common either; are they traces of the same guest\?/);
+      await expect(diff({ before, after: user, maps: [MAP], views: ['function'] })).rejects.toThrow(/diff-before\.csv and .*user\.csv have no function in common \(6 before, 1 after\): are they traces of the same guest\?/);
+      // By function only, a shared function is enough.
+      const fn = await diff({ before, after: otherOffset, maps: [MAP], views: ['function'] });
+      expect(section(fn, 'function').rows.find((r) => r.key === 'ioread8')!.after.exits).toBe(1);
+    });
   });
 });
