@@ -1,48 +1,68 @@
 // Mutation testing (issue 16): `npm run mutate`, not part of `npm test`.
 // docs/mutation.md has the scores, the mutants accepted as equivalent and how to rerun.
 //
-// One folder at a time on a small machine:
-//   npm run mutate -- --mutate 'src/analyze/**/*.ts'
-// `--incremental` is always on: a rerun tests only the mutants whose code or covering
-// tests changed since reports/stryker-incremental.json was written (gitignored: it is a
-// cache of one machine's last run, several MB that churn with every source edit).
-// `npm run mutate -- --force` retests everything.
+//   npm run mutate                                              # the four folders, one run
+//   MUTATE_FOLDER=analyze npm run mutate                        # one folder
+//   npm run mutate -- --mutate src/analyze/rows.ts              # one file (its folder's tests)
+//   MUTATE_TAG=name ... --mutate 'a.ts,b.ts'                    # several, under a name of yours
+// Each of these targets keeps its own incremental file (reports/incremental/), so a rerun
+// of the same target tests only the mutants whose code or covering tests changed since.
+// Those files are gitignored: each is one machine's cache of its last run, megabytes that
+// change with every source edit, which concurrent edits would turn into a constant merge
+// conflict; a fresh clone pays one run. `npm run mutate -- --force` retests everything.
+
+/** The folders mutated, and the test files that have them as their subject. */
+const FOLDERS = {
+  formats: ['formats', 'ftrace', 'layouts', 'perf-data', 'trace-dat', 'parallel', 'fuzz', 'depth', 'registries', 'exports', 'model', 'analyze', 'mutation-formats'],
+  symbols: ['symbols', 'mutation-symbols', 'analyze', 'depth', 'ftrace', 'registries', 'exports', 'diff', 'fleet', 'advise-modern'],
+  analyze: ['analyze', 'diff', 'sketch', 'percentiles', 'mutation-analyze', 'mutation-formats', 'exports', 'fleet', 'layouts', 'depth', 'ftrace', 'registries'],
+  replay: ['replay', 'estimate-issue14', 'estimate-matrix', 'estimate-modern', 'advise-modern', 'mutation-replay', 'registries', 'check-validate'],
+};
+// Not used to kill mutants: test/browser (needs chromium; its subject is the HTML report),
+// emulator, check-reproduce, schemas (their subjects are src/emulator, src/check, src/report,
+// and they spend most of their time emulating) and mutation-oracle (the Python oracle).
+
+/** `--mutate X` / `-m X` on the command line (Stryker reads it too; here it names the target's files). */
+const argv = process.argv;
+const at = Math.max(argv.indexOf('--mutate'), argv.indexOf('-m'));
+const target = at > 0 ? argv[at + 1] : undefined;
+const folder = process.env.MUTATE_FOLDER ?? target?.match(/^src\/([a-z]+)\//)?.[1];
+if (folder !== undefined && !(folder in FOLDERS)) throw new Error(`MUTATE_FOLDER=${folder}: choose one of ${Object.keys(FOLDERS).join(', ')}`);
+const folders = folder ? [folder] : Object.keys(FOLDERS);
+const tag = process.env.MUTATE_TAG ?? (target ? target.replace(/[^A-Za-z0-9.-]+/g, '_') : folder ?? 'all');
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   mutate: [
-    'src/formats/**/*.ts',
-    'src/symbols/**/*.ts',
-    'src/analyze/**/*.ts',
-    'src/replay/**/*.ts',
-    // Entry of a worker thread: the tests parse ranges in this thread (no .js beside the
-    // sources), so Stryker cannot observe mutants here; parseRange itself is mutated.
-    '!src/formats/parse-worker.ts',
+    ...folders.map((f) => `src/${f}/**/*.ts`),
+    // Entry of a worker thread: the tests parse ranges in this thread (there is no .js beside
+    // the sources), so no test can observe a mutant here; parseRange itself is mutated.
+    ...(folders.includes('formats') ? ['!src/formats/parse-worker.ts'] : []),
   ],
   testRunner: 'vitest',
   vitest: { configFile: 'stryker.config.vitest.mts', related: false },
-  // The browser test needs chromium and runs the emulator and the HTML report (neither
-  // is mutated); everything else can kill a mutant.
-  testFiles: ['test/!(browser).test.ts'],
+  testFiles: [...new Set(folders.flatMap((f) => FOLDERS[f]))].map((t) => `test/${t}.test.ts`),
   // Each mutant runs only the tests that executed its code in the dry run.
   coverageAnalysis: 'perTest',
   // Mutants in module-level code would need every test rerun in a fresh process; the few
-  // there (tables, regexes built once) are checked through the tests that read them.
+  // there (tables and regexes built once) are checked through the tests that read them.
   ignoreStatic: true,
   checkers: ['typescript'],
   tsconfigFile: 'tsconfig.json',
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
   incremental: true,
-  incrementalFile: 'reports/stryker-incremental.json',
+  incrementalFile: `reports/incremental/${tag}.json`,
   concurrency: 2,
-  timeoutMS: 20_000,
+  timeoutMS: 10_000,
   timeoutFactor: 2,
   dryRunTimeoutMinutes: 30,
   // bench/out holds GB of generated traces; test-artifacts is the browser test's.
   ignorePatterns: ['bench', 'test-artifacts', 'reports', 'test-results.json'],
-  reporters: ['clear-text', 'progress', 'html', 'json'],
-  htmlReporter: { fileName: 'reports/mutation/index.html' },
-  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  // event-recorder: one file per mutant as it is tested (reports/events/<target>), to follow a long run.
+  reporters: ['clear-text', 'progress', 'html', 'json', 'event-recorder'],
+  eventReporter: { baseDir: `reports/events/${tag}` },
+  htmlReporter: { fileName: `reports/mutation/${tag}.html` },
+  jsonReporter: { fileName: `reports/mutation/${tag}.json` },
   clearTextReporter: { allowColor: false, logTests: false, maxTestsToLog: 0 },
   thresholds: { high: 90, low: 80, break: null },
   tempDirName: '.stryker-tmp',
