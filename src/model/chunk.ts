@@ -150,21 +150,28 @@ export class ExitChunk {
 
   /** Copies row `j` of `src` to the end of this chunk (offsets rebased if bases differ). */
   copyRow(src: ExitChunk, j: number): number {
-    const shift = src.tsBaseNs === this.tsBaseNs ? 0 : Number(src.tsBaseNs - this.tsBaseNs);
-    const i = this.push(src.ts[j] + shift, src.vcpu[j], src.reason[j], src.ripHi[j], src.ripLo[j], src.dur[j]);
-    this.flags[i] = src.flags[j];
-    this.port[i] = src.port[j];
-    this.size[i] = src.size[j];
-    this.dir[i] = src.dir[j];
-    this.valHi[i] = src.valHi[j];
-    this.valLo[i] = src.valLo[j];
-    this.gpaHi[i] = src.gpaHi[j];
-    this.gpaLo[i] = src.gpaLo[j];
-    this.msr[i] = src.msr[j];
-    this.callerHi[i] = src.callerHi[j];
-    this.callerLo[i] = src.callerLo[j];
-    this.vm[i] = src.vm[j];
+    const i = this.length++;
+    this.ts[i] = src.tsBaseNs === this.tsBaseNs ? src.ts[j] : src.ts[j] + Number(src.tsBaseNs - this.tsBaseNs);
+    this.vcpu[i] = src.vcpu[j]; this.reason[i] = src.reason[j]; this.ripHi[i] = src.ripHi[j]; this.ripLo[i] = src.ripLo[j]; this.dur[i] = src.dur[j];
+    this.flags[i] = src.flags[j]; this.port[i] = src.port[j]; this.size[i] = src.size[j]; this.dir[i] = src.dir[j];
+    this.valHi[i] = src.valHi[j]; this.valLo[i] = src.valLo[j]; this.gpaHi[i] = src.gpaHi[j]; this.gpaLo[i] = src.gpaLo[j];
+    this.msr[i] = src.msr[j]; this.callerHi[i] = src.callerHi[j]; this.callerLo[i] = src.callerLo[j]; this.vm[i] = src.vm[j];
     return i;
+  }
+
+  /** Copies rows [from, to) of `src` to the end of this chunk, a column at a time (the bulk of a pass that keeps most rows). */
+  copyRows(src: ExitChunk, from: number, to: number): void {
+    if (to - from < 64) { for (let j = from; j < to; j++) this.copyRow(src, j); return; }
+    const i = this.length;
+    const n = to - from;
+    this.length += n;
+    const cols = ['vcpu', 'reason', 'ripHi', 'ripLo', 'dur', 'flags', 'port', 'size', 'dir', 'valHi', 'valLo', 'gpaHi', 'gpaLo', 'msr', 'callerHi', 'callerLo', 'vm'] as const;
+    for (const k of cols) (this[k] as Uint32Array).set((src[k] as Uint32Array).subarray(from, to), i);
+    this.ts.set(src.ts.subarray(from, to), i);
+    if (src.tsBaseNs !== this.tsBaseNs) {
+      const shift = Number(src.tsBaseNs - this.tsBaseNs);
+      for (let k = i; k < i + n; k++) this.ts[k] += shift;
+    }
   }
 }
 

@@ -4,11 +4,9 @@
  * by saved time, and given with its evidence and the concrete change to make.
  */
 import { z } from 'zod';
-import { readTrace } from '../formats/index.js';
 import { F_CALLER, F_PORT, type ExitTrace } from '../model/chunk.js';
-import { loadSymbolizer, type KaslrOption, type Symbolizer } from '../symbols/index.js';
-import { ReplayContext } from './context.js';
-import { estimate, type PassEstimate } from './estimate.js';
+import type { KaslrOption, Symbolizer } from '../symbols/index.js';
+import { estimateAlone, openEstimate, type PassEstimate } from './estimate.js';
 import { detectTimer } from './passes/timer-hz.js';
 import { isIcrWrite } from './passes/ipiv.js';
 import { msrName } from '../symbols/msrs.js';
@@ -17,7 +15,6 @@ import { F_MSR, F_GPA, F_USERSPACE } from '../model/chunk.js';
 import { LAPIC_EOI, MSR_TSC_DEADLINE, MSR_X2APIC_EOI } from '../symbols/devices.js';
 import { parsePassSpec } from './pipeline.js';
 import { findMaskChurn } from './passes/napi-off.js';
-import { ReplayTrace } from './trace.js';
 import { gapAfter } from './trace.js';
 
 export const AdviceSchema = z.object({
@@ -42,10 +39,10 @@ interface Candidate {
 }
 
 export async function advise(opts: { input: string | ExitTrace; maps?: readonly string[]; symbolizer?: Symbolizer | null; min?: number; kaslr?: KaslrOption }): Promise<AdviceReport> {
-  const trace = typeof opts.input === 'string' ? (await readTrace(opts.input)).trace : opts.input;
-  const symbols = opts.symbolizer !== undefined ? opts.symbolizer : opts.maps && opts.maps.length ? await loadSymbolizer(opts.maps) : null;
-  const rt = ReplayTrace.from(trace);
-  const ctx = new ReplayContext(rt, symbols, { kaslr: opts.kaslr });
+  // One read, one inference, one grid: every candidate is estimated against this session (no rerun per candidate).
+  const session = await openEstimate({ input: opts.input, maps: opts.maps, symbolizer: opts.symbolizer, kaslr: opts.kaslr, bootstrap: 0 });
+  const rt = session.base;
+  const ctx = session.ctx;
   const cands: Candidate[] = [];
   const checked: string[] = [];
 
@@ -174,9 +171,9 @@ export async function advise(opts: { input: string | ExitTrace; maps?: readonly 
   // Estimate each candidate with the same machinery as `estimate`.
   const advice: Advice[] = [];
   for (const cand of cands) {
-    const rep = await estimate({ input: trace, symbolizer: symbols, passes: [parsePassSpec(cand.pass)], bootstrap: 0 });
-    const p: PassEstimate | undefined = rep.passes[0];
-    if (!p) continue;
+    const r = estimateAlone(session, parsePassSpec(cand.pass));
+    if ('notApplied' in r) continue;
+    const p: PassEstimate = r;
     const exitsSaved = p.exitsBefore - p.exitsAfter;
     if (p.savedNs <= (opts.min ?? 0) && exitsSaved <= 0) continue;
     const evidence = [...cand.evidence, ...p.notes.filter((n) => !/runs merged/.test(n))];

@@ -29,6 +29,7 @@ import { formatHex, u64ToBigInt } from '../model/u64.js';
 import type { KaslrOption, ResolvedAddress, Symbolizer } from '../symbols/index.js';
 import type { ReplayTrace } from './trace.js';
 import { gapAfter } from './trace.js';
+import { KeyTable } from '../analyze/key-table.js';
 
 export interface Inferred {
   value: number;
@@ -42,8 +43,13 @@ import { KERNEL_PORTS, LAPIC_EOI, MSR_TSC_DEADLINE, MSR_X2APIC_EOI } from '../sy
 /** Exit classes KVM handles in the kernel without emulating an instruction or an access: the dispatch floor. */
 const TRIVIAL = new Set(['INTERRUPT_WINDOW', 'CPUID', 'VMCALL', 'PAUSE_INSTRUCTION', 'NMI_WINDOW', 'TPR_BELOW_THRESHOLD', 'RDTSC', 'RDTSCP', 'XSETBV', 'WBINVD', 'INVD']);
 
+const DM_SHIFT = 32 - 14;
+const DM_SIZE = 1 << 14;
+const FID_UNKNOWN = -2;
+
 function quantile(xs: number[], p: number): number {
-  const s = xs.slice().sort((a, b) => a - b);
+  // A typed copy sorts numerically in native code (a comparator sort of a million boxed numbers takes a second).
+  const s = Float64Array.from(xs).sort();
   return s[Math.min(s.length - 1, Math.max(0, Math.floor(p * (s.length - 1))))];
 }
 
@@ -62,7 +68,12 @@ export class ReplayContext {
   readonly windows: number;
   readonly windowNs: number;
   readonly hasCallers: boolean;
-  private readonly cache = new Map<number, Map<number, ResolvedAddress | null>>();
+  private readonly addrs = new KeyTable(2, 4096);
+  private readonly resolved: Array<ResolvedAddress | null | undefined> = [];
+  private fids = new Int32Array(4096).fill(FID_UNKNOWN);
+  private readonly dmLo = new Int32Array(DM_SIZE);
+  private readonly dmHi = new Int32Array(DM_SIZE);
+  private readonly dmIdx = new Int32Array(DM_SIZE).fill(-1);
 
   constructor(readonly trace: ReplayTrace, readonly symbols: Symbolizer | null, opts: ContextOptions = {}) {
     let t0 = Infinity, t1 = -Infinity, callers = 0, n = 0;
@@ -81,6 +92,8 @@ export class ReplayContext {
     const trivial = new Map<string, number[]>();
     const vmcalls: number[] = [];
     const vmcall = REASONS.lookup('VMCALL');
+    const canonMemo: string[] = [];
+    const canonOf = (id: number): string => (canonMemo[id] ??= REASONS.get(id).canonical);
     let anyUserFlag = false;
     for (const c of trace.vcpus.values()) for (let i = 0; i < c.length; i++) if (c.flags[i] & F_USERSPACE) { anyUserFlag = true; break; }
     for (const c of trace.vcpus.values()) {
@@ -106,7 +119,7 @@ export class ReplayContext {
           if (g > 0) gaps.push(g);
         }
         if (c.reason[i] === vmcall) vmcalls.push(d);
-        const canon = REASONS.get(c.reason[i]).canonical;
+        const canon = canonOf(c.reason[i]);
         if (TRIVIAL.has(canon)) { let l = trivial.get(canon); if (!l) trivial.set(canon, (l = [])); l.push(d); }
         const user = isUserspaceIo(c, i, anyUserFlag);
         if (user) userspaceIo.push(d);
@@ -152,16 +165,23 @@ export class ReplayContext {
     this.windows = Math.max(1, Math.min(opts.windows ?? 40, Math.floor(span / 1e6)));
     this.windowNs = span / this.windows;
     if (symbols && !symbols.empty) {
-      const weights = new Map<bigint, { count: number; reason: string }>();
+      // Distinct RIPs with their exit counts (and the reason first seen there) for the slide.
+      const seen = new KeyTable(2, 4096);
+      let counts = new Float64Array(4096);
+      const reasonAt: number[] = [];
       for (const c of trace.vcpus.values()) {
         for (let i = 0; i < c.length; i++) {
-          const a = u64ToBigInt(c.ripHi[i], c.ripLo[i]);
-          const w = weights.get(a);
-          if (w) w.count++;
-          else weights.set(a, { count: 1, reason: REASONS.get(c.reason[i]).canonical });
+          const n0 = seen.size;
+          const k = seen.intern2(c.ripHi[i], c.ripLo[i]);
+          if (k === n0) {
+            reasonAt.push(c.reason[i]);
+            if (k >= counts.length) { const b = new Float64Array(counts.length * 2); b.set(counts); counts = b; }
+          }
+          counts[k]++;
         }
       }
-      symbols.decideSlide([...weights].map(([addr, w]) => ({ addr, count: w.count, reason: w.reason })), opts.kaslr ?? 'auto');
+      const rips = reasonAt.map((r, k) => ({ addr: u64ToBigInt(seen.key(k, 0), seen.key(k, 1)), count: counts[k], reason: canonOf(r) }));
+      symbols.decideSlide(rips, opts.kaslr ?? 'auto');
     }
   }
 
@@ -169,17 +189,57 @@ export class ReplayContext {
     return Math.min(this.windows - 1, Math.max(0, Math.floor((ts - this.t0) / this.windowNs)));
   }
 
+  /**
+   * A dense index per distinct address (a typed-array hash, with a
+   * direct-mapped memo in front: passes look up every exit, often several
+   * times). Everything known about an address hangs off its index.
+   */
+  addrIndex(hi: number, lo: number): number {
+    const d = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b) >>> DM_SHIFT;
+    const x = this.dmIdx[d];
+    if (x >= 0 && this.dmLo[d] === (lo | 0) && this.dmHi[d] === (hi | 0)) return x;
+    const n = this.addrs.size;
+    const k = this.addrs.intern2(hi, lo);
+    if (k === n) {
+      this.resolved.push(undefined);
+      if (k >= this.fids.length) { const f = new Int32Array(this.fids.length * 2).fill(FID_UNKNOWN); f.set(this.fids); this.fids = f; }
+    }
+    this.dmLo[d] = lo; this.dmHi[d] = hi; this.dmIdx[d] = k;
+    return k;
+  }
+
+  /** The address of an index. */
+  addrOf(k: number): [hi: number, lo: number] {
+    return [this.addrs.key(k, 0), this.addrs.key(k, 1)];
+  }
+
   /** The function holding an address (cached), or null. */
   fn(hi: number, lo: number): ResolvedAddress | null {
     if (!this.symbols) return null;
-    let m = this.cache.get(hi);
-    if (!m) this.cache.set(hi, (m = new Map()));
-    let r = m.get(lo);
-    if (r === undefined) {
-      r = this.symbols.resolve(u64ToBigInt(hi, lo));
-      m.set(lo, r);
-    }
+    const k = this.addrIndex(hi, lo);
+    let r = this.resolved[k];
+    if (r === undefined) r = this.resolved[k] = this.symbols.resolve(u64ToBigInt(hi, lo));
     return r;
+  }
+
+  /** The symbol-table id of the function holding an address, -1 when none (stable for the run: the slide is decided). */
+  fnId(hi: number, lo: number): number {
+    if (!this.symbols) return -1;
+    const k = this.addrIndex(hi, lo);
+    let f = this.fids[k];
+    if (f === FID_UNKNOWN) f = this.fids[k] = this.symbols.functionId(u64ToBigInt(hi, lo));
+    return f;
+  }
+
+  /** Name of a function id from fnId. */
+  fnNameById(id: number): string {
+    return this.symbols!.functionById(id).name;
+  }
+
+  /** A number per function holding the address, or per address where none does (group keys without strings). */
+  groupKey(hi: number, lo: number): number {
+    const f = this.fnId(hi, lo);
+    return f >= 0 ? f : -1 - this.addrIndex(hi, lo);
   }
 
   fnName(hi: number, lo: number): string | null {

@@ -90,7 +90,7 @@ export interface EstimateOptions {
 }
 
 /** Per (vcpu, window) exit count, traced exit handling time (HLT excluded), HLT time, and how much of the window the vcpu's trace covers. */
-interface Grid { vcpus: number[]; exits: Float64Array; time: Float64Array; hlt: Float64Array; covered: Float64Array }
+export interface Grid { vcpus: number[]; exits: Float64Array; time: Float64Array; hlt: Float64Array; covered: Float64Array }
 
 function grid(t: ReplayTrace, ctx: ReplayContext, vcpus: number[]): Grid {
   const W = ctx.windows;
@@ -128,7 +128,7 @@ function grid(t: ReplayTrace, ctx: ReplayContext, vcpus: number[]): Grid {
 }
 
 /** What every comparison of two grids shares. */
-interface CompareEnv {
+export interface CompareEnv {
   ctx: ReplayContext;
   /** Bootstrap resamples and their seed. */
   resamples: number;
@@ -254,7 +254,23 @@ function compare(name: string, spec: string, before: Grid, after: Grid, afterTra
   };
 }
 
-export async function estimate(opts: EstimateOptions): Promise<EstimateReport> {
+/**
+ * What every estimate on one trace shares: the trace as the passes see it,
+ * what was inferred from it, its window grid and ticks. Built once; `advise`
+ * runs every candidate against one session instead of reading and inferring
+ * again per candidate.
+ */
+export interface EstimateSession {
+  stream: TraceStream | null;
+  symbols: Symbolizer | null;
+  base: ReplayTrace;
+  ctx: ReplayContext;
+  vcpus: number[];
+  g0: Grid;
+  env: CompareEnv;
+}
+
+export async function openEstimate(opts: Omit<EstimateOptions, 'passes'>): Promise<EstimateSession> {
   let exitTrace: ExitTrace;
   let stream: TraceStream | null = null;
   if (opts.input instanceof ExitTrace) exitTrace = opts.input;
@@ -263,18 +279,30 @@ export async function estimate(opts: EstimateOptions): Promise<EstimateReport> {
   const symbols = opts.symbolizer !== undefined ? opts.symbolizer : opts.maps && opts.maps.length ? await loadSymbolizer(opts.maps) : null;
   const base = ReplayTrace.from(exitTrace);
   const ctx = new ReplayContext(base, symbols, { transitionNs: opts.transitionNs, windows: opts.windows, kaslr: opts.kaslr });
-  const passes = buildPasses(opts.passes, base, ctx);
   const vcpus = [...base.vcpus.keys()];
-  const B = opts.bootstrap ?? 1000;
-  const seed = opts.seed ?? 1;
   const spanByVcpu = new Map<number, number>();
   for (const [v, c] of base.vcpus) spanByVcpu.set(v, c.length ? c.ts[c.length - 1] + (c.dur[c.length - 1] === c.dur[c.length - 1] ? c.dur[c.length - 1] : 0) - c.ts[0] : 0);
   const g0 = grid(base, ctx, vcpus);
+  const env: CompareEnv = { ctx, resamples: opts.bootstrap ?? 1000, seed: opts.seed ?? 1, spanByVcpu, ticks: tickWindows(base, ctx) };
+  return { stream, symbols, base, ctx, vcpus, g0, env };
+}
+
+/** One pass applied alone to the session's trace (what `advise` ranks), or null when it did not run (with why). */
+export function estimateAlone(session: EstimateSession, spec: PassSpec): PassEstimate | { notApplied: EstimateReport['notApplied'][number] } {
+  const [p] = buildPasses([spec], session.base, session.ctx);
+  const { trace, ledger } = p.apply(session.base, session.ctx);
+  if (ledger.verdict === 'not-applicable' || ledger.verdict === 'not-estimable') return { notApplied: { name: p.spec, verdict: ledger.verdict, why: ledger.why } };
+  return compare(p.name, p.spec, session.g0, grid(trace, session.ctx, session.vcpus), trace, [ledger], session.env);
+}
+
+export async function estimate(opts: EstimateOptions): Promise<EstimateReport> {
+  const session = await openEstimate(opts);
+  const { stream, symbols, base, ctx, vcpus, g0, env } = session;
+  const passes = buildPasses(opts.passes, base, ctx);
   let cur = base, gCur = g0;
   const results: PassEstimate[] = [];
   const ledgers: PassLedger[] = [];
   const notApplied: EstimateReport['notApplied'] = [];
-  const env: CompareEnv = { ctx, resamples: B, seed, spanByVcpu, ticks: tickWindows(base, ctx) };
   for (const p of passes) {
     const { trace, ledger } = p.apply(cur, ctx);
     if (ledger.verdict === 'not-applicable' || ledger.verdict === 'not-estimable') {
@@ -298,10 +326,9 @@ export async function estimate(opts: EstimateOptions): Promise<EstimateReport> {
     totals: { exits, timeNs, spanNs: ctx.t1 - ctx.t0, vcpus: vcpus.length },
     inferred: { transitionNs: ctx.transition, userspaceRoundTripNs: ctx.userspaceRoundTrip, hypercallNs: ctx.hypercall },
     kaslr: { slide: formatHex(slide?.slide ?? 0n), note: slide?.note ?? 'no map given' },
-    windows: { count: ctx.windows, ns: ctx.windowNs, bootstrap: B },
+    windows: { count: ctx.windows, ns: ctx.windowNs, bootstrap: env.resamples },
     passes: results,
     cumulative,
     notApplied,
   };
 }
-

@@ -60,6 +60,8 @@ export function periodicRates(trace: ReplayTrace, ctx: ReplayContext, ticksAt: T
   const out = new Map<number, PeriodicRate>();
   const T = ctx.transition.value;
   const hlt = new Set(REASONS.matching('HLT'));
+  const isHlt = new Uint8Array(REASONS.size + 1);
+  for (const r of hlt) isHlt[r] = 1;
   const dur = (c: ExitChunk, i: number): number => (c.dur[i] === c.dur[i] ? c.dur[i] : 0);
   for (const [v, c] of trace.vcpus) {
     if (!c.length) continue;
@@ -83,16 +85,17 @@ export function periodicRates(trace: ReplayTrace, ctx: ReplayContext, ticksAt: T
     }
     if (ticks) what.push(`${ticks} timer ticks`);
     // Housekeeping bursts by calling function.
-    const bursts = new Map<string, { starts: number[]; exits: number; time: number; busy: number }>();
+    // Keyed by function id (the caller's where it resolves, else the trap's); -1: neither resolves.
+    const bursts = new Map<number, { starts: number[]; exits: number; time: number; busy: number }>();
+    const key = (k: number): number => {
+      const f = c.flags[k] & F_CALLER ? ctx.fnId(c.callerHi[k], c.callerLo[k]) : -1;
+      return f >= 0 ? f : ctx.fnId(c.ripHi[k], c.ripLo[k]);
+    };
     i = 0;
     while (i < c.length) {
-      if (inTick[i] || hlt.has(c.reason[i])) { i++; continue; }
-      const key = (k: number): string => {
-        const f = c.flags[k] & F_CALLER ? ctx.fnName(c.callerHi[k], c.callerLo[k]) : null;
-        return f ?? ctx.fnName(c.ripHi[k], c.ripLo[k]) ?? '';
-      };
+      if (inTick[i] || isHlt[c.reason[i]]) { i++; continue; }
       const k0 = key(i);
-      if (!k0) { i++; continue; }
+      if (k0 < 0) { i++; continue; }
       let j = i;
       let t = dur(c, i) + T;
       while (j + 1 < c.length && !inTick[j + 1] && gapAfter(c, j) < 50_000 && key(j + 1) === k0) { j++; t += dur(c, j) + T; }
@@ -104,19 +107,23 @@ export function periodicRates(trace: ReplayTrace, ctx: ReplayContext, ticksAt: T
       b.busy += c.ts[j] + dur(c, j) - c.ts[i] + T;
       i = j + 1;
     }
-    for (const [fn, b] of bursts) {
+    for (const [fid, b] of bursts) {
       if (b.starts.length < 5) continue;
-      const ps: number[] = [];
-      for (let k = 1; k < b.starts.length; k++) ps.push(b.starts[k] - b.starts[k - 1]);
-      const s = ps.slice().sort((x, y) => x - y);
+      // Half the periods at 5 ms or more cannot fit in the span with this many bursts: not housekeeping (and no sort of a device path's bursts).
+      if ((b.starts.length - 1) / 2 * HOUSEKEEPING_MIN_PERIOD > span) continue;
+      const ps = new Float64Array(b.starts.length - 1);
+      for (let k = 1; k < b.starts.length; k++) ps[k - 1] = b.starts[k] - b.starts[k - 1];
+      const s = ps.slice().sort();
       const m = s[Math.floor(s.length / 2)];
       if (m < HOUSEKEEPING_MIN_PERIOD) continue;
-      const steady = ps.filter((p) => Math.abs(p - m) <= 0.35 * m).length / ps.length;
+      let near = 0;
+      for (let k = 0; k < ps.length; k++) if (Math.abs(ps[k] - m) <= 0.35 * m) near++;
+      const steady = near / ps.length;
       if (steady < 0.7) continue;
       n += b.exits;
       time += b.time;
       busy += b.busy;
-      what.push(`${fn} every ${(m / 1e6).toFixed(1)} ms`);
+      what.push(`${ctx.fnNameById(fid)} every ${(m / 1e6).toFixed(1)} ms`);
     }
     if (n > 0) out.set(v, { exitsPerNs: n / span, timePerNs: time / span, busyPerNs: Math.min(0.9, busy / span), what });
   }

@@ -15,7 +15,18 @@ export class ReplayTrace {
     for (const c of trace.chunks) for (let i = 0; i < c.length; i++) counts.set(c.vcpu[i], (counts.get(c.vcpu[i]) ?? 0) + 1);
     const vcpus = new Map<number, ExitChunk>();
     for (const [v, n] of [...counts.entries()].sort((a, b) => a[0] - b[0])) vcpus.set(v, new ExitChunk(Math.max(n, 1), trace.tsBaseNs));
-    for (const c of trace.chunks) for (let i = 0; i < c.length; i++) vcpus.get(c.vcpu[i])!.copyRow(c, i);
+    // Runs of one vcpu's exits go over a column at a time.
+    for (const c of trace.chunks) {
+      let i = 0;
+      while (i < c.length) {
+        const v = c.vcpu[i];
+        let j = i + 1;
+        while (j < c.length && c.vcpu[j] === v) j++;
+        if (j - i > 8) vcpus.get(v)!.copyRows(c, i, j);
+        else { const out = vcpus.get(v)!; for (let k = i; k < j; k++) out.copyRow(c, k); }
+        i = j;
+      }
+    }
     for (const [v, c] of vcpus) vcpus.set(v, sortByTime(c));
     return new ReplayTrace(trace.tsBaseNs, vcpus, trace.columns);
   }

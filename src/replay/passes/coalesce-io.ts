@@ -55,18 +55,23 @@ export class CoalesceIoPass implements ReplayPass {
     const reads = this.opts.reads === true;
     const vmcall = REASONS.lookup('VMCALL');
     const H = ctx.hypercall.value;
-    const before = new Map<string, { key: string; n: number }>();
-    const after = new Map<string, number>();
+    // Exits per trap address (by the context's address index) before and after: counted in arrays, labelled at the end.
+    let before = new Float64Array(1024), after = new Float64Array(1024);
+    const count = (which: 'before' | 'after', c: ExitChunk, k: number): void => {
+      const a = ctx.addrIndex(c.ripHi[k], c.ripLo[k]);
+      if (a >= before.length) {
+        const g = (x: Float64Array): Float64Array<ArrayBuffer> => { const b = new Float64Array(Math.max(a + 1, x.length * 2)); b.set(x); return b; };
+        before = g(before); after = g(after);
+      }
+      if (which === 'before') before[a]++; else after[a]++;
+    };
     const isIo = (c: ExitChunk, i: number): boolean =>
       ((c.flags[i] & F_PORT) !== 0 && !KERNEL_PORTS.has(c.port[i])) || (this.opts.mmio === true && (c.flags[i] & F_GPA) !== 0 && c.dir[i] === DIR_WRITE);
-    const scopeKey = (c: ExitChunk, i: number): string => {
-      if (scope === 'address') return `${c.ripHi[i]}:${c.ripLo[i]}`;
-      if (scope === 'caller') {
-        const f = c.flags[i] & F_CALLER ? ctx.fn(c.callerHi[i], c.callerLo[i]) : null;
-        return f ? `c:${f.start}` : `ca:${c.callerHi[i]}:${c.callerLo[i]}`;
-      }
-      const f = ctx.fn(c.ripHi[i], c.ripLo[i]);
-      return f ? `f:${f.start}` : `a:${c.ripHi[i]}:${c.ripLo[i]}`;
+    // A number per scope: the function (or, where none resolves, the address) of the trap or its caller.
+    const scopeKey = (c: ExitChunk, i: number): number => {
+      if (scope === 'address') return ctx.addrIndex(c.ripHi[i], c.ripLo[i]);
+      if (scope === 'caller') return c.flags[i] & F_CALLER ? ctx.groupKey(c.callerHi[i], c.callerLo[i]) : -1 - ctx.addrIndex(c.callerHi[i], c.callerLo[i]);
+      return ctx.groupKey(c.ripHi[i], c.ripLo[i]);
     };
     const only = this.opts.functions && this.opts.functions.length ? new Set(this.opts.functions) : null;
     const inScope = (c: ExitChunk, i: number): boolean => {
@@ -93,23 +98,18 @@ export class CoalesceIoPass implements ReplayPass {
           batches++;
           if (c.dir[j] === DIR_READ) readEnds++;
         } else {
-          for (let k = i; k <= j; k++) { o.copyRow(c, k); const a = formatHexU64(c.ripHi[k], c.ripLo[k]); after.set(a, (after.get(a) ?? 0) + 1); }
+          for (let k = i; k <= j; k++) { o.copyRow(c, k); count('after', c, k); }
         }
       };
       let i = 0;
       while (i < c.length) {
-        if (!isIo(c, i)) { o.copyRow(c, i); i++; continue; }
+        if (!isIo(c, i)) { let j = i + 1; while (j < c.length && !isIo(c, j)) j++; o.copyRows(c, i, j); i = j; continue; }
         // The run: successive I/O exits of one scope, close together.
         let j = i;
         const k0 = scopeKey(c, i);
         while (j + 1 < c.length && isIo(c, j + 1) && gapAfter(c, j) < windowNs && scopeKey(c, j + 1) === k0) j++;
-        for (let k = i; k <= j; k++) {
-          const addr = formatHexU64(c.ripHi[k], c.ripLo[k]);
-          let b = before.get(addr);
-          if (!b) before.set(addr, (b = { key: ctx.label(c.ripHi[k], c.ripLo[k]), n: 0 }));
-          b.n++;
-        }
-        if (!inScope(c, i)) { for (let k = i; k <= j; k++) { o.copyRow(c, k); const a = formatHexU64(c.ripHi[k], c.ripLo[k]); after.set(a, (after.get(a) ?? 0) + 1); } i = j + 1; continue; }
+        for (let k = i; k <= j; k++) count('before', c, k);
+        if (!inScope(c, i)) { for (let k = i; k <= j; k++) { o.copyRow(c, k); count('after', c, k); } i = j + 1; continue; }
         // Split the run into batches by the rule.
         let s = i;
         for (let k = i; k <= j; k++) {
@@ -127,10 +127,13 @@ export class CoalesceIoPass implements ReplayPass {
         i = j + 1;
       }
     });
-    const perAddress: AddressChange[] = [...before.entries()]
-      .map(([address, b]) => ({ address, key: b.key, before: b.n, after: after.get(address) ?? 0 }))
-      .filter((x) => x.after < x.before)
-      .sort((a, b) => b.before - a.before);
+    const perAddress: AddressChange[] = [];
+    for (let a = 0; a < before.length; a++) {
+      if (!(after[a] < before[a])) continue;
+      const [hi, lo] = ctx.addrOf(a);
+      perAddress.push({ address: formatHexU64(hi, lo), key: ctx.label(hi, lo), before: before[a], after: after[a] });
+    }
+    perAddress.sort((a, b) => b.before - a.before || (a.address < b.address ? -1 : 1));
     ledger.perAddress = perAddress;
     ledger.assumptions.push(
       reads
