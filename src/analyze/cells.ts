@@ -1,12 +1,14 @@
 /**
- * The streaming half of every grouped report: each exit lands in a cell keyed
- * by the words of the view's dimensions plus its reason (a typed-array hash,
- * no string or object per exit). A cell keeps count, timed count, sum, min
- * and max in typed-array columns; its duration distribution is exact from
- * those alone up to three samples (the middle one is sum - min - max), and a
- * DurationSketch is made only once a cell holds a fourth. So a long tail of
- * one-off addresses costs ~50 bytes a cell, and memory is bounded by the
- * number of distinct keys, not by the trace length.
+ * The streaming half of every grouped report: each exit lands in the cell of
+ * its row, keyed by the words of the view's dimensions (a typed-array hash, no
+ * string or object per exit). A cell keeps count, timed count, handling and
+ * idle sums, min, max and its first reason in typed-array columns (other
+ * reasons of the cell in a small side table); its duration distribution is
+ * exact from those alone up to three samples (the middle one is sum - min -
+ * max), and a DurationSketch is made only once a cell holds a fourth. So a
+ * long tail of one-off addresses costs ~46 bytes a cell plus ~16 of hash,
+ * and memory is bounded by the number of distinct keys, not by the trace
+ * length (a sketch holds at most EXACT_LIMIT samples, then a fixed histogram).
  *
  * With `--interval`, each cell also keeps exits and handling time per
  * interval (for at most SERIES_CELL_CAP cells).
@@ -21,21 +23,33 @@ import { isIdleReason } from './idle.js';
 
 export const SERIES_CELL_CAP = 65536;
 
+/** min/max words hold whole ns below this; other durations (fractions, > 4.29 s) go to a side map. */
+const U32_NONE = 0xffffffff;
+
 export class CellStore {
   readonly table: KeyTable;
   count = new Uint32Array(1024);
   timed = new Uint32Array(1024);
+  /** Exit time of the cell (handling + idle; the split comes from its reasons). */
   sum = new Float64Array(1024);
-  min = new Float64Array(1024);
-  max = new Float64Array(1024);
+  /** Shortest and longest whole-ns duration below 2^32 - 1 (U32_NONE / 0 while none); others in `wide`. */
+  min = new Uint32Array(1024).fill(U32_NONE);
+  max = new Uint32Array(1024);
+  private readonly wide = new Map<number, { min: number; max: number }>();
   /** Index into `sketches` + 1; 0 while the cell holds three samples or fewer. */
   sketchOf = new Int32Array(1024);
+  /** The first reason seen in the cell; exits of its other reasons are counted in a side table (most cells see one). */
+  reason0 = new Uint16Array(1024);
   readonly sketches: DurationSketch[] = [];
+  /** (cell, reason) -> exits and time, for every reason of a cell but its first. */
+  private readonly more = new KeyTable(2, 64);
+  private moreCount = new Float64Array(64);
+  private moreSum = new Float64Array(64);
   /** Per cell: [exits, handling ns] per interval, when --interval is on. */
   readonly series: Array<Float64Array | undefined> = [];
 
   constructor(readonly width: number) {
-    this.table = new KeyTable(width);
+    this.table = new KeyTable(Math.max(1, width));
   }
 
   get size(): number {
@@ -46,27 +60,27 @@ export class CellStore {
   cell(key: Uint32Array): number {
     const n = this.table.size;
     const id = this.width === 2 ? this.table.intern2(key[0], key[1]) : this.table.intern(key);
-    if (id === n) {
-      if (id >= this.count.length) this.grow();
-      this.min[id] = Infinity;
-      this.max[id] = -Infinity;
-    }
+    if (id === n && id >= this.count.length) this.grow();
     return id;
   }
 
   private grow(): void {
-    const cap = this.count.length * 2;
-    const g = <T extends Float64Array | Uint32Array | Int32Array>(a: T): T => {
+    // 1.5x: the old and the new columns coexist while copying, and a long tail of one-off keys is where memory peaks.
+    const cap = Math.ceil(this.count.length * 1.5);
+    const g = <T extends Float64Array | Uint32Array | Int32Array | Uint16Array>(a: T, fill = 0): T => {
       const b = new (a.constructor as new (n: number) => T)(cap);
+      if (fill) b.fill(fill, a.length);
       b.set(a);
       return b;
     };
     this.count = g(this.count); this.timed = g(this.timed); this.sum = g(this.sum);
-    this.min = g(this.min); this.max = g(this.max); this.sketchOf = g(this.sketchOf);
+    this.min = g(this.min, U32_NONE); this.max = g(this.max); this.sketchOf = g(this.sketchOf); this.reason0 = g(this.reason0);
   }
 
-  add(id: number, d: number): void {
-    this.count[id]++;
+  add(id: number, d: number, reason: number): void {
+    const before = this.count[id]++;
+    if (before === 0) this.reason0[id] = reason;
+    else if (this.reason0[id] !== reason) this.addReason(id, reason, d);
     if (d !== d) return;
     const n = this.timed[id]++;
     const sk = this.sketchOf[id];
@@ -80,17 +94,83 @@ export class CellStore {
       this.sketchOf[id] = this.sketches.length;
     }
     this.sum[id] += d;
-    if (d < this.min[id]) this.min[id] = d;
-    if (d > this.max[id]) this.max[id] = d;
+    if (d >= 0 && d < U32_NONE && d === Math.floor(d)) {
+      if (d < this.min[id]) this.min[id] = d;
+      if (d > this.max[id]) this.max[id] = d;
+    } else {
+      const w = this.wide.get(id);
+      if (!w) this.wide.set(id, { min: d, max: d });
+      else { if (d < w.min) w.min = d; if (d > w.max) w.max = d; }
+    }
+  }
+
+  private addReason(id: number, reason: number, d: number): void {
+    const n = this.more.size;
+    const k = this.more.intern2(id, reason);
+    if (k === n && k >= this.moreCount.length) {
+      const g = (a: Float64Array): Float64Array<ArrayBuffer> => { const b = new Float64Array(a.length * 2); b.set(a); return b; };
+      this.moreCount = g(this.moreCount);
+      this.moreSum = g(this.moreSum);
+    }
+    this.moreCount[k]++;
+    if (d === d) this.moreSum[k] += d;
+  }
+
+  minOf(id: number): number {
+    const m = this.min[id], w = this.wide.get(id);
+    return Math.min(m === U32_NONE ? Infinity : m, w ? w.min : Infinity);
+  }
+
+  maxOf(id: number): number {
+    const w = this.wide.get(id);
+    return Math.max(this.min[id] === U32_NONE ? -Infinity : this.max[id], w ? w.max : -Infinity);
+  }
+
+  /**
+   * Idle time (HLT, MWAIT) of every cell that has any, from its reasons: the
+   * first reason's share is the cell's time less its other reasons'.
+   */
+  idleByCell(): Map<number, number> {
+    const other = new Map<number, { sum: number; idle: number }>();
+    for (let k = 0; k < this.more.size; k++) {
+      const id = this.more.key(k, 0);
+      let o = other.get(id);
+      if (!o) other.set(id, (o = { sum: 0, idle: 0 }));
+      o.sum += this.moreSum[k];
+      if (isIdleReason(this.more.key(k, 1))) o.idle += this.moreSum[k];
+    }
+    const out = new Map<number, number>();
+    for (let id = 0; id < this.size; id++) {
+      const o = other.get(id);
+      const idle = (isIdleReason(this.reason0[id]) ? this.sum[id] - (o ? o.sum : 0) : 0) + (o ? o.idle : 0);
+      if (idle !== 0) out.set(id, idle);
+    }
+    return out;
+  }
+
+  /** Exits per reason id of cells (a map per wanted cell). */
+  reasonsOf(cells: readonly number[]): Array<Map<number, number>> {
+    const at = new Map<number, number>();
+    cells.forEach((c, k) => at.set(c, k));
+    const out = cells.map((c) => new Map<number, number>([[this.reason0[c], this.count[c]]]));
+    for (let k = 0; k < this.more.size; k++) {
+      const j = at.get(this.more.key(k, 0));
+      if (j === undefined) continue;
+      const m = out[j], c = cells[j], r = this.more.key(k, 1), n = this.moreCount[k];
+      m.set(r, (m.get(r) ?? 0) + n);
+      m.set(this.reason0[c], m.get(this.reason0[c])! - n);
+    }
+    return out;
   }
 
   /** The exact samples of a cell with three or fewer (empty once it has a sketch). */
   samples(id: number): number[] {
     const n = this.timed[id];
     if (this.sketchOf[id] > 0 || n === 0) return [];
-    if (n === 1) return [this.min[id]];
-    if (n === 2) return [this.min[id], this.max[id]];
-    return [this.min[id], this.sum[id] - this.min[id] - this.max[id], this.max[id]];
+    const lo = this.minOf(id), hi = this.maxOf(id);
+    if (n === 1) return [lo];
+    if (n === 2) return [lo, hi];
+    return [lo, this.sum[id] - lo - hi, hi];
   }
 
   /** Folds a cell's distribution into a row's sketch. */
@@ -109,7 +189,7 @@ export interface IntervalSpec {
 export interface CellsData {
   dims: readonly Dimension[];
   store: CellStore;
-  /** Word offset of each dimension in the key; the reason is the last word. */
+  /** Word offset of each dimension in the key. */
   offsets: number[];
   /** Exits the view could not key (no port in a port view, ...). */
   unkeyed: number;
@@ -127,7 +207,6 @@ export class CellsHandler implements ExitHandler<CellsData> {
   private readonly specs: DimensionSpec[];
   private readonly offsets: number[] = [];
   private readonly key: Uint32Array;
-  private readonly reasonAt: number;
   private intervals = 0;
   private seriesCapped = false;
   private readonly origin: number[] = [];
@@ -136,8 +215,7 @@ export class CellsHandler implements ExitHandler<CellsData> {
     this.specs = dims.map((d) => DIMENSION_SPECS[d]);
     let w = 0;
     for (const s of this.specs) { this.offsets.push(w); w += s.words; }
-    this.reasonAt = w;
-    this.key = new Uint32Array(w + 1);
+    this.key = new Uint32Array(Math.max(1, w));
   }
 
   reset(): void {
@@ -147,7 +225,6 @@ export class CellsHandler implements ExitHandler<CellsData> {
 
   handleChunk(c: ExitChunk, sel: Uint32Array, n: number, input: number): void {
     const { key, specs, offsets, store, resolver } = this;
-    const ra = this.reasonAt;
     const iv = this.interval;
     const nd = specs.length;
     for (let k = 0; k < n; k++) {
@@ -155,10 +232,9 @@ export class CellsHandler implements ExitHandler<CellsData> {
       let ok = true;
       for (let d = 0; d < nd; d++) if (!specs[d].key(c, i, input, resolver, key, offsets[d])) { ok = false; break; }
       if (!ok) { this.unkeyed++; continue; }
-      key[ra] = c.reason[i];
       const id = store.cell(key);
       const dur = c.flags[i] & F_UNPAIRED ? NaN : c.dur[i];
-      store.add(id, dur);
+      store.add(id, dur, c.reason[i]);
       if (iv) this.addSeries(id, c, i, input, dur);
     }
   }

@@ -12,40 +12,28 @@ import { formatHex } from '../model/u64.js';
 import type { CellsData } from './cells.js';
 import { DIMENSION_SPECS, type DimLabel, type LabelContext } from './dimensions.js';
 import { DurationSketch } from './duration-sketch.js';
-import { isIdleReason } from './idle.js';
 import { KeyTable } from './key-table.js';
 import type { AnalyzeRow } from './schema.js';
 
 export interface RowGroups {
   rows: number;
-  rowOfCell: Int32Array;
   keys: KeyTable;
-  count: Float64Array;
-  handling: Float64Array;
-  idle: Float64Array;
+  count: Float64Array | Uint32Array;
+  handlingOf(r: number): number;
+  idleOf(r: number): number;
 }
 
-/** Step 1. */
+/** Step 1: the rows are the cells (a cell is keyed by the view's dimensions alone). */
 export function groupCells(cells: CellsData): RowGroups {
   const st = cells.store;
-  const width = st.width - 1;
-  const keys = new KeyTable(Math.max(width, 1), Math.max(16, st.size));
-  const rowOfCell = new Int32Array(st.size);
-  let count = new Float64Array(1024), handling = new Float64Array(1024), idle = new Float64Array(1024);
-  const k = new Uint32Array(Math.max(width, 1));
-  for (let id = 0; id < st.size; id++) {
-    for (let w = 0; w < width; w++) k[w] = st.table.key(id, w);
-    const r = keys.intern(k);
-    if (r >= count.length) {
-      const g = (a: Float64Array): Float64Array<ArrayBuffer> => { const b = new Float64Array(a.length * 2); b.set(a); return b; };
-      count = g(count); handling = g(handling); idle = g(idle);
-    }
-    rowOfCell[id] = r;
-    count[r] += st.count[id];
-    if (isIdleReason(st.table.key(id, width))) idle[r] += st.sum[id];
-    else handling[r] += st.sum[id];
-  }
-  return { rows: keys.size, rowOfCell, keys, count, handling, idle };
+  const n = st.size;
+  const idle = st.idleByCell();
+  const sum = st.sum;
+  return {
+    rows: n, keys: st.table, count: st.count.subarray(0, n),
+    idleOf: (r) => idle.get(r) ?? 0,
+    handlingOf: (r) => sum[r] - (idle.get(r) ?? 0),
+  };
 }
 
 /** A row's text: the dimensions' labels joined (`vm 1 | vcpu 0`). */
@@ -62,7 +50,7 @@ export const LABEL_TIEBREAK_LIMIT = 200_000;
 
 /** Step 2: the rows to show, in order, and what the rest add up to. */
 export function rankRows(g: RowGroups, sort: 'count' | 'time', includeIdle: boolean, top: number, textOf: ((r: number) => string) | null): { order: number[]; omitted: { rows: number; count: number; timeNs: number } } {
-  const time = (r: number): number => (includeIdle ? g.handling[r] + g.idle[r] : g.handling[r]);
+  const time = (r: number): number => (includeIdle ? g.handlingOf(r) + g.idleOf(r) : g.handlingOf(r));
   const texts = textOf && g.rows <= LABEL_TIEBREAK_LIMIT ? Array.from({ length: g.rows }, (_, r) => textOf(r)) : null;
   const before = (a: number, b: number): boolean => {
     const d = sort === 'time' ? time(b) - time(a) || g.count[b] - g.count[a] : g.count[b] - g.count[a] || time(b) - time(a);
@@ -96,29 +84,17 @@ const round4 = (x: number): number => Math.round(x * 1e4) / 1e4;
 /** Step 3: the shown rows, described. */
 export function describeRows(order: readonly number[], g: RowGroups, cells: CellsData, ctx: LabelContext, opts: { includeIdle: boolean; viewExits: number; viewTimeNs: number }): AnalyzeRow[] {
   const st = cells.store;
-  const pos = new Int32Array(g.rows).fill(-1);
-  order.forEach((r, k) => { pos[r] = k; });
-  const sketches = order.map(() => new DurationSketch());
-  const reasonMaps = order.map(() => new Map<number, number>());
-  const series = cells.intervals > 0 ? order.map(() => new Float64Array(2 * cells.intervals)) : null;
-  const reasonWord = st.width - 1;
-  for (let id = 0; id < st.size; id++) {
-    const k = pos[g.rowOfCell[id]];
-    if (k < 0) continue;
-    st.mergeInto(id, sketches[k]);
-    const rid = st.table.key(id, reasonWord);
-    const m = reasonMaps[k];
-    m.set(rid, (m.get(rid) ?? 0) + st.count[id]);
-    const s = st.series[id];
-    if (series && s) { const t = series[k]; for (let j = 0; j < Math.min(s.length, t.length); j++) t[j] += s[j]; }
-  }
+  const sketches = order.map((r) => { const s = new DurationSketch(); st.mergeInto(r, s); return s; });
+  const reasonMaps = st.reasonsOf(order);
+  const series = cells.intervals > 0 ? order.map((r) => { const t = new Float64Array(2 * cells.intervals); const s = st.series[r]; if (s) for (let j = 0; j < Math.min(s.length, t.length); j++) t[j] += s[j]; return t; }) : null;
   return order.map((r, k) => {
     const s = sketches[k];
     const labels = rowLabels(g, cells, r, ctx);
     const fields: DimLabel = Object.assign({ text: '' }, ...labels);
     const reasons: Record<string, number> = {};
     [...reasonMaps[k].entries()].sort((x, y) => y[1] - x[1] || x[0] - y[0]).forEach(([id, n]) => { reasons[REASONS.get(id).name] = n; });
-    const shownTime = opts.includeIdle ? g.handling[r] + g.idle[r] : g.handling[r];
+    const handling = g.handlingOf(r), idle = g.idleOf(r);
+    const shownTime = opts.includeIdle ? handling + idle : handling;
     const row: AnalyzeRow = {
       rank: k + 1,
       key: rowText(labels),
@@ -128,9 +104,9 @@ export function describeRows(order: readonly number[], g: RowGroups, cells: Cell
       address: fields.address === undefined || fields.address === null ? null : formatHex(fields.address),
       count: g.count[r],
       countPct: opts.viewExits ? round4((g.count[r] / opts.viewExits) * 100) : 0,
-      timeNs: g.handling[r] + g.idle[r],
-      handlingNs: g.handling[r],
-      idleNs: g.idle[r],
+      timeNs: handling + idle,
+      handlingNs: handling,
+      idleNs: idle,
       timePct: opts.viewTimeNs ? round4((shownTime / opts.viewTimeNs) * 100) : 0,
       timed: s.count,
       minNs: s.count ? s.min : null,
