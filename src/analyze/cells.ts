@@ -1,14 +1,15 @@
 /**
  * The streaming half of every grouped report: each exit lands in the cell of
  * its row, keyed by the words of the view's dimensions (a typed-array hash, no
- * string or object per exit). A cell keeps count, timed count, handling and
- * idle sums, min, max and its first reason in typed-array columns (other
- * reasons of the cell in a small side table); its duration distribution is
- * exact from those alone up to three samples (the middle one is sum - min -
- * max), and a DurationSketch is made only once a cell holds a fourth. So a
- * long tail of one-off addresses costs ~46 bytes a cell plus ~16 of hash,
- * and memory is bounded by the number of distinct keys, not by the trace
- * length (a sketch holds at most EXACT_LIMIT samples, then a fixed histogram).
+ * string or object per exit). A cell keeps its count, exit time (split into
+ * handling and idle by its reasons), min, max and first reason in paged
+ * typed-array columns (other reasons of the cell in a small side table). Its
+ * duration distribution is exact from those alone up to three samples (the
+ * middle one is sum - min - max); a DurationSketch is made once a cell holds a
+ * fourth (or an unpaired exit). So a long tail of one-off addresses costs 26
+ * bytes a cell plus ~17 of hash, and memory is bounded by the number of
+ * distinct keys, not by the trace length (a sketch holds at most EXACT_LIMIT
+ * samples, then a fixed histogram).
  *
  * With `--interval`, each cell also keeps exits and handling time per
  * interval (for at most SERIES_CELL_CAP cells).
@@ -25,21 +26,29 @@ export const SERIES_CELL_CAP = 65536;
 
 /** min/max words hold whole ns below this; other durations (fractions, > 4.29 s) go to a side map. */
 const U32_NONE = 0xffffffff;
+/**
+ * Columns are pages of 2^16 cells: a store grows by adding pages, never by
+ * copying (a long tail of one-off keys would otherwise hold the old and the
+ * new columns at once, and that copy is where memory peaked).
+ */
+const PAGE_BITS = 16;
+const PAGE = 1 << PAGE_BITS;
+const PAGE_MASK = PAGE - 1;
 
 export class CellStore {
   readonly table: KeyTable;
-  count = new Uint32Array(1024);
-  timed = new Uint32Array(1024);
+  /** Exits of the cell; while it has no sketch, all of them are timed (an unpaired exit gives its cell a sketch, which counts the timed ones). */
+  private readonly pCount: Uint32Array[] = [];
   /** Exit time of the cell (handling + idle; the split comes from its reasons). */
-  sum = new Float64Array(1024);
+  private readonly pSum: Float64Array[] = [];
   /** Shortest and longest whole-ns duration below 2^32 - 1 (U32_NONE / 0 while none); others in `wide`. */
-  min = new Uint32Array(1024).fill(U32_NONE);
-  max = new Uint32Array(1024);
-  private readonly wide = new Map<number, { min: number; max: number }>();
+  private readonly pMin: Uint32Array[] = [];
+  private readonly pMax: Uint32Array[] = [];
   /** Index into `sketches` + 1; 0 while the cell holds three samples or fewer. */
-  sketchOf = new Int32Array(1024);
+  private readonly pSketch: Int32Array[] = [];
   /** The first reason seen in the cell; exits of its other reasons are counted in a side table (most cells see one). */
-  reason0 = new Uint16Array(1024);
+  private readonly pReason: Uint16Array[] = [];
+  private readonly wide = new Map<number, { min: number; max: number }>();
   readonly sketches: DurationSketch[] = [];
   /** (cell, reason) -> exits and time, for every reason of a cell but its first. */
   private readonly more = new KeyTable(2, 64);
@@ -60,48 +69,57 @@ export class CellStore {
   cell(key: Uint32Array): number {
     const n = this.table.size;
     const id = this.width === 2 ? this.table.intern2(key[0], key[1]) : this.table.intern(key);
-    if (id === n && id >= this.count.length) this.grow();
+    if (id === n && (id & PAGE_MASK) === 0) this.addPage();
     return id;
   }
 
-  private grow(): void {
-    // 1.5x: the old and the new columns coexist while copying, and a long tail of one-off keys is where memory peaks.
-    const cap = Math.ceil(this.count.length * 1.5);
-    const g = <T extends Float64Array | Uint32Array | Int32Array | Uint16Array>(a: T, fill = 0): T => {
-      const b = new (a.constructor as new (n: number) => T)(cap);
-      if (fill) b.fill(fill, a.length);
-      b.set(a);
-      return b;
-    };
-    this.count = g(this.count); this.timed = g(this.timed); this.sum = g(this.sum);
-    this.min = g(this.min, U32_NONE); this.max = g(this.max); this.sketchOf = g(this.sketchOf); this.reason0 = g(this.reason0);
+  private addPage(): void {
+    this.pCount.push(new Uint32Array(PAGE)); this.pSum.push(new Float64Array(PAGE));
+    this.pMin.push(new Uint32Array(PAGE).fill(U32_NONE)); this.pMax.push(new Uint32Array(PAGE)); this.pSketch.push(new Int32Array(PAGE));
+    this.pReason.push(new Uint16Array(PAGE));
   }
 
+  count(id: number): number { return this.pCount[id >>> PAGE_BITS][id & PAGE_MASK]; }
+  timed(id: number): number {
+    const sk = this.pSketch[id >>> PAGE_BITS][id & PAGE_MASK];
+    return sk > 0 ? this.sketches[sk - 1].count : this.count(id);
+  }
+  sum(id: number): number { return this.pSum[id >>> PAGE_BITS][id & PAGE_MASK]; }
+  reason0(id: number): number { return this.pReason[id >>> PAGE_BITS][id & PAGE_MASK]; }
+
   add(id: number, d: number, reason: number): void {
-    const before = this.count[id]++;
-    if (before === 0) this.reason0[id] = reason;
-    else if (this.reason0[id] !== reason) this.addReason(id, reason, d);
-    if (d !== d) return;
-    const n = this.timed[id]++;
-    const sk = this.sketchOf[id];
-    if (sk > 0) {
-      this.sketches[sk - 1].add(d);
-    } else if (n === 3) {
-      const s = new DurationSketch();
-      for (const x of this.samples(id)) s.add(x);
-      s.add(d);
-      this.sketches.push(s);
-      this.sketchOf[id] = this.sketches.length;
+    const p = id >>> PAGE_BITS, o = id & PAGE_MASK;
+    const before = this.pCount[p][o]++;
+    const r0 = this.pReason[p];
+    if (before === 0) r0[o] = reason;
+    else if (r0[o] !== reason) this.addReason(id, reason, d);
+    const sk = this.pSketch[p][o];
+    if (d !== d) {
+      // The first unpaired exit of a cell gives it a sketch: from then on the sketch counts the timed exits.
+      if (sk === 0) this.makeSketch(id, before);
+      return;
     }
-    this.sum[id] += d;
+    if (sk > 0) this.sketches[sk - 1].add(d);
+    else if (before === 3) this.makeSketch(id, before).add(d);
+    this.pSum[p][o] += d;
     if (d >= 0 && d < U32_NONE && d === Math.floor(d)) {
-      if (d < this.min[id]) this.min[id] = d;
-      if (d > this.max[id]) this.max[id] = d;
+      const mn = this.pMin[p], mx = this.pMax[p];
+      if (d < mn[o]) mn[o] = d;
+      if (d > mx[o]) mx[o] = d;
     } else {
       const w = this.wide.get(id);
       if (!w) this.wide.set(id, { min: d, max: d });
       else { if (d < w.min) w.min = d; if (d > w.max) w.max = d; }
     }
+  }
+
+  /** A sketch for a cell from its exact samples (`timed` of them, all its exits so far). */
+  private makeSketch(id: number, timed: number): DurationSketch {
+    const s = new DurationSketch();
+    for (const x of this.samplesOf(id, timed)) s.add(x);
+    this.sketches.push(s);
+    this.pSketch[id >>> PAGE_BITS][id & PAGE_MASK] = this.sketches.length;
+    return s;
   }
 
   private addReason(id: number, reason: number, d: number): void {
@@ -117,13 +135,13 @@ export class CellStore {
   }
 
   minOf(id: number): number {
-    const m = this.min[id], w = this.wide.get(id);
+    const m = this.pMin[id >>> PAGE_BITS][id & PAGE_MASK], w = this.wide.get(id);
     return Math.min(m === U32_NONE ? Infinity : m, w ? w.min : Infinity);
   }
 
   maxOf(id: number): number {
-    const w = this.wide.get(id);
-    return Math.max(this.min[id] === U32_NONE ? -Infinity : this.max[id], w ? w.max : -Infinity);
+    const p = id >>> PAGE_BITS, o = id & PAGE_MASK, w = this.wide.get(id);
+    return Math.max(this.pMin[p][o] === U32_NONE ? -Infinity : this.pMax[p][o], w ? w.max : -Infinity);
   }
 
   /**
@@ -142,7 +160,7 @@ export class CellStore {
     const out = new Map<number, number>();
     for (let id = 0; id < this.size; id++) {
       const o = other.get(id);
-      const idle = (isIdleReason(this.reason0[id]) ? this.sum[id] - (o ? o.sum : 0) : 0) + (o ? o.idle : 0);
+      const idle = (isIdleReason(this.reason0(id)) ? this.sum(id) - (o ? o.sum : 0) : 0) + (o ? o.idle : 0);
       if (idle !== 0) out.set(id, idle);
     }
     return out;
@@ -152,30 +170,34 @@ export class CellStore {
   reasonsOf(cells: readonly number[]): Array<Map<number, number>> {
     const at = new Map<number, number>();
     cells.forEach((c, k) => at.set(c, k));
-    const out = cells.map((c) => new Map<number, number>([[this.reason0[c], this.count[c]]]));
+    const out = cells.map((c) => new Map<number, number>([[this.reason0(c), this.count(c)]]));
     for (let k = 0; k < this.more.size; k++) {
       const j = at.get(this.more.key(k, 0));
       if (j === undefined) continue;
-      const m = out[j], c = cells[j], r = this.more.key(k, 1), n = this.moreCount[k];
+      const m = out[j], r0 = this.reason0(cells[j]), r = this.more.key(k, 1), n = this.moreCount[k];
       m.set(r, (m.get(r) ?? 0) + n);
-      m.set(this.reason0[c], m.get(this.reason0[c])! - n);
+      m.set(r0, m.get(r0)! - n);
     }
     return out;
   }
 
   /** The exact samples of a cell with three or fewer (empty once it has a sketch). */
   samples(id: number): number[] {
-    const n = this.timed[id];
-    if (this.sketchOf[id] > 0 || n === 0) return [];
+    if (this.pSketch[id >>> PAGE_BITS][id & PAGE_MASK] > 0) return [];
+    return this.samplesOf(id, this.count(id));
+  }
+
+  private samplesOf(id: number, n: number): number[] {
+    if (n === 0) return [];
     const lo = this.minOf(id), hi = this.maxOf(id);
     if (n === 1) return [lo];
     if (n === 2) return [lo, hi];
-    return [lo, this.sum[id] - lo - hi, hi];
+    return [lo, this.sum(id) - lo - hi, hi];
   }
 
   /** Folds a cell's distribution into a row's sketch. */
   mergeInto(id: number, into: DurationSketch): void {
-    const sk = this.sketchOf[id];
+    const sk = this.pSketch[id >>> PAGE_BITS][id & PAGE_MASK];
     if (sk > 0) into.merge(this.sketches[sk - 1]);
     else for (const x of this.samples(id)) into.add(x);
   }

@@ -142,7 +142,7 @@ function report(p: ReportParts): AnalyzeReport {
   const ctx: LabelContext = { resolver: p.resolver, iomap: p.iomap, inputs, severalVms: several && !p.dims.includes('vm'), msrName: p.msrName ?? ((m) => msrName(m)?.name ?? null) };
   const g = groupCells(cd);
   let viewExits = 0, viewTime = 0;
-  for (let r = 0; r < g.rows; r++) { viewExits += g.count[r]; viewTime += p.includeIdle ? g.handlingOf(r) + g.idleOf(r) : g.handlingOf(r); }
+  for (let r = 0; r < g.rows; r++) { viewExits += g.countOf(r); viewTime += p.includeIdle ? g.handlingOf(r) + g.idleOf(r) : g.handlingOf(r); }
   const { order, omitted } = rankRows(g, p.sort, p.includeIdle, p.top, (r) => rowText(rowLabels(g, cd, r, ctx)));
   const rows = describeRows(order, g, cd, ctx, { includeIdle: p.includeIdle, viewExits, viewTimeNs: viewTime });
   const notes = [...p.notes];

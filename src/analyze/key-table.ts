@@ -43,7 +43,8 @@ export class KeyTable {
     }
     const id = this.size++;
     if ((id + 1) * width > this.keys.length) {
-      const nk = new Uint32Array(this.keys.length * 2);
+      // 1.5x: the old and the new array coexist while copying.
+      const nk = new Uint32Array(Math.ceil(this.keys.length * 1.5 / width) * width + width);
       nk.set(this.keys);
       this.keys = nk;
     }

@@ -18,7 +18,7 @@ import type { AnalyzeRow } from './schema.js';
 export interface RowGroups {
   rows: number;
   keys: KeyTable;
-  count: Float64Array | Uint32Array;
+  countOf(r: number): number;
   handlingOf(r: number): number;
   idleOf(r: number): number;
 }
@@ -26,13 +26,12 @@ export interface RowGroups {
 /** Step 1: the rows are the cells (a cell is keyed by the view's dimensions alone). */
 export function groupCells(cells: CellsData): RowGroups {
   const st = cells.store;
-  const n = st.size;
   const idle = st.idleByCell();
-  const sum = st.sum;
   return {
-    rows: n, keys: st.table, count: st.count.subarray(0, n),
+    rows: st.size, keys: st.table,
+    countOf: (r) => st.count(r),
     idleOf: (r) => idle.get(r) ?? 0,
-    handlingOf: (r) => sum[r] - (idle.get(r) ?? 0),
+    handlingOf: (r) => st.sum(r) - (idle.get(r) ?? 0),
   };
 }
 
@@ -53,7 +52,7 @@ export function rankRows(g: RowGroups, sort: 'count' | 'time', includeIdle: bool
   const time = (r: number): number => (includeIdle ? g.handlingOf(r) + g.idleOf(r) : g.handlingOf(r));
   const texts = textOf && g.rows <= LABEL_TIEBREAK_LIMIT ? Array.from({ length: g.rows }, (_, r) => textOf(r)) : null;
   const before = (a: number, b: number): boolean => {
-    const d = sort === 'time' ? time(b) - time(a) || g.count[b] - g.count[a] : g.count[b] - g.count[a] || time(b) - time(a);
+    const d = sort === 'time' ? time(b) - time(a) || g.countOf(b) - g.countOf(a) : g.countOf(b) - g.countOf(a) || time(b) - time(a);
     if (d !== 0) return d < 0;
     if (texts) return texts[a] < texts[b] || (texts[a] === texts[b] && a < b);
     return a < b;
@@ -75,7 +74,7 @@ export function rankRows(g: RowGroups, sort: 'count' | 'time', includeIdle: bool
   const shown = new Uint8Array(g.rows);
   for (const r of order) shown[r] = 1;
   let rc = 0, rt = 0;
-  for (let r = 0; r < g.rows; r++) if (!shown[r]) { rc += g.count[r]; rt += time(r); }
+  for (let r = 0; r < g.rows; r++) if (!shown[r]) { rc += g.countOf(r); rt += time(r); }
   return { order, omitted: { rows: g.rows - order.length, count: rc, timeNs: rt } };
 }
 
@@ -102,8 +101,8 @@ export function describeRows(order: readonly number[], g: RowGroups, cells: Cell
       symbol: fields.symbol ?? null,
       module: fields.module ?? null,
       address: fields.address === undefined || fields.address === null ? null : formatHex(fields.address),
-      count: g.count[r],
-      countPct: opts.viewExits ? round4((g.count[r] / opts.viewExits) * 100) : 0,
+      count: g.countOf(r),
+      countPct: opts.viewExits ? round4((g.countOf(r) / opts.viewExits) * 100) : 0,
       timeNs: handling + idle,
       handlingNs: handling,
       idleNs: idle,

@@ -159,7 +159,7 @@ export function summaryView(s: Summary, opts: ViewOptions = {}): MergeReport {
   let viewExits = 0, viewTime = 0;
   for (let r = 0; r < n; r++) { viewExits += count[r]; viewTime += includeIdle ? handling[r] + idle[r] : handling[r]; }
   // analyze's ranking itself: rankRows reads only rows, count, handling and idle.
-  const g: RowGroups = { rows: n, keys: new KeyTable(1, 16), count, handlingOf: (r) => handling[r], idleOf: (r) => idle[r] };
+  const g: RowGroups = { rows: n, keys: new KeyTable(1, 16), countOf: (r) => count[r], handlingOf: (r) => handling[r], idleOf: (r) => idle[r] };
   const { order, omitted } = rankRows(g, sort, includeIdle, top, (r) => texts[r]);
   const rows: AnalyzeRow[] = order.map((r, k) => {
     const row = src[r], d = dists[r];
