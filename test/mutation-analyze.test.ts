@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { diff, type DiffReport } from '../src/analyze/diff.js';
 import { analyze } from '../src/analyze/index.js';
-import { cli, fx } from './helpers.js';
+import { cli, comparable, fx, readJson } from './helpers.js';
 
 /** fixtures/neighbours64/README.md: alpha 3 IO exits 60 ns, beta 2 IO 3000 ns, gamma 1 HLT 5 ns, [unknown] 1 HLT 7 ns. */
 const N64 = { inputs: [fx('neighbours64', 'trace.csv')], maps: [fx('neighbours64', 'System.map')], keepUnknown: true };
@@ -163,5 +163,59 @@ describe('diff on two hand-worked traces (fixtures/mutation/README.md)', () => {
       const fn = await diff({ before, after: otherOffset, maps: [MAP], views: ['function'] });
       expect(section(fn, 'function').rows.find((r) => r.key === 'ioread8')!.after.exits).toBe(1);
     });
+  });
+});
+
+describe('views: callsite, callers of address 0, several inputs', () => {
+  it('--by callsite: (trap address, return address) pairs as the oracle gives them (fixtures/mutation/paper32-expected-callsite.json)', async () => {
+    const rep = await analyze({ inputs: [fx('paper32', 'trace.csv')], maps: [fx('paper32', 'guest.map')], by: 'callsite', top: 0, includeIdle: true, keepUnknown: true });
+    const want = readJson(fx('mutation', 'paper32-expected-callsite.json'));
+    expect([rep.totals.exits, rep.totals.timeNs]).toEqual([want.exits, want.timeNs]);
+    expect(comparable(rep.rows)).toEqual(comparable(want.rows));
+  });
+
+  const callerZero = (): string => {
+    const f = join(mkdtempSync(join(tmpdir(), 'exitscope-caller0-')), 'c.csv');
+    writeFileSync(f, ['ts_ns,vcpu,reason,rip,duration_ns,caller', '1000,0,IO_INSTRUCTION,0xffffffff81000010,10,0x0', '2000,0,IO_INSTRUCTION,0xffffffff81000010,20,0xffffffff81000110', '3000,0,IO_INSTRUCTION,0xffffffff81000010,30,'].join('\n') + '\n');
+    return f;
+  };
+  const maps = [fx('neighbours64', 'System.map')];
+
+  it('--by caller: a caller column of 0x0 is no caller (no return address was recorded)', async () => {
+    const byCaller = await analyze({ inputs: [callerZero()], maps, by: 'caller', top: 0 });
+    expect(byCaller.rows.map((r) => [r.key, r.count, r.caller, r.callerAddress, r.address])).toEqual([
+      ['alpha <- [no caller]', 2, '[no caller]', null, '0xffffffff81000000'],
+      ['alpha <- beta', 1, 'beta', '0xffffffff81000100', '0xffffffff81000000'],
+    ]);
+  });
+
+  // Known defect (docs/mutation.md): the callsite view keys the caller on the caller flag alone, so a
+  // caller of 0x0 becomes a row `<- [unknown] 0x0` whose caller is `[firmware]`, where --by caller
+  // says [no caller]. Marked failing until src/analyze/dimensions.ts applies the same rule.
+  it.fails('--by callsite: a caller column of 0x0 is no caller either (fails: the callsite key does not apply that rule)', async () => {
+    const bySite = await analyze({ inputs: [callerZero()], maps, by: 'callsite', top: 0 });
+    expect(bySite.rows.map((r) => [r.key, r.count, r.caller, r.callerAddress, r.address, r.symbol])).toEqual([
+      ['alpha+0x10 <- [no caller]', 2, '[no caller]', null, '0xffffffff81000010', 'alpha'],
+      ['alpha+0x10 <- beta+0x10', 1, 'beta', '0xffffffff81000110', '0xffffffff81000010', 'alpha'],
+    ]);
+  });
+
+  it('--by callsite: a return address is kept exact, and one without a caller says so', async () => {
+    const bySite = await analyze({ inputs: [callerZero()], maps, by: 'callsite', top: 0 });
+    const rows = bySite.rows.filter((r) => r.callerAddress !== '0x0');
+    expect(rows.map((r) => [r.key, r.count, r.caller, r.callerAddress, r.address, r.symbol])).toEqual([
+      ['alpha+0x10 <- [no caller]', 1, '[no caller]', null, '0xffffffff81000010', 'alpha'],
+      ['alpha+0x10 <- beta+0x10', 1, 'beta', '0xffffffff81000110', '0xffffffff81000010', 'alpha'],
+    ]);
+  });
+
+  it('several inputs: each VM and vcpu row names its file, then its VM', async () => {
+    const tgid = fx('ftrace', 'two-vms-tgid.txt'), n64 = fx('neighbours64', 'trace.csv');
+    const byVm = await analyze({ inputs: [tgid, n64], by: 'vm', top: 0 });
+    expect(byVm.rows.map((r) => [r.key, r.count])).toEqual([[`${n64}: vm 0`, 7], [`${tgid}: qemu pid 7280`, 2], [`${tgid}: qemu pid 9100`, 1]]);
+    const byVcpu = await analyze({ inputs: [tgid, n64], by: 'vcpu', top: 0 });
+    expect(byVcpu.rows.map((r) => [r.key, r.count])).toEqual([[`${n64}: vm 0 vcpu 0`, 7], [`${tgid}: qemu pid 7280 vcpu 0`, 1], [`${tgid}: qemu pid 7280 vcpu 1`, 1], [`${tgid}: qemu pid 9100 vcpu 0`, 1]]);
+    // One input with one VM: plain labels.
+    expect((await analyze({ inputs: [n64], by: 'vm,vcpu', top: 0 })).rows.map((r) => r.key)).toEqual(['vm 0 | vcpu 0']);
   });
 });

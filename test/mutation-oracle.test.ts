@@ -28,6 +28,10 @@ describe.runIf(python)('the oracle reproduces the expected files', () => {
     });
   }
 
+  it('paper32 --by callsite (fixtures/mutation/paper32-expected-callsite.json)', () => {
+    expect(oracle(fx('paper32', 'trace.csv'), ['--map', fx('paper32', 'guest.map'), '--by', 'callsite'])).toEqual(readJson(fx('mutation', 'paper32-expected-callsite.json')));
+  });
+
   it('kallsyms-modules and kaslr (--slide 0x2e400000)', () => {
     expect(oracle(fx('kallsyms-modules', 'trace.csv'), ['--map', fx('kallsyms-modules', 'kallsyms')])).toEqual(readJson(fx('kallsyms-modules', 'expected-function.json')));
     expect(oracle(fx('kaslr', 'trace.csv'), ['--map', fx('kaslr', 'System.map'), '--slide', '0x2e400000'])).toEqual(readJson(fx('kaslr', 'expected-function.json')));
