@@ -85,6 +85,7 @@ export function periodicRates(trace: ReplayTrace, ctx: ReplayContext, ticksAt: T
     }
     if (ticks) what.push(`${ticks} timer ticks`);
     // Housekeeping bursts by calling function.
+    const maxStarts = Math.ceil((2 * span) / HOUSEKEEPING_MIN_PERIOD) + 2;
     // Keyed by function id (the caller's where it resolves, else the trap's); -1: neither resolves.
     const bursts = new Map<number, { starts: number[]; exits: number; time: number; busy: number }>();
     const key = (k: number): number => {
@@ -101,7 +102,8 @@ export function periodicRates(trace: ReplayTrace, ctx: ReplayContext, ticksAt: T
       while (j + 1 < c.length && !inTick[j + 1] && gapAfter(c, j) < 50_000 && key(j + 1) === k0) { j++; t += dur(c, j) + T; }
       let b = bursts.get(k0);
       if (!b) bursts.set(k0, (b = { starts: [], exits: 0, time: 0, busy: 0 }));
-      b.starts.push(c.ts[i]);
+      // Past this many bursts half the periods cannot be 5 ms or more: the starts need not be kept (a device path's thousands).
+      if (b.starts.length <= maxStarts) b.starts.push(c.ts[i]);
       b.exits += j - i + 1;
       b.time += t;
       b.busy += c.ts[j] + dur(c, j) - c.ts[i] + T;

@@ -35,8 +35,10 @@ export class ApicPass implements ReplayPass {
     const ledger = newLedger(this.spec, trace, ctx.windows);
     const apic = new Set(['APIC_ACCESS', 'APIC_WRITE', 'EXCEPTION_NMI', 'EPT_MISCONFIG', 'MSR_WRITE']);
     const eoiInduced = REASONS.lookup('EOI_INDUCED');
+    const canonMemo: string[] = [];
+    const canonOf = (id: number): string => (canonMemo[id] ??= REASONS.get(id).canonical);
     const isEoi = (c: ExitChunk, i: number): boolean => {
-      const canon = REASONS.get(c.reason[i]).canonical;
+      const canon = canonOf(c.reason[i]);
       if (!apic.has(canon)) return false;
       if (c.flags[i] & F_GPA) return c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI;
       if (c.flags[i] & F_MSR) return c.msr[i] === MSR_X2APIC_EOI;
@@ -55,7 +57,7 @@ export class ApicPass implements ReplayPass {
       const inTick = new Uint8Array(c.length);
       for (const [a, b] of ticks.get(v) ?? []) for (let k = a; k <= b; k++) inTick[k] = 1;
       for (let i = 0; i < c.length; i++) {
-        const canon = REASONS.get(c.reason[i]).canonical;
+        const canon = canonOf(c.reason[i]);
         if (this.name === 'apicv' && canon === 'INTERRUPT_WINDOW') { ledger.removed++; windows++; continue; }
         if (this.name === 'apicv' && ext.has(c.reason[i]) && !inTick[i]) {
           let device = false;

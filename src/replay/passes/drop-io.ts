@@ -47,10 +47,15 @@ export class DropIoPass implements ReplayPass {
 
   apply(trace: ReplayTrace, ctx: ReplayContext): PassResult {
     const ledger = newLedger(this.spec, trace, ctx.windows);
+    // Bounds as numbers (ports, and guest-physical addresses below 2^52, are exact as doubles): no BigInt per exit.
+    const bounds = this.ranges.map((r) => [Number(r.lo), Number(r.hi)] as const);
     const match = (c: ExitChunk, i: number): IoRange | null => {
-      for (const r of this.ranges) {
-        const a = addrOf(c, i, r.kind);
-        if (a === null || a < r.lo || a > r.hi) continue;
+      for (let k = 0; k < this.ranges.length; k++) {
+        const r = this.ranges[k];
+        let a: number;
+        if (r.kind === 'port') { if (!(c.flags[i] & F_PORT)) continue; a = c.port[i]; }
+        else { if (!(c.flags[i] & F_GPA)) continue; a = c.gpaHi[i] * 4294967296 + c.gpaLo[i]; }
+        if (a < bounds[k][0] || a > bounds[k][1]) continue;
         if (r.rw === 'r' && c.dir[i] !== DIR_READ) continue;
         if (r.rw === 'w' && c.dir[i] !== DIR_WRITE) continue;
         return r;
