@@ -219,3 +219,55 @@ describe('views: callsite, callers of address 0, several inputs', () => {
     expect((await analyze({ inputs: [n64], by: 'vm,vcpu', top: 0 })).rows.map((r) => r.key)).toEqual(['vm 0 | vcpu 0']);
   });
 });
+
+describe('totals, per-vcpu shares, where exits trapped, and what the notes say (fixtures/mutation/totals.csv)', () => {
+  const f = fx('mutation', 'totals.csv');
+  const maps = [fx('neighbours64', 'System.map')];
+  const UNPAIRED = '1 exits have no known duration (unpaired exit/entry): counted, left out of time statistics';
+
+  it('totals and each vcpu\'s handling and idle share of its own wall time', async () => {
+    const rep = await analyze({ inputs: [f], maps, top: 0 });
+    const { perVcpu, split, ...t } = rep.totals;
+    expect(t).toEqual({ exits: 6, timeNs: 2150, handlingNs: 650, idleNs: 1500, timed: 5, spanNs: 5050, vcpus: 2 });
+    expect(perVcpu).toEqual([
+      { input: 0, vm: 0, vcpu: 0, exits: 3, handlingNs: 150, idleNs: 1500, wallNs: 5050, label: 'vcpu 0', handlingShare: 0.029703, idleShare: 0.29703 },
+      { input: 0, vm: 0, vcpu: 1, exits: 3, handlingNs: 500, idleNs: 0, wallNs: 3000, label: 'vcpu 1', handlingShare: 0.166667, idleShare: 0 },
+    ]);
+    expect(split).toEqual({ kernel: { exits: 3, timeNs: 1600 }, user: { exits: 2, timeNs: 250 }, unresolved: { exits: 1, timeNs: 300 } });
+    expect(rep.view).toEqual({ exits: 6, timeNs: 650 });
+    expect(rep.kaslr).toEqual({ slide: '0x0', mode: 'auto', note: 'no slide: the trace\'s kernel RIPs fit the map as linked (75% inside functions)' });
+    expect(rep.rows.map((r) => [r.key, r.count, r.timeNs, r.handlingNs, r.idleNs, r.timed])).toEqual([
+      ['[guest user]', 2, 250, 250, 0, 2], ['[guest kernel, no symbol]', 1, 300, 300, 0, 1], ['alpha', 1, 100, 100, 0, 1], ['beta', 1, 1500, 0, 1500, 1], ['gamma', 1, 0, 0, 0, 0],
+    ]);
+    expect(rep.notes).toEqual([UNPAIRED, '1 exits in the guest kernel\'s address space outside every map (modules? give /proc/kallsyms with its [module] lines, or MODULE.ko@BASE); --keep-unknown lists them by address']);
+  });
+
+  it('--keep-unknown lists the 3 unresolved and user exits by address, and says so', async () => {
+    const rep = await analyze({ inputs: [f], maps, top: 0, keepUnknown: true });
+    expect(rep.notes).toEqual([UNPAIRED, '3 exits at addresses no map resolves, shown one row per address (--keep-unknown)']);
+  });
+
+  it('without a map: no split, addresses as [unknown] rows, no slide', async () => {
+    const rep = await analyze({ inputs: [f], top: 0 });
+    expect(rep.totals.split).toBeNull();
+    expect(rep.kaslr).toEqual({ slide: '0x0', mode: 'none', note: 'no map given' });
+    expect(rep.notes).toEqual([UNPAIRED, 'no --map given: guest addresses are shown as [unknown] rows']);
+    expect((await analyze({ inputs: [f], top: 0, by: 'reason' })).notes).toEqual([UNPAIRED]);
+  });
+
+  it('--by caller on a trace without callers says every row is [no caller]', async () => {
+    const rep = await analyze({ inputs: [f], maps, top: 0, by: 'caller' });
+    expect(rep.notes[rep.notes.length - 1]).toBe('this trace carries no caller column: every row is [no caller]');
+  });
+
+  it('device views cover only the exits with that detail, and say how many they leave out', async () => {
+    const port = await analyze({ inputs: [f], maps, top: 0, by: 'port' });
+    expect(port.view).toEqual({ exits: 1, timeNs: 100 });
+    expect(port.rows.map((r) => [r.key, r.count, r.countPct, r.timePct])).toEqual([['0x3f8:POUT', 1, 100, 100]]);
+    expect(port.rows[0].device).toMatch(/COM1/); // the PC's first serial port
+    expect(port.notes).toEqual(['5 of 6 exits carry no I/O port detail (kvm_pio) and are not in this view', UNPAIRED]);
+    const both = await analyze({ inputs: [f], maps, top: 0, by: 'port,mmio' });
+    expect(both.view).toEqual({ exits: 0, timeNs: 0 });
+    expect(both.notes[0]).toBe('6 of 6 exits carry no I/O port detail (kvm_pio) and MMIO detail (kvm_mmio) and are not in this view');
+  });
+});
