@@ -271,3 +271,18 @@ describe('totals, per-vcpu shares, where exits trapped, and what the notes say (
     expect(both.notes[0]).toBe('6 of 6 exits carry no I/O port detail (kvm_pio) and MMIO detail (kvm_mmio) and are not in this view');
   });
 });
+
+describe('analyze refuses what it cannot do, in one line that says what to do', () => {
+  it('an unknown --by names the dimensions there are; an empty --by is the default, function', async () => {
+    const all = 'function, address, caller, callsite, reason, port, mmio, msr, vcpu, vm';
+    await expect(analyze({ inputs: [fx('paper32', 'trace.csv')], by: 'fn' })).rejects.toThrow(`--by: unknown dimension 'fn' (choose from: ${all}; several with commas, e.g. function,vcpu)`);
+    await expect(analyze({ inputs: [fx('paper32', 'trace.csv')], by: 'function,bogus' })).rejects.toThrow(`--by: unknown dimension 'bogus' (choose from: ${all};`);
+    expect((await analyze({ inputs: [fx('paper32', 'trace.csv')], by: ' , ', top: 1 })).by).toEqual(['function']);
+    expect((await analyze({ inputs: [fx('paper32', 'trace.csv')], by: ['reason', 'vcpu'], top: 1 })).by).toEqual(['reason', 'vcpu']);
+  });
+
+  it('a file none of whose lines reads in the format given quotes its first rejected line', async () => {
+    // paper32/trace.csv: 27 lines, one blank; as JSON Lines the other 26 are rejected, the header first.
+    await expect(analyze({ inputs: [fx('paper32', 'trace.csv')], inputFormat: 'jsonl' })).rejects.toThrow(/^\S*paper32\/trace\.csv: none of its 26 lines could be read as jsonl \(the first: line 1: not JSON: .*\); is it in another format\? \(drop --input-format to let exitscope sniff it\)$/);
+  });
+});
