@@ -286,3 +286,31 @@ describe('analyze refuses what it cannot do, in one line that says what to do', 
     await expect(analyze({ inputs: [fx('paper32', 'trace.csv')], inputFormat: 'jsonl' })).rejects.toThrow(/^\S*paper32\/trace\.csv: none of its 26 lines could be read as jsonl \(the first: line 1: not JSON: .*\); is it in another format\? \(drop --input-format to let exitscope sniff it\)$/);
   });
 });
+
+describe('many rows', () => {
+  // 1,500 distinct trap addresses 0x10 apart (k = 0..1,499), one exit each, written in a shuffled
+  // order; every exit lasts 1,000 ns but k = 1,499 (4,000), 1,498 (3,000) and 5 (2,000).
+  const addr = (k: number): string => `0x${(0xc0100000 + k * 16).toString(16)}`;
+  const many = (): string => {
+    const f = join(mkdtempSync(join(tmpdir(), 'exitscope-many-')), 'many.csv');
+    const ns = (k: number): number => (k === 1499 ? 4000 : k === 1498 ? 3000 : k === 5 ? 2000 : 1000);
+    const ks = Array.from({ length: 1500 }, (_, k) => (k * 7919) % 1500);
+    writeFileSync(f, ['ts_ns,vcpu,reason,rip,duration_ns', ...ks.map((k, i) => `${1000 + i * 10_000},0,IO_INSTRUCTION,${addr(k)},${ns(k)}`)].join('\n') + '\n');
+    return f;
+  };
+
+  it('1,500 rows (past the first 1,024 slots): equal counts rank by time, then by their text; the rest of --top is counted', async () => {
+    const f = many();
+    const all = await analyze({ inputs: [f], by: 'address', top: 0 });
+    expect(all.rows).toHaveLength(1500);
+    expect(all.rows.slice(0, 6).map((r) => [r.key, r.timeNs])).toEqual([[addr(1499), 4000], [addr(1498), 3000], [addr(5), 2000], [addr(0), 1000], [addr(1), 1000], [addr(2), 1000]]);
+    expect(all.rows[1499].key).toBe(addr(1497));
+    for (const sort of ['count', 'time'] as const) {
+      const top = await analyze({ inputs: [f], by: 'address', top: 3, sort });
+      expect(top.rows.map((r) => r.key)).toEqual([addr(1499), addr(1498), addr(5)]);
+      expect(top.omitted).toEqual({ rows: 1497, count: 1497, timeNs: 1497 * 1000 });
+    }
+    const five = await analyze({ inputs: [f], by: 'address', top: 5 });
+    expect(five.rows.map((r) => r.key)).toEqual([addr(1499), addr(1498), addr(5), addr(0), addr(1)]);
+  });
+});

@@ -16,7 +16,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { analyze, type AnalyzeReport } from '../src/analyze/index.js';
+import { analyze, DurationSketch, type AnalyzeReport } from '../src/analyze/index.js';
 
 const CAP = 4096;
 const BOUND = 2 ** -7;
@@ -148,3 +148,56 @@ describe('percentiles through analyze, exact and histogram rows', () => {
     expect([rowOf(10).p50Ns, rowOf(10).p99Ns]).toEqual([small[2500 - 1], small[4950 - 1]]);
   });
 });
+
+describe('the sketch at its edges', () => {
+  const big = (): { s: DurationSketch; xs: number[] } => {
+    const rnd = lcg(99);
+    const s = new DurationSketch(), xs: number[] = [];
+    for (let i = 0; i < 5000; i++) { const v = 1000 + Math.floor(rnd() * 1e6); xs.push(v); s.add(v); }
+    return { s, xs: xs.sort((a, b) => a - b) };
+  };
+
+  it('an empty sketch has no quantile, no mean and no spread (NaN, as documented)', () => {
+    const e = new DurationSketch();
+    expect([e.quantile(0.5), e.mean, e.stddev, e.count]).toEqual([NaN, NaN, NaN, 0]);
+    // Merging an empty sketch changes nothing.
+    const { s } = big();
+    const before = [s.count, s.sum, s.min, s.max, s.quantile(0.5)];
+    s.merge(new DurationSketch());
+    expect([s.count, s.sum, s.min, s.max, s.quantile(0.5)]).toEqual(before);
+  });
+
+  it('past the cap, quantile 0 and 1 are the exact min and max, not a bucket', () => {
+    const { s, xs } = big();
+    expect(s.isExact).toBe(false);
+    expect([s.quantile(0), s.quantile(1), s.min, s.max]).toEqual([xs[0], xs[xs.length - 1], xs[0], xs[xs.length - 1]]);
+  });
+
+  it('a one-sample sketch merged with a histogram keeps its sample (the median moves by it)', () => {
+    // 2,048 exits of 1,000 ns and 2,049 of 5,000 (past the cap), plus one of 1 ns merged in first:
+    // of 4,098 the 2,049th smallest is the last 1,000; without the lone sample it would be a 5,000.
+    const lone = new DurationSketch();
+    lone.add(1);
+    const h = new DurationSketch();
+    for (let i = 0; i < 2048; i++) h.add(1000);
+    for (let i = 0; i < 2049; i++) h.add(5000);
+    expect(h.isExact).toBe(false);
+    lone.merge(h);
+    expect([lone.count, lone.min, lone.max, lone.sum]).toEqual([4098, 1, 5000, 1 + 2048 * 1000 + 2049 * 5000]);
+    expect(lone.quantile(0.5)).toBe(bucketCentre(1000));
+  });
+
+  it('merging histograms keeps the smaller min and the larger max, whichever side holds them', () => {
+    const lo = new DurationSketch(), hi = new DurationSketch();
+    for (let i = 0; i < 4100; i++) { lo.add(100 + i); hi.add(50_000 + i); }
+    const a = new DurationSketch(); a.merge(hi); a.merge(lo);
+    const b = new DurationSketch(); b.merge(lo); b.merge(hi);
+    for (const m of [a, b]) expect([m.count, m.min, m.max]).toEqual([8200, 100, 50_000 + 4099]);
+  });
+});
+
+/** The centre of the bucket of a whole-ns value (as in histogramEstimate). */
+function bucketCentre(v: number): number {
+  const [low, width] = bucket(v);
+  return width === 1 ? low : low + width / 2;
+}
