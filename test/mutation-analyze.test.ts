@@ -260,6 +260,24 @@ describe('totals, per-vcpu shares, where exits trapped, and what the notes say (
     expect(rep.notes[rep.notes.length - 1]).toBe('this trace carries no caller column: every row is [no caller]');
   });
 
+  it('--interval: exits and handling time per window from the first exit, per row', async () => {
+    // Windows of 2,000 ns from 1,000: [1000, 3000) holds 1000, 2000, 2500; [3000, 5000) 3000; [5000, 7000) 5000, 6000.
+    const rep = await analyze({ inputs: [f], top: 0, by: 'vcpu', intervalNs: 2000 });
+    expect(rep.interval).toEqual({ ns: 2000, count: 3, capped: false });
+    expect(rep.rows.map((r) => [r.key, r.series])).toEqual([
+      ['vcpu 1', { exits: [1, 1, 1], handlingNs: [200, 300, 0] }],
+      ['vcpu 0', { exits: [2, 0, 1], handlingNs: [100, 0, 50] }],
+    ]);
+    expect((await analyze({ inputs: [f], top: 0, by: 'vcpu' })).interval).toBeNull();
+  });
+
+  it('a row lists its reasons most frequent first', async () => {
+    const rep = await analyze({ inputs: [f], top: 0, by: 'vm' });
+    expect(rep.rows).toHaveLength(1);
+    expect(rep.rows[0].reasons).toEqual({ IO_INSTRUCTION: 3, HLT: 1, EPT_MISCONFIG: 1, MSR_WRITE: 1 });
+    expect(Object.keys(rep.rows[0].reasons)[0]).toBe('IO_INSTRUCTION');
+  });
+
   it('device views cover only the exits with that detail, and say how many they leave out', async () => {
     const port = await analyze({ inputs: [f], maps, top: 0, by: 'port' });
     expect(port.view).toEqual({ exits: 1, timeNs: 100 });
