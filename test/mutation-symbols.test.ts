@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { columnsFromRaw } from '../src/symbols/columns.js';
 import { detectSlide, type RipWeight } from '../src/symbols/kaslr.js';
+import { msrName } from '../src/symbols/msrs.js';
 import { SymbolTable } from '../src/symbols/symbol-table.js';
 
 const L = 0xffffffff81000000n;
@@ -69,5 +70,32 @@ describe('KASLR slide rules', () => {
     const d = detectSlide(strayMap(), [...slid, rip(7n * MiB + 0xf0000n, 6)]);
     expect(d.candidates.map((c) => c.slide)).not.toContain(2n * MiB);
     expect(d.slide).toBe(0n);
+  });
+});
+
+describe('MSR names (Intel SDM vol. 3 table 11-6 for x2APIC, kvm_para.h, hyperv-tlfs.h)', () => {
+  const name = (i: number) => msrName(i)?.name ?? null;
+  it('x2APIC registers are MSR 0x800 + the xAPIC offset / 16, the ISR/TMR/IRR banks by index', () => {
+    expect([name(0x80b), name(0x830), name(0x838), name(0x83f)]).toEqual(['X2APIC_EOI', 'X2APIC_ICR', 'X2APIC_TMICT (timer initial count)', 'X2APIC_SELF_IPI']);
+    expect([name(0x810), name(0x817), name(0x818), name(0x81f), name(0x820), name(0x827)]).toEqual(['X2APIC_ISR0', 'X2APIC_ISR7', 'X2APIC_TMR0', 'X2APIC_TMR7', 'X2APIC_IRR0', 'X2APIC_IRR7']);
+    // Reserved offsets keep their number; the range is 0x800-0x8ff.
+    expect([name(0x801), name(0x8ff), name(0x7ff), name(0x900)]).toEqual(['X2APIC_0x801', 'X2APIC_0x8ff', null, null]);
+    expect(msrName(0x80b)!.group).toBe('x2apic');
+  });
+
+  it('KVM paravirtual MSRs: the named ones, then the rest of 0x4b564d00-0x4b564dff by number', () => {
+    expect([name(0x4b564d01), name(0x4b564d04), name(0x4b564d09), name(0x4b564dff), name(0x4b564e00)]).toEqual(['MSR_KVM_SYSTEM_TIME_NEW (kvmclock)', 'MSR_KVM_PV_EOI_EN', 'MSR_KVM_0x4b564d09', 'MSR_KVM_0x4b564dff', null]);
+    expect(msrName(0x4b564d09)!.group).toBe('kvm-pv');
+  });
+
+  it('Hyper-V synthetic MSRs: SINT0-15 at 0x40000090, STIMER0-3 CONFIG/COUNT pairs at 0x400000b0', () => {
+    expect([name(0x40000090), name(0x4000009f), name(0x400000b0), name(0x400000b1), name(0x400000b6), name(0x400000b7)]).toEqual(['HV_X64_MSR_SINT0', 'HV_X64_MSR_SINT15', 'HV_X64_MSR_STIMER0_CONFIG', 'HV_X64_MSR_STIMER0_COUNT', 'HV_X64_MSR_STIMER3_CONFIG', 'HV_X64_MSR_STIMER3_COUNT']);
+    expect([name(0x400000a0), name(0x400000b8), name(0x400000ff), name(0x40000100), name(0x3fffffff)]).toEqual(['HV_X64_MSR_0x400000a0', 'HV_X64_MSR_0x400000b8', 'HV_X64_MSR_0x400000ff', null, null]);
+    expect(msrName(0x40000070)).toEqual({ name: 'HV_X64_MSR_EOI', group: 'hyperv' });
+  });
+
+  it('architectural MSRs by their SDM names', () => {
+    expect([name(0x6e0), name(0x1b), name(0xc0000080), name(0x10)]).toEqual(['IA32_TSC_DEADLINE', 'IA32_APIC_BASE', 'IA32_EFER', 'IA32_TIME_STAMP_COUNTER']);
+    expect(name(0x2)).toBeNull();
   });
 });
