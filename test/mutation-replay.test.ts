@@ -2,8 +2,14 @@
  * Replay passes and the estimate (src/replay) on hand-worked traces (issue 16):
  * fixtures/mutation/README.md works out every number asserted here.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GUEST_MAP } from '../src/emulator/index.js';
+import { readTrace } from '../src/formats/index.js';
+import { ReplayContext } from '../src/replay/context.js';
+import { ReplayTrace } from '../src/replay/trace.js';
 import { estimate } from '../src/replay/estimate.js';
 import { parsePassSpec } from '../src/replay/pipeline.js';
 import { fx } from './helpers.js';
@@ -23,5 +29,121 @@ describe('timer-hz on ten hand-made 1000 Hz ticks (fixtures/mutation/ticks-1000h
     expect(p.exitsSavedRange[0]).toBe(18);
     expect(p.exitTimeSavedRange[0]).toBe(81_000);
     expect(p.speedupLow).toBe(1);
+  });
+});
+
+/** A trace of rows [ts, vcpu, reason, rip, dur, port?, dir?, gpa?, caller?] read as the replay sees it. */
+async function replayTrace(rows: Array<[number, number, string, number, number | null, number?, string?, number?, number?]>): Promise<ReplayTrace> {
+  const f = join(mkdtempSync(join(tmpdir(), 'exitscope-ctx-')), 't.csv');
+  const hex = (x: number | undefined) => (x === undefined ? '' : `0x${x.toString(16)}`);
+  writeFileSync(f, ['ts_ns,vcpu,reason,rip,duration_ns,port,size,dir,gpa,caller', ...rows.map(([ts, v, r, rip, d, port, dir, gpa, caller]) => `${ts},${v},${r},${hex(rip)},${d ?? ''},${hex(port)},${port !== undefined || gpa !== undefined ? 1 : ''},${dir ?? ''},${hex(gpa)},${hex(caller)}`)].join('\n') + '\n');
+  return ReplayTrace.from((await readTrace(f)).trace);
+}
+
+/** Exits one after another on vcpu 0 from 1 ms: each [reason, rip, dur, gap after it, port?, dir?, gpa?]. */
+function chain(items: Array<[string, number, number, number, number?, string?, number?]>, start = 1_000_000): Array<[number, number, string, number, number, number?, string?, number?]> {
+  let ts = start;
+  return items.map(([r, rip, d, gap, port, dir, gpa]) => { const row: [number, number, string, number, number, number?, string?, number?] = [ts, 0, r, rip, d, port, dir, gpa]; ts += d + gap; return row; });
+}
+
+describe('what the replay context infers from a trace alone (src/replay/context.ts, rules in its header)', () => {
+  const A = 0xc0100000;
+  const same = (n: number, gap: (k: number) => number, rip = (_k: number) => A) => chain(Array.from({ length: n }, (_, k) => ['CPUID', rip(k), 500, gap(k)] as [string, number, number, number]));
+
+  it('the hardware exit + entry: the 5th percentile of gaps between exits at most 64 bytes of code apart, with 20 pairs or more', async () => {
+    // 21 exits 0 or 64 bytes apart; the 20 gaps are 1,000 (twice), then 1,100 .. 2,800: every 5th percentile is 1,000.
+    const ctx = new ReplayContext(await replayTrace(same(21, (k) => (k < 2 ? 1000 : 1000 + 100 * (k - 1)), (k) => A + (k % 2) * 64)), null);
+    expect(ctx.transition.value).toBe(1000);
+    expect(ctx.transition.inferred).toBe(true);
+    expect(ctx.transition.how).toMatch(/^5th percentile of the guest gap between 20 pairs of consecutive exits at most 64 bytes of code apart/);
+  });
+
+  it('19 pairs are too few, and 65 bytes apart is not nearby: 1,000 ns is assumed and said to be', async () => {
+    for (const ctx of [new ReplayContext(await replayTrace(same(20, () => 2000)), null), new ReplayContext(await replayTrace(same(21, () => 2000, (k) => A + (k % 2) * 65)), null)]) {
+      expect(ctx.transition).toEqual({ value: 1000, how: expect.stringMatching(/^assumed 1000 ns: only (19|0) pairs of nearby consecutive exits to infer it from \(give --transition-ns\)$/), inferred: false });
+    }
+  });
+
+  it('an interrupt arrival then its handler\'s PIC ack: the 5th percentile of those gaps', async () => {
+    // 20 arrivals (EXTERNAL_INTERRUPT) each followed 900 ns later (1,200 for the last 10) by an ack of the PIC at
+    // port 0x20 far away in code; 50 us between pairs. 39 gaps in all: too few for the all-gaps bound.
+    const items: Array<[string, number, number, number, number?, string?]> = [];
+    for (let k = 0; k < 20; k++) items.push(['EXTERNAL_INTERRUPT', A, 2000, k < 10 ? 900 : 1200], ['IO_INSTRUCTION', A + 0x4000, 3000, 50_000, 0x20, 'w']);
+    const ctx = new ReplayContext(await replayTrace(chain(items)), null);
+    expect(ctx.transition.value).toBe(900);
+    expect(ctx.transition.inferred).toBe(true);
+    expect(ctx.transition.how).toMatch(/^5th percentile of the guest gap between 20 interrupt arrivals \(or halt wake-ups\) and their handler's ack/);
+  });
+
+  it('with neither, the 1st percentile of all gaps is only an upper bound (100 gaps or more)', async () => {
+    // 101 exits 4 KiB apart in code, gaps 5,000 (the first two) then 6,000 ..: every 1st percentile is 5,000.
+    const ctx = new ReplayContext(await replayTrace(same(101, (k) => (k < 2 ? 5000 : 6000 + k), (k) => A + k * 0x1000)), null);
+    expect(ctx.transition.value).toBe(5000);
+    expect(ctx.transition.inferred).toBe(false);
+    expect(ctx.transition.how).toMatch(/^upper bound: 1st percentile of the guest gap between 100 consecutive exits of a vcpu;.*\(give --transition-ns\)$/);
+    // Given, it is taken as is.
+    expect((new ReplayContext(await replayTrace(same(101, () => 5000)), null, { transitionNs: 777 })).transition).toEqual({ value: 777, how: 'given with --transition-ns', inferred: true });
+  });
+
+  it('the userspace round trip: device-model port I/O minus the in-kernel PIC/PIT ports, else MMIO, else an upper bound', async () => {
+    const far = (k: number) => A + k * 0x1000;
+    // 20 PIT (0x40, in the kernel) at 2,000 ns and 20 COM1 (0x3f8, QEMU) at 9,000: 7,000.
+    const pio: Array<[string, number, number, number, number?, string?, number?]> = [];
+    for (let k = 0; k < 20; k++) pio.push(['IO_INSTRUCTION', far(2 * k), 2000, 20_000, 0x40, 'w'], ['IO_INSTRUCTION', far(2 * k + 1), 9000, 20_000, 0x3f8, 'w']);
+    const p = new ReplayContext(await replayTrace(chain(pio)), null).userspaceRoundTrip;
+    expect([p.value, p.inferred]).toEqual([7000, true]);
+    expect(p.how).toMatch(/^5th percentile of 20 port I\/O device-model accesses minus that of 20 port accesses KVM emulates in the kernel \(PIC, PIT\)$/);
+    // 20 IOAPIC (0xfec00000, in the kernel) at 3,000 and 20 to a device BAR at 10,000: 7,000 by MMIO.
+    const mmio: Array<[string, number, number, number, number?, string?, number?]> = [];
+    for (let k = 0; k < 20; k++) mmio.push(['EPT_MISCONFIG', far(2 * k), 3000, 20_000, undefined, 'w', 0xfec00000], ['EPT_MISCONFIG', far(2 * k + 1), 10_000, 20_000, undefined, 'w', 0xfebc0000]);
+    const m = new ReplayContext(await replayTrace(chain(mmio)), null).userspaceRoundTrip;
+    expect([m.value, m.inferred]).toEqual([7000, true]);
+    expect(m.how).toMatch(/^5th percentile of 20 MMIO device-model accesses minus that of 20 MMIO accesses handled in the kernel/);
+    // 20 COM1 accesses and 20 CPUID exits, nothing of the same kind in the kernel: 9,000 - 1,500, an upper bound.
+    const mixed: Array<[string, number, number, number, number?, string?, number?]> = [];
+    for (let k = 0; k < 20; k++) mixed.push(['CPUID', far(2 * k), 1500, 20_000], ['IO_INSTRUCTION', far(2 * k + 1), 9000, 20_000, 0x3f8, 'w']);
+    const u = new ReplayContext(await replayTrace(chain(mixed)), null).userspaceRoundTrip;
+    expect([u.value, u.inferred]).toEqual([7500, false]);
+    expect(u.how).toMatch(/^upper bound: 5th percentile of 20 device-model accesses minus that of 20 exits handled in the kernel/);
+    const none = new ReplayContext(await replayTrace(same(21, () => 2000)), null).userspaceRoundTrip;
+    expect(none).toEqual({ value: 0, how: 'no userspace I/O exits to infer it from', inferred: false });
+  });
+
+  it('a hypercall\'s dispatch: the median VMCALL, else the median of the cheapest trivially handled class, else 0', async () => {
+    const far = (k: number) => A + k * 0x1000;
+    const vm = chain([100, 200, 300, 400, 500].map((d, k) => ['VMCALL', far(k), d, 10_000] as [string, number, number, number]));
+    expect(new ReplayContext(await replayTrace(vm), null).hypercall).toEqual({ value: 300, how: 'median of 5 VMCALL exits in the trace', inferred: true });
+    // 4 VMCALLs are too few; 20 CPUID at 700 and 20 INTERRUPT_WINDOW at 400: the window is the cheaper class.
+    const items: Array<[string, number, number, number]> = [100, 200, 300, 400].map((d, k) => ['VMCALL', far(k), d, 10_000]);
+    for (let k = 0; k < 20; k++) items.push(['CPUID', far(10 + 2 * k), 700, 10_000], ['INTERRUPT_WINDOW', far(11 + 2 * k), 400, 10_000]);
+    const h = new ReplayContext(await replayTrace(chain(items)), null).hypercall;
+    expect([h.value, h.inferred]).toEqual([400, true]);
+    expect(h.how).toMatch(/^no VMCALL exits in the trace: taken as the median of 20 INTERRUPT_WINDOW exits, the cheapest class/);
+    // 19 of a class are not enough.
+    const few = new ReplayContext(await replayTrace(chain(Array.from({ length: 19 }, (_, k) => ['CPUID', far(k), 700, 10_000] as [string, number, number, number]))), null).hypercall;
+    expect([few.value, few.inferred]).toEqual([0, false]);
+  });
+
+  it('time windows: one per millisecond of the trace, at most 40 (or as asked), at least one', async () => {
+    // Times are offsets from the trace's first timestamp. 21 exits of 500 ns with gaps of 2,000 span
+    // 20 x 2,500 + 500 = 50,500 ns: one window.
+    const short = new ReplayContext(await replayTrace(same(21, () => 2000)), null);
+    expect([short.t0, short.t1, short.windows, short.windowNs]).toEqual([0, 50_500, 1, 50_500]);
+    // 101 exits 100 us apart: 10 ms + 500 ns, so 10 windows of 1,000,050 ns; 4 when asked.
+    const long = same(101, () => 99_500);
+    const ten = new ReplayContext(await replayTrace(long), null);
+    expect([ten.t1, ten.windows, ten.windowNs]).toEqual([10_000_500, 10, 1_000_050]);
+    expect([ten.window(0), ten.window(1_000_049), ten.window(1_000_050), ten.window(10_000_500), ten.window(-5)]).toEqual([0, 0, 1, 9, 0]);
+    const four = new ReplayContext(await replayTrace(long), null, { windows: 4 });
+    expect([four.windows, four.window(2_500_124), four.window(2_500_125)]).toEqual([4, 0, 1]);
+    expect(new ReplayContext(await replayTrace(long), null, { windows: 400 }).windows).toBe(10);
+  });
+
+  it('describe() says each value and how it was found', async () => {
+    const ctx = new ReplayContext(await replayTrace(same(21, () => 1000)), null);
+    const lines = ctx.describe();
+    expect(lines[0]).toMatch(/^hardware exit\+entry: 1000 ns \(5th percentile/);
+    expect(lines[1]).toBe('userspace round trip of a device-model exit: 0 ns (no userspace I/O exits to infer it from)');
+    expect(lines[2]).toMatch(/^hypercall dispatch: 500 ns \(no VMCALL exits in the trace: taken as the median of 21 CPUID exits/);
   });
 });
