@@ -147,3 +147,31 @@ describe('what the replay context infers from a trace alone (src/replay/context.
     expect(lines[2]).toMatch(/^hypercall dispatch: 500 ns \(no VMCALL exits in the trace: taken as the median of 21 CPUID exits/);
   });
 });
+
+describe('drop and drop-caller on a hand-worked trace (fixtures/mutation/drop.csv)', () => {
+  const f = fx('mutation', 'drop.csv'), maps = [fx('paper32', 'guest.map')];
+  const run = (pass: string) => estimate({ input: f, maps, passes: [parsePassSpec(pass)], transitionNs: 1000, bootstrap: 0 });
+
+  it('drop-caller:verify_pmtmr_rate removes the exits it calls, their transitions, and the guest time between them', async () => {
+    const p = (await run('drop-caller:verify_pmtmr_rate')).passes[0];
+    expect([p.name, p.verdict, p.exitsBefore, p.exitsAfter]).toEqual(['drop-caller', 'applied', 5, 2]);
+    expect([p.timeBeforeNs, p.timeAfterNs, p.exitTimeSavedNs, p.savedNs]).toEqual([42_000, 15_000, 30_000, 34_000]);
+    expect(p.assumptions.join(' ')).toMatch(/the exits called from verify_pmtmr_rate disappear with the code/);
+  });
+
+  it('drop:acpi_pm_read removes every exit in the function, whoever calls it', async () => {
+    const p = (await run('drop:acpi_pm_read')).passes[0];
+    expect([p.name, p.exitsBefore, p.exitsAfter, p.exitTimeSavedNs, p.savedNs]).toEqual(['drop', 5, 1, 40_000, 44_000]);
+    expect(p.assumptions.join(' ')).toMatch(/the exits in acpi_pm_read disappear with the code/);
+  });
+
+  it('a function the map lacks, or no map: one error naming what to do', async () => {
+    await expect(run('drop:acpi_pm_reed')).rejects.toThrow(/^--pass drop:acpi_pm_reed: no function acpi_pm_reed in the map \(.*guest\.map\): check the spelling$/);
+    await expect(estimate({ input: f, passes: [parsePassSpec('drop-caller:verify_pmtmr_rate')], transitionNs: 1000, bootstrap: 0 })).rejects.toThrow(/^--pass drop-caller:verify_pmtmr_rate: needs the guest kernel map \(--map\) to know where verify_pmtmr_rate is$/);
+  });
+
+  it('drop-caller on a trace without callers does not apply, and says why', async () => {
+    const rep = await estimate({ input: fx('mutation', 'ticks-1000hz.csv'), maps: [GUEST_MAP], passes: [parsePassSpec('drop-caller:timer_interrupt')], transitionNs: 1000, bootstrap: 0 });
+    expect(rep.notApplied).toEqual([{ name: 'drop-caller:timer_interrupt', verdict: 'not-applicable', why: 'this trace carries no caller column: drop-caller finds nothing (record callers, or use drop:FUNCTION on the trap function)' }]);
+  });
+});
