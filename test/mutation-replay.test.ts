@@ -175,3 +175,29 @@ describe('drop and drop-caller on a hand-worked trace (fixtures/mutation/drop.cs
     expect(rep.notApplied).toEqual([{ name: 'drop-caller:timer_interrupt', verdict: 'not-applicable', why: 'this trace carries no caller column: drop-caller finds nothing (record callers, or use drop:FUNCTION on the trap function)' }]);
   });
 });
+
+describe('drop-io on a hand-worked trace (fixtures/mutation/drop-io.csv)', () => {
+  const run = (pass: string) => estimate({ input: fx('mutation', 'drop-io.csv'), passes: [parsePassSpec(pass)], transitionNs: 1000, bootstrap: 0 });
+  const saved = async (pass: string) => { const p = (await run(pass)).passes[0]; return [p.exitsBefore - p.exitsAfter, p.exitTimeSavedNs, p.savedNs]; };
+
+  it('writes to a port range, and with flush the read that follows a removed write on the same device', async () => {
+    const rep = await run('drop-io:port=0x1f0-0x1f7,rw=w,flush');
+    const p = rep.passes[0];
+    expect([p.exitsBefore, p.exitsAfter, p.exitTimeSavedNs, p.savedNs]).toEqual([7, 4, 17_000, 17_000]);
+    expect(p.notes).toContain('1 flush reads after removed writes removed with them');
+    expect(await saved('drop-io:port=0x1f0-0x1f7,rw=w')).toEqual([2, 12_000, 12_000]);
+    expect(await saved('drop-io:port=0x1f0-0x1f7,rw=r')).toEqual([2, 10_000, 10_000]);
+    expect(await saved('drop-io:port=0x1f7')).toEqual([2, 10_000, 10_000]);
+  });
+
+  it('an MMIO range, and several ranges at once', async () => {
+    expect(await saved('drop-io:mmio=0xfebc0000-0xfebcffff')).toEqual([1, 4_000, 4_000]);
+    expect(await saved('drop-io:port=0x1f0-0x1f7,rw=w;mmio=0xfebc0000-0xfebcffff')).toEqual([3, 16_000, 16_000]);
+  });
+
+  it('nothing to remove says what it looked for; a malformed range says what it expects', async () => {
+    const rep = await run('drop-io:port=0x60');
+    expect(rep.passes[0]).toMatchObject({ verdict: 'nothing-to-change', why: 'no access to these registers in this trace', exitsBefore: 7, exitsAfter: 7 });
+    expect(() => parsePassSpec('drop-io:port=zz')).toThrow(/expected port=0xNNN\[-0xMMM\]\[,rw=r\|w\]\[,flush\] or mmio=0xADDR\[-0xEND\]/);
+  });
+});
