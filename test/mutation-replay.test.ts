@@ -2,7 +2,7 @@
  * Replay passes and the estimate (src/replay) on hand-worked traces (issue 16):
  * fixtures/mutation/README.md works out every number asserted here.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { ReplayContext } from '../src/replay/context.js';
 import { ReplayTrace } from '../src/replay/trace.js';
 import { estimate } from '../src/replay/estimate.js';
 import { parsePassSpec } from '../src/replay/pipeline.js';
-import { fx } from './helpers.js';
+import { cli, fx } from './helpers.js';
 
 describe('timer-hz on ten hand-made 1000 Hz ticks (fixtures/mutation/ticks-1000hz.csv)', () => {
   it('keeps one tick in ten and saves the exits, one transition per exit, and the handler time between them', async () => {
@@ -199,5 +199,31 @@ describe('drop-io on a hand-worked trace (fixtures/mutation/drop-io.csv)', () =>
     const rep = await run('drop-io:port=0x60');
     expect(rep.passes[0]).toMatchObject({ verdict: 'nothing-to-change', why: 'no access to these registers in this trace', exitsBefore: 7, exitsAfter: 7 });
     expect(() => parsePassSpec('drop-io:port=zz')).toThrow(/expected port=0xNNN\[-0xMMM\]\[,rw=r\|w\]\[,flush\] or mmio=0xADDR\[-0xEND\]/);
+  });
+});
+
+describe('pv-eoi and apicv on a hand-worked trace (fixtures/mutation/apic.csv)', () => {
+  const f = fx('mutation', 'apic.csv');
+  const run = (pass: string) => estimate({ input: f, maps: [GUEST_MAP], passes: [parsePassSpec(pass)], transitionNs: 1000, bootstrap: 0 });
+
+  it('pv-eoi removes the edge-triggered EOIs (register write and x2APIC MSR) and keeps the level-triggered ones', async () => {
+    const p = (await run('pv-eoi')).passes[0];
+    expect([p.exitsBefore, p.exitsAfter, p.exitTimeSavedNs, p.savedNs]).toEqual([12, 10, 6_500, 6_500]);
+  });
+
+  it('apicv also removes interrupt windows and device-interrupt arrivals, and turns level EOIs into EOI-induced exits', async () => {
+    const p = (await run('apicv')).passes[0];
+    expect([p.exitsBefore, p.exitsAfter, p.exitTimeSavedNs, p.savedNs]).toEqual([12, 7, 16_100, 16_100]);
+    expect(p.notes).toContain('1 interrupt-window exits and 2 device-interrupt arrivals removed (posted interrupts); 2 level-triggered EOIs become EOI-induced exits');
+    const out = join(mkdtempSync(join(tmpdir(), 'exitscope-apicv-')), 'out.csv');
+    const r = await cli(['replay', f, '--map', GUEST_MAP, '--pass', 'apicv', '--transition-ns', '1000', '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const [head, ...lines] = readFileSync(out, 'utf8').trim().split('\n');
+    const cols = head.split(',');
+    const rows = lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [cols[i], v])));
+    expect(rows.map((x) => [x.reason, x.duration_ns, x.gpa ?? '', x.msr ?? ''])).toEqual([
+      ['EOI_INDUCED', '2000', '', ''], ['EOI_INDUCED', '1000', '', ''], ['EXTERNAL_INTERRUPT', '2000', '', ''], ['HLT', '50000', '', ''],
+      ['IO_INSTRUCTION', '5000', '', ''], ['EXTERNAL_INTERRUPT', '2000', '', ''], ['IO_INSTRUCTION', '5000', '', ''],
+    ]);
   });
 });
