@@ -277,3 +277,47 @@ describe('coalesced-mmio on traces built in the test', () => {
     expect(none.notApplied).toEqual([{ name: 'coalesced-mmio:auto', verdict: 'not-applicable', why: 'no device MMIO exits in this trace to coalesce' }]);
   });
 });
+
+describe('ipiv and ple-window on traces built in the test', () => {
+  const far = (k: number) => 0xc0100000 + k * 0x1000;
+  const est = async (items: Array<[string, number, number, number, number?, string?, number?, number?]>, pass: string) => {
+    const f = join(mkdtempSync(join(tmpdir(), 'exitscope-ipi-')), 't.csv');
+    let ts = 1_000_000;
+    const lines = items.map(([r, rip, d, gap, , dir, gpa, msr]) => { const l = `${ts},0,${r},0x${rip.toString(16)},${d},,4,${dir ?? ''},${gpa === undefined ? '' : `0x${gpa.toString(16)}`},${msr === undefined ? '' : `0x${msr.toString(16)}`}`; ts += d + gap; return l; });
+    writeFileSync(f, ['ts_ns,vcpu,reason,rip,duration_ns,port,size,dir,gpa,msr', ...lines].join('\n') + '\n');
+    return (await estimate({ input: f, passes: [parsePassSpec(pass)], transitionNs: 1000, bootstrap: 0 })).passes[0];
+  };
+  // Three x2APIC ICR writes (MSR 0x830) 1,500 and 2,500 ns apart (a multicast: under T + 2,000), one xAPIC ICR write
+  // (0xfee00300) on its own, then an ICR read and a write of ICR high (0xfee00310), which are not IPIs.
+  const ipis: Array<[string, number, number, number, number?, string?, number?, number?]> = [
+    ['MSR_WRITE', far(0), 2000, 1500, undefined, 'w', undefined, 0x830], ['MSR_WRITE', far(0), 2000, 2500, undefined, 'w', undefined, 0x830],
+    ['MSR_WRITE', far(0), 2000, 50_000, undefined, 'w', undefined, 0x830], ['APIC_ACCESS', far(1), 3000, 50_000, undefined, 'w', 0xfee00300],
+    ['MSR_READ', far(2), 1000, 50_000, undefined, 'r', undefined, 0x830], ['APIC_ACCESS', far(3), 3000, 50_000, undefined, 'w', 0xfee00310],
+  ];
+
+  it('ipiv removes every ICR write (x2APIC MSR or xAPIC register), not reads or other registers', async () => {
+    const p = await est(ipis, 'ipiv');
+    expect([p.exitsBefore, p.exitsAfter, p.exitTimeSavedNs]).toEqual([6, 2, 2000 * 3 + 3000 + 4 * 1000]);
+  });
+
+  it('ipiv:pv merges back-to-back ICR writes into one hypercall of one write plus the dispatch; a lone IPI keeps its exit', async () => {
+    // No VMCALL or trivial exits to measure the dispatch from: 0. The three writes become one 2,000 ns VMCALL.
+    const p = await est(ipis, 'ipiv:pv');
+    expect([p.exitsBefore, p.exitsAfter, p.timeBeforeNs - p.timeAfterNs, p.exitTimeSavedNs]).toEqual([6, 4, 4000, 4000 + 2 * 1000]);
+  });
+
+  it('ple-window keeps floor(n/K) exits of each spin episode (one RIP, under 100 us apart)', async () => {
+    // Episodes: 5 PAUSEs at R, 1 at R2, 2 at R, then 1 at R 200 us later: 4 episodes.
+    const R = far(10), R2 = far(11);
+    const spin: Array<[string, number, number, number]> = [
+      ...Array.from({ length: 5 }, () => ['PAUSE_INSTRUCTION', R, 500, 1000] as [string, number, number, number]),
+      ['PAUSE_INSTRUCTION', R2, 500, 1000], ['PAUSE_INSTRUCTION', R, 500, 1000], ['PAUSE_INSTRUCTION', R, 500, 200_000], ['PAUSE_INSTRUCTION', R, 500, 1000],
+    ];
+    const two = await est(spin, 'ple-window');
+    expect([two.exitsBefore, two.exitsAfter, two.exitTimeSavedNs]).toEqual([9, 3, 6 * 1500]);
+    expect(two.notes).toEqual(['4 spin episodes']);
+    expect(two.assumptions[0]).toMatch(/with a window 2x larger it exits floor\(n\/2\) times/);
+    const four = await est(spin, 'ple-window:x=4');
+    expect([four.exitsAfter, four.exitTimeSavedNs]).toEqual([1, 8 * 1500]);
+  });
+});
