@@ -321,3 +321,56 @@ describe('ipiv and ple-window on traces built in the test', () => {
     expect([four.exitsAfter, four.exitTimeSavedNs]).toEqual([1, 8 * 1500]);
   });
 });
+
+describe('napi-off on traces built in the test', () => {
+  const far = (k: number) => 0xc0100000 + k * 0x1000;
+  type Item = [string, number, number, number, ('port' | 'gpa'), number, string, number];
+  const est = async (items: Item[]) => {
+    const f = join(mkdtempSync(join(tmpdir(), 'exitscope-napi-')), 't.csv');
+    let ts = 1_000_000;
+    const lines = items.map(([r, rip, d, gap, kind, a, dir, val]) => {
+      const l = `${ts},0,${r},0x${rip.toString(16)},${d},${kind === 'port' ? `0x${a.toString(16)}` : ''},${kind === 'port' ? 2 : 4},${dir},0x${val.toString(16)},${kind === 'gpa' ? `0x${a.toString(16)}` : ''}`;
+      ts += d + gap;
+      return l;
+    });
+    writeFileSync(f, ['ts_ns,vcpu,reason,rip,duration_ns,port,size,dir,value,gpa', ...lines].join('\n') + '\n');
+    return estimate({ input: f, passes: [parsePassSpec('napi-off')], transitionNs: 1000, bootstrap: 0 });
+  };
+
+  it('e1000: the IMC and IMS writes (BAR offsets 0xd8, 0xd0) go with the STATUS read that flushes each', async () => {
+    const B = 0xfebc0000;
+    const rep = await est([
+      ['EPT_MISCONFIG', far(0), 3000, 1000, 'gpa', B + 0xd8, 'w', 0xffffffff], ['EPT_MISCONFIG', far(1), 2000, 30_000, 'gpa', B + 0x08, 'r', 0x80080783],
+      ['EPT_MISCONFIG', far(2), 2000, 1000, 'gpa', B + 0xc0, 'r', 0x80], ['EPT_MISCONFIG', far(3), 3000, 1000, 'gpa', B + 0xd0, 'w', 0x9d],
+      ['EPT_MISCONFIG', far(4), 2000, 1000, 'gpa', B + 0x08, 'r', 0x80080783], ['EPT_MISCONFIG', far(5), 2000, 1000, 'gpa', B + 0x3818, 'w', 0x10],
+    ]);
+    const p = rep.passes[0];
+    expect([p.name, p.exitsBefore, p.exitsAfter, p.exitTimeSavedNs, p.savedNs]).toEqual(['napi-off', 6, 2, 3000 + 2000 + 3000 + 2000 + 4 * 1000, 14_000]);
+    // The masking write (IMC) defers the poll: the guest time after it and its flush, less T, is an upper-bound saving.
+    expect(p.maybeSavedNs).toBe(30_000 - 1000);
+    expect(p.notes).toEqual(['2 flush reads after removed writes removed with them', 'interrupt-mask churn found: e1000 IMC at 0xfebc00d8, e1000 IMS at 0xfebc00d0. NAPI\'s softirq scheduling is guest CPU, not exits: only the high end counts the guest time between masking and the poll']);
+    expect(p.assumptions[0]).toMatch(/^upper bound only: the guest time right after each of 1 masking writes/);
+  });
+
+  it('rtl8139: IntrMask (port offset 0x3c) writes with their flush, and the IntrStatus read right before an unmasking write', async () => {
+    const P = 0xc000;
+    const rep = await est([
+      ['IO_INSTRUCTION', far(0), 3000, 1000, 'port', P + 0x3c, 'w', 0], ['IO_INSTRUCTION', far(1), 2000, 20_000, 'port', P + 0x3e, 'r', 0x1],
+      ['IO_INSTRUCTION', far(2), 2000, 1000, 'port', P + 0x37, 'r', 0xc], ['IO_INSTRUCTION', far(3), 2000, 1000, 'port', P + 0x3e, 'r', 0x1],
+      ['IO_INSTRUCTION', far(4), 3000, 1000, 'port', P + 0x3c, 'w', 0x5], ['IO_INSTRUCTION', far(5), 2000, 1000, 'port', P + 0x37, 'r', 0xc],
+      ['IO_INSTRUCTION', far(6), 2000, 1000, 'port', P + 0x38, 'w', 0x10],
+    ]);
+    const p = rep.passes[0];
+    // Gone: the mask write and its flush, the status read before the unmask, the unmask and its flush.
+    expect([p.exitsBefore, p.exitsAfter, p.exitTimeSavedNs]).toEqual([7, 2, 12_000 + 5 * 1000]);
+    // Only the masking write (value 0) defers the poll.
+    expect(p.maybeSavedNs).toBe(20_000 - 1000);
+    expect(p.notes.slice(0, 2)).toEqual(['2 flush reads after removed writes removed with them', '1 interrupt-status reads right before an unmasking write removed with it (NAPI\'s poll reads the status once more before it unmasks)']);
+    expect(p.notes[2]).toMatch(/^interrupt-mask churn found: rtl8139 IntrMask at port 0xc03c\./);
+  });
+
+  it('a trace without mask churn: not applicable, saying what it looked for', async () => {
+    const rep = await est([['IO_INSTRUCTION', far(0), 3000, 1000, 'port', 0x3f8, 'w', 0x41]]);
+    expect(rep.notApplied).toEqual([{ name: 'napi-off', verdict: 'not-applicable', why: 'no interrupt-mask churn (e1000 IMS/IMC, rtl8139 IntrMask) in this trace' }]);
+  });
+});
