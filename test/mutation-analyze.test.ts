@@ -332,3 +332,48 @@ describe('many rows', () => {
     expect(five.rows.map((r) => r.key)).toEqual([addr(1499), addr(1498), addr(5), addr(0), addr(1)]);
   });
 });
+
+describe('many vcpus, large vcpu numbers', () => {
+  // 70 vcpus numbered 1..70 (the first exit is vcpu 1's), then vcpu 5000 and vcpu 70000, one 100 ns IO exit each,
+  // and a HLT of 1,000 ns on vcpu 70000.
+  const trace = (): string => {
+    const f = join(mkdtempSync(join(tmpdir(), 'exitscope-vcpus-')), 'v.csv');
+    const vs = [...Array.from({ length: 70 }, (_, k) => k + 1), 5000, 70000];
+    const lines = vs.map((v, k) => `${1000 + k * 1000},${v},IO_INSTRUCTION,0xc0100000,100`);
+    lines.push(`${1000 + 72 * 1000},70000,HLT,0xc0100010,1000`);
+    writeFileSync(f, ['ts_ns,vcpu,reason,rip,duration_ns', ...lines].join('\n') + '\n');
+    return f;
+  };
+
+  it('each vcpu gets its own totals, past the first 64 and beyond 1,024 and 65,536', async () => {
+    const rep = await analyze({ inputs: [trace()], by: 'vcpu', top: 0 });
+    expect(rep.totals.vcpus).toBe(72);
+    const per = rep.totals.perVcpu;
+    expect(per.map((v) => v.vcpu)).toEqual([...Array.from({ length: 70 }, (_, k) => k + 1), 5000, 70000]);
+    expect(per.every((v) => v.vm === 0 && v.input === 0)).toBe(true);
+    expect(per.slice(0, 70).every((v) => v.exits === 1 && v.handlingNs === 100 && v.idleNs === 0 && v.wallNs === 100)).toBe(true);
+    expect(per[70]).toMatchObject({ vcpu: 5000, exits: 1, handlingNs: 100, wallNs: 100, label: 'vcpu 5000' });
+    expect(per[71]).toMatchObject({ vcpu: 70000, exits: 2, handlingNs: 100, idleNs: 1000, wallNs: 2000, handlingShare: 0.05, idleShare: 0.5 });
+    expect(rep.rows.find((r) => r.key === 'vcpu 70000')).toMatchObject({ count: 2, handlingNs: 100, idleNs: 1000 });
+  });
+
+  it('--vcpu picks a large vcpu number; an absent one lists those present', async () => {
+    const rep = await analyze({ inputs: [trace()], by: 'reason', top: 0, vcpus: [70000] });
+    expect(rep.rows.map((r) => [r.key, r.count])).toEqual([['IO_INSTRUCTION', 1], ['HLT', 1]]);
+    await expect(analyze({ inputs: [trace()], vcpus: [71] })).rejects.toThrow(/^--vcpu 71: no exits of vcpu 71 in this trace \(vcpus present: 1, 2, 3, .*, 69, 70, 5000, 70000\)$/);
+  });
+});
+
+describe('--reason filters', () => {
+  const f = fx('mutation', 'totals.csv');
+  it('names, exclusions with ! or --exclude-reason, and words that name no reason', async () => {
+    const rows = async (o: object) => (await analyze({ inputs: [f], by: 'reason', top: 0, ...o })).rows.map((r) => [r.key, r.count]);
+    expect(await rows({ reasons: ['IO_INSTRUCTION'] })).toEqual([['IO_INSTRUCTION', 3]]);
+    expect(await rows({ reasons: ['!IO_INSTRUCTION', '!HLT'] })).toEqual([['EPT_MISCONFIG', 1], ['MSR_WRITE', 1]]);
+    expect(await rows({ excludeReasons: ['IO_INSTRUCTION', 'HLT'] })).toEqual([['EPT_MISCONFIG', 1], ['MSR_WRITE', 1]]);
+    expect(await rows({ reasons: ['IO_INSTRUCTION', 'HLT'], excludeReasons: ['HLT'] })).toEqual([['IO_INSTRUCTION', 3]]);
+    await expect(analyze({ inputs: [f], reasons: ['BOGUS'] })).rejects.toThrow(/^--reason: 'BOGUS' names no exit reason \(VMX like IO_INSTRUCTION, HLT, MSR_WRITE; SVM like io, npf, msr; libtraceevent like PENDING_INTERRUPT, EXIT_IOIO; or a numeric code\)$/);
+    await expect(analyze({ inputs: [f], excludeReasons: ['BOGUS'] })).rejects.toThrow(/^--reason: 'BOGUS' names no exit reason/);
+    await expect(analyze({ inputs: [f], reasons: ['VMCALL'] })).rejects.toThrow(/^--reason VMCALL: no such exit in this trace \(reasons present: .*\)$/);
+  });
+});
