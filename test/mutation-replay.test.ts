@@ -374,3 +374,52 @@ describe('napi-off on traces built in the test', () => {
     expect(rep.notApplied).toEqual([{ name: 'napi-off', verdict: 'not-applicable', why: 'no interrupt-mask churn (e1000 IMS/IMC, rtl8139 IntrMask) in this trace' }]);
   });
 });
+
+describe('virtio on traces built in the test (map traces/guest-2.6.27-i386.map)', () => {
+  type Item = [string, number, number, number, number?, string?];
+  const est = async (items: Item[], pass: string) => {
+    const f = join(mkdtempSync(join(tmpdir(), 'exitscope-virtio-')), 't.csv');
+    let ts = 1_000_000;
+    const lines = items.map(([r, rip, d, gap, port, dir]) => { const l = `${ts},0,${r},0x${rip.toString(16)},${d},${port === undefined ? '' : `0x${port.toString(16)}`},1,${dir ?? ''}`; ts += d + gap; return l; });
+    writeFileSync(f, ['ts_ns,vcpu,reason,rip,duration_ns,port,size,dir', ...lines].join('\n') + '\n');
+    return (await estimate({ input: f, maps: [GUEST_MAP], passes: [parsePassSpec(pass)], transitionNs: 1000, bootstrap: 0 })).passes[0];
+  };
+  // rtl8139 at port 0xc000 (IntrStatus 0x3e, ChipCmd 0x37, TxStatus0 0x10, RxBufPtr 0x38), in the driver's functions.
+  const nic: Item[] = [
+    ['IO_INSTRUCTION', 0xc05a0e10, 4000, 10_000, 0xc03e, 'w'], // rtl8139_isr_ack: IntrStatus ack, an interrupt
+    ['IO_INSTRUCTION', 0xc05a0320, 3000, 10_000, 0xc037, 'r'], // rtl8139_interrupt: ChipCmd read
+    ['IO_INSTRUCTION', 0xc05a0040, 6000, 10_000, 0xc010, 'w'], // rtl8139_start_xmit: TxStatus0, a transmission
+    ['IO_INSTRUCTION', 0xc05a0640, 5000, 10_000, 0xc038, 'w'], // rtl8139_rx: RxBufPtr, a refill
+    ['IO_INSTRUCTION', 0xc05a0040, 8000, 10_000, 0xc014, 'w'], // TxStatus1, a transmission
+    ['IO_INSTRUCTION', 0xc05a0320, 2500, 10_000, 0xc037, 'r'], // ChipCmd read
+    ['HLT', 0xc0402150, 50_000, 10_000],
+  ];
+
+  it('NIC: an interrupt becomes one ISR read at the cheapest register read, each transmission and refill one notification at the kick it replaces', async () => {
+    // Reads 3,000 and 2,500: the ISR read costs 2,500. Kicks: the median transmission (of 6,000 and 8,000, the upper
+    // one) 8,000, the refill 5,000. Six register exits (28,500 ns) become four (2,500 + 8,000 + 5,000 + 8,000 = 23,500).
+    const p = await est(nic, 'virtio:dev=nic');
+    expect([p.exitsBefore, p.exitsAfter, p.timeBeforeNs, p.timeAfterNs, p.exitTimeSavedNs]).toEqual([7, 5, 28_500, 23_500, 5000 + 2 * 1000]);
+    expect(p.notes).toEqual(['NIC: 1 interrupts become ISR reads (2500 ns, the cheapest NIC register read); 2 transmissions and 1 RX refills keep a notification each (8000 / 5000 ns, the emulated kicks) at the low end and none at the high end (event suppression)']);
+    // At the high end the notifications (3) and the ISR read (1) go too, with their 23,500 ns.
+    // (No tick in this trace: nothing time-driven to add.)
+    expect(p.exitsSavedRange).toEqual([2, 2 + 4]);
+    expect(p.exitTimeSavedRange).toEqual([7000, 7000 + 23_500 + 4 * 1000]);
+    // dev=disk leaves the NIC alone.
+    expect((await est(nic, 'virtio:dev=disk'))).toMatchObject({ verdict: 'nothing-to-change', why: 'no emulated disk register exits in this trace' });
+  });
+
+  it('disk: a command write is one notification, a completion (the first read past 20 us) one ISR read, the rest goes', async () => {
+    const disk: Item[] = [
+      ['IO_INSTRUCTION', 0xc054fcc0, 6000, 2000, 0x1f2, 'w'], // ide_outb: taskfile
+      ['IO_INSTRUCTION', 0xc054ed50, 7000, 30_000, 0x1f7, 'w'], // ide_exec_command: the command
+      ['IO_INSTRUCTION', 0xc054ed30, 4000, 2000, 0x1f7, 'r'], // ide_read_status 37 us after it: the completion
+      ['IO_INSTRUCTION', 0xc054ed30, 3000, 2000, 0x1f7, 'r'], // another status read
+    ];
+    // The request keeps the command write's 7,000; the completion reads the ISR at the cheapest disk read, 3,000.
+    const p = await est(disk, 'virtio:dev=disk');
+    expect([p.exitsBefore, p.exitsAfter, p.timeBeforeNs, p.timeAfterNs, p.exitTimeSavedNs]).toEqual([4, 2, 20_000, 10_000, 10_000 + 2 * 1000]);
+    expect(p.notes).toEqual(['disk: 1 requests become one notification each (7000 ns, the command write), 1 completions one ISR read each (3000 ns)']);
+    expect(await est(disk, 'virtio:dev=nic')).toMatchObject({ verdict: 'nothing-to-change', why: 'no emulated nic register exits in this trace' });
+  });
+});
