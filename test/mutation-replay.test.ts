@@ -423,3 +423,54 @@ describe('virtio on traces built in the test (map traces/guest-2.6.27-i386.map)'
     expect(await est(disk, 'virtio:dev=nic')).toMatchObject({ verdict: 'nothing-to-change', why: 'no emulated nic register exits in this trace' });
   });
 });
+
+describe('haltpoll: the governor replayed over hand-made halts', () => {
+  const A = 0xc0100000;
+  type Item = [string, number, number, number?];
+  const est = async (items: Item[], pass = 'haltpoll') => {
+    const f = join(mkdtempSync(join(tmpdir(), 'exitscope-haltpoll-')), 't.csv');
+    let ts = 1_000_000;
+    const lines = items.map(([r, d, gap, msr], k) => { const l = `${ts},0,${r},0x${(A + k * 0x1000).toString(16)},${d},${r === 'MSR_WRITE' ? 'w' : ''},${msr === undefined ? '' : `0x${msr.toString(16)}`}`; ts += d + gap; return l; });
+    writeFileSync(f, ['ts_ns,vcpu,reason,rip,duration_ns,dir,msr', ...lines].join('\n') + '\n');
+    return (await estimate({ input: f, passes: [parsePassSpec(pass)], transitionNs: 1000, bootstrap: 0 })).passes[0];
+  };
+  // Halts of 30, 40, 120, 90, 500 and 45 us, 20 us of work between them. The governor (limit from 0; after a halt it
+  // could have covered, x2 from 50 us up to 200 us; after a longer one, halved):
+  //   30: no poll (limit 0) -> limit 50      40: polled (<= 50)
+  //   120: poll runs out after 50, halts 70 -> limit 100      90: polled (<= 100)
+  //   500: poll runs out after 100, halts 400 (> 200) -> limit 50      45: polled
+  const halts = (extra: Item[] = []): Item[] => [...extra, ...[30_000, 40_000, 120_000, 90_000, 500_000, 45_000].map((d) => ['HLT', d, 20_000] as Item)];
+
+  it('polls through the halts its limit covers and shortens the others; with no EOI or window exits the wake-up is posted', async () => {
+    const p = await est(halts());
+    expect([p.exitsBefore, p.exitsAfter, p.exitTimeSavedNs]).toEqual([6, 3, 3 * 1000]);
+    expect(p.notes[0]).toBe('3 of 6 halts polled through (0 tick stop/restart writes with them), 2 halts shortened by a poll that ran out; 0 exits of ticks that land in polls (CONFIG_HZ=1000 at most: the high end takes none, 3.0 exits a tick, assumed)');
+    expect(p.assumptions[1]).toMatch(/the interrupt that ends the poll is posted/);
+  });
+
+  it('a smaller ns= limit polls less: at 40 us only the 40 us halt is covered', async () => {
+    // ns=40000: the start is min(50, 40) = 40. 30: limit -> 40. 40: polled. 120: runs out after 40 (80 left > 40: halve
+    // to 20). 90: poll 20 runs out (70 > 40: halve to 10). 500: runs out (490: halve to 5). 45: runs out. One polled.
+    const p = await est(halts(), 'haltpoll:ns=40000');
+    expect([p.exitsBefore, p.exitsAfter]).toEqual([6, 5]);
+    expect(p.notes[0]).toMatch(/^1 of 6 halts polled through \(0 tick stop\/restart writes with them\), 4 halts shortened/);
+  });
+
+  it('without posted interrupts each polled halt is woken by an external-interrupt exit, priced as the trace\'s median one; NO_HZ\'s writes around a polled halt go', async () => {
+    // Five arrivals of 2.0-2.4 us (median 2,200) and an interrupt window: interrupts are not posted. The 40 us halt is
+    // preceded by a TSC-deadline write (the tick stop) and followed by one (the restart) before any other halt.
+    const pre: Item[] = [2000, 2100, 2200, 2300, 2400].map((d) => ['EXTERNAL_INTERRUPT', d, 20_000] as Item);
+    pre.push(['INTERRUPT_WINDOW', 500, 20_000]);
+    const items = halts(pre);
+    const at40 = items.findIndex((x) => x[0] === 'HLT' && x[1] === 40_000);
+    items.splice(at40, 0, ['MSR_WRITE', 1500, 1000, 0x6e0]);
+    // The restart is the first clock-event write after the wake-up that is not right before the next halt (that one is its stop).
+    items.splice(at40 + 2, 0, ['MSR_WRITE', 1500, 20_000, 0x6e0], ['CPUID', 500, 20_000]);
+    const p = await est(items);
+    // 15 exits; 3 halts and 2 clock-event writes go, 3 arrivals come: 13. Handling: -2 x 1,500 + 3 x 2,200 = +3,600 ns,
+    // and 2 transitions saved: -1,600.
+    expect([p.exitsBefore, p.exitsAfter, p.timeAfterNs - p.timeBeforeNs, p.exitTimeSavedNs]).toEqual([15, 13, 3600, -3600 + 2 * 1000]);
+    expect(p.notes[0]).toMatch(/^3 of 6 halts polled through \(2 tick stop\/restart writes with them\)/);
+    expect(p.assumptions[1]).toMatch(/arrives by an external-interrupt exit \(2200 ns: median of the trace's 5 external-interrupt exits\)/);
+  });
+});
