@@ -474,3 +474,31 @@ describe('haltpoll: the governor replayed over hand-made halts', () => {
     expect(p.assumptions[1]).toMatch(/arrives by an external-interrupt exit \(2200 ns: median of the trace's 5 external-interrupt exits\)/);
   });
 });
+
+describe('coalesce-io batching rules on a hand-worked trace (fixtures/mutation/coalesce.csv)', () => {
+  const run = async (pass: string) => (await estimate({ input: fx('mutation', 'coalesce.csv'), maps: [GUEST_MAP], passes: [parsePassSpec(pass)], transitionNs: 1000, bootstrap: 0 })).passes[0];
+
+  it('by calling function: OUT runs merge, a read ends a batch, polling reads and in-kernel ports stay', async () => {
+    const p = await run('coalesce-io');
+    expect([p.exitsBefore, p.exitsAfter, p.timeBeforeNs, p.timeAfterNs, p.exitTimeSavedNs, p.savedNs]).toEqual([13, 9, 68_000, 68_000, 4000, 4000]);
+    expect(p.notes).toEqual(['3 batches merged (2 ended by a read); 3 polling reads left alone']);
+    expect(p.assumptions[1]).toMatch(/^batches: successive device-model port I\/O exits on one vcpu from the same calling function, at most 3000 ns of guest time apart, 2 or more; in-kernel PIC\/PIT ports excluded$/);
+    expect(p.perAddress).toEqual([
+      { address: '0xc054fcc0', key: 'ide_outb+0x10', before: 5, after: 0 },
+      { address: '0xc054ecf0', key: 'ide_inb+0x10', before: 2, after: 0 },
+    ]);
+  });
+
+  it(':reads lets reads join, :scope=address batches one RIP only, :min=4 and :in= restrict', async () => {
+    const reads = await run('coalesce-io:reads');
+    expect([reads.exitsAfter, reads.exitTimeSavedNs, reads.notes[0]]).toEqual([8, 5000, '2 batches merged (1 ended by a read); 3 polling reads left alone']);
+    expect((await run('coalesce-io:scope=address'))).toMatchObject({ exitsAfter: 11, exitTimeSavedNs: 2000 });
+    const min4 = await run('coalesce-io:min=4');
+    expect([min4.verdict, min4.exitsAfter]).toEqual(['nothing-to-change', 13]);
+    const only = await run('coalesce-io:in=ide_tf_load');
+    expect([only.exitsAfter, only.exitTimeSavedNs]).toEqual([11, 2000]);
+    expect(only.assumptions[1]).toMatch(/from the same calling function \(only in ide_tf_load\)/);
+    // A window under the 1,000 ns gaps merges nothing.
+    expect((await run('coalesce-io:window=900')).exitsAfter).toBe(13);
+  });
+});
