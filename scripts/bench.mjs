@@ -144,7 +144,8 @@ const share = Math.max(0, warm.es - small.es) / warm.es;
 target('200k-symbol map on a 1M-exit trace: share of time on the map', `${(share * 100).toFixed(1)}% cached (${warm.es.toFixed(2)} s vs ${small.es.toFixed(2)} s with a small map); ${((Math.max(0, cold.secs - small.es) / cold.secs) * 100).toFixed(1)}% on first use`, '<= 10%', share <= 0.1);
 
 // trace-cmd exits 255 for --version and help alike: it is present when its usage names its version.
-if (/trace-cmd version/.test(spawnSync('trace-cmd', [], { encoding: 'utf8' }).stdout ?? '')) {
+const traceCmdVersion = (spawnSync('trace-cmd', [], { encoding: 'utf8' }).stdout ?? '').match(/trace-cmd version [^\s]+/)?.[0];
+if (traceCmdVersion) {
   r = race(() => run('sh', ['-c', `trace-cmd report -t ${dat2} > /dev/null`]), () => es(['analyze', dat2, '--map', guestMap, '-o', '/dev/null']));
   target(`trace.dat ${mb(dat2)} MB: analyze --map vs trace-cmd report -t > /dev/null`, `${(r.ref / r.es).toFixed(2)}x faster (${r.es.toFixed(2)} s vs ${r.ref.toFixed(2)} s), ${r.mb.toFixed(0)} MB`, '>= 5x, <= 200 MB', r.ref / r.es >= 5 && r.mb <= 200);
 } else target('trace.dat vs trace-cmd report', 'trace-cmd not installed (apt install trace-cmd)', '>= 5x', null);
@@ -166,7 +167,7 @@ const md = [
   '',
   `Run ${new Date().toISOString().slice(0, 10)} on ${cpus().length} x ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ` +
     `mawk ${spawnSync('mawk', ['-W', 'version'], { encoding: 'utf8' }).stdout.split('\n')[0]}; ${hasPandas ? 'pandas ' + spawnSync(python, ['-c', 'import pandas; print(pandas.__version__)'], { encoding: 'utf8' }).stdout.trim() : 'no pandas'}; ` +
-    `${has('trace-cmd', ['--version']) ? spawnSync('trace-cmd', ['--version'], { encoding: 'utf8' }).stdout.split('\n').find((l) => /version/.test(l))?.trim() ?? 'trace-cmd' : 'no trace-cmd'}.`,
+    `${traceCmdVersion ?? 'no trace-cmd'}.`,
   `Inputs: ${nExits.toLocaleString('en-US')} emulated netperf exits as canonical CSV (${mb(csv2)} MB), trace-cmd report -t text (${mb(txt2)} MB), trace.dat (${mb(dat2)} MB); ${RUNS} alternating runs, medians; peak RSS from GNU time. Every speed row first checks that exitscope and the reference agree per RIP (count and time to the ns).`,
   '',
   '| | target | measured | |',
