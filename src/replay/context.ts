@@ -47,9 +47,9 @@ const DM_SHIFT = 32 - 14;
 const DM_SIZE = 1 << 14;
 const FID_UNKNOWN = -2;
 
-/** The element of rank floor(p * (n - 1)) (as a sort would place it), by quickselect over a typed copy: linear, where sorting a million gaps is not. */
-function quantile(xs: number[], p: number): number {
-  const a = Float64Array.from(xs);
+/** The element of rank floor(p * (n - 1)) (as a sort would place it), by quickselect (over a typed copy of an array; a typed array is reordered in place): linear, where sorting a million gaps is not. */
+function quantile(xs: number[] | Float64Array, p: number): number {
+  const a = xs instanceof Float64Array ? xs : Float64Array.from(xs);
   const k = Math.min(a.length - 1, Math.max(0, Math.floor(p * (a.length - 1))));
   let lo = 0, hi = a.length - 1;
   while (hi > lo) {
@@ -68,6 +68,56 @@ function quantile(xs: number[], p: number): number {
     else break;
   }
   return a[k];
+}
+
+/** Up to this many values a sample holds every one (its quantiles are exact); past it, every 2nd, then every 4th, ... */
+const SAMPLE_CAP = 1 << 20;
+
+/**
+ * Durations or gaps kept for one quantile, in a typed array: every value up to
+ * SAMPLE_CAP, then a systematic sample (every 2nd, 4th, ... in trace order), so
+ * the context costs bounded memory on a trace of any length. `length` counts
+ * every value pushed.
+ */
+class Sample {
+  private a = new Float64Array(256);
+  private kept = 0;
+  private stride = 1;
+  length = 0;
+
+  push(x: number): void {
+    const at = this.length++;
+    if (at % this.stride !== 0) return;
+    if (this.kept === this.a.length) {
+      if (this.kept >= SAMPLE_CAP) {
+        for (let k = 0; k < this.kept >>> 1; k++) this.a[k] = this.a[2 * k];
+        this.kept >>>= 1;
+        this.stride *= 2;
+        if (at % this.stride !== 0) return;
+      } else {
+        const b = new Float64Array(this.a.length * 2);
+        b.set(this.a);
+        this.a = b;
+      }
+    }
+    this.a[this.kept++] = x;
+  }
+
+  quantile(p: number): number {
+    return quantile(this.a.subarray(0, this.kept), p);
+  }
+}
+
+/**
+ * A classification of functions by name, as bits (0..254), memoized per
+ * address by the context: passes test every exit against sets of names, and a
+ * trace has a few thousand distinct addresses. `of` gets null where no
+ * function holds the address (or there is no map).
+ */
+export class NameClass {
+  private static count = 0;
+  readonly id = NameClass.count++;
+  constructor(readonly of: (name: string | null) => number) {}
 }
 
 export interface ContextOptions {
@@ -91,23 +141,24 @@ export class ReplayContext {
   private readonly dmLo = new Int32Array(DM_SIZE);
   private readonly dmHi = new Int32Array(DM_SIZE);
   private readonly dmIdx = new Int32Array(DM_SIZE).fill(-1);
+  private readonly classMemo: Uint8Array[] = [];
 
   constructor(readonly trace: ReplayTrace, readonly symbols: Symbolizer | null, opts: ContextOptions = {}) {
     let t0 = Infinity, t1 = -Infinity, callers = 0, n = 0;
-    const gaps: number[] = [];
+    const gaps = new Sample();
     // Every gap between consecutive exits of a vcpu holds one exit + entry: a low quantile of all of them (decimated past 2^18) bounds T from above.
     let allGaps: number[] = [], stride = 1, seen = 0;
     // An interrupt's arrival (or a halt's wake-up) followed by its handler's first exit, the ack (an EOI write, the PIC poll): a handler
     // acks first (ack_APIC_irq at the top of the sysvec handlers, timer_interrupt's PIC poll), so the gap is T and a few instructions.
-    const ackGaps: number[] = [];
+    const ackGaps = new Sample();
     const arrival = new Set([...REASONS.matching('EXTERNAL_INTERRUPT'), ...REASONS.matching('PREEMPTION_TIMER'), ...REASONS.matching('HLT')]);
     // So is NO_HZ's tick stop right before a halt: the idle loop writes the clock event, then halts a few dozen instructions later.
     const halt = new Set(REASONS.matching('HLT'));
-    const userspaceIo: number[] = [];
-    const userPio: number[] = [], kernPio: number[] = [], userMmio: number[] = [], kernMmio: number[] = [];
-    const kernelAny: number[] = [];
-    const trivial = new Map<string, number[]>();
-    const vmcalls: number[] = [];
+    const userspaceIo = new Sample();
+    const userPio = new Sample(), kernPio = new Sample(), userMmio = new Sample(), kernMmio = new Sample();
+    const kernelAny = new Sample();
+    const trivial = new Map<string, Sample>();
+    const vmcalls = new Sample();
     const vmcall = REASONS.lookup('VMCALL');
     const canonMemo: string[] = [];
     const canonOf = (id: number): string => (canonMemo[id] ??= REASONS.get(id).canonical);
@@ -137,7 +188,7 @@ export class ReplayContext {
         }
         if (c.reason[i] === vmcall) vmcalls.push(d);
         const canon = canonOf(c.reason[i]);
-        if (TRIVIAL.has(canon)) { let l = trivial.get(canon); if (!l) trivial.set(canon, (l = [])); l.push(d); }
+        if (TRIVIAL.has(canon)) { let l = trivial.get(canon); if (!l) trivial.set(canon, (l = new Sample())); l.push(d); }
         const user = isUserspaceIo(c, i, anyUserFlag);
         if (user) userspaceIo.push(d);
         if (c.flags[i] & F_PORT) (user ? userPio : kernPio).push(d);
@@ -152,8 +203,8 @@ export class ReplayContext {
     else {
       // Nearby RIPs can also be a loop that came back after long work (a busy user loop); an arrival followed by its ack is the other
       // direct reading. With neither, the low end of all gaps only bounds T from above (a handler's work may sit in every gap).
-      const near = gaps.length >= 20 ? quantile(gaps, 0.05) : Infinity;
-      const ack = ackGaps.length >= 20 ? quantile(ackGaps, 0.05) : Infinity;
+      const near = gaps.length >= 20 ? gaps.quantile(0.05) : Infinity;
+      const ack = ackGaps.length >= 20 ? ackGaps.quantile(0.05) : Infinity;
       const any = allGaps.length >= 100 ? quantile(allGaps, 0.01) : Infinity;
       const loop = gaps.length >= 20 && near > Math.min(ack, any) ? `; the 5th percentile of ${gaps.length} pairs at nearby RIPs (${Math.round(near)} ns) is a loop that came back, not one instruction` : '';
       if (near <= ack && near <= any && near < Infinity) this.transition = { value: near, how: `5th percentile of the guest gap between ${gaps.length} pairs of consecutive exits at most 64 bytes of code apart (one or two instructions between them: the gap is the hardware exit + entry)`, inferred: true };
@@ -163,19 +214,19 @@ export class ReplayContext {
     }
     const src = anyUserFlag ? 'exits that went to userspace (kvm_userspace_exit)' : 'device-model accesses';
     if (userPio.length >= 20 && kernPio.length >= 20) {
-      this.userspaceRoundTrip = { value: Math.max(0, quantile(userPio, 0.05) - quantile(kernPio, 0.05)), how: `5th percentile of ${userPio.length} port I/O ${src} minus that of ${kernPio.length} port accesses KVM emulates in the kernel (PIC, PIT)`, inferred: true };
+      this.userspaceRoundTrip = { value: Math.max(0, userPio.quantile(0.05) - kernPio.quantile(0.05)), how: `5th percentile of ${userPio.length} port I/O ${src} minus that of ${kernPio.length} port accesses KVM emulates in the kernel (PIC, PIT)`, inferred: true };
     } else if (userMmio.length >= 20 && kernMmio.length >= 20) {
-      this.userspaceRoundTrip = { value: Math.max(0, quantile(userMmio, 0.05) - quantile(kernMmio, 0.05)), how: `5th percentile of ${userMmio.length} MMIO ${src} minus that of ${kernMmio.length} MMIO accesses handled in the kernel (IOAPIC, HPET, ioeventfd)`, inferred: true };
+      this.userspaceRoundTrip = { value: Math.max(0, userMmio.quantile(0.05) - kernMmio.quantile(0.05)), how: `5th percentile of ${userMmio.length} MMIO ${src} minus that of ${kernMmio.length} MMIO accesses handled in the kernel (IOAPIC, HPET, ioeventfd)`, inferred: true };
     } else if (userspaceIo.length >= 20 && kernelAny.length >= 20) {
-      this.userspaceRoundTrip = { value: Math.max(0, quantile(userspaceIo, 0.05) - quantile(kernelAny, 0.05)), how: `upper bound: 5th percentile of ${userspaceIo.length} ${src} minus that of ${kernelAny.length} exits handled in the kernel (no in-kernel access of the same kind to compare with, so it also holds the cheapest register's device work and decoding)`, inferred: false };
+      this.userspaceRoundTrip = { value: Math.max(0, userspaceIo.quantile(0.05) - kernelAny.quantile(0.05)), how: `upper bound: 5th percentile of ${userspaceIo.length} ${src} minus that of ${kernelAny.length} exits handled in the kernel (no in-kernel access of the same kind to compare with, so it also holds the cheapest register's device work and decoding)`, inferred: false };
     } else this.userspaceRoundTrip = { value: 0, how: 'no userspace I/O exits to infer it from', inferred: false };
     let floor: { canon: string; median: number; n: number } | null = null;
     for (const [canon, xs] of trivial) {
       if (canon === 'VMCALL' || xs.length < 20) continue;
-      const m = quantile(xs, 0.5);
+      const m = xs.quantile(0.5);
       if (!floor || m < floor.median) floor = { canon, median: m, n: xs.length };
     }
-    if (vmcalls.length >= 5) this.hypercall = { value: quantile(vmcalls, 0.5), how: `median of ${vmcalls.length} VMCALL exits in the trace`, inferred: true };
+    if (vmcalls.length >= 5) this.hypercall = { value: vmcalls.quantile(0.5), how: `median of ${vmcalls.length} VMCALL exits in the trace`, inferred: true };
     else if (floor) this.hypercall = { value: floor.median, how: `no VMCALL exits in the trace: taken as the median of ${floor.n} ${floor.canon} exits, the cheapest class KVM dispatches in the kernel without emulating anything (a hypercall's dispatch is a lookup of the same length)`, inferred: true };
     else this.hypercall = { value: 0, how: 'assumed 0: no VMCALL exits and no trivially handled exits in the trace to measure a hypercall\'s dispatch (savings of merging are biased high by that cost)', inferred: false };
     const span = Math.max(1, this.t1 - this.t0);
@@ -246,6 +297,20 @@ export class ReplayContext {
     let f = this.fids[k];
     if (f === FID_UNKNOWN) f = this.fids[k] = this.symbols.functionId(u64ToBigInt(hi, lo));
     return f;
+  }
+
+  /** The bits `cls` gives the name of the function holding an address (memoized per address). */
+  classOf(hi: number, lo: number, cls: NameClass): number {
+    const k = this.addrIndex(hi, lo);
+    let m = this.classMemo[cls.id];
+    if (m === undefined || k >= m.length) {
+      const b = new Uint8Array(Math.max(4096, this.fids.length, k + 1));
+      if (m) b.set(m);
+      this.classMemo[cls.id] = m = b;
+    }
+    let v = m[k];
+    if (v === 0) m[k] = v = 1 + (cls.of(this.fnName(hi, lo)) & 0xff);
+    return v - 1;
   }
 
   /** Name of a function id from fnId. */

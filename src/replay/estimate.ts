@@ -17,7 +17,7 @@
 import { quantile } from 'simple-statistics';
 import { z } from 'zod';
 import { InputSummarySchema, summarizeInput } from '../analyze/index.js';
-import { readTrace, type TraceStream } from '../formats/index.js';
+import { openTrace, type TraceStream } from '../formats/index.js';
 import { ExitTrace } from '../model/chunk.js';
 import { REASONS } from '../model/reasons.js';
 import { newCounters } from '../model/counters.js';
@@ -95,7 +95,8 @@ export interface Grid { vcpus: number[]; exits: Float64Array; time: Float64Array
 function grid(t: ReplayTrace, ctx: ReplayContext, vcpus: number[]): Grid {
   const W = ctx.windows;
   const g: Grid = { vcpus, exits: new Float64Array(vcpus.length * W), time: new Float64Array(vcpus.length * W), hlt: new Float64Array(vcpus.length * W), covered: new Float64Array(vcpus.length * W) };
-  const hlt = new Set(REASONS.matching('HLT'));
+  const isHlt = new Uint8Array(REASONS.size + 1);
+  for (const r of REASONS.matching('HLT')) isHlt[r] = 1;
   vcpus.forEach((v, k) => {
     const c = t.vcpus.get(v);
     if (!c || !c.length) return;
@@ -110,7 +111,7 @@ function grid(t: ReplayTrace, ctx: ReplayContext, vcpus: number[]): Grid {
       const d = c.dur[i];
       g.exits[k * W + w]++;
       if (d !== d) continue;
-      if (!hlt.has(c.reason[i])) g.time[k * W + w] += d;
+      if (!isHlt[c.reason[i]]) g.time[k * W + w] += d;
       else {
         // Spread a long halt over the windows it covers (by window index: stepping by the remainder stalled on a boundary that
         // rounding put back in the same window, and dropped the rest of the halt).
@@ -271,13 +272,15 @@ export interface EstimateSession {
 }
 
 export async function openEstimate(opts: Omit<EstimateOptions, 'passes'>): Promise<EstimateSession> {
-  let exitTrace: ExitTrace;
+  // Read straight into the replay's per-vcpu columns (the input is not held twice).
+  let base: ReplayTrace;
   let stream: TraceStream | null = null;
-  if (opts.input instanceof ExitTrace) exitTrace = opts.input;
-  else if (typeof opts.input === 'string') ({ trace: exitTrace, stream } = await readTrace(opts.input));
-  else { stream = opts.input; exitTrace = await ExitTrace.collect(stream.chunks, stream.columns); }
+  if (opts.input instanceof ExitTrace) base = ReplayTrace.from(opts.input);
+  else {
+    stream = typeof opts.input === 'string' ? await openTrace(opts.input) : opts.input;
+    base = await ReplayTrace.collect(stream.chunks, stream.columns);
+  }
   const symbols = opts.symbolizer !== undefined ? opts.symbolizer : opts.maps && opts.maps.length ? await loadSymbolizer(opts.maps) : null;
-  const base = ReplayTrace.from(exitTrace);
   const ctx = new ReplayContext(base, symbols, { transitionNs: opts.transitionNs, windows: opts.windows, kaslr: opts.kaslr });
   const vcpus = [...base.vcpus.keys()];
   const spanByVcpu = new Map<number, number>();

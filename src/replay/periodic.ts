@@ -56,7 +56,18 @@ export function tickWindows(trace: ReplayTrace, ctx: ReplayContext): TickWindows
   return out;
 }
 
+/** The last rates per trace (estimate's cumulative comparison asks again for the last pass's trace). */
+const lastRates = new WeakMap<ReplayTrace, { ctx: ReplayContext; ticksAt: TickWindows; rates: Map<number, PeriodicRate> }>();
+
 export function periodicRates(trace: ReplayTrace, ctx: ReplayContext, ticksAt: TickWindows = tickWindows(trace, ctx)): Map<number, PeriodicRate> {
+  const hit = lastRates.get(trace);
+  if (hit && hit.ctx === ctx && hit.ticksAt === ticksAt) return hit.rates;
+  const out = computeRates(trace, ctx, ticksAt);
+  lastRates.set(trace, { ctx, ticksAt, rates: out });
+  return out;
+}
+
+function computeRates(trace: ReplayTrace, ctx: ReplayContext, ticksAt: TickWindows): Map<number, PeriodicRate> {
   const out = new Map<number, PeriodicRate>();
   const T = ctx.transition.value;
   const hlt = new Set(REASONS.matching('HLT'));
@@ -93,13 +104,21 @@ export function periodicRates(trace: ReplayTrace, ctx: ReplayContext, ticksAt: T
       return f >= 0 ? f : ctx.fnId(c.ripHi[k], c.ripLo[k]);
     };
     i = 0;
+    // The key of row i when the burst before it already looked it up (NaN: not yet).
+    let known = NaN;
     while (i < c.length) {
-      if (inTick[i] || isHlt[c.reason[i]]) { i++; continue; }
-      const k0 = key(i);
+      if (inTick[i] || isHlt[c.reason[i]]) { i++; known = NaN; continue; }
+      const k0 = known === known ? known : key(i);
+      known = NaN;
       if (k0 < 0) { i++; continue; }
       let j = i;
       let t = dur(c, i) + T;
-      while (j + 1 < c.length && !inTick[j + 1] && gapAfter(c, j) < 50_000 && key(j + 1) === k0) { j++; t += dur(c, j) + T; }
+      while (j + 1 < c.length && !inTick[j + 1] && gapAfter(c, j) < 50_000) {
+        const k1 = key(j + 1);
+        if (k1 !== k0) { known = k1; break; }
+        j++;
+        t += dur(c, j) + T;
+      }
       let b = bursts.get(k0);
       if (!b) bursts.set(k0, (b = { starts: [], exits: 0, time: 0, busy: 0 }));
       // Past this many bursts half the periods cannot be 5 ms or more: the starts need not be kept (a device path's thousands).

@@ -20,13 +20,16 @@ import { F_CALLER, F_GPA, F_MSR, F_PORT, F_SIZE, F_VALUE, type ExitChunk } from 
 import { isKernelApic, KERNEL_PORTS, LAPIC_EOI, MSR_X2APIC_EOI } from '../../symbols/devices.js';
 import { detectTimer } from './timer-hz.js';
 import { REASONS } from '../../model/reasons.js';
-import type { ReplayContext } from '../context.js';
+import { NameClass, type ReplayContext } from '../context.js';
 import { definePass } from '../pass-def.js';
 import type { ReplayTrace } from '../trace.js';
 import { closeLedger, newLedger, type PassResult, type ReplayPass } from '../types.js';
 
 const EOI_FN = /ack_apic|ack_ioapic|apic_eoi|eoi|smp_apic_timer_interrupt|native_apic_mem_write|x2apic.*write|apic_timer/i;
 const LEVEL_FN = /quirk|level|fasteoi/i;
+/** The name tests above as bits, memoized per address by the context. */
+const EOI_NAMED = 1, EOI_NAME = 2, LEVEL_NAME = 4;
+const APIC_NAMES = new NameClass((f) => (f !== null && /eoi/i.test(f) ? EOI_NAMED : 0) | (EOI_FN.test(f ?? '') ? EOI_NAME : 0) | (LEVEL_FN.test(f ?? '') ? LEVEL_NAME : 0));
 
 export class ApicPass implements ReplayPass {
   constructor(readonly spec: string, readonly name: 'apicv' | 'pv-eoi') {}
@@ -43,8 +46,8 @@ export class ApicPass implements ReplayPass {
       if (c.flags[i] & F_GPA) return c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI;
       if (c.flags[i] & F_MSR) return c.msr[i] === MSR_X2APIC_EOI;
       // A WRMSR without kvm_msr detail (no MSR number): an EOI when the writing function is one (native_apic_msr_eoi_write), not an ICR or timer write.
-      if (canon === 'MSR_WRITE') return /eoi/i.test(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
-      return EOI_FN.test(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
+      if (canon === 'MSR_WRITE') return (ctx.classOf(c.ripHi[i], c.ripLo[i], APIC_NAMES) & EOI_NAMED) !== 0;
+      return (ctx.classOf(c.ripHi[i], c.ripLo[i], APIC_NAMES) & EOI_NAME) !== 0;
     };
     let converted = 0, windows = 0, posted = 0;
     const ext = new Set(REASONS.matching('EXTERNAL_INTERRUPT'));
@@ -65,7 +68,7 @@ export class ApicPass implements ReplayPass {
           if (device) { ledger.removed++; posted++; continue; }
         }
         if (!isEoi(c, i)) { o.copyRow(c, i); continue; }
-        const level = LEVEL_FN.test(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '') || (c.flags[i] & F_CALLER ? LEVEL_FN.test(ctx.fnName(c.callerHi[i], c.callerLo[i]) ?? '') : false);
+        const level = (ctx.classOf(c.ripHi[i], c.ripLo[i], APIC_NAMES) & LEVEL_NAME) !== 0 || (c.flags[i] & F_CALLER ? (ctx.classOf(c.callerHi[i], c.callerLo[i], APIC_NAMES) & LEVEL_NAME) !== 0 : false);
         if (!level) { ledger.removed++; continue; }
         if (this.name === 'pv-eoi') { o.copyRow(c, i); continue; }
         const r = o.copyRow(c, i);

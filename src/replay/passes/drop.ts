@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { F_CALLER } from '../../model/chunk.js';
 import { ExitscopeError } from '../../model/errors.js';
-import type { ReplayContext } from '../context.js';
+import { NameClass, type ReplayContext } from '../context.js';
 import { definePass } from '../pass-def.js';
 import { gapAfter, type ReplayTrace } from '../trace.js';
 import { closeLedger, newLedger, type PassResult, type ReplayPass } from '../types.js';
@@ -31,11 +31,12 @@ export class DropPass implements ReplayPass {
       return { trace, ledger: closeLedger(ledger, trace) };
     }
     const want = new Set(this.symbols);
+    const wanted = new NameClass((f) => (f !== null && want.has(f) ? 1 : 0));
     const T = ctx.transition.value;
     const out = trace.derive((_v, c, o) => {
       const hit = (i: number): boolean => {
-        if (this.byCaller) return (c.flags[i] & F_CALLER) !== 0 && want.has(ctx.fnName(c.callerHi[i], c.callerLo[i]) ?? '');
-        return want.has(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
+        if (this.byCaller) return (c.flags[i] & F_CALLER) !== 0 && ctx.classOf(c.callerHi[i], c.callerLo[i], wanted) !== 0;
+        return ctx.classOf(c.ripHi[i], c.ripLo[i], wanted) !== 0;
       };
       for (let i = 0; i < c.length; i++) {
         if (!hit(i)) { o.copyRow(c, i); continue; }

@@ -23,7 +23,7 @@
 import { z } from 'zod';
 import { DIR_WRITE, F_CALLER, F_GPA, F_MSR, F_PORT, type ExitChunk } from '../../model/chunk.js';
 import { REASONS } from '../../model/reasons.js';
-import type { ReplayContext } from '../context.js';
+import { NameClass, type ReplayContext } from '../context.js';
 import { definePass, kv, num } from '../pass-def.js';
 import { EDGE_ACK_FNS, LAPIC_BASE, LAPIC_EOI, LAPIC_TMICT_OFFSET, MSR_TSC_DEADLINE, MSR_X2APIC_EOI, MSR_X2APIC_TMICT, TIMER_HANDLER_FNS, TIMER_REARM_FNS } from '../../symbols/devices.js';
 import { gapAfter, type ReplayTrace } from '../trace.js';
@@ -64,38 +64,50 @@ export interface TimerDetection {
   summary: string;
 }
 
+/** What a function's name says about the timer path (bits, memoized per address by the context). */
+const NAMED = 1, HANDLER = 2, REARM = 4, EDGE_ACK = 8, MSR_EOI = 16, SOFTIRQ = 32, PIT_HANDLER = 64;
+const TIMER_NAMES = new NameClass((f) => f === null ? 0 : NAMED
+  | (TIMER_HANDLER_FNS.has(f) ? HANDLER : 0)
+  | (TIMER_REARM_FNS.has(f) ? REARM : 0)
+  | (EDGE_ACK_FNS.has(f) ? EDGE_ACK : 0)
+  | (/msr_eoi/.test(f) ? MSR_EOI : 0)
+  | (/softirq|irq_exit/.test(f) ? SOFTIRQ : 0)
+  | (f === 'timer_interrupt' ? PIT_HANDLER : 0));
+
+const ripClass = (ctx: ReplayContext, c: ExitChunk, i: number): number => ctx.classOf(c.ripHi[i], c.ripLo[i], TIMER_NAMES);
+/** The caller's bits; 0 (not even NAMED) when the exit has no caller or no function holds it. */
+const callerClass = (ctx: ReplayContext, c: ExitChunk, i: number): number => (c.flags[i] & F_CALLER ? ctx.classOf(c.callerHi[i], c.callerLo[i], TIMER_NAMES) : 0);
+
 function isHandlerFn(ctx: ReplayContext, c: ExitChunk, i: number): boolean {
-  const f = ctx.fnName(c.ripHi[i], c.ripLo[i]);
-  if (f && TIMER_HANDLER_FNS.has(f)) return true;
-  if (c.flags[i] & F_CALLER) {
-    const cf = ctx.fnName(c.callerHi[i], c.callerLo[i]);
-    if (cf && TIMER_HANDLER_FNS.has(cf)) return true;
-  }
-  return false;
+  return (ripClass(ctx, c, i) & HANDLER) !== 0 || (callerClass(ctx, c, i) & HANDLER) !== 0;
 }
 
 function isRearm(ctx: ReplayContext, c: ExitChunk, i: number): boolean {
   if (c.flags[i] & F_MSR && (c.msr[i] === MSR_TSC_DEADLINE || c.msr[i] === MSR_X2APIC_TMICT) && c.dir[i] !== 1) return true;
   if (c.flags[i] & F_GPA && c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_BASE + LAPIC_TMICT_OFFSET && c.dir[i] === DIR_WRITE) return true;
-  const f = ctx.fnName(c.ripHi[i], c.ripLo[i]);
-  return !!f && TIMER_REARM_FNS.has(f);
+  return (ripClass(ctx, c, i) & REARM) !== 0;
+}
+
+/** The caller rule of an x2APIC EOI: the timer's when its caller is a timer handler, or unknown. */
+function eoiFromTimer(ctx: ReplayContext, c: ExitChunk, i: number): boolean {
+  const cf = callerClass(ctx, c, i);
+  return (cf & NAMED) === 0 || (cf & HANDLER) !== 0;
 }
 
 function isEdgeEoi(ctx: ReplayContext, c: ExitChunk, i: number): boolean {
   if (c.flags[i] & F_MSR) {
     if (c.msr[i] !== MSR_X2APIC_EOI) return false;
     // Every x2APIC EOI is the same WRMSR: the caller tells the timer's (from its handler) from a device's (ioapic_ack_level, __common_interrupt).
-    const cf = c.flags[i] & F_CALLER ? ctx.fnName(c.callerHi[i], c.callerLo[i]) : null;
-    return cf === null || TIMER_HANDLER_FNS.has(cf);
+    return eoiFromTimer(ctx, c, i);
   }
-  const f = ctx.fnName(c.ripHi[i], c.ripLo[i]);
-  if (f && EDGE_ACK_FNS.has(f)) {
+  const f = ripClass(ctx, c, i);
+  if (f & EDGE_ACK) {
     // An x2APIC EOI without kvm_msr detail: the same caller rule as above.
-    if (/msr_eoi/.test(f) && c.flags[i] & F_CALLER) { const cf = ctx.fnName(c.callerHi[i], c.callerLo[i]); return cf === null || TIMER_HANDLER_FNS.has(cf); }
+    if (f & MSR_EOI && c.flags[i] & F_CALLER) return eoiFromTimer(ctx, c, i);
     return true;
   }
   // A bare EOI-register write with no map: an EOI, edge or level; only adjacent to a handler does it count.
-  return !f && (c.flags[i] & F_GPA) !== 0 && c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI;
+  return !(f & NAMED) && (c.flags[i] & F_GPA) !== 0 && c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI;
 }
 
 function isPitAccess(c: ExitChunk, i: number): boolean {
@@ -116,9 +128,8 @@ function tickClusters(trace: ReplayTrace, ctx: ReplayContext): { clusters: Map<n
     const near = (i: number): boolean => gapAfter(c, i) < CLUSTER_GAP;
     // The window irq_exit opens for softirqs, not one a device path opens (spin_unlock_irqrestore in net_rx_action): by name when there is a map.
     const irqExitWindow = (i: number): boolean => {
-      const f = ctx.fnName(c.ripHi[i], c.ripLo[i]);
-      const cf = c.flags[i] & F_CALLER ? ctx.fnName(c.callerHi[i], c.callerLo[i]) : null;
-      return f === null || /softirq|irq_exit/.test(f) || (cf !== null && /softirq|irq_exit/.test(cf));
+      const f = ripClass(ctx, c, i);
+      return (f & NAMED) === 0 || (f & SOFTIRQ) !== 0 || (callerClass(ctx, c, i) & SOFTIRQ) !== 0;
     };
     let i = 0;
     while (i < c.length) {
@@ -137,7 +148,7 @@ function tickClusters(trace: ReplayTrace, ctx: ReplayContext): { clusters: Map<n
         for (let k = s; k <= e; k++) {
           if (c.flags[k] & F_MSR && c.msr[k] === MSR_TSC_DEADLINE) sources.add('tsc-deadline');
           else if (rearm(k)) sources.add('lapic-oneshot');
-          else if (isPitAccess(c, k) || ctx.fnName(c.ripHi[k], c.ripLo[k]) === 'timer_interrupt' || (c.flags[k] & F_PORT && c.port[k] === 0x20)) sources.add('pit');
+          else if (isPitAccess(c, k) || (ripClass(ctx, c, k) & PIT_HANDLER) !== 0 || (c.flags[k] & F_PORT && c.port[k] === 0x20)) sources.add('pit');
           else if (handler(k)) sources.add('lapic-periodic');
         }
       }
