@@ -100,15 +100,23 @@ export async function advise(opts: { input: string | ExitTrace; maps?: readonly 
 
   // 3. Operations that are redundant under virtualization.
   checked.push('known-redundant operations (PM timer calibration, PIT polling)');
-  const callers = new Map<string, number>();
-  const hotFns = new Map<string, number>();
+  // Counted by function id (numbers, per exit), named once per function.
+  const callerIds = new Map<number, number>();
+  const hotIds = new Map<number, number>();
   for (const c of rt.vcpus.values()) {
     for (let i = 0; i < c.length; i++) {
-      const f = ctx.fnName(c.ripHi[i], c.ripLo[i]);
-      if (f) hotFns.set(f, (hotFns.get(f) ?? 0) + 1);
-      if (c.flags[i] & F_CALLER) { const cf = ctx.fnName(c.callerHi[i], c.callerLo[i]); if (cf) callers.set(cf, (callers.get(cf) ?? 0) + 1); }
+      const f = ctx.fnId(c.ripHi[i], c.ripLo[i]);
+      if (f >= 0) hotIds.set(f, (hotIds.get(f) ?? 0) + 1);
+      if (c.flags[i] & F_CALLER) { const cf = ctx.fnId(c.callerHi[i], c.callerLo[i]); if (cf >= 0) callerIds.set(cf, (callerIds.get(cf) ?? 0) + 1); }
     }
   }
+  const byName = (ids: Map<number, number>): Map<string, number> => {
+    const out = new Map<string, number>();
+    for (const [id, n] of ids) { const name = ctx.fnNameById(id); out.set(name, (out.get(name) ?? 0) + n); }
+    return out;
+  };
+  const hotFns = byName(hotIds);
+  const callers = byName(callerIds);
   const REDUNDANT: Array<[RegExp, string, string]> = [
     [/^(verify_pmtmr_rate|acpi_pm_read_verified)$/, 'the ACPI PM timer rate check', 'drop verify_pmtmr_rate from the guest (paper §3.2.1) or boot with clocksource=tsc so the PM timer is not read'],
     [/^(pit_calibrate_tsc|pit_hpet_ptimer_calibrate_cpu|calibrate_delay|native_calibrate_tsc|pit_expect_msb)$/, 'PIT polling to calibrate the TSC', 'boot with tsc=reliable and lpj=<value>, or use a kvmclock guest: the calibration loop polls an emulated PIT'],

@@ -165,8 +165,19 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** Finds the ticks, their source and whether they are periodic at a rate kernels are built with. */
+/** The detection per trace (advise asks for the base trace's from several candidates; traces are not changed once built). */
+const detected = new WeakMap<ReplayTrace, { ctx: ReplayContext; det: TimerDetection }>();
+
+/** Finds the ticks, their source and whether they are periodic at a rate kernels are built with (read-only result, shared by the callers on one trace). */
 export function detectTimer(trace: ReplayTrace, ctx: ReplayContext): TimerDetection {
+  const hit = detected.get(trace);
+  if (hit && hit.ctx === ctx) return hit.det;
+  const det = detectTimerOnce(trace, ctx);
+  detected.set(trace, { ctx, det });
+  return det;
+}
+
+function detectTimerOnce(trace: ReplayTrace, ctx: ReplayContext): TimerDetection {
   const { clusters, sources } = tickClusters(trace, ctx);
   const perVcpu: VcpuTicks[] = [];
   const periods: number[] = [];
