@@ -1,6 +1,7 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
-import { analyze, AnalyzeReportSchema } from '../src/analyze/index.js';
+import { analyze } from '../src/analyze/index.js';
+import { AnalyzeReportSchema } from '../src/analyze/schema.js';
 import { cli, comparable, fx, readJson } from './helpers.js';
 
 const oracle = (dir: string, by = 'function') => readJson(fx(dir, `expected-${by}.json`));

@@ -18,7 +18,7 @@ import { emulationStream, guestMapFor, GUEST_MAP, prepareEmulation } from '../sr
 import { writeCsv } from '../src/formats/csv.js';
 import { mergeSummaries, summarize, summaryView, MergeReportSchema, SummarySchema, DistBuilder, distQuantile, type Summary } from '../src/fleet/index.js';
 import { RELATIVE_ERROR } from '../src/fleet/sketch.js';
-import { jsonSchema, SCHEMAS } from '../src/report/index.js';
+import { jsonSchema, SCHEMAS } from '../src/report/schemas.js';
 import { cli, fx, readJson, ROOT } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'exitscope-fleet-'));

@@ -16,7 +16,8 @@ import { parsePassSpec, specText, buildPasses } from '../src/replay/pipeline.js'
 import { ReplayContext } from '../src/replay/context.js';
 import { ReplayTrace } from '../src/replay/trace.js';
 import { loadSymbolizer } from '../src/symbols/index.js';
-import { REPORTS, SCHEMAS } from '../src/report/index.js';
+import { REPORTS } from '../src/report/index.js';
+import { SCHEMAS } from '../src/report/schemas.js';
 import { ROOT, fx } from './helpers.js';
 
 function importsOf(dir: string): Array<{ file: string; from: string }> {

@@ -27,7 +27,9 @@ import type { AnalyzeReport, SortBy } from './schema.js';
 import { TotalsHandler } from './totals.js';
 
 export { summarizeInput } from '../formats/summary.js';
-export * from './schema.js';
+// Types only: the schemas (zod) load with ./schema.js, for JSON output and `exitscope schema`, not to read and rank.
+export type * from './schema.js';
+export { ByValues, SortValues } from './sort-values.js';
 export { runHandlers, HandlerRun, type ExitHandler, type InputChunk } from './handler.js';
 export { ReasonFilter, Census, type ExitFilter } from './filter.js';
 export { TotalsHandler } from './totals.js';

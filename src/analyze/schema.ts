@@ -10,8 +10,8 @@ const Count = z.number().int().nonnegative();
 const Ns = z.number().nonnegative();
 const Hex = z.string().regex(/^0x[0-9a-f]+$/);
 
-export { InputSummarySchema, type InputSummary } from '../formats/summary.js';
-import { InputSummarySchema } from '../formats/summary.js';
+export { InputSummarySchema, type InputSummary } from '../formats/summary-schema.js';
+import { InputSummarySchema } from '../formats/summary-schema.js';
 
 export const AnalyzeRowSchema = z.object({
   rank: z.number().int().positive(),
@@ -41,8 +41,8 @@ export const AnalyzeRowSchema = z.object({
   series: z.object({ exits: z.array(z.number()), handlingNs: z.array(z.number()) }).optional().describe('Per --interval: exits and handling time'),
 });
 
-export const ByValues = DIMENSIONS;
-export const SortValues = ['count', 'time'] as const;
+import { ByValues, SortValues } from './sort-values.js';
+export { ByValues, SortValues } from './sort-values.js';
 
 const Split = z.object({ exits: Count, timeNs: Ns });
 

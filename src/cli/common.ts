@@ -1,11 +1,9 @@
 /** What the commands share: flag parsing helpers, option groups, and the way a result is printed. */
 import type { Argv } from 'yargs';
-import { readFile } from 'node:fs/promises';
 import { ExitscopeError } from '../model/errors.js';
 import { REPORT_FORMATS, renderReport, type ReportFormat, type ReportName, type ResultOf } from '../report/index.js';
 import { parseAddress } from '../model/u64.js';
 import type { KaslrOption } from '../symbols/index.js';
-import { parsePassSpec, parsePipelineJson, passGrammar, type PassSpec } from '../replay/pipeline.js';
 import { type CliIo, STDIO_ARG, openOutput } from './io.js';
 
 export type Args = Record<string, unknown>;
@@ -66,21 +64,9 @@ export function parseVcpus(v: unknown): number[] {
   });
 }
 
-/** Pass specs keep their commas (drop:a,b); only repetition separates them. */
-export function passSpecs(args: Args): Promise<PassSpec[]> {
-  const texts = (Array.isArray(args.pass) ? args.pass : args.pass === undefined ? [] : [args.pass]).map(String);
-  const specs = texts.map(parsePassSpec);
-  const pipeline = args.pipeline as string | undefined;
-  if (!pipeline) return Promise.resolve(specs);
-  return readFile(pipeline, 'utf8').then(
-    (text) => [...specs, ...parsePipelineJson(text, pipeline)],
-    (e: NodeJS.ErrnoException) => { throw new ExitscopeError(`${pipeline}: cannot read pipeline (${e.code ?? e.message})`); },
-  );
-}
-
 export async function emit<K extends ReportName>(io: CliIo, args: Args, name: K, result: ResultOf<K>): Promise<number> {
   const { out, close } = await openOutput(args.output as string | undefined, io);
-  out.write(renderReport(name, result, (args.format ?? 'table') as ReportFormat));
+  out.write(await renderReport(name, result, (args.format ?? 'table') as ReportFormat));
   await close();
   return 0;
 }
@@ -93,11 +79,6 @@ export const mapOption = (y: Argv): Argv => y
 export const inputOptions = (y: Argv): Argv => y
   .option('input-format', { type: 'string', describe: 'skip sniffing (csv, jsonl, ftrace, ...)' })
   .option('strict', { type: 'boolean', default: false, describe: 'stop at the first rejected line (exit 2)' });
-export const passOptions = (y: Argv): Argv => y
-  .option('pass', { type: 'string', array: true, describe: `optimization to replay (repeatable): ${passGrammar().join(' | ')}` })
-  .option('pipeline', { type: 'string', describe: 'JSON file {"passes":[{"pass":"timer-hz","hz":100}, ...]} (exitscope schema pipeline)' })
-  .option('transition-ns', { type: 'string', describe: 'hardware VM exit+entry cost in ns (default: inferred from the trace)' });
-
 export function transitionNs(args: Args): number | undefined {
   const tn = args['transition-ns'];
   if (tn === undefined) return undefined;

@@ -16,7 +16,8 @@
  */
 import { quantile } from 'simple-statistics';
 import { z } from 'zod';
-import { InputSummarySchema, summarizeInput } from '../analyze/index.js';
+import { summarizeInput } from '../analyze/index.js';
+import { InputSummarySchema } from '../formats/summary-schema.js';
 import { openTrace, type TraceStream } from '../formats/index.js';
 import { ExitTrace } from '../model/chunk.js';
 import { REASONS } from '../model/reasons.js';

@@ -1,7 +1,8 @@
 /** exitscope estimate */
 import { ExitscopeError } from '../../model/errors.js';
 import { estimate } from '../../replay/estimate.js';
-import { list, wholeNumber, parseKaslr, passSpecs, emit, transitionNs, formatOption, outputOption, mapOption, passOptions, type Command , inputPath } from '../common.js';
+import { list, wholeNumber, parseKaslr, emit, transitionNs, formatOption, outputOption, mapOption, type Command, inputPath } from '../common.js';
+import { passSpecs, passOptions } from '../pass-options.js';
 import { printRejections } from '../io.js';
 
 export const command: Command = {

@@ -2,7 +2,8 @@
 import { ExitscopeError } from '../../model/errors.js';
 import { replay } from '../../replay/index.js';
 import { writableFormats, writerFor } from '../../formats/index.js';
-import { list, parseKaslr, passSpecs, transitionNs, outputOption, mapOption, passOptions, type Command , inputPath } from '../common.js';
+import { list, parseKaslr, transitionNs, outputOption, mapOption, type Command, inputPath } from '../common.js';
+import { passSpecs, passOptions } from '../pass-options.js';
 import { openOutput, writeAll } from '../io.js';
 
 export const command: Command = {

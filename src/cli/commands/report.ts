@@ -5,7 +5,8 @@ import { dirname, resolve } from 'node:path';
 import { ExitscopeError } from '../../model/errors.js';
 import { collectHtmlReport, renderHtmlReport } from '../../report/html/index.js';
 import { STDIO_ARG, openOutput, printRejections } from '../io.js';
-import { inputOptions, inputPath, list, mapOption, parseKaslr, passOptions, passSpecs, transitionNs, wholeNumber, type Command } from '../common.js';
+import { inputOptions, inputPath, list, mapOption, parseKaslr, transitionNs, wholeNumber, type Command } from '../common.js';
+import { passOptions, passSpecs } from '../pass-options.js';
 import { InputProgress, progressSettings, quietOption } from '../progress.js';
 
 /** Fails before any reading when the report could not be written (a long trace should not be read for nothing). */

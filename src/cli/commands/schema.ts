@@ -1,6 +1,6 @@
 /** exitscope schema */
 import { ExitscopeError } from '../../model/errors.js';
-import { SCHEMAS, jsonSchema } from '../../report/index.js';
+import { SCHEMAS, jsonSchema } from '../../report/schemas.js';
 import { type Command } from '../common.js';
 
 export const command: Command = {

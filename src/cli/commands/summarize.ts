@@ -27,7 +27,7 @@ export const command: Command = {
     const format = String(args.format) as ReportFormat;
     const { out, close } = await openOutput(args.output as string | undefined, io);
     // Compact JSON: a summary's samples are many numbers, one per line would be most of the file.
-    out.write(format === 'json' ? JSON.stringify(s) + '\n' : renderReport('summary', s, format));
+    out.write(format === 'json' ? JSON.stringify(s) + '\n' : await renderReport('summary', s, format));
     await close();
     return 0;
   },
