@@ -172,7 +172,8 @@ export class LineSplitter {
       if (carryLen > 0 || overlong) {
         const nl = buf.indexOf(10);
         if (nl < 0) {
-          if (!overlong) { carry.push(buf); carryLen += buf.length; }
+          // Copies: the source may reuse its buffers once the next is asked for (rangeBytes does).
+          if (!overlong) { carry.push(Buffer.from(buf)); carryLen += buf.length; }
           if (carryLen > MAX_LINE_BYTES) { overlong = true; carry = []; carryLen = 0; }
           continue;
         }
@@ -210,7 +211,7 @@ export class LineSplitter {
       }
       if (start < buf.length) {
         if (buf.length - start > MAX_LINE_BYTES) overlong = true;
-        else { carry.push(buf.subarray(start)); carryLen = buf.length - start; }
+        else { carry.push(Buffer.from(buf.subarray(start))); carryLen = buf.length - start; }
       }
     }
     if (overlong) this.onOverlong(++this.lines);
