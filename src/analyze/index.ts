@@ -95,7 +95,11 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeReport> {
   // A live view redraws on a clock, also while the input is quiet.
   const timer = opts.progress ? setInterval(() => opts.progress!.report(build(false)), opts.progress.everyMs) : null;
   try {
-    for await (const p of src.chunks) run.feed(p.chunk, p.input);
+    for await (const p of src.chunks) {
+      run.feed(p.chunk, p.input);
+      // Handlers keep nothing of a chunk past feed (cells and totals copy what they aggregate): its reader may refill it.
+      streams[p.input].release?.(p.chunk);
+    }
   } finally {
     if (timer) clearInterval(timer);
   }

@@ -73,21 +73,24 @@ export class AddressResolver {
   private memoChunk: object | null = null;
   private memoIds = new Int32Array(0);
   private memoLen = 0;
+  /** The chunk's epoch when memoized: a chunk reused by its reader (ChunkPool) is the same object with other rows. */
+  private memoEpoch = -1;
 
   /** The row ids of every exit of `chunk` (computed once per chunk, shared by the handlers that need them). */
-  idsOf(c: { length: number; ripHi: Uint32Array; ripLo: Uint32Array }): Int32Array {
-    if (c === this.memoChunk && c.length === this.memoLen) return this.memoIds;
+  idsOf(c: { length: number; ripHi: Uint32Array; ripLo: Uint32Array; epoch?: number }): Int32Array {
+    if (c === this.memoChunk && c.length === this.memoLen && (c.epoch ?? -1) === this.memoEpoch) return this.memoIds;
     if (this.memoIds.length < c.length) this.memoIds = new Int32Array(Math.max(c.length, 1024));
     const ids = this.memoIds, hi = c.ripHi, lo = c.ripLo;
     for (let i = 0; i < c.length; i++) ids[i] = this.id(hi[i], lo[i]);
     this.memoChunk = c;
     this.memoLen = c.length;
+    this.memoEpoch = c.epoch ?? -1;
     return ids;
   }
 
   /** Id of row i of chunk c (through the per-chunk memo). */
-  idAt(c: { length: number; ripHi: Uint32Array; ripLo: Uint32Array }, i: number): number {
-    return (c === this.memoChunk && c.length === this.memoLen ? this.memoIds : this.idsOf(c))[i];
+  idAt(c: { length: number; ripHi: Uint32Array; ripLo: Uint32Array; epoch?: number }, i: number): number {
+    return (c === this.memoChunk && c.length === this.memoLen && (c.epoch ?? -1) === this.memoEpoch ? this.memoIds : this.idsOf(c))[i];
   }
 
   id(hi: number, lo: number): number {

@@ -14,7 +14,7 @@
  * A quoted field may not span lines (exitscope never writes one).
  */
 import { parse as parseSync } from 'csv-parse/sync';
-import { DIR_READ, DIR_WRITE, ExitChunk, DEFAULT_CHUNK_ROWS, F_CALLER, F_GPA, F_MSR, F_PORT, F_SIZE, F_UNPAIRED, F_VALUE, OPTIONAL_COLUMNS, type OptionalColumn } from '../model/chunk.js';
+import { DIR_READ, DIR_WRITE, ExitChunk, type ChunkPool, DEFAULT_CHUNK_ROWS, F_CALLER, F_GPA, F_MSR, F_PORT, F_SIZE, F_UNPAIRED, F_VALUE, OPTIONAL_COLUMNS, type OptionalColumn } from '../model/chunk.js';
 import { ExitscopeError } from '../model/errors.js';
 import { TimeBase } from '../model/time.js';
 import { ReasonCache } from './bytes.js';
@@ -44,10 +44,11 @@ export interface CsvAccounting {
  * parsing a later byte range is handed it); `handleLine()` the rest; full
  * chunks come out of `take()`.
  */
-export function csvLineParser(path: string, acc: CsvAccounting, columns: Set<OptionalColumn>, time: TimeBase, rows: number) {
+export function csvLineParser(path: string, acc: CsvAccounting, columns: Set<OptionalColumn>, time: TimeBase, rows: number, pool?: ChunkPool) {
   const ready: ExitChunk[] = [];
   const reasons = new ReasonCache(false);
-  let chunk = new ExitChunk(rows);
+  const fresh = (): ExitChunk => (pool ? pool.take(rows) : new ExitChunk(rows));
+  let chunk = fresh();
   const stats = acc.stats;
   let slotOf: number[] | null = null;
   let width = 0;
@@ -211,7 +212,7 @@ export function csvLineParser(path: string, acc: CsvAccounting, columns: Set<Opt
       if (chunk.full) {
         chunk.tsBaseNs = time.baseNs;
         ready.push(chunk);
-        chunk = new ExitChunk(rows);
+        chunk = fresh();
       }
     },
     /** Full chunks so far; with `partial`, the one being filled too. */
@@ -220,7 +221,7 @@ export function csvLineParser(path: string, acc: CsvAccounting, columns: Set<Opt
       if (partial && chunk.length) {
         chunk.tsBaseNs = time.baseNs;
         yield chunk;
-        chunk = new ExitChunk(rows);
+        chunk = fresh();
       }
     },
   };
@@ -229,7 +230,7 @@ export function csvLineParser(path: string, acc: CsvAccounting, columns: Set<Opt
 async function* readCsv(input: OpenedInput, state: ReadState, opts: ReadOptions): AsyncGenerator<ExitChunk> {
   const { diag } = state;
   const st = diag.stats;
-  const parser = csvLineParser(input.path, { stats: st, reject: (l, r) => diag.reject(l, r), note: (t) => diag.note(t) }, state.columns, new TimeBase(), opts.chunkRows ?? DEFAULT_CHUNK_ROWS);
+  const parser = csvLineParser(input.path, { stats: st, reject: (l, r) => diag.reject(l, r), note: (t) => diag.note(t) }, state.columns, new TimeBase(), opts.chunkRows ?? DEFAULT_CHUNK_ROWS, state.pool);
   const splitter = new LineSplitter((line) => diag.reject(line, 'line longer than 1 MiB: not a trace line'));
   for await (const batch of splitter.batches(input.chunks)) {
     const { buf, bounds } = batch;

@@ -16,7 +16,7 @@
  * Timestamps are offsets from `time` (the input's first timestamp), so
  * absolute clocks beyond 2^53 ns stay exact.
  */
-import { ExitChunk, DEFAULT_CHUNK_ROWS, F_GPA, F_MSR, F_PORT, F_SIZE, F_UNPAIRED, F_USERSPACE, F_VALUE } from '../model/chunk.js';
+import { ExitChunk, type ChunkPool, DEFAULT_CHUNK_ROWS, F_GPA, F_MSR, F_PORT, F_SIZE, F_UNPAIRED, F_USERSPACE, F_VALUE } from '../model/chunk.js';
 import type { Counters } from '../model/counters.js';
 import type { Diagnostics } from '../model/errors.js';
 import { TimeBase } from '../model/time.js';
@@ -108,8 +108,13 @@ export class ExitAssembler {
    * `vms` (optional) receives a label per VM id the rows carry, e.g.
    * `qemu pid 7280` or `guest 2 (threads 9100-9101)`.
    */
-  constructor(private readonly counters: Counters, private readonly diag: Diagnostics, private readonly chunkRows = DEFAULT_CHUNK_ROWS, private readonly vms?: Map<number, string>) {
-    this.chunk = new ExitChunk(chunkRows);
+  constructor(private readonly counters: Counters, private readonly diag: Diagnostics, private readonly chunkRows = DEFAULT_CHUNK_ROWS, private readonly vms?: Map<number, string>, private readonly pool?: ChunkPool) {
+    this.chunk = this.fresh();
+  }
+
+  /** An empty output chunk (a released one when the consumer hands them back). */
+  private fresh(): ExitChunk {
+    return this.pool ? this.pool.take(this.chunkRows) : new ExitChunk(this.chunkRows);
   }
 
   /** The thread group (QEMU process id) of a thread: VMs are then told apart exactly. */
@@ -175,7 +180,7 @@ export class ExitAssembler {
     if (c.full) {
       c.tsBaseNs = this.time.baseNs;
       this.ready.push(c);
-      this.chunk = new ExitChunk(this.chunkRows);
+      this.chunk = this.fresh();
     }
   }
 
@@ -303,7 +308,7 @@ export class ExitAssembler {
     if (partial && this.chunk.length) {
       this.chunk.tsBaseNs = this.time.baseNs;
       yield this.chunk;
-      this.chunk = new ExitChunk(this.chunkRows);
+      this.chunk = this.fresh();
     }
   }
 

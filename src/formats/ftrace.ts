@@ -323,7 +323,7 @@ async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions
   const { diag, counters } = state;
   const st = diag.stats;
   for (const c of ['port', 'size', 'dir', 'value', 'gpa', 'msr', 'vm'] as const) state.columns.add(c);
-  const asm = new ExitAssembler(counters, diag, opts.chunkRows, state.vms);
+  const asm = new ExitAssembler(counters, diag, opts.chunkRows, state.vms, state.pool);
   const parser = new TextLineParser(asm, asm.time, { stats: st, reject: (l, r) => diag.reject(l, r), counters });
   const lines = new LineSplitter((line) => diag.reject(line, 'line longer than 1 MiB: not a trace line'));
   let first = true;

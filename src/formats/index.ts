@@ -5,7 +5,7 @@
  * yields the same ExitChunks; a new format is one file plus one line in
  * FORMATS.
  */
-import { ExitTrace, type ExitChunk, type OptionalColumn } from '../model/chunk.js';
+import { ChunkPool, ExitTrace, type ExitChunk, type OptionalColumn } from '../model/chunk.js';
 import { newCounters, type Counters } from '../model/counters.js';
 import { Diagnostics, ExitscopeError, type InputStats } from '../model/errors.js';
 import { csvFormat } from './csv.js';
@@ -75,6 +75,12 @@ export interface TraceStream {
   /** The recording host's kallsyms embedded in the file (trace.dat, perf.data), once read. */
   readonly embeddedKallsyms: () => string | undefined;
   readonly chunks: AsyncIterable<ExitChunk>;
+  /**
+   * The consumer is done with a chunk of this stream (it keeps no reference,
+   * nor any view of its columns): the reader may refill it. Optional for
+   * consumers; a chunk never released is simply garbage.
+   */
+  readonly release?: (c: ExitChunk) => void;
 }
 
 export interface OpenTraceOptions extends Partial<ReadOptions> {
@@ -92,7 +98,7 @@ export async function openTrace(path: string, opts: OpenTraceOptions = {}): Prom
   if (fmt.binary && path === '-') throw new ExitscopeError(`-: ${fmt.name} needs a seekable file, not standard input (save it to a file first)`);
   if (fmt.binary) await input.close();
   const diag = new Diagnostics(path, fmt.name, opts.strict ?? false);
-  const state: ReadState = { diag, columns: new Set(), counters: newCounters(), vms: new Map() };
+  const state: ReadState = { diag, columns: new Set(), counters: newCounters(), vms: new Map(), pool: new ChunkPool() };
   const readOpts: ReadOptions = { strict: opts.strict ?? false, chunkRows: opts.chunkRows, flush: opts.follow !== undefined };
   const parallel = await parallelEligible(input, fmt.name, readOpts);
   return {
@@ -103,6 +109,7 @@ export async function openTrace(path: string, opts: OpenTraceOptions = {}): Prom
     counters: state.counters,
     vms: state.vms!,
     embeddedKallsyms: () => state.embeddedKallsyms,
+    release: (c) => state.pool!.release(c),
     chunks: parallel ? readParallel(input, fmt.name as 'csv' | 'ftrace', state, readOpts) : fmt.read(input, state, readOpts),
   };
 }

@@ -111,7 +111,7 @@ export async function* readParallel(input: OpenedInput, format: 'csv' | 'ftrace'
   const nRanges = Math.max(1, Math.ceil(size / RANGE_BYTES));
   const header = format === 'csv' ? csvHeader(input.head) : undefined;
   const chunkRows = opts.chunkRows ?? DEFAULT_CHUNK_ROWS;
-  const asm = format === 'ftrace' ? new ExitAssembler(counters, diag, chunkRows, state.vms) : null;
+  const asm = format === 'ftrace' ? new ExitAssembler(counters, diag, chunkRows, state.vms, state.pool) : null;
   if (format === 'ftrace') for (const c of ['port', 'size', 'dir', 'value', 'gpa', 'msr', 'vm'] as const) state.columns.add(c);
 
   // Messages by range, in arrival order; a waiter for the range being consumed.

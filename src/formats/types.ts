@@ -1,4 +1,4 @@
-import type { ExitChunk, OptionalColumn } from '../model/chunk.js';
+import type { ChunkPool, ExitChunk, OptionalColumn } from '../model/chunk.js';
 import type { Counters } from '../model/counters.js';
 import type { Diagnostics } from '../model/errors.js';
 import type { OpenedInput } from './input.js';
@@ -13,6 +13,8 @@ export interface ReadOptions {
 /** What a reader fills while it streams; complete once its chunks are exhausted. */
 export interface ReadState {
   diag: Diagnostics;
+  /** Chunks the consumer handed back (TraceStream.release): readers that allocate chunks take from here. */
+  pool?: ChunkPool;
   /** Optional columns this input can carry (known before the first chunk is yielded). */
   columns: Set<OptionalColumn>;
   /** The declared reader counters (model/counters.ts); readers count, never throw, for these outcomes. */
