@@ -5,7 +5,8 @@
  *
  * Where: $EXITSCOPE_CACHE_DIR, else $XDG_CACHE_HOME/exitscope/maps, else
  * ~/.cache/exitscope/maps. Key: the maps' absolute paths, load bases, sizes and
- * modification times, so an edited map is parsed again. Clear it with
+ * modification times, so an edited map is parsed again, and exitscope's version,
+ * so a release with other parsing rules does not read an older release's parse. Clear it with
  * `rm -rf ~/.cache/exitscope`; EXITSCOPE_NO_CACHE=1 turns it off. Any problem
  * reading or writing the cache falls back to parsing: the cache is never the
  * reason a run fails.
@@ -27,9 +28,14 @@ export function mapCacheDir(): string {
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'exitscope', 'maps');
 }
 
+/** exitscope's version (package.json beside src/ and dist/), part of the key. */
+let version: Promise<string> | null = null;
+const ownVersion = (): Promise<string> =>
+  (version ??= readFile(new URL('../../package.json', import.meta.url), 'utf8').then((t) => String(JSON.parse(t).version), () => '?'));
+
 async function cacheFile(specs: readonly string[]): Promise<string | null> {
   if (process.env.EXITSCOPE_NO_CACHE) return null;
-  const parts: string[] = [];
+  const parts: string[] = [`exitscope ${await ownVersion()}`];
   for (const spec of specs) {
     const at = spec.lastIndexOf('@');
     const path = at > 0 && /^@(0x[0-9a-f]+|\d+)$/i.test(spec.slice(at)) ? spec.slice(0, at) : spec;
