@@ -258,6 +258,8 @@ function csvQuote(s: string): string {
 }
 
 /** Writes canonical CSV rows straight into bytes: no string per field (the emulator writes millions). */
+const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+
 class CsvEncoder {
   private buf = Buffer.allocUnsafe(1 << 20);
   private pos = 0;
@@ -293,19 +295,20 @@ class CsvEncoder {
     do { const q = (x / 10) | 0; this.buf[--p] = 48 + (x - q * 10); x = q; } while (x > 0);
   }
 
+  /** `0x` and the 64-bit value hi:lo in lower-case hex without leading zeros (`0x0` for zero). */
   hex(hi: number, lo: number): void {
     const b = this.buf;
-    b[this.pos++] = 48;
-    b[this.pos++] = 120;
-    let started = false;
-    for (let k = 28; k >= 0; k -= 4) {
-      const n = (hi >>> k) & 15;
-      if (n || started) { b[this.pos++] = n < 10 ? 48 + n : 87 + n; started = true; }
+    let p = this.pos;
+    b[p++] = 48;
+    b[p++] = 120;
+    if (hi !== 0) {
+      // The first nibble that is not zero: 28 - (leading zero bits rounded down to a nibble).
+      for (let k = 28 - (Math.clz32(hi) & ~3); k >= 0; k -= 4) b[p++] = HEX_DIGITS[(hi >>> k) & 15];
+      for (let k = 28; k >= 0; k -= 4) b[p++] = HEX_DIGITS[(lo >>> k) & 15];
+    } else {
+      for (let k = lo === 0 ? 0 : 28 - (Math.clz32(lo) & ~3); k >= 0; k -= 4) b[p++] = HEX_DIGITS[(lo >>> k) & 15];
     }
-    for (let k = 28; k >= 0; k -= 4) {
-      const n = (lo >>> k) & 15;
-      if (n || started || k === 0) { b[this.pos++] = n < 10 ? 48 + n : 87 + n; started = true; }
-    }
+    this.pos = p;
   }
 
   text(s: string): void {
