@@ -273,13 +273,14 @@ export interface EstimateSession {
 }
 
 export async function openEstimate(opts: Omit<EstimateOptions, 'passes'>): Promise<EstimateSession> {
-  // Read straight into the replay's per-vcpu columns (the input is not held twice).
+  // (Reading straight into per-vcpu segments was tried: the extra copy cost more than holding the input once more, and the peak
+  // comes later anyway, with the input, current and next traces of the passes.)
   let base: ReplayTrace;
   let stream: TraceStream | null = null;
   if (opts.input instanceof ExitTrace) base = ReplayTrace.from(opts.input);
   else {
     stream = typeof opts.input === 'string' ? await openTrace(opts.input) : opts.input;
-    base = await ReplayTrace.collect(stream.chunks, stream.columns);
+    base = ReplayTrace.from(await ExitTrace.collect(stream.chunks, stream.columns));
   }
   const symbols = opts.symbolizer !== undefined ? opts.symbolizer : opts.maps && opts.maps.length ? await loadSymbolizer(opts.maps) : null;
   const ctx = new ReplayContext(base, symbols, { transitionNs: opts.transitionNs, windows: opts.windows, kaslr: opts.kaslr });

@@ -31,48 +31,6 @@ export class ReplayTrace {
     return new ReplayTrace(trace.tsBaseNs, vcpus, trace.columns);
   }
 
-  /**
-   * The same trace as `from`, built while the reader streams: each chunk's rows
-   * go to their vcpu's segments and the chunk is let go, so the whole input is
-   * never held twice (a 10M-exit trace is ~600 MB once).
-   */
-  static async collect(chunks: AsyncIterable<ExitChunk>, columns: ReadonlySet<OptionalColumn>): Promise<ReplayTrace> {
-    const SEG = 1 << 16;
-    let base = 0n, started = false;
-    const segs = new Map<number, Array<ExitChunk | null>>();
-    for await (const c of chunks) {
-      // The base of the first chunk with rows (as ExitTrace.collect has it).
-      if (!started) base = c.tsBaseNs;
-      if (!c.length) continue;
-      started = true;
-      let i = 0;
-      while (i < c.length) {
-        const v = c.vcpu[i];
-        let j = i + 1;
-        while (j < c.length && c.vcpu[j] === v) j++;
-        let list = segs.get(v);
-        if (!list) segs.set(v, (list = []));
-        for (let k = i; k < j;) {
-          let last = list[list.length - 1];
-          if (!last || last.length === last.capacity) list.push((last = new ExitChunk(SEG, base)));
-          const n = Math.min(j - k, last.capacity - last.length);
-          last.copyRows(c, k, k + n);
-          k += n;
-        }
-        i = j;
-      }
-    }
-    const vcpus = new Map<number, ExitChunk>();
-    for (const [v, list] of [...segs.entries()].sort((a, b) => a[0] - b[0])) {
-      let n = 0;
-      for (const s of list) n += s!.length;
-      const out = new ExitChunk(Math.max(n, 1), base);
-      for (let k = 0; k < list.length; k++) { out.copyRows(list[k]!, 0, list[k]!.length); list[k] = null; }
-      vcpus.set(v, sortByTime(out));
-    }
-    return new ReplayTrace(base, vcpus, columns);
-  }
-
   get length(): number {
     let n = 0;
     for (const c of this.vcpus.values()) n += c.length;

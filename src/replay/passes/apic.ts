@@ -59,15 +59,19 @@ export class ApicPass implements ReplayPass {
       // The timer's own arrivals (tick clusters) stay: the host timer / preemption timer still exits.
       const inTick = new Uint8Array(c.length);
       for (const [a, b] of ticks.get(v) ?? []) for (let k = a; k <= b; k++) inTick[k] = 1;
+      // Rows kept as they are go over in runs [run, i) (a column at a time); any other row first flushes the run.
+      let run = 0;
       for (let i = 0; i < c.length; i++) {
         const canon = canonOf(c.reason[i]);
-        if (this.name === 'apicv' && canon === 'INTERRUPT_WINDOW') { ledger.removed++; windows++; continue; }
+        if (this.name === 'apicv' && canon === 'INTERRUPT_WINDOW') { o.copyRows(c, run, i); run = i + 1; ledger.removed++; windows++; continue; }
         if (this.name === 'apicv' && ext.has(c.reason[i]) && !inTick[i]) {
           let device = false;
           for (let j = i + 1; j < c.length && !stops.has(c.reason[j]) && c.ts[j] - c.ts[i] < 100_000; j++) if (isEoi(c, j) || deviceAccess(c, j)) { device = true; break; }
-          if (device) { ledger.removed++; posted++; continue; }
+          if (device) { o.copyRows(c, run, i); run = i + 1; ledger.removed++; posted++; continue; }
         }
-        if (!isEoi(c, i)) { o.copyRow(c, i); continue; }
+        if (!isEoi(c, i)) continue;
+        o.copyRows(c, run, i);
+        run = i + 1;
         const level = (ctx.classOf(c.ripHi[i], c.ripLo[i], APIC_NAMES) & LEVEL_NAME) !== 0 || (c.flags[i] & F_CALLER ? (ctx.classOf(c.callerHi[i], c.callerLo[i], APIC_NAMES) & LEVEL_NAME) !== 0 : false);
         if (!level) { ledger.removed++; continue; }
         if (this.name === 'pv-eoi') { o.copyRow(c, i); continue; }
@@ -82,6 +86,7 @@ export class ApicPass implements ReplayPass {
         ledger.changed++;
         converted++;
       }
+      o.copyRows(c, run, c.length);
     });
     if (this.name === 'apicv') {
       ledger.notes.push(`${windows} interrupt-window exits and ${posted} device-interrupt arrivals removed (posted interrupts); ${converted} level-triggered EOIs become EOI-induced exits`);

@@ -38,11 +38,16 @@ export class DropPass implements ReplayPass {
         if (this.byCaller) return (c.flags[i] & F_CALLER) !== 0 && ctx.classOf(c.callerHi[i], c.callerLo[i], wanted) !== 0;
         return ctx.classOf(c.ripHi[i], c.ripLo[i], wanted) !== 0;
       };
+      // Kept rows go over in runs (a column at a time), not one by one.
+      let run = 0;
       for (let i = 0; i < c.length; i++) {
-        if (!hit(i)) { o.copyRow(c, i); continue; }
+        if (!hit(i)) continue;
+        o.copyRows(c, run, i);
+        run = i + 1;
         ledger.removed++;
         if (i + 1 < c.length && hit(i + 1)) ledger.guestSavedNs[ctx.window(c.ts[i])] += Math.max(0, gapAfter(c, i) - T);
       }
+      o.copyRows(c, run, c.length);
     });
     if (this.byCaller && !ctx.hasCallers) {
       ledger.verdict = 'not-applicable';

@@ -255,20 +255,26 @@ export class TimerHzPass implements ReplayPass {
         }
       });
       // A halted vcpu that a removed tick no longer wakes stays in one HLT: the HLT after it merges into the one before.
-      let lastKept = -1, droppedSince = false;
+      // Kept rows go over in runs [run, i) (a column at a time); lastKept is the output row of the last one copied.
+      let lastKept = -1, droppedSince = false, run = 0;
+      const flush = (to: number): void => {
+        if (to > run) { o.copyRows(c, run, to); lastKept = o.length - 1; }
+      };
       for (let i = 0; i < c.length; i++) {
-        if (drop[i]) { ledger.removed++; droppedSince = true; continue; }
+        if (drop[i]) { flush(i); run = i + 1; ledger.removed++; droppedSince = true; continue; }
+        // (After a drop the run is empty: lastKept is current.)
         if (droppedSince && lastKept >= 0 && hlt.has(c.reason[i]) && hlt.has(o.reason[lastKept]) && o.dur[lastKept] === o.dur[lastKept] && c.dur[i] === c.dur[i]) {
           o.dur[lastKept] = c.ts[i] + c.dur[i] - o.ts[lastKept];
           ledger.removed++;
           ledger.changed++;
           merged++;
           droppedSince = false;
+          run = i + 1;
           continue;
         }
-        lastKept = o.copyRow(c, i);
         droppedSince = false;
       }
+      flush(c.length);
     });
     if (merged) ledger.notes.push(`${merged} HLT exits merge into the HLT before them (the removed tick no longer wakes the halted vcpu)`);
     ledger.assumptions.push(
