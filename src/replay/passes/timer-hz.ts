@@ -88,26 +88,31 @@ function isRearm(ctx: ReplayContext, c: ExitChunk, i: number): boolean {
   return (ripClass(ctx, c, i) & REARM) !== 0;
 }
 
-/** The caller rule of an x2APIC EOI: the timer's when its caller is a timer handler, or unknown. */
-function eoiFromTimer(ctx: ReplayContext, c: ExitChunk, i: number): boolean {
-  const cf = callerClass(ctx, c, i);
-  return (cf & NAMED) === 0 || (cf & HANDLER) !== 0;
-}
+const CORE = 1, CORE_ANCHOR = 3;
 
-function isEdgeEoi(ctx: ReplayContext, c: ExitChunk, i: number): boolean {
-  if (c.flags[i] & F_MSR) {
-    if (c.msr[i] !== MSR_X2APIC_EOI) return false;
-    // Every x2APIC EOI is the same WRMSR: the caller tells the timer's (from its handler) from a device's (ioapic_ack_level, __common_interrupt).
-    return eoiFromTimer(ctx, c, i);
-  }
-  const f = ripClass(ctx, c, i);
-  if (f & EDGE_ACK) {
-    // An x2APIC EOI without kvm_msr detail: the same caller rule as above.
-    if (f & MSR_EOI && c.flags[i] & F_CALLER) return eoiFromTimer(ctx, c, i);
-    return true;
-  }
-  // A bare EOI-register write with no map: an EOI, edge or level; only adjacent to a handler does it count.
-  return !(f & NAMED) && (c.flags[i] & F_GPA) !== 0 && c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI;
+/**
+ * Whether row i belongs to a tick (CORE: a handler, a re-arm, an edge EOI or a
+ * PIT access) and whether it anchors one (CORE_ANCHOR: a handler or a re-arm);
+ * 0 otherwise. The rules of isHandlerFn and isRearm, with the name classes of
+ * the row looked up once. An edge EOI: an x2APIC EOI write whose caller is a
+ * timer handler or unknown (every x2APIC EOI is the same WRMSR: the caller
+ * tells the timer's from a device's, ioapic_ack_level, __common_interrupt); an
+ * acking function's exit (the same caller rule for an x2APIC EOI without
+ * kvm_msr detail); with no map, a bare EOI-register write (edge or level: only
+ * next to a handler does it join a tick).
+ */
+function coreOf(ctx: ReplayContext, c: ExitChunk, i: number): number {
+  const fl = c.flags[i];
+  const rc = ctx.classOf(c.ripHi[i], c.ripLo[i], TIMER_NAMES);
+  const cc = fl & F_CALLER ? ctx.classOf(c.callerHi[i], c.callerLo[i], TIMER_NAMES) : 0;
+  if ((rc & (HANDLER | REARM)) !== 0 || (cc & HANDLER) !== 0) return CORE_ANCHOR;
+  if (fl & F_MSR && (c.msr[i] === MSR_TSC_DEADLINE || c.msr[i] === MSR_X2APIC_TMICT) && c.dir[i] !== 1) return CORE_ANCHOR;
+  if (fl & F_GPA && c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_BASE + LAPIC_TMICT_OFFSET && c.dir[i] === DIR_WRITE) return CORE_ANCHOR;
+  const timerCaller = (cc & NAMED) === 0 || (cc & HANDLER) !== 0;
+  if (fl & F_MSR) return c.msr[i] === MSR_X2APIC_EOI && timerCaller ? CORE : isPitAccess(c, i) ? CORE : 0;
+  if (rc & EDGE_ACK) return !(rc & MSR_EOI && fl & F_CALLER) || timerCaller ? CORE : isPitAccess(c, i) ? CORE : 0;
+  if (!(rc & NAMED) && (fl & F_GPA) !== 0 && c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI) return CORE;
+  return isPitAccess(c, i) ? CORE : 0;
 }
 
 function isPitAccess(c: ExitChunk, i: number): boolean {
@@ -124,7 +129,7 @@ function tickClusters(trace: ReplayTrace, ctx: ReplayContext): { clusters: Map<n
     const list: Array<[number, number]> = [];
     const handler = (i: number): boolean => isHandlerFn(ctx, c, i);
     const rearm = (i: number): boolean => isRearm(ctx, c, i);
-    const core = (i: number): boolean => handler(i) || rearm(i) || isEdgeEoi(ctx, c, i) || isPitAccess(c, i);
+    const core = (i: number): boolean => coreOf(ctx, c, i) !== 0;
     const near = (i: number): boolean => gapAfter(c, i) < CLUSTER_GAP;
     // The window irq_exit opens for softirqs, not one a device path opens (spin_unlock_irqrestore in net_rx_action): by name when there is a map.
     const irqExitWindow = (i: number): boolean => {
@@ -140,8 +145,8 @@ function tickClusters(trace: ReplayTrace, ctx: ReplayContext): { clusters: Map<n
         else { i++; continue; }
       } else if (!core(j)) { i++; continue; }
       let e = j;
-      let anchored = handler(j) || rearm(j);
-      while (e + 1 < c.length && near(e) && core(e + 1)) { e++; if (handler(e) || rearm(e)) anchored = true; }
+      let anchored = coreOf(ctx, c, j) === CORE_ANCHOR;
+      for (let k; e + 1 < c.length && near(e) && (k = coreOf(ctx, c, e + 1)) !== 0;) { e++; if (k === CORE_ANCHOR) anchored = true; }
       if (anchored && e + 1 < c.length && near(e) && windows.has(c.reason[e + 1]) && irqExitWindow(e + 1)) e++;
       if (anchored) {
         list.push([s, e]);
