@@ -99,3 +99,41 @@ describe('MSR names (Intel SDM vol. 3 table 11-6 for x2APIC, kvm_para.h, hyperv-
     expect(name(0x2)).toBeNull();
   });
 });
+
+describe('KASLR slide rules: signs and widths', () => {
+  it('a tie between a negative and a positive slide goes to the smaller magnitude, whatever the sign', () => {
+    // Text [L, L+8 MiB). One HLT site at L+4 MiB+0x10. Candidates (2 MiB multiples keeping it in the text): -2, 0, +2, +4 MiB.
+    //   -2 MiB -> L+6 MiB+0x10 poll_idle (fits HLT)    0 -> work_e    +2 MiB -> work_c    +4 MiB -> L+0x10 default_idle (fits HLT)
+    // -2 and +4 MiB tie; |-2 MiB| is the smaller.
+    const t = table([[0n, 'default_idle'], [MiB, 'work_b'], [2n * MiB, 'work_c'], [3n * MiB, 'work_d'], [4n * MiB, 'work_e'], [5n * MiB, 'work_f'], [6n * MiB, 'poll_idle'], [7n * MiB, 'work_h'], [8n * MiB, '_etext']]);
+    const d = detectSlide(t, [rip(4n * MiB + 0x10n, 100, 'HLT')]);
+    expect(d.candidates.map((c) => c.slide).sort((a, b) => (a < b ? -1 : 1))).toEqual([-2n * MiB, 0n, 2n * MiB, 4n * MiB]);
+    expect(d.slide).toBe(-2n * MiB);
+    // A negative slide is written with its sign before 0x (issue 8: both JSON outputs say -0x200000).
+    expect(d.note).toContain('-0x200000');
+    expect(d.note).not.toContain('0x-');
+  });
+
+  const L32 = 0xc0100000n;
+  const table32 = (): SymbolTable => new SymbolTable([{ cols: columnsFromRaw([[0n, 'default_idle'], [MiB, 'work_a'], [2n * MiB, '_etext']].map(([off, name]) => ({ name: name as string, module: '', start: L32 + (off as bigint), size: null, text: true }))) }]);
+
+  it('a RIP at exactly 2^32 is a 64-bit guest address: a 32-bit map does not fit that trace, and says so', () => {
+    const d = detectSlide(table32(), [{ addr: 0x100000000n, count: 3, reason: 'HLT' }]);
+    expect(d.mismatch).toMatch(/^a 32-bit map \(text 0xc0100000–0xc0300000\) for a trace of 64-bit guest addresses/);
+  });
+
+  it('RIPs seen with no exit (count 0) do not decide the width of the trace', () => {
+    // One 64-bit address with no exits and a 32-bit one outside the map's window: no mismatch, just nothing to detect a slide from.
+    const d = detectSlide(table32(), [{ addr: 0xffffffff81000010n, count: 0, reason: '' }, { addr: 0x08048000n, count: 5, reason: '' }]);
+    expect(d.mismatch).toBeUndefined();
+    expect(d.mode).toBe('none');
+    expect(d.note).toMatch(/^no RIP of the trace is in the map's kernel window 0xc0000000–0x100000000: slide not detectable, none applied$/);
+  });
+
+  it('a 64-bit map for a trace of 32-bit addresses is named the other way round', () => {
+    const t = table([[0n, 'default_idle'], [MiB, 'work_a'], [2n * MiB, '_etext']]);
+    const d = detectSlide(t, [{ addr: 0xc0100010n, count: 7, reason: 'HLT' }]);
+    expect(d.mismatch).toMatch(/^a 64-bit map \(text 0xffffffff81000000–0xffffffff81200000\) for a trace of 32-bit guest addresses: give the map of the guest kernel that ran$/);
+    expect(d.slide).toBe(0n);
+  });
+});
