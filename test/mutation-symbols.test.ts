@@ -10,6 +10,9 @@ import { columnsFromRaw } from '../src/symbols/columns.js';
 import { detectSlide, type RipWeight } from '../src/symbols/kaslr.js';
 import { msrName } from '../src/symbols/msrs.js';
 import { SymbolTable } from '../src/symbols/symbol-table.js';
+import { parseNmText } from '../src/symbols/nm.js';
+import { readFileSync } from 'node:fs';
+import { fx } from './helpers.js';
 
 const L = 0xffffffff81000000n;
 const MiB = 0x100000n;
@@ -135,5 +138,55 @@ describe('KASLR slide rules: signs and widths', () => {
     const d = detectSlide(t, [{ addr: 0xc0100010n, count: 7, reason: 'HLT' }]);
     expect(d.mismatch).toMatch(/^a 64-bit map \(text 0xffffffff81000000–0xffffffff81200000\) for a trace of 32-bit guest addresses: give the map of the guest kernel that ran$/);
     expect(d.slide).toBe(0n);
+  });
+});
+
+describe('map lines (System.map, nm, nm -S, /proc/kallsyms), each worked out by hand', () => {
+  const parse = (text: string) => parseNmText(text, 'm');
+
+  it('reads address, type and name; T t W w are text, others are not; module suffixes; sizes from nm -S', () => {
+    const syms = parse([
+      'ffffffff81000000 T _text',
+      'ffffffff81000100 t native_safe_halt',
+      'ffffffff81000200 W weak_fn',
+      'ffffffff81000300 w weak_local',
+      'ffffffff82000000 D jiffies',
+      'ffffffffc0a10000 t e1000_intr\t[e1000]',
+      'ffffffff81000400 0000000000000040 T sized_fn',
+    ].join('\n'));
+    expect(syms.map((s) => [s.name, s.module, s.start.toString(16), s.text, s.size])).toEqual([
+      ['_text', '', 'ffffffff81000000', true, null],
+      ['native_safe_halt', '', 'ffffffff81000100', true, null],
+      ['weak_fn', '', 'ffffffff81000200', true, null],
+      ['weak_local', '', 'ffffffff81000300', true, null],
+      ['jiffies', '', 'ffffffff82000000', false, null],
+      ['e1000_intr', 'e1000', 'ffffffffc0a10000', true, null],
+      ['sized_fn', '', 'ffffffff81000400', true, 0x40n],
+    ]);
+  });
+
+  it('CRLF line ends, leading blanks, blank lines, # comments and `U name` undefined symbols', () => {
+    const syms = parse('# nm output\r\n\r\n   c0100000 T startup_32\r\n                 U printk\r\nc0100100 t default_idle\r\n');
+    expect(syms.map((s) => [s.name, s.start.toString(16)])).toEqual([['startup_32', 'c0100000'], ['default_idle', 'c0100100']]);
+    // `U` lines are skipped, not malformed: two of them next to one symbol are no "mostly not symbol-map lines".
+    expect(parse('         U printk\n         U kmalloc\nc0100000 T startup_32\n')).toHaveLength(1);
+  });
+
+  it('a malformed line is skipped while good ones dominate; mostly malformed is an error naming the first', () => {
+    expect(parse('c0100000 T a\nc0100010 T b\nnot a symbol line\n').map((s) => s.name)).toEqual(['a', 'b']);
+    expect(() => parse('c0100000 T a\nxyz q\nfoo bar baz\n')).toThrow(/^m: mostly not symbol-map lines \(2 bad vs 1 good; first m:2: xyz q\)/);
+    expect(() => parse('hello\nworld\n')).toThrow(/^m: not a symbol map \(expected System.map, nm or \/proc\/kallsyms lines .*; first bad line m:1: hello\)/);
+    // A size that is not hex makes the line malformed.
+    expect(parse('c0100000 T a\nc0100010 00zz T b\nc0100020 T c\n').map((s) => s.name)).toEqual(['a', 'c']);
+  });
+
+  it('kallsyms read without root (every address zero) is refused with the fix; 99% zero past ten symbols too', () => {
+    const noRoot = readFileSync(fx('bad', 'kallsyms-noroot'), 'latin1');
+    expect(() => parse(noRoot)).toThrow(/every address is zero: this kallsyms was read without root .* sudo cat \/proc\/kallsyms > kallsyms/);
+    const mostly = Array.from({ length: 200 }, (_, k) => `0000000000000000 t f${k}`).concat(['ffffffff81000000 T _text']).join('\n');
+    expect(() => parse(mostly)).toThrow(/every address is zero/);
+    // Nine zero addresses and one real one (under ten symbols, not 99%): read.
+    const few = Array.from({ length: 9 }, (_, k) => `0000000000000000 t f${k}`).concat(['ffffffff81000000 T _text']).join('\n');
+    expect(parse(few)).toHaveLength(10);
   });
 });
