@@ -100,3 +100,51 @@ describe('map cache', () => {
     }
   });
 });
+
+describe('map cache: what it must never do', () => {
+  /** Runs `f` with the cache on, in a directory of its own; returns that directory. */
+  async function withCache<T>(f: (dir: string) => Promise<T>): Promise<T> {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'exitscope-cache2-'));
+    const saved = { ...process.env };
+    process.env.EXITSCOPE_CACHE_DIR = join(dir, 'cache');
+    delete process.env.EXITSCOPE_NO_CACHE;
+    try {
+      return await f(join(dir, 'cache'));
+    } finally {
+      process.env = saved;
+    }
+  }
+  const specs = [fx('elf', 'vmlinux-mini'), `${fx('elf', 'fake_ata.ko')}@0xffffffffc052d000`];
+  const probes = [0xffffffff81000000n, 0xffffffff81000005n, 0xffffffff81000fffn, 0xffffffffc052d000n, 0xffffffffc052d010n, 0xffffffffc052d3a0n, 0xffffffffc0600000n, 0x1000n];
+
+  it('an ELF core map plus a module at its base: the cached copy resolves every probe as the parse does (sized symbols end where they end)', async () => {
+    await withCache(async () => {
+      const { readMapCache } = await import('../src/symbols/cache.js');
+      const parsed = await loadSymbolizer(specs);
+      const cached = await readMapCache(specs);
+      expect(cached).not.toBeNull();
+      for (const a of probes) expect([a, cached!.resolve(a)]).toEqual([a, parsed.resolve(a)]);
+      expect(cached!.functionCount).toBe(parsed.functionCount);
+    });
+  });
+
+  it('a truncated or foreign cache file is not read: the map is parsed again, with the same answers', async () => {
+    await withCache(async (dir) => {
+      const { readdirSync, readFileSync: rd, writeFileSync } = await import('node:fs');
+      const { join } = await import('node:path');
+      const { readMapCache } = await import('../src/symbols/cache.js');
+      const parsed = await loadSymbolizer(specs);
+      const [file] = readdirSync(dir);
+      const whole = rd(join(dir, file));
+      writeFileSync(join(dir, file), whole.subarray(0, whole.length >> 1));
+      expect(await readMapCache(specs)).toBeNull();
+      writeFileSync(join(dir, file), Buffer.concat([Buffer.from('NOTMAP\n'), whole.subarray(7)]));
+      expect(await readMapCache(specs)).toBeNull();
+      const again = await loadSymbolizer(specs);
+      for (const a of probes) expect(again.resolve(a)).toEqual(parsed.resolve(a));
+    });
+  });
+});
