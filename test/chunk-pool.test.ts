@@ -3,12 +3,17 @@
  * back empty with zero columns, and a cache keyed by a chunk (the resolver's
  * per-chunk ids) must not mistake a refilled chunk for the one it saw.
  */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ChunkPool, ExitChunk, F_PORT } from '../src/model/chunk.js';
 import { AddressResolver } from '../src/analyze/resolver.js';
 import { symbolizerFromKallsyms } from '../src/symbols/index.js';
 import { analyze } from '../src/analyze/index.js';
 import { openTrace } from '../src/formats/index.js';
+import { estimate } from '../src/replay/estimate.js';
+import { parsePassSpec } from '../src/replay/pipeline.js';
 
 const KALLSYMS = ['c0100000 T alpha', 'c0100100 T beta', 'c0100200 T gamma', 'c0100300 T _etext'].join('\n') + '\n';
 
@@ -64,5 +69,35 @@ describe('chunk pool', () => {
     expect(released).toBeGreaterThan(100);
     expect(pooled.rows).toEqual(plain.rows);
     expect(pooled.totals).toEqual(plain.totals);
+  });
+});
+
+describe('chunk pool and a stream read by several consumers', () => {
+  it('a fanned-out stream gives its branches no release: one branch must not hand back a chunk the others still read', async () => {
+    const { fanOut } = await import('../src/report/html/fanout.js');
+    const s = await openTrace('traces/jbb.csv');
+    expect(typeof s.release).toBe('function');
+    expect(fanOut(s, 3).map((b) => b.release)).toEqual([undefined, undefined, undefined]);
+  });
+
+  it("the HTML report's branches (one reader, several consumers, one keeping the trace) see the exits analyze and estimate see alone, 64-row chunks", async () => {
+    const { collectHtmlReport } = await import('../src/report/html/collect.js');
+    const map = 'traces/guest-2.6.27-i386.map';
+    const pass = [parsePassSpec('timer-hz:100')];
+    // Six copies of the bundled trace one after another (~6.5 MB): read in several 1 MiB batches, so chunks handed back early
+    // are refilled while the input is still being read.
+    const [head, ...rows] = readFileSync('traces/jbb.csv', 'latin1').trimEnd().split('\n');
+    const out = [head];
+    for (let k = 0; k < 6; k++) for (const r of rows) { const c = r.indexOf(','); out.push(`${BigInt(r.slice(0, c)) + BigInt(k) * 3_000_000_000n}${r.slice(c)}`); }
+    const f = join(mkdtempSync(join(tmpdir(), 'exitscope-fan-')), 'jbb6.csv');
+    writeFileSync(f, out.join('\n') + '\n');
+    const plain = await analyze({ inputs: [f], maps: [map], top: 0 });
+    const alone = await estimate({ input: f, maps: [map], passes: pass, bootstrap: 0 });
+    const rep = await collectHtmlReport({ inputs: [await openTrace(f, { chunkRows: 64 })], maps: [map], passes: pass, bootstrap: 0, top: 50 });
+    expect(plain.totals.exits).toBe(6 * rows.length);
+    expect(rep.totals).toEqual(plain.totals);
+    expect(rep.functions.rows.map((r) => [r.key, r.count, r.timeNs])).toEqual(plain.rows.map((r) => [r.key, r.count, r.timeNs]));
+    const [a, b] = [rep.estimate!.passes[0], alone.passes[0]];
+    expect([a.exitsBefore, a.exitsAfter, a.exitTimeSavedNs]).toEqual([b.exitsBefore, b.exitsAfter, b.exitTimeSavedNs]);
   });
 });

@@ -78,7 +78,9 @@ export interface TraceStream {
   /**
    * The consumer is done with a chunk of this stream (it keeps no reference,
    * nor any view of its columns): the reader may refill it. Optional for
-   * consumers; a chunk never released is simply garbage.
+   * consumers; a chunk never released is simply garbage. A wrapper that hands
+   * one chunk to several consumers (the HTML report's fanOut) must not pass
+   * this on.
    */
   readonly release?: (c: ExitChunk) => void;
 }

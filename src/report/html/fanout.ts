@@ -73,5 +73,6 @@ export function fanOut(stream: TraceStream, branches: number): TraceStream[] {
     }
   }
 
-  return Array.from({ length: branches }, (_, k) => ({ ...stream, stats: stream.stats, chunks: branch(k) }) as TraceStream);
+  // Every branch sees the same chunk objects, and one branch may keep them: no branch may hand a chunk back to the reader (release).
+  return Array.from({ length: branches }, (_, k) => ({ ...stream, stats: stream.stats, chunks: branch(k), release: undefined }) as TraceStream);
 }
