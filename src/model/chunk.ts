@@ -175,11 +175,29 @@ export class ExitChunk {
     return i;
   }
 
+  /** copyRows for a few rows: a row at a time, the base compared once (passes that keep short runs between removed rows). */
+  private copyShort(src: ExitChunk, from: number, to: number): void {
+    let i = this.length;
+    this.length += to - from;
+    const ts = this.ts, sts = src.ts;
+    if (src.tsBaseNs === this.tsBaseNs) for (let j = from, k = i; j < to; j++, k++) ts[k] = sts[j];
+    else { const shift = Number(src.tsBaseNs - this.tsBaseNs); for (let j = from, k = i; j < to; j++, k++) ts[k] = sts[j] + shift; }
+    const vcpu = this.vcpu, reason = this.reason, ripHi = this.ripHi, ripLo = this.ripLo, dur = this.dur, flags = this.flags, port = this.port, size = this.size, dir = this.dir;
+    const valHi = this.valHi, valLo = this.valLo, gpaHi = this.gpaHi, gpaLo = this.gpaLo, msr = this.msr, callerHi = this.callerHi, callerLo = this.callerLo, vm = this.vm;
+    for (let j = from; j < to; j++, i++) {
+      vcpu[i] = src.vcpu[j]; reason[i] = src.reason[j]; ripHi[i] = src.ripHi[j]; ripLo[i] = src.ripLo[j]; dur[i] = src.dur[j];
+      flags[i] = src.flags[j]; port[i] = src.port[j]; size[i] = src.size[j]; dir[i] = src.dir[j];
+      valHi[i] = src.valHi[j]; valLo[i] = src.valLo[j]; gpaHi[i] = src.gpaHi[j]; gpaLo[i] = src.gpaLo[j];
+      msr[i] = src.msr[j]; callerHi[i] = src.callerHi[j]; callerLo[i] = src.callerLo[j]; vm[i] = src.vm[j];
+    }
+  }
+
   /** Copies rows [from, to) of `src` to the end of this chunk, a column at a time (the bulk of a pass that keeps most rows). */
   copyRows(src: ExitChunk, from: number, to: number): void {
-    if (to - from < 64) { for (let j = from; j < to; j++) this.copyRow(src, j); return; }
-    const i = this.length;
     const n = to - from;
+    if (n <= 0) return;
+    if (n < 64) { this.copyShort(src, from, to); return; }
+    const i = this.length;
     this.length += n;
     const cols = ['vcpu', 'reason', 'ripHi', 'ripLo', 'dur', 'flags', 'port', 'size', 'dir', 'valHi', 'valLo', 'gpaHi', 'gpaLo', 'msr', 'callerHi', 'callerLo', 'vm'] as const;
     for (const k of cols) (this[k] as Uint32Array).set((src[k] as Uint32Array).subarray(from, to), i);

@@ -143,25 +143,36 @@ export class ReplayContext {
   private readonly dmIdx = new Int32Array(DM_SIZE).fill(-1);
   private readonly classMemo: Uint8Array[] = [];
 
-  constructor(readonly trace: ReplayTrace, readonly symbols: Symbolizer | null, opts: ContextOptions = {}) {
+  // The trace is read here, not kept: estimate lets go of each trace a pass is done with.
+  constructor(trace: ReplayTrace, readonly symbols: Symbolizer | null, opts: ContextOptions = {}) {
     let t0 = Infinity, t1 = -Infinity, callers = 0, n = 0;
     const gaps = new Sample();
     // Every gap between consecutive exits of a vcpu holds one exit + entry: a low quantile of all of them (decimated past 2^18) bounds T from above.
-    let allGaps: number[] = [], stride = 1, seen = 0;
+    let allGaps = new Float64Array(1 << 18), allN = 0, stride = 1, seen = 0;
     // An interrupt's arrival (or a halt's wake-up) followed by its handler's first exit, the ack (an EOI write, the PIC poll): a handler
     // acks first (ack_APIC_irq at the top of the sysvec handlers, timer_interrupt's PIC poll), so the gap is T and a few instructions.
     const ackGaps = new Sample();
-    const arrival = new Set([...REASONS.matching('EXTERNAL_INTERRUPT'), ...REASONS.matching('PREEMPTION_TIMER'), ...REASONS.matching('HLT')]);
+    // Per reason id, what the loop asks of it (tables: the loop visits every exit).
+    const R_ARRIVAL = 1, R_HALT = 2, R_APIC = 4, R_HLT_OR_EXT = 8;
+    const rbits = new Uint8Array(REASONS.size + 1);
+    for (const name of ['EXTERNAL_INTERRUPT', 'PREEMPTION_TIMER', 'HLT']) for (const r of REASONS.matching(name)) rbits[r] |= R_ARRIVAL;
     // So is NO_HZ's tick stop right before a halt: the idle loop writes the clock event, then halts a few dozen instructions later.
-    const halt = new Set(REASONS.matching('HLT'));
+    for (const r of REASONS.matching('HLT')) rbits[r] |= R_HALT;
     const userspaceIo = new Sample();
     const userPio = new Sample(), kernPio = new Sample(), userMmio = new Sample(), kernMmio = new Sample();
     const kernelAny = new Sample();
+    // Trivially handled classes by canonical name, in the order the trace first shows them.
     const trivial = new Map<string, Sample>();
+    const trivialOf: Array<Sample | null | undefined> = [];
     const vmcalls = new Sample();
     const vmcall = REASONS.lookup('VMCALL');
     const canonMemo: string[] = [];
     const canonOf = (id: number): string => (canonMemo[id] ??= REASONS.get(id).canonical);
+    for (let r = 0; r < REASONS.size; r++) {
+      const canon = canonOf(r);
+      if (canon === 'APIC_ACCESS' || canon === 'APIC_WRITE' || canon === 'EOI_INDUCED') rbits[r] |= R_APIC;
+      if (canon === 'HLT' || canon === 'EXTERNAL_INTERRUPT') rbits[r] |= R_HLT_OR_EXT;
+    }
     let anyUserFlag = false;
     for (const c of trace.vcpus.values()) for (let i = 0; i < c.length; i++) if (c.flags[i] & F_USERSPACE) { anyUserFlag = true; break; }
     for (const c of trace.vcpus.values()) {
@@ -173,29 +184,45 @@ export class ReplayContext {
         if (end > t1) t1 = end;
         if (c.callerLo[i] || c.callerHi[i]) callers++;
         if (d !== d) continue;
-        if (i + 1 < c.length && c.dur[i + 1] === c.dur[i + 1] && seen++ % stride === 0) {
+        const reason = c.reason[i];
+        const bits = reason < rbits.length ? rbits[reason] : 0;
+        if (i + 1 < c.length) {
           const g = gapAfter(c, i);
-          if (g > 0) allGaps.push(g);
-          if (allGaps.length >= 1 << 18) { allGaps = allGaps.filter((_, k) => k % 2 === 0); stride *= 2; }
+          if (c.dur[i + 1] === c.dur[i + 1] && seen++ % stride === 0) {
+            if (g > 0) allGaps[allN++] = g;
+            if (allN >= 1 << 18) {
+              for (let k = 0; k < allN >>> 1; k++) allGaps[k] = allGaps[2 * k];
+              allN >>>= 1;
+              stride *= 2;
+            }
+          }
+          if ((bits & R_ARRIVAL && isAck(c, i + 1)) || (isClockEventWrite(c, i) && rbits[c.reason[i + 1]] & R_HALT)) {
+            if (g > 0) ackGaps.push(g);
+          }
+          if (c.ripHi[i] === c.ripHi[i + 1] && Math.abs(c.ripLo[i + 1] - c.ripLo[i]) <= 64 && c.dur[i + 1] === c.dur[i + 1]) {
+            if (g > 0) gaps.push(g);
+          }
         }
-        if (i + 1 < c.length && ((arrival.has(c.reason[i]) && isAck(c, i + 1)) || (isClockEventWrite(c, i) && halt.has(c.reason[i + 1])))) {
-          const g = gapAfter(c, i);
-          if (g > 0) ackGaps.push(g);
+        if (reason === vmcall) vmcalls.push(d);
+        let tv = trivialOf[reason];
+        if (tv === undefined) {
+          const canon = canonOf(reason);
+          tv = null;
+          if (TRIVIAL.has(canon)) {
+            tv = trivial.get(canon);
+            if (!tv) trivial.set(canon, (tv = new Sample()));
+          }
+          trivialOf[reason] = tv;
         }
-        if (i + 1 < c.length && c.ripHi[i] === c.ripHi[i + 1] && Math.abs(c.ripLo[i + 1] - c.ripLo[i]) <= 64 && c.dur[i + 1] === c.dur[i + 1]) {
-          const g = gapAfter(c, i);
-          if (g > 0) gaps.push(g);
-        }
-        if (c.reason[i] === vmcall) vmcalls.push(d);
-        const canon = canonOf(c.reason[i]);
-        if (TRIVIAL.has(canon)) { let l = trivial.get(canon); if (!l) trivial.set(canon, (l = new Sample())); l.push(d); }
+        if (tv !== null) tv.push(d);
         const user = isUserspaceIo(c, i, anyUserFlag);
         if (user) userspaceIo.push(d);
         if (c.flags[i] & F_PORT) (user ? userPio : kernPio).push(d);
-        else if (c.flags[i] & F_GPA && !(canon === 'APIC_ACCESS' || canon === 'APIC_WRITE' || canon === 'EOI_INDUCED')) (user ? userMmio : kernMmio).push(d);
-        if (!user && canon !== 'HLT' && canon !== 'EXTERNAL_INTERRUPT') kernelAny.push(d);
+        else if (c.flags[i] & F_GPA && !(bits & R_APIC)) (user ? userMmio : kernMmio).push(d);
+        if (!user && !(bits & R_HLT_OR_EXT)) kernelAny.push(d);
       }
     }
+    allGaps = allGaps.subarray(0, allN);
     this.t0 = t0 === Infinity ? 0 : t0;
     this.t1 = t1 === -Infinity ? 0 : t1;
     this.hasCallers = callers > n / 2;

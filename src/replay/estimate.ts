@@ -301,10 +301,13 @@ export function estimateAlone(session: EstimateSession, spec: PassSpec): PassEst
 }
 
 export async function estimate(opts: EstimateOptions): Promise<EstimateReport> {
-  const session = await openEstimate(opts);
-  const { stream, symbols, base, ctx, vcpus, g0, env } = session;
-  const passes = buildPasses(opts.passes, base, ctx);
-  let cur = base, gCur = g0;
+  const session: Partial<EstimateSession> = await openEstimate(opts);
+  const { stream, symbols, ctx, vcpus, g0, env } = session as EstimateSession;
+  const passes = buildPasses(opts.passes, session.base!, ctx);
+  // Each pass's input is let go once the next trace is built: two traces live at a time, not three (g0 keeps what the
+  // cumulative comparison needs of the first).
+  let cur = session.base!, gCur = g0;
+  delete session.base;
   const results: PassEstimate[] = [];
   const ledgers: PassLedger[] = [];
   const notApplied: EstimateReport['notApplied'] = [];

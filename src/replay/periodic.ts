@@ -17,7 +17,7 @@ import { F_CALLER, type ExitChunk } from '../model/chunk.js';
 import { REASONS } from '../model/reasons.js';
 import type { ReplayContext } from './context.js';
 import { detectTimer } from './passes/timer-hz.js';
-import { gapAfter, type ReplayTrace } from './trace.js';
+import type { ReplayTrace } from './trace.js';
 
 export interface PeriodicRate {
   /** Time-driven exits per ns of the vcpu's span. */
@@ -67,13 +67,58 @@ export function periodicRates(trace: ReplayTrace, ctx: ReplayContext, ticksAt: T
   return out;
 }
 
+/** A burst of exits from one function, the housekeeping candidates of one vcpu. */
+interface Burst { starts: number[]; exits: number; time: number; busy: number }
+
+function defined(d: number): number {
+  return d === d ? d : 0;
+}
+
+/** The function a row is keyed by in housekeeping bursts: its caller's where that resolves, else its trap's; -1 neither. */
+function burstKey(c: ExitChunk, k: number, ctx: ReplayContext): number {
+  const f = c.flags[k] & F_CALLER ? ctx.fnId(c.callerHi[k], c.callerLo[k]) : -1;
+  return f >= 0 ? f : ctx.fnId(c.ripHi[k], c.ripLo[k]);
+}
+
+/**
+ * Bursts by function on one vcpu outside its ticks and halts: successive exits of one key less than 50 us of guest time apart.
+ * (A small top-level loop: it runs once per pass and the optimizing compiler picks it up within the first call.)
+ */
+function collectBursts(c: ExitChunk, ctx: ReplayContext, inTick: Uint8Array, isHlt: Uint8Array, T: number, maxStarts: number, bursts: Map<number, Burst>): void {
+  const n = c.length;
+  const ts = c.ts, dur = c.dur, reason = c.reason;
+  let i = 0;
+  // The key of row i when the burst before it already looked it up (NaN: not yet).
+  let known = NaN;
+  while (i < n) {
+    if (inTick[i] || isHlt[reason[i]]) { i++; known = NaN; continue; }
+    const k0 = known === known ? known : burstKey(c, i, ctx);
+    known = NaN;
+    if (k0 < 0) { i++; continue; }
+    let j = i;
+    let t = defined(dur[i]) + T;
+    while (j + 1 < n && !inTick[j + 1] && ts[j + 1] - (ts[j] + defined(dur[j])) < 50_000) {
+      const k1 = burstKey(c, j + 1, ctx);
+      if (k1 !== k0) { known = k1; break; }
+      j++;
+      t += defined(dur[j]) + T;
+    }
+    let b = bursts.get(k0);
+    if (!b) bursts.set(k0, (b = { starts: [], exits: 0, time: 0, busy: 0 }));
+    // Past this many bursts half the periods cannot be 5 ms or more: the starts need not be kept (a device path's thousands).
+    if (b.starts.length <= maxStarts) b.starts.push(ts[i]);
+    b.exits += j - i + 1;
+    b.time += t;
+    b.busy += ts[j] + defined(dur[j]) - ts[i] + T;
+    i = j + 1;
+  }
+}
+
 function computeRates(trace: ReplayTrace, ctx: ReplayContext, ticksAt: TickWindows): Map<number, PeriodicRate> {
   const out = new Map<number, PeriodicRate>();
   const T = ctx.transition.value;
-  const hlt = new Set(REASONS.matching('HLT'));
   const isHlt = new Uint8Array(REASONS.size + 1);
-  for (const r of hlt) isHlt[r] = 1;
-  const dur = (c: ExitChunk, i: number): number => (c.dur[i] === c.dur[i] ? c.dur[i] : 0);
+  for (const r of REASONS.matching('HLT')) isHlt[r] = 1;
   for (const [v, c] of trace.vcpus) {
     if (!c.length) continue;
     const span = c.ts[c.length - 1] - c.ts[0];
@@ -86,48 +131,20 @@ function computeRates(trace: ReplayTrace, ctx: ReplayContext, ticksAt: TickWindo
     for (const [s, e] of list) {
       while (i < c.length && c.ts[i] < s) i++;
       const a = i;
-      while (i < c.length && c.ts[i] <= e) { inTick[i] = 1; n++; time += dur(c, i) + T; i++; }
+      while (i < c.length && c.ts[i] <= e) { inTick[i] = 1; n++; time += defined(c.dur[i]) + T; i++; }
       const b = i - 1;
       if (b < a) continue;
       ticks++;
-      busy += c.ts[b] + dur(c, b) - c.ts[a] + T;
+      busy += c.ts[b] + defined(c.dur[b]) - c.ts[a] + T;
       // The HLT this tick ended (the vcpu halts again after it): one more exit per tick, no handling time.
-      if (a > 0 && hlt.has(c.reason[a - 1]) && b + 1 < c.length && hlt.has(c.reason[b + 1])) { n++; time += T; busy += T; }
+      if (a > 0 && isHlt[c.reason[a - 1]] && b + 1 < c.length && isHlt[c.reason[b + 1]]) { n++; time += T; busy += T; }
     }
     if (ticks) what.push(`${ticks} timer ticks`);
     // Housekeeping bursts by calling function.
     const maxStarts = Math.ceil((2 * span) / HOUSEKEEPING_MIN_PERIOD) + 2;
     // Keyed by function id (the caller's where it resolves, else the trap's); -1: neither resolves.
-    const bursts = new Map<number, { starts: number[]; exits: number; time: number; busy: number }>();
-    const key = (k: number): number => {
-      const f = c.flags[k] & F_CALLER ? ctx.fnId(c.callerHi[k], c.callerLo[k]) : -1;
-      return f >= 0 ? f : ctx.fnId(c.ripHi[k], c.ripLo[k]);
-    };
-    i = 0;
-    // The key of row i when the burst before it already looked it up (NaN: not yet).
-    let known = NaN;
-    while (i < c.length) {
-      if (inTick[i] || isHlt[c.reason[i]]) { i++; known = NaN; continue; }
-      const k0 = known === known ? known : key(i);
-      known = NaN;
-      if (k0 < 0) { i++; continue; }
-      let j = i;
-      let t = dur(c, i) + T;
-      while (j + 1 < c.length && !inTick[j + 1] && gapAfter(c, j) < 50_000) {
-        const k1 = key(j + 1);
-        if (k1 !== k0) { known = k1; break; }
-        j++;
-        t += dur(c, j) + T;
-      }
-      let b = bursts.get(k0);
-      if (!b) bursts.set(k0, (b = { starts: [], exits: 0, time: 0, busy: 0 }));
-      // Past this many bursts half the periods cannot be 5 ms or more: the starts need not be kept (a device path's thousands).
-      if (b.starts.length <= maxStarts) b.starts.push(c.ts[i]);
-      b.exits += j - i + 1;
-      b.time += t;
-      b.busy += c.ts[j] + dur(c, j) - c.ts[i] + T;
-      i = j + 1;
-    }
+    const bursts = new Map<number, Burst>();
+    collectBursts(c, ctx, inTick, isHlt, T, maxStarts, bursts);
     for (const [fid, b] of bursts) {
       if (b.starts.length < 5) continue;
       // Half the periods at 5 ms or more cannot fit in the span with this many bursts: not housekeeping (and no sort of a device path's bursts).

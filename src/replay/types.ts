@@ -77,13 +77,21 @@ export function traceTotals(t: ReplayTrace): { exits: number; timeNs: number } {
   return { exits, timeNs };
 }
 
+/**
+ * Totals of traces passes have finished (closeLedger) or started from: a pass's input is never written to, and advise starts a
+ * dozen passes from one trace.
+ */
+const totalsOf = new WeakMap<ReplayTrace, { exits: number; timeNs: number }>();
+
 export function newLedger(pass: string, before: ReplayTrace, windows: number): PassLedger {
-  const t = traceTotals(before);
+  let t = totalsOf.get(before);
+  if (!t) totalsOf.set(before, (t = traceTotals(before)));
   return { pass, verdict: 'applied', why: '', exitsBefore: t.exits, exitsAfter: t.exits, removed: 0, added: 0, changed: 0, timeBeforeNs: t.timeNs, timeAfterNs: t.timeNs, guestSavedNs: new Float64Array(windows), guestMaybeSavedNs: new Float64Array(windows), assumptions: [], notes: [] };
 }
 
 export function closeLedger(l: PassLedger, after: ReplayTrace, nothingWhy = 'nothing in this trace for it to change'): PassLedger {
   const t = traceTotals(after);
+  totalsOf.set(after, t);
   l.exitsAfter = t.exits;
   l.timeAfterNs = t.timeNs;
   if (l.verdict === 'applied' && l.removed === 0 && l.added === 0 && l.changed === 0) {

@@ -98,7 +98,8 @@ export class CoalesceIoPass implements ReplayPass {
           batches++;
           if (c.dir[j] === DIR_READ) readEnds++;
         } else {
-          for (let k = i; k <= j; k++) { o.copyRow(c, k); count('after', c, k); }
+          o.copyRows(c, i, j + 1);
+          for (let k = i; k <= j; k++) count('after', c, k);
         }
       };
       let i = 0;
@@ -109,7 +110,7 @@ export class CoalesceIoPass implements ReplayPass {
         const k0 = scopeKey(c, i);
         while (j + 1 < c.length && isIo(c, j + 1) && gapAfter(c, j) < windowNs && scopeKey(c, j + 1) === k0) j++;
         for (let k = i; k <= j; k++) count('before', c, k);
-        if (!inScope(c, i)) { for (let k = i; k <= j; k++) { o.copyRow(c, k); count('after', c, k); } i = j + 1; continue; }
+        if (!inScope(c, i)) { o.copyRows(c, i, j + 1); for (let k = i; k <= j; k++) count('after', c, k); i = j + 1; continue; }
         // Split the run into batches by the rule.
         let s = i;
         for (let k = i; k <= j; k++) {

@@ -64,17 +64,19 @@ export class DropIoPass implements ReplayPass {
     };
     let flushes = 0, deferred = 0, leads = 0;
     const out = trace.derive((_v, c, o) => {
-      let lastCopied = -1;
+      // Kept rows are copied in runs: [run, i) is kept and not yet copied.
+      let run = 0;
       for (let i = 0; i < c.length; i++) {
         const r = match(c, i);
-        if (!r) { o.copyRow(c, i); lastCopied = i; continue; }
+        if (!r) continue;
         ledger.removed++;
-        if (r.leadRead !== undefined && c.dir[i] === DIR_WRITE && (c.valLo[i] !== 0 || c.valHi[i] !== 0) && lastCopied === i - 1 && i > 0 && c.dir[i - 1] === DIR_READ && addrOf(c, i - 1, r.kind) === r.leadRead) {
-          o.length--;
-          lastCopied = -1;
+        let keepTo = i;
+        if (r.leadRead !== undefined && c.dir[i] === DIR_WRITE && (c.valLo[i] !== 0 || c.valHi[i] !== 0) && run <= i - 1 && i > 0 && c.dir[i - 1] === DIR_READ && addrOf(c, i - 1, r.kind) === r.leadRead) {
+          keepTo = i - 1;
           ledger.removed++;
           leads++;
         }
+        o.copyRows(c, run, keepTo);
         const defers = r.deferral === 'always' || (r.deferral === 'zero-value' && c.valLo[i] === 0 && c.valHi[i] === 0);
         if (r.flush && c.dir[i] === DIR_WRITE && i + 1 < c.length && c.dir[i + 1] === DIR_READ && !match(c, i + 1)) {
           const a = addrOf(c, i, r.kind), b = addrOf(c, i + 1, r.kind);
@@ -85,7 +87,9 @@ export class DropIoPass implements ReplayPass {
           const g = gapAfter(c, i);
           if (g === g) { ledger.guestMaybeSavedNs[ctx.window(c.ts[i])] += Math.max(0, g - ctx.transition.value); deferred++; }
         }
+        run = i + 1;
       }
+      o.copyRows(c, run, c.length);
     });
     if (flushes) ledger.notes.push(`${flushes} flush reads after removed writes removed with them`);
     if (leads) ledger.notes.push(`${leads} interrupt-status reads right before an unmasking write removed with it (NAPI's poll reads the status once more before it unmasks)`);
