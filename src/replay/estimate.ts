@@ -296,8 +296,13 @@ export async function openEstimate(opts: Omit<EstimateOptions, 'passes'>): Promi
 export function estimateAlone(session: EstimateSession, spec: PassSpec): PassEstimate | { notApplied: EstimateReport['notApplied'][number] } {
   const [p] = buildPasses([spec], session.base, session.ctx);
   const { trace, ledger } = p.apply(session.base, session.ctx);
-  if (ledger.verdict === 'not-applicable' || ledger.verdict === 'not-estimable') return { notApplied: { name: p.spec, verdict: ledger.verdict, why: ledger.why } };
-  return compare(p.name, p.spec, session.g0, grid(trace, session.ctx, session.vcpus), trace, [ledger], session.env);
+  try {
+    if (ledger.verdict === 'not-applicable' || ledger.verdict === 'not-estimable') return { notApplied: { name: p.spec, verdict: ledger.verdict, why: ledger.why } };
+    return compare(p.name, p.spec, session.g0, grid(trace, session.ctx, session.vcpus), trace, [ledger], session.env);
+  } finally {
+    // The candidate's trace is done with: the next candidate's pass writes into its chunks.
+    if (trace !== session.base) trace.release();
+  }
 }
 
 export async function estimate(opts: EstimateOptions): Promise<EstimateReport> {
@@ -320,6 +325,7 @@ export async function estimate(opts: EstimateOptions): Promise<EstimateReport> {
     const gNext = grid(trace, ctx, vcpus);
     results.push(compare(p.name, p.spec, gCur, gNext, trace, [ledger], env));
     ledgers.push(ledger);
+    if (trace !== cur) cur.release();
     cur = trace;
     gCur = gNext;
   }

@@ -7,8 +7,43 @@
 import { ExitChunk, type OptionalColumn } from '../model/chunk.js';
 import type { ExitTrace } from '../model/chunk.js';
 
+/**
+ * Chunks of traces a caller is done with (ReplayTrace.release), for the next
+ * derive of the same family: estimate drops each pass's input once the next
+ * trace is built, advise each candidate's trace once it is compared, and
+ * allocating (zeroing) and collecting a trace's columns per pass cost as much
+ * as the pass. Every row a pass writes sets every column (copyRow, copyRows,
+ * push), so a recycled chunk needs no clearing.
+ */
+class Recycler {
+  private readonly free: ExitChunk[] = [];
+
+  take(rows: number, tsBaseNs: bigint): ExitChunk {
+    let best = -1;
+    for (let k = 0; k < this.free.length; k++) {
+      const cap = this.free[k].capacity;
+      if (cap >= rows && (best < 0 || cap < this.free[best].capacity)) best = k;
+    }
+    if (best < 0) return new ExitChunk(rows, tsBaseNs);
+    const c = this.free[best];
+    this.free[best] = this.free[this.free.length - 1];
+    this.free.pop();
+    c.length = 0;
+    c.epoch++;
+    c.tsBaseNs = tsBaseNs;
+    return c;
+  }
+
+  put(c: ExitChunk): void {
+    // A family holds a few traces of one trace's size: more free chunks than that would only pin memory.
+    if (this.free.length < 64) this.free.push(c);
+  }
+}
+
 export class ReplayTrace {
-  constructor(readonly tsBaseNs: bigint, readonly vcpus: Map<number, ExitChunk>, readonly columns: ReadonlySet<OptionalColumn>) {}
+  private released = false;
+
+  constructor(readonly tsBaseNs: bigint, readonly vcpus: Map<number, ExitChunk>, readonly columns: ReadonlySet<OptionalColumn>, private readonly recycler = new Recycler()) {}
 
   static from(trace: ExitTrace): ReplayTrace {
     const counts = new Map<number, number>();
@@ -39,13 +74,25 @@ export class ReplayTrace {
 
   /** A new trace with the same base and columns, built vcpu by vcpu. */
   derive(build: (vcpu: number, src: ExitChunk, out: ExitChunk) => void, extraRows = (n: number) => n): ReplayTrace {
+    if (this.released) throw new Error('ReplayTrace used after release');
     const vcpus = new Map<number, ExitChunk>();
     for (const [v, src] of this.vcpus) {
-      const out = new ExitChunk(Math.max(1, extraRows(src.length)), this.tsBaseNs);
+      const out = this.recycler.take(Math.max(1, extraRows(src.length)), this.tsBaseNs);
       build(v, src, out);
       vcpus.set(v, out);
     }
-    return new ReplayTrace(this.tsBaseNs, vcpus, this.columns);
+    return new ReplayTrace(this.tsBaseNs, vcpus, this.columns, this.recycler);
+  }
+
+  /**
+   * The caller is done with this trace: its chunks go to the next derive of
+   * the family. The trace is empty afterwards, and deriving from it throws.
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    for (const c of this.vcpus.values()) this.recycler.put(c);
+    this.vcpus.clear();
   }
 
   /** All exits in time order, as chunks (for `replay -o`). */
