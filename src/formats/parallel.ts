@@ -22,7 +22,7 @@ import { Worker } from 'node:worker_threads';
 import { ExitChunk, DEFAULT_CHUNK_ROWS } from '../model/chunk.js';
 import { ExitscopeError } from '../model/errors.js';
 import { REASONS } from '../model/reasons.js';
-import { batchFromBuffers, replayBatch } from './events.js';
+import { batchFromBuffers, recycleBatch, replayBatch } from './events.js';
 import { ExitAssembler } from './exit-assembler.js';
 import type { OpenedInput } from './input.js';
 import { parseRange, type RangeMessage, type RangeSpec, type ReasonDef } from './ranges.js';
@@ -59,15 +59,23 @@ export async function parallelEligible(input: OpenedInput, format: string, opts:
 /** Where ranges are parsed: worker threads, or this thread in turn. */
 interface RangePool {
   run(spec: RangeSpec): void;
+  /** An event batch replayed here goes back to a parser (transferred) to be filled again. */
+  recycle(bufs: ArrayBuffer[]): void;
   close(): Promise<void>;
 }
 
 const WORKER_URL = new URL('./parse-worker.js', import.meta.url);
+/**
+ * A parser allocates little on its heap (it writes typed arrays it recycles), so its young generation need not grow to
+ * V8's default 16 MB semi-spaces: measured on a 2M-exit text trace, peak RSS 193-205 MB with the default, 167-183 MB
+ * with 4 MB, no slower.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 };
 
 function startPool(deliver: (m: RangeMessage) => void, fail: (e: Error) => void): { pool: RangePool; threads: number } {
   const n = workerCount();
   if (n >= 1 && existsSync(fileURLToPath(WORKER_URL))) {
-    const workers = Array.from({ length: n }, () => new Worker(WORKER_URL));
+    const workers = Array.from({ length: n }, () => new Worker(WORKER_URL, { resourceLimits: WORKER_LIMITS }));
     const idle = [...workers];
     const queue: RangeSpec[] = [];
     const pump = (): void => { while (idle.length && queue.length) idle.shift()!.postMessage(queue.shift()); };
@@ -78,7 +86,15 @@ function startPool(deliver: (m: RangeMessage) => void, fail: (e: Error) => void)
       });
       w.on('error', fail);
     }
-    return { threads: n, pool: { run(spec) { queue.push(spec); pump(); }, close: async () => { await Promise.all(workers.map((w) => w.terminate())); } } };
+    let turn = 0;
+    return {
+      threads: n,
+      pool: {
+        run(spec) { queue.push(spec); pump(); },
+        recycle(bufs) { workers[turn++ % workers.length].postMessage({ recycle: bufs }, bufs); },
+        close: async () => { await Promise.all(workers.map((w) => w.terminate())); },
+      },
+    };
   }
   // In this thread: ranges run one after another, each to its end.
   let chain = Promise.resolve();
@@ -86,6 +102,7 @@ function startPool(deliver: (m: RangeMessage) => void, fail: (e: Error) => void)
     threads: 1,
     pool: {
       run(spec) { chain = chain.then(() => parseRange(spec, (m) => deliver(m))).catch(fail); },
+      recycle: recycleBatch,
       close: async () => { await chain; },
     },
   };
@@ -164,6 +181,7 @@ export async function* readParallel(input: OpenedInput, format: 'csv' | 'ftrace'
           const rb = BigInt(m.base);
           const at = asm!.time.offsetOfBigInt(rb);
           replayBatch(b, asm!, reasonOf, at);
+          pool.recycle(m.buffers);
           yield* asm!.drain();
         } else {
           st.events += m.events;

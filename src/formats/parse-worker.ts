@@ -1,7 +1,10 @@
 /** A parse worker (see parallel.ts): parses the byte ranges it is given, one at a time, and posts what it finds. */
 import { parentPort } from 'node:worker_threads';
+import { recycleBatch } from './events.js';
 import { parseRange, type RangeSpec } from './ranges.js';
 
-parentPort!.on('message', (spec: RangeSpec) => {
-  void parseRange(spec, (m, transfer) => parentPort!.postMessage(m, transfer));
+parentPort!.on('message', (m: RangeSpec | { recycle: ArrayBuffer[] }) => {
+  // A batch the main thread has replayed, back for the next one.
+  if ('recycle' in m) recycleBatch(m.recycle);
+  else void parseRange(m, (out, transfer) => parentPort!.postMessage(out, transfer));
 });
