@@ -48,26 +48,30 @@ export async function advise(opts: { input: string | ExitTrace; maps?: readonly 
 
   // 1. Runs of successive I/O instructions, by the function they come from.
   checked.push('runs of successive I/O instructions');
-  const runs = new Map<string, { runs: number; exits: number; trap: string; ports: Set<number> }>();
+  // Keyed by function name id (-1: '?', no function holds the address), named once at the end.
+  const runIds = new Map<number, { runs: number; exits: number; trap: string; ports: Set<number> }>();
   const window = ctx.transition.value + 2000;
+  const byCaller = ctx.hasCallers;
   for (const c of rt.vcpus.values()) {
+    const key = (k: number): number => (byCaller && c.flags[k] & F_CALLER ? ctx.nameId(c.callerHi[k], c.callerLo[k]) : ctx.nameId(c.ripHi[k], c.ripLo[k]));
     let i = 0;
     while (i < c.length) {
       if (!(c.flags[i] & F_PORT)) { i++; continue; }
-      const key = (k: number): string => (ctx.hasCallers && c.flags[k] & F_CALLER ? ctx.fnName(c.callerHi[k], c.callerLo[k]) : ctx.fnName(c.ripHi[k], c.ripLo[k])) ?? '?';
       const k0 = key(i);
       let j = i;
       while (j + 1 < c.length && c.flags[j + 1] & F_PORT && gapAfter(c, j) < window && key(j + 1) === k0) j++;
       if (j > i) {
-        const r = runs.get(k0) ?? { runs: 0, exits: 0, trap: ctx.label(c.ripHi[i], c.ripLo[i]), ports: new Set<number>() };
+        let r = runIds.get(k0);
+        if (!r) runIds.set(k0, (r = { runs: 0, exits: 0, trap: ctx.label(c.ripHi[i], c.ripLo[i]), ports: new Set<number>() }));
         r.runs++;
         r.exits += j - i + 1;
         for (let k = i; k <= j; k++) r.ports.add(c.port[k]);
-        runs.set(k0, r);
       }
       i = j + 1;
     }
   }
+  const runs = new Map<string, { runs: number; exits: number; trap: string; ports: Set<number> }>();
+  for (const [id, r] of runIds) runs.set(id < 0 ? '?' : ctx.nameById(id), r);
   for (const [fn, r] of [...runs.entries()].sort((a, b) => b[1].exits - a[1].exits).slice(0, 4)) {
     if (fn === '?') continue;
     const ports = [...r.ports].sort((a, b) => a - b).map((p) => `0x${p.toString(16)}`);
@@ -151,15 +155,21 @@ export async function advise(opts: { input: string | ExitTrace; maps?: readonly 
   // Modern exit sources, each only where its evidence is in the trace.
   checked.push('x2APIC/xAPIC EOI writes, ICR IPIs, TSC-deadline writes, HLT round trips, PAUSE exits, virtio notifications');
   let eois = 0, icr = 0, deadline = 0, windows = 0, hltShort = 0, pauses = 0, notifyUser = 0;
-  const hlt = new Set(REASONS.matching('HLT')), pause = new Set(REASONS.matching('PAUSE_INSTRUCTION')), win = new Set(REASONS.matching('INTERRUPT_WINDOW'));
+  // Per reason id: HLT, PAUSE, interrupt window (a table: this loop visits every exit).
+  const R_HLT = 1, R_PAUSE = 2, R_WIN = 4;
+  const rk = new Uint8Array(REASONS.size + 1);
+  for (const r of REASONS.matching('HLT')) rk[r] |= R_HLT;
+  for (const r of REASONS.matching('PAUSE_INSTRUCTION')) rk[r] |= R_PAUSE;
+  for (const r of REASONS.matching('INTERRUPT_WINDOW')) rk[r] |= R_WIN;
   for (const c of rt.vcpus.values()) {
     for (let i = 0; i < c.length; i++) {
       if ((c.flags[i] & F_MSR && c.msr[i] === MSR_X2APIC_EOI) || (c.flags[i] & F_GPA && c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI)) eois++;
       if (isIcrWrite(c, i, ctx)) icr++;
       if (c.flags[i] & F_MSR && c.msr[i] === MSR_TSC_DEADLINE) deadline++;
-      if (win.has(c.reason[i])) windows++;
-      if (hlt.has(c.reason[i]) && c.dur[i] < 200_000) hltShort++;
-      if (pause.has(c.reason[i])) pauses++;
+      const r = c.reason[i] < rk.length ? rk[c.reason[i]] : 0;
+      if (r & R_WIN) windows++;
+      if (r & R_HLT && c.dur[i] < 200_000) hltShort++;
+      if (r & R_PAUSE) pauses++;
       if (c.flags[i] & F_USERSPACE && /vp_notify|virtqueue_notify/.test((c.flags[i] & F_CALLER ? ctx.fnName(c.callerHi[i], c.callerLo[i]) : ctx.fnName(c.ripHi[i], c.ripLo[i])) ?? '')) notifyUser++;
     }
   }

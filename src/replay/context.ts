@@ -50,7 +50,11 @@ const FID_UNKNOWN = -2;
 /** The element of rank floor(p * (n - 1)) (as a sort would place it), by quickselect (over a typed copy of an array; a typed array is reordered in place): linear, where sorting a million gaps is not. */
 function quantile(xs: number[] | Float64Array, p: number): number {
   const a = xs instanceof Float64Array ? xs : Float64Array.from(xs);
-  const k = Math.min(a.length - 1, Math.max(0, Math.floor(p * (a.length - 1))));
+  return kth(a, Math.min(a.length - 1, Math.max(0, Math.floor(p * (a.length - 1)))));
+}
+
+/** The element of rank k (0-based) of a (reordered in place), as an ascending sort would place it; undefined for an empty array. */
+export function kth(a: Float64Array, k: number): number {
   let lo = 0, hi = a.length - 1;
   while (hi > lo) {
     // Median of three as pivot, Hoare partition.
@@ -338,6 +342,36 @@ export class ReplayContext {
     let v = m[k];
     if (v === 0) m[k] = v = 1 + (cls.of(this.fnName(hi, lo)) & 0xff);
     return v - 1;
+  }
+
+  private nameIds = new Int32Array(4096).fill(FID_UNKNOWN);
+  private readonly nameIdOf = new Map<string, number>();
+  private readonly names: string[] = [];
+
+  /**
+   * A number per function name (memoized per address; -1 where no function holds the address): groups by name without
+   * comparing strings per exit. Same-named functions (static ones in different files) share it, as their names would.
+   */
+  nameId(hi: number, lo: number): number {
+    const k = this.addrIndex(hi, lo);
+    if (k >= this.nameIds.length) { const f = new Int32Array(Math.max(k + 1, this.nameIds.length * 2)).fill(FID_UNKNOWN); f.set(this.nameIds); this.nameIds = f; }
+    let id = this.nameIds[k];
+    if (id === FID_UNKNOWN) {
+      const name = this.fnName(hi, lo);
+      if (name === null) id = -1;
+      else {
+        let known = this.nameIdOf.get(name);
+        if (known === undefined) { known = this.names.length; this.nameIdOf.set(name, known); this.names.push(name); }
+        id = known;
+      }
+      this.nameIds[k] = id;
+    }
+    return id;
+  }
+
+  /** The name of a nameId. */
+  nameById(id: number): string {
+    return this.names[id];
   }
 
   /** Name of a function id from fnId. */
