@@ -52,6 +52,11 @@ async function build(argv: string[], io: CliIo, ran: { code: number | null }): P
       ran.code = await (cmd ?? (await c.load()).command).run(args as Record<string, unknown>, io);
     });
   }
+  // yargs renders and caches a command's whole help text right after starting its handler, for a failure message that
+  // would show it; ours never does (fail() throws one line) and --help renders afresh. The render blocks this thread for
+  // 60-80 ms at the start of every command run (measured with --cpu-prof: wrap-ansi and string-width under cacheHelpMessage).
+  const usage = (y as unknown as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } }).getInternalMethods?.().getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
   return y
     .demandCommand(1, `name a command: ${COMMANDS.map((c) => c.name).join(', ')}`)
     .strict()
