@@ -3,8 +3,9 @@ import { parentPort } from 'node:worker_threads';
 import { recycleBatch } from './events.js';
 import { parseRange, type RangeSpec } from './ranges.js';
 
-parentPort!.on('message', (m: RangeSpec | { recycle: ArrayBuffer[] }) => {
+parentPort!.on('message', (m: RangeSpec | { recycle: ArrayBufferLike[] }) => {
   // A batch the main thread has replayed, back for the next one.
   if ('recycle' in m) recycleBatch(m.recycle);
-  else void parseRange(m, (out, transfer) => parentPort!.postMessage(out, transfer));
+  // Shared buffers: posted without a transfer list (see parseRange).
+  else void parseRange(m, (out) => parentPort!.postMessage(out));
 });

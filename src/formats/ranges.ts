@@ -9,7 +9,7 @@
  * (the main thread adds the lines of the ranges before).
  */
 import { open } from 'node:fs/promises';
-import { ExitChunk, DEFAULT_CHUNK_ROWS, type OptionalColumn } from '../model/chunk.js';
+import { ChunkPool, ExitChunk, DEFAULT_CHUNK_ROWS, type OptionalColumn } from '../model/chunk.js';
 import { REASONS, type Isa } from '../model/reasons.js';
 import { TimeBase } from '../model/time.js';
 import { csvLineParser } from './csv.js';
@@ -34,8 +34,8 @@ export interface RangeSpec {
 export type ReasonDef = [id: number, isa: Isa, code: number, name: string];
 
 export type RangeMessage =
-  | { type: 'chunk'; range: number; base: string; capacity: number; length: number; buffers: ArrayBuffer[]; reasons: ReasonDef[] }
-  | { type: 'events'; range: number; base: string; n: number; buffers: ArrayBuffer[]; reasons: ReasonDef[] }
+  | { type: 'chunk'; range: number; base: string; capacity: number; length: number; buffers: ArrayBufferLike[]; reasons: ReasonDef[] }
+  | { type: 'events'; range: number; base: string; n: number; buffers: ArrayBufferLike[]; reasons: ReasonDef[] }
   | { type: 'done'; range: number; lines: number; events: number; skipped: number; header: number; rejected: number; rejections: Array<[number, string]>; notes: string[]; guestEvents: number; flavour: string; columns: OptionalColumn[]; reasons: ReasonDef[] }
   | { type: 'error'; range: number; message: string; user: boolean };
 
@@ -88,8 +88,11 @@ export async function* rangeBytes(path: string, start: number, end: number): Asy
   }
 }
 
-/** Parses one range, posting messages as it goes. */
-export async function parseRange(spec: RangeSpec, post: (m: RangeMessage, transfer: ArrayBuffer[]) => void): Promise<void> {
+/**
+ * Parses one range, posting messages as it goes. Chunks and event batches are on SharedArrayBuffers, posted without a
+ * transfer list (a transfer would detach them here, and slow every typed-array loop of this thread afterwards).
+ */
+export async function parseRange(spec: RangeSpec, post: (m: RangeMessage) => void): Promise<void> {
   let sentReasons = REASONS.predefined;
   const newReasons = (): ReasonDef[] => {
     const out: ReasonDef[] = [];
@@ -113,10 +116,10 @@ export async function parseRange(spec: RangeSpec, post: (m: RangeMessage, transf
   try {
     if (spec.format === 'csv') {
       const rows = spec.chunkRows ?? DEFAULT_CHUNK_ROWS;
-      const parser = csvLineParser(spec.path, acc, columns, time, rows);
+      const parser = csvLineParser(spec.path, acc, columns, time, rows, new ChunkPool(true));
       if (spec.header !== undefined) { parser.header(spec.header, 0); stats.header = 0; }
       const send = (c: ExitChunk): void => {
-        post({ type: 'chunk', range: spec.index, base: String(c.tsBaseNs), capacity: c.capacity, length: c.length, buffers: c.buffers(), reasons: newReasons() }, c.buffers());
+        post({ type: 'chunk', range: spec.index, base: String(c.tsBaseNs), capacity: c.capacity, length: c.length, buffers: c.buffers(), reasons: newReasons() });
       };
       for await (const batch of splitter.batches(rangeBytes(spec.path, spec.start, spec.end))) {
         const { buf, bounds } = batch;
@@ -127,10 +130,9 @@ export async function parseRange(spec: RangeSpec, post: (m: RangeMessage, transf
       flavour = 'csv';
     } else {
       const counters = { guestEvents: 0 };
-      const rec = new EventRecorder(1 << 15, (b) => {
-        const bufs = batchBuffers(b);
-        post({ type: 'events', range: spec.index, base: String(time.baseNs), n: b.n, buffers: bufs, reasons: newReasons() }, bufs);
-      });
+      const rec = new EventRecorder(1 << 13, (b) => {
+        post({ type: 'events', range: spec.index, base: String(time.baseNs), n: b.n, buffers: batchBuffers(b), reasons: newReasons() });
+      }, true);
       const parser = new TextLineParser(rec, time, { stats, reject: acc.reject, counters });
       let first = spec.start === 0;
       for await (const batch of splitter.batches(rangeBytes(spec.path, spec.start, spec.end))) {
@@ -143,9 +145,9 @@ export async function parseRange(spec: RangeSpec, post: (m: RangeMessage, transf
       flavour = parser.flavour;
       guestEvents = counters.guestEvents;
     }
-    post({ type: 'done', range: spec.index, lines: splitter.lines, events: stats.events, skipped: stats.skipped, header: stats.header, rejected, rejections, notes, guestEvents, flavour, columns: [...columns], reasons: newReasons() }, []);
+    post({ type: 'done', range: spec.index, lines: splitter.lines, events: stats.events, skipped: stats.skipped, header: stats.header, rejected, rejections, notes, guestEvents, flavour, columns: [...columns], reasons: newReasons() });
   } catch (e) {
     const err = e as Error;
-    post({ type: 'error', range: spec.index, message: err.message, user: err.name === 'ExitscopeError' }, []);
+    post({ type: 'error', range: spec.index, message: err.message, user: err.name === 'ExitscopeError' });
   }
 }

@@ -63,45 +63,52 @@ export class ExitChunk {
   readonly callerLo: Uint32Array;
   readonly vm: Int32Array;
 
-  constructor(capacity = DEFAULT_CHUNK_ROWS, tsBaseNs = 0n) {
+  /**
+   * A chunk of `capacity` rows. `storage` 'shared' puts the columns on SharedArrayBuffers (a parse worker's output: posted
+   * to the main thread without a transfer, see `buffers`); an array of buffers wraps those (`buffers()` of a chunk with
+   * this capacity, as received from another thread). Every chunk is built here, so all have one shape for the compiler.
+   */
+  constructor(capacity = DEFAULT_CHUNK_ROWS, tsBaseNs = 0n, storage?: 'shared' | readonly ArrayBufferLike[]) {
     this.capacity = capacity;
     this.tsBaseNs = tsBaseNs;
-    this.ts = new Float64Array(capacity);
-    this.vcpu = new Int32Array(capacity);
-    this.reason = new Uint16Array(capacity);
-    this.ripHi = new Uint32Array(capacity);
-    this.ripLo = new Uint32Array(capacity);
-    this.dur = new Float64Array(capacity);
-    this.flags = new Uint16Array(capacity);
-    this.port = new Uint16Array(capacity);
-    this.size = new Uint8Array(capacity);
-    this.dir = new Uint8Array(capacity);
-    this.valHi = new Uint32Array(capacity);
-    this.valLo = new Uint32Array(capacity);
-    this.gpaHi = new Uint32Array(capacity);
-    this.gpaLo = new Uint32Array(capacity);
-    this.msr = new Uint32Array(capacity);
-    this.callerHi = new Uint32Array(capacity);
-    this.callerLo = new Uint32Array(capacity);
-    this.vm = new Int32Array(capacity);
+    let k = 0;
+    const buf = (bytesPerRow: number): ArrayBufferLike => {
+      if (Array.isArray(storage)) return storage[k++];
+      return storage === 'shared' ? new SharedArrayBuffer(capacity * bytesPerRow) : new ArrayBuffer(capacity * bytesPerRow);
+    };
+    this.ts = new Float64Array(buf(8));
+    this.vcpu = new Int32Array(buf(4));
+    this.reason = new Uint16Array(buf(2));
+    this.ripHi = new Uint32Array(buf(4));
+    this.ripLo = new Uint32Array(buf(4));
+    this.dur = new Float64Array(buf(8));
+    this.flags = new Uint16Array(buf(2));
+    this.port = new Uint16Array(buf(2));
+    this.size = new Uint8Array(buf(1));
+    this.dir = new Uint8Array(buf(1));
+    this.valHi = new Uint32Array(buf(4));
+    this.valLo = new Uint32Array(buf(4));
+    this.gpaHi = new Uint32Array(buf(4));
+    this.gpaLo = new Uint32Array(buf(4));
+    this.msr = new Uint32Array(buf(4));
+    this.callerHi = new Uint32Array(buf(4));
+    this.callerLo = new Uint32Array(buf(4));
+    this.vm = new Int32Array(buf(4));
   }
 
-  /** The column buffers, in constructor order (to transfer a chunk between threads). */
-  buffers(): ArrayBuffer[] {
-    return [this.ts, this.vcpu, this.reason, this.ripHi, this.ripLo, this.dur, this.flags, this.port, this.size, this.dir, this.valHi, this.valLo, this.gpaHi, this.gpaLo, this.msr, this.callerHi, this.callerLo, this.vm].map((a) => a.buffer as ArrayBuffer);
+  /**
+   * The column buffers, in constructor order: SharedArrayBuffers for a chunk made 'shared', which another thread reads
+   * without a transfer. (Transferring detaches the sender's buffers, and one detached ArrayBuffer makes V8 check every
+   * typed-array access of that thread from then on: measured 1.5x slower byte and column loops.)
+   */
+  buffers(): ArrayBufferLike[] {
+    return [this.ts, this.vcpu, this.reason, this.ripHi, this.ripLo, this.dur, this.flags, this.port, this.size, this.dir, this.valHi, this.valLo, this.gpaHi, this.gpaLo, this.msr, this.callerHi, this.callerLo, this.vm].map((a) => a.buffer);
   }
 
-  /** A chunk over transferred buffers (`buffers()` of one with this capacity). */
-  static fromBuffers(b: readonly ArrayBuffer[], capacity: number, length: number, tsBaseNs: bigint): ExitChunk {
-    const c = Object.create(ExitChunk.prototype) as ExitChunk;
-    const [ts, vcpu, reason, ripHi, ripLo, dur, flags, port, size, dir, valHi, valLo, gpaHi, gpaLo, msr, callerHi, callerLo, vm] = b;
-    Object.assign(c, {
-      length, capacity, tsBaseNs,
-      ts: new Float64Array(ts), vcpu: new Int32Array(vcpu), reason: new Uint16Array(reason), ripHi: new Uint32Array(ripHi), ripLo: new Uint32Array(ripLo),
-      dur: new Float64Array(dur), flags: new Uint16Array(flags), port: new Uint16Array(port), size: new Uint8Array(size), dir: new Uint8Array(dir),
-      valHi: new Uint32Array(valHi), valLo: new Uint32Array(valLo), gpaHi: new Uint32Array(gpaHi), gpaLo: new Uint32Array(gpaLo), msr: new Uint32Array(msr),
-      callerHi: new Uint32Array(callerHi), callerLo: new Uint32Array(callerLo), vm: new Int32Array(vm),
-    });
+  /** A chunk over another thread's buffers (`buffers()` of one with this capacity). */
+  static fromBuffers(b: readonly ArrayBufferLike[], capacity: number, length: number, tsBaseNs: bigint): ExitChunk {
+    const c = new ExitChunk(capacity, tsBaseNs, b);
+    c.length = length;
     return c;
   }
 
@@ -221,11 +228,14 @@ export class ChunkPool {
   private readonly free: ExitChunk[] = [];
   private taking = false;
 
+  /** `shared`: new chunks on SharedArrayBuffers (a parse worker's, read by the main thread). */
+  constructor(private readonly shared = false) {}
+
   /** A chunk of `rows` capacity: a released one, cleared, or a new one. */
   take(rows: number): ExitChunk {
     this.taking = true;
     const c = this.free.pop();
-    return c && c.capacity === rows ? c.reuse() : new ExitChunk(rows);
+    return c && c.capacity === rows ? c.reuse() : new ExitChunk(rows, 0n, this.shared ? 'shared' : undefined);
   }
 
   /** The consumer is done with `c` (kept only while a reader takes from the pool: a reader that never does would leave them here). */
