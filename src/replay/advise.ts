@@ -104,19 +104,25 @@ export async function advise(opts: { input: string | ExitTrace; maps?: readonly 
 
   // 3. Operations that are redundant under virtualization.
   checked.push('known-redundant operations (PM timer calibration, PIT polling)');
-  // Counted by function id (numbers, per exit), named once per function.
-  const callerIds = new Map<number, number>();
-  const hotIds = new Map<number, number>();
+  // Counted by function id (numbers, per exit: a typed array indexed by id; ids in first-seen order), named once per function.
+  const counter = (): { ids: number[]; n: Float64Array; add(f: number): void } => {
+    const t = { ids: [] as number[], n: new Float64Array(1024), add(f: number): void {
+      if (f >= t.n.length) { const b = new Float64Array(Math.max(f + 1, t.n.length * 2)); b.set(t.n); t.n = b; }
+      if (t.n[f]++ === 0) t.ids.push(f);
+    } };
+    return t;
+  };
+  const hotIds = counter(), callerIds = counter();
   for (const c of rt.vcpus.values()) {
     for (let i = 0; i < c.length; i++) {
       const f = ctx.fnId(c.ripHi[i], c.ripLo[i]);
-      if (f >= 0) hotIds.set(f, (hotIds.get(f) ?? 0) + 1);
-      if (c.flags[i] & F_CALLER) { const cf = ctx.fnId(c.callerHi[i], c.callerLo[i]); if (cf >= 0) callerIds.set(cf, (callerIds.get(cf) ?? 0) + 1); }
+      if (f >= 0) hotIds.add(f);
+      if (c.flags[i] & F_CALLER) { const cf = ctx.fnId(c.callerHi[i], c.callerLo[i]); if (cf >= 0) callerIds.add(cf); }
     }
   }
-  const byName = (ids: Map<number, number>): Map<string, number> => {
+  const byName = (ids: ReturnType<typeof counter>): Map<string, number> => {
     const out = new Map<string, number>();
-    for (const [id, n] of ids) { const name = ctx.fnNameById(id); out.set(name, (out.get(name) ?? 0) + n); }
+    for (const id of ids.ids) { const name = ctx.fnNameById(id); out.set(name, (out.get(name) ?? 0) + ids.n[id]); }
     return out;
   };
   const hotFns = byName(hotIds);

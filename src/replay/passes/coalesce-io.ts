@@ -27,7 +27,7 @@ import { DIR_READ, DIR_WRITE, F_CALLER, F_GPA, F_PORT, type ExitChunk } from '..
 import { REASONS } from '../../model/reasons.js';
 import { formatHexU64 } from '../../model/u64.js';
 import { KERNEL_PORTS } from '../../symbols/devices.js';
-import type { ReplayContext } from '../context.js';
+import { NameClass, type ReplayContext } from '../context.js';
 import { definePass, kv, num } from '../pass-def.js';
 import { gapAfter, type ReplayTrace } from '../trace.js';
 import { closeLedger, newLedger, type AddressChange, type PassResult, type ReplayPass } from '../types.js';
@@ -74,10 +74,11 @@ export class CoalesceIoPass implements ReplayPass {
       return ctx.groupKey(c.ripHi[i], c.ripLo[i]);
     };
     const only = this.opts.functions && this.opts.functions.length ? new Set(this.opts.functions) : null;
+    // Whether a function is one of `only`, memoized per address by the context.
+    const listed = only ? new NameClass((f) => (only.has(f ?? '') ? 1 : 0)) : null;
     const inScope = (c: ExitChunk, i: number): boolean => {
-      if (!only) return true;
-      const f = scope === 'caller' && c.flags[i] & F_CALLER ? ctx.fnName(c.callerHi[i], c.callerLo[i]) : ctx.fnName(c.ripHi[i], c.ripLo[i]);
-      return only.has(f ?? '');
+      if (!listed) return true;
+      return (scope === 'caller' && c.flags[i] & F_CALLER ? ctx.classOf(c.callerHi[i], c.callerLo[i], listed) : ctx.classOf(c.ripHi[i], c.ripLo[i], listed)) === 1;
     };
     const sameRead = (c: ExitChunk, a: number, b: number): boolean =>
       c.dir[a] === DIR_READ && c.dir[b] === DIR_READ && c.ripLo[a] === c.ripLo[b] && c.ripHi[a] === c.ripHi[b] && c.port[a] === c.port[b] && (c.flags[a] & F_GPA) === (c.flags[b] & F_GPA) && c.gpaLo[a] === c.gpaLo[b] && c.callerLo[a] === c.callerLo[b];
