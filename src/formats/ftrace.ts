@@ -37,7 +37,6 @@ import { KvmPayloadDecoder, EV_EXIT, EV_ENTRY, EV_NONE, eventKind } from './kvm-
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
 import { writeTraceCmd } from './trace-cmd-writer.js';
 
-const KVM_ = lit('kvm_');
 const KVM_COLON = lit('kvm:');
 const CPU_COLON = lit('CPU:');
 const LOST = lit('[LOST ');
@@ -132,15 +131,36 @@ function parseContext(b: Buffer, s: number, k: number): void {
 }
 
 /**
+ * The first `kvm_` starting in b[from, e) (its bytes may run past e, as with
+ * Buffer.indexOf), or -1. A Horspool scan in JS: the needle's last byte `_`
+ * is rare, so most steps skip 4 bytes, and a short search costs no native call.
+ */
+function findKvm(b: Buffer, from: number, e: number): number {
+  let i = from;
+  while (i < e) {
+    const c = b[i + 3];
+    if (c === 95) {
+      if (b[i] === 107 && b[i + 1] === 118 && b[i + 2] === 109) return i;
+      i += 4;
+    } else if (c === 109) i += 1;
+    else if (c === 118) i += 2;
+    else if (c === 107) i += 3;
+    else i += 4;
+  }
+  return -1;
+}
+
+/**
  * Locates `kvm_<name>:` (or perf's `kvm:kvm_<name>:`) after a `sec.frac:`
  * timestamp and parses the context before it. False when the line carries
  * no kvm event there.
  */
 function parseKvmPrefix(b: Buffer, s: number, e: number): boolean {
+  if (CTX_MAX > 0 && prefixFromContext(b, s, e)) return true;
   let from = s;
   for (;;) {
-    const i = b.indexOf(KVM_, from);
-    if (i < 0 || i >= e) return false;
+    const i = findKvm(b, from, e);
+    if (i < 0) return false;
     from = i + 1;
     let j = i + 4;
     while (j < e && ((b[j] >= 97 && b[j] <= 122) || b[j] === 95)) j++;
@@ -160,8 +180,81 @@ function parseKvmPrefix(b: Buffer, s: number, e: number): boolean {
     pre.eventEnd = j;
     pre.payload = j + 1;
     parseContext(b, s, k);
+    rememberContext(b, s, k + 1);
     return true;
   }
+}
+
+/**
+ * The contexts (the bytes before the timestamp) of recent event lines and what
+ * parseContext read from them. trace-cmd pads comm, pid, cpu and flags to fixed
+ * widths and a vcpu thread writes line after line, so most lines begin with
+ * the bytes of one a little before. Then the context's fields are the same
+ * (parseContext reads nothing else), and no `kvm_` that starts in it can be
+ * the event: none did on that line, and the bytes past the context that their
+ * checks reach (the timestamp's first digit) cannot pass them either. What
+ * follows the context is checked as parseKvmPrefix does, else it decides.
+ */
+const CTX_N = 4, CTX_MAX = 256;
+const ctxBytes = new Uint8Array(CTX_N * CTX_MAX);
+const ctxLen = new Int32Array(CTX_N).fill(-1);
+const ctxCpu = new Int32Array(CTX_N), ctxPid = new Int32Array(CTX_N), ctxTgid = new Int32Array(CTX_N);
+let ctxLast = 0, ctxNext = 0;
+
+/** After parseContext(b, s, t - 1): keep b[s, t) and its fields. */
+function rememberContext(b: Buffer, s: number, t: number): void {
+  const len = t - s;
+  if (len > CTX_MAX) return;
+  const c = ctxNext;
+  ctxNext = (c + 1) % CTX_N;
+  ctxLen[c] = len;
+  for (let p = 0, q = c * CTX_MAX; p < len; p++, q++) ctxBytes[q] = b[s + p];
+  ctxCpu[c] = pre.cpu; ctxPid[c] = pre.pid; ctxTgid[c] = pre.tgid;
+  ctxLast = c;
+}
+
+/** parseKvmPrefix for a line that starts with a remembered context; false when it does not (or is otherwise unusual). */
+function prefixFromContext(b: Buffer, s: number, e: number): boolean {
+  for (let n = 0; n < CTX_N; n++) {
+    const c = (ctxLast + n) % CTX_N;
+    const len = ctxLen[c];
+    if (len < 0) continue;
+    const t = s + len;
+    if (t >= e) continue;
+    // compare from the end: the cpu and pid differ first
+    const base = c * CTX_MAX - s;
+    let p = t - 1;
+    while (p >= s && b[p] === ctxBytes[base + p]) p--;
+    if (p >= s) continue;
+    return prefixAfterContext(b, t, e, c);
+  }
+  return false;
+}
+
+/** `sec.frac:` at t, blanks, `kvm:`?, `kvm_<name>:` and a blank or the end. */
+function prefixAfterContext(b: Buffer, t: number, e: number, c: number): boolean {
+  let p = t, x = 0;
+  while (p < e && (((x = b[p]) >= 48 && x <= 57) || x === 46)) p++;
+  if (p === t || p >= e || x !== 58) return false;
+  const tsEnd = p;
+  p++;
+  if (p >= e || (b[p] !== 32 && b[p] !== 9)) return false;
+  while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+  let perf = false;
+  if (p + 4 < e && b[p] === 107 && b[p + 1] === 118 && b[p + 2] === 109 && b[p + 3] === 58) { perf = true; p += 4; }
+  const i = p;
+  if (i + 4 >= e || b[i] !== 107 || b[i + 1] !== 118 || b[i + 2] !== 109 || b[i + 3] !== 95) return false;
+  let j = i + 4;
+  while (j < e && (((x = b[j]) >= 97 && x <= 122) || x === 95)) j++;
+  if (j >= e || b[j] !== 58 || (j + 1 < e && b[j + 1] !== 32)) return false;
+  if (!parseTs(b, t, tsEnd)) return false;
+  pre.perf = perf;
+  pre.event = i;
+  pre.eventEnd = j;
+  pre.payload = j + 1;
+  pre.cpu = ctxCpu[c]; pre.pid = ctxPid[c]; pre.tgid = ctxTgid[c];
+  ctxLast = c;
+  return true;
 }
 
 /** A non-kvm event line (`… [cpu] … ts: name: …` or the latency layout): skipped as unrelated. */

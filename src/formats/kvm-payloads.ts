@@ -63,15 +63,54 @@ export class KvmPayloadDecoder {
   /** null when decoded, else why the payload was rejected. */
   decode(kind: number, b: Buffer, p: number, e: number, ts: () => number, cpu: number, pid: number): string | null {
     switch (kind) {
-      case EV_EXIT: return this.exit(b, p, e, ts, cpu, pid);
+      case EV_EXIT: return this.exitFast(b, p, e, ts, cpu, pid) ? null : this.exit(b, p, e, ts, cpu, pid);
       case EV_ENTRY: return this.entry(b, p, e, ts, cpu, pid);
-      case EV_PIO: return this.pio(b, p, e, cpu, pid);
+      case EV_PIO: return this.pioFast(b, p, e, cpu, pid) ? null : this.pio(b, p, e, cpu, pid);
       case EV_MMIO: return this.mmio(b, p, e, cpu, pid, false);
       case EV_FAST_MMIO: return this.mmio(b, p, e, cpu, pid, true);
       case EV_MSR: return this.msr(b, p, e, cpu, pid);
       case EV_USERSPACE: this.asm.userspace(cpu, pid); return null;
       default: return null;
     }
+  }
+
+  /**
+   * exit() for the usual `vcpu N reason NAME rip 0x… …`, with one result:
+   * true when it recorded the exit, false (having done nothing) when the
+   * payload is laid out otherwise and exit() must read it. What follows the rip
+   * is never looked at, as in exit() once it has a reason and a rip.
+   */
+  private exitFast(b: Buffer, p: number, e: number, ts: () => number, cpu: number, pid: number): boolean {
+    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    // `vcpu` + blank + digits + blank
+    if (p + 5 >= e || b[p] !== 118 || b[p + 1] !== 99 || b[p + 2] !== 112 || b[p + 3] !== 117 || (b[p + 4] !== 32 && b[p + 4] !== 9)) return false;
+    p += 5;
+    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    const d0 = p;
+    let vcpu = 0, c = 0;
+    while (p < e && (c = b[p]) >= 48 && c <= 57) { vcpu = vcpu * 10 + (c - 48); p++; }
+    if (p === d0 || p >= e || (c !== 32 && c !== 9)) return false;
+    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    // `reason` + blank + NAME
+    if (p + 6 >= e || b[p] !== 114 || b[p + 1] !== 101 || b[p + 2] !== 97 || b[p + 3] !== 115 || b[p + 4] !== 111 || b[p + 5] !== 110 || (b[p + 6] !== 32 && b[p + 6] !== 9)) return false;
+    p += 7;
+    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    const rs = p;
+    while (p < e && b[p] !== 32 && b[p] !== 9) p++;
+    const re = p;
+    if (re === rs) return false;
+    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    // `rip` + blank + hex: the token after NAME is neither `excp` nor `(code)`.
+    if (p + 3 >= e || b[p] !== 114 || b[p + 1] !== 105 || b[p + 2] !== 112 || (b[p + 3] !== 32 && b[p + 3] !== 9)) return false;
+    p += 4;
+    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    const hs = p;
+    while (p < e && b[p] !== 32 && b[p] !== 9) p++;
+    if (!parseHexU64Bytes(b, hs, p, u64)) return false;
+    const ripHi = u64[0], ripLo = u64[1];
+    const reason = this.reasons.lookup(b, rs, re);
+    this.asm.exit(ts(), cpu, pid, vcpu, reason, ripHi, ripLo, 0);
+    return true;
   }
 
   private exit(b: Buffer, p: number, e: number, ts: () => number, cpu: number, pid: number): string | null {
@@ -125,14 +164,71 @@ export class KvmPayloadDecoder {
 
   private entry(b: Buffer, p: number, e: number, ts: () => number, cpu: number, pid: number): string | null {
     let vcpu = -1;
-    p = skipSpaces(b, p, e);
-    const te = tokenEnd(b, p, e);
-    if (bytesEqual(b, p, te, K_VCPU)) {
-      vcpu = parseUint(b, skipSpaces(b, te, e), e);
+    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    // the first token is `vcpu`
+    if (p + 4 <= e && b[p] === 118 && b[p + 1] === 99 && b[p + 2] === 112 && b[p + 3] === 117 && (p + 4 === e || b[p + 4] === 32 || b[p + 4] === 9)) {
+      p += 4;
+      while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+      vcpu = parseUint(b, p, e);
       if (vcpu < 0) return 'kvm_entry: expected a number after "vcpu"';
     }
     this.asm.entry(ts(), cpu, pid, vcpu);
     return null;
+  }
+
+  /**
+   * pio() for the usual `pio_read|pio_write at 0xPORT size N count N val 0xV`:
+   * true when it recorded the detail, false (having done nothing) when the
+   * payload is laid out otherwise and pio() must read it.
+   */
+  private pioFast(b: Buffer, p: number, e: number, cpu: number, pid: number): boolean {
+    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    if (p + 9 >= e || b[p] !== 112 || b[p + 1] !== 105 || b[p + 2] !== 111 || b[p + 3] !== 95) return false;
+    let dir: number;
+    if (b[p + 4] === 119 && b[p + 5] === 114 && b[p + 6] === 105 && b[p + 7] === 116 && b[p + 8] === 101 && (b[p + 9] === 32 || b[p + 9] === 9)) { dir = DIR_WRITE; p += 10; }
+    else if (b[p + 4] === 114 && b[p + 5] === 101 && b[p + 6] === 97 && b[p + 7] === 100 && (b[p + 8] === 32 || b[p + 8] === 9)) { dir = DIR_READ; p += 9; }
+    else return false;
+    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    // `at` + blank + hex port
+    if (p + 2 >= e || b[p] !== 97 || b[p + 1] !== 116 || (b[p + 2] !== 32 && b[p + 2] !== 9)) return false;
+    p += 3;
+    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    let va = p;
+    while (p < e && b[p] !== 32 && b[p] !== 9) p++;
+    if (!parseHexU64Bytes(b, va, p, u64) || u64[0] !== 0 || u64[1] > 0xffff) return false;
+    const port = u64[1];
+    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    // `size` + blank + digits + blank
+    if (p + 4 >= e || b[p] !== 115 || b[p + 1] !== 105 || b[p + 2] !== 122 || b[p + 3] !== 101 || (b[p + 4] !== 32 && b[p + 4] !== 9)) return false;
+    p += 5;
+    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    let size = 0, c = 0;
+    va = p;
+    while (p < e && (c = b[p]) >= 48 && c <= 57) { size = size * 10 + (c - 48); p++; }
+    if (p === va || p >= e || (c !== 32 && c !== 9)) return false;
+    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    // `count` + blank + digits + blank (no keyword among them)
+    if (p + 5 >= e || b[p] !== 99 || b[p + 1] !== 111 || b[p + 2] !== 117 || b[p + 3] !== 110 || b[p + 4] !== 116 || (b[p + 5] !== 32 && b[p + 5] !== 9)) return false;
+    p += 6;
+    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    va = p;
+    while (p < e && (c = b[p]) >= 48 && c <= 57) p++;
+    if (p === va || p >= e || (c !== 32 && c !== 9)) return false;
+    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    // `val` + blank + hex, then nothing
+    if (p + 3 >= e || b[p] !== 118 || b[p + 1] !== 97 || b[p + 2] !== 108 || (b[p + 3] !== 32 && b[p + 3] !== 9)) return false;
+    p += 4;
+    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    va = p;
+    while (p < e && b[p] !== 32 && b[p] !== 9) p++;
+    const vz = p;
+    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    if (p < e) return false;
+    const d = clearDetail();
+    d.dir = dir; d.port = port; d.size = size; d.flags = F_PORT | F_SIZE;
+    if (parseHexU64Bytes(b, va, vz, u64)) { d.valHi = u64[0]; d.valLo = u64[1]; d.flags |= F_VALUE; }
+    this.asm.detail(EV_PIO, cpu, pid);
+    return true;
   }
 
   private pio(b: Buffer, p: number, e: number, cpu: number, pid: number): string | null {
