@@ -28,7 +28,7 @@
  * space (`PF excp`); `reason UNKNOWN (74)` from libtraceevent.
  */
 import type { ExitChunk } from '../model/chunk.js';
-import { lit, parseUint, skipSpaces, startsWithAt } from './bytes.js';
+import { bytesView, lit, parseUint, skipSpaces, startsWithAt } from './bytes.js';
 import { ExitAssembler } from './exit-assembler.js';
 import type { EventSink } from './events.js';
 import type { TimeBase } from '../model/time.js';
@@ -197,6 +197,7 @@ function parseKvmPrefix(b: Buffer, s: number, e: number): boolean {
  */
 const CTX_N = 4, CTX_MAX = 256;
 const ctxBytes = new Uint8Array(CTX_N * CTX_MAX);
+const ctxView = new DataView(ctxBytes.buffer);
 const ctxLen = new Int32Array(CTX_N).fill(-1);
 const ctxCpu = new Int32Array(CTX_N), ctxPid = new Int32Array(CTX_N), ctxTgid = new Int32Array(CTX_N);
 let ctxLast = 0, ctxNext = 0;
@@ -221,9 +222,13 @@ function prefixFromContext(b: Buffer, s: number, e: number): boolean {
     if (len < 0) continue;
     const t = s + len;
     if (t >= e) continue;
-    // compare from the end: the cpu and pid differ first
+    // compare from the end (the cpu and pid differ first), 4 bytes at a time
+    const view = bytesView(b);
     const base = c * CTX_MAX - s;
-    let p = t - 1;
+    let p = t - 4;
+    while (p >= s && view.getUint32(p) === ctxView.getUint32(base + p)) p -= 4;
+    if (p >= s) continue;
+    p += 3;
     while (p >= s && b[p] === ctxBytes[base + p]) p--;
     if (p >= s) continue;
     return prefixAfterContext(b, t, e, c);
@@ -233,21 +238,28 @@ function prefixFromContext(b: Buffer, s: number, e: number): boolean {
 
 /** `sec.frac:` at t, blanks, `kvm:`?, `kvm_<name>:` and a blank or the end. */
 function prefixAfterContext(b: Buffer, t: number, e: number, c: number): boolean {
-  let p = t, x = 0;
-  while (p < e && (((x = b[p]) >= 48 && x <= 57) || x === 46)) p++;
-  if (p === t || p >= e || x !== 58) return false;
-  const tsEnd = p;
+  // The timestamp, read as parseTs reads it (same arithmetic, same checks): `sec.frac:`.
+  let p = t, x = 0, sec = 0, frac = 0;
+  while (p < e && (x = b[p]) >= 48 && x <= 57) { sec = sec * 10 + (x - 48); p++; }
+  if (p >= e || x !== 46) return false;
+  const f0 = ++p;
+  while (p < e && (x = b[p]) >= 48 && x <= 57) { frac = frac * 10 + (x - 48); p++; }
+  const digits = p - f0;
+  if (p >= e || x !== 58 || digits === 0 || digits > 9) return false;
   p++;
   if (p >= e || (b[p] !== 32 && b[p] !== 9)) return false;
   while (p < e && (b[p] === 32 || b[p] === 9)) p++;
   let perf = false;
   if (p + 4 < e && b[p] === 107 && b[p + 1] === 118 && b[p + 2] === 109 && b[p + 3] === 58) { perf = true; p += 4; }
   const i = p;
-  if (i + 4 >= e || b[i] !== 107 || b[i + 1] !== 118 || b[i + 2] !== 109 || b[i + 3] !== 95) return false;
+  if (i + 4 >= e || bytesView(b).getUint32(i) !== 0x6b766d5f) return false; // kvm_
   let j = i + 4;
   while (j < e && (((x = b[j]) >= 97 && x <= 122) || x === 95)) j++;
   if (j >= e || b[j] !== 58 || (j + 1 < e && b[j + 1] !== 32)) return false;
-  if (!parseTs(b, t, tsEnd)) return false;
+  pre.tsSec = sec;
+  pre.tsFrac = frac * POW10[9 - digits];
+  pre.tsBig = sec > 9_000_000;
+  pre.tsNs = pre.tsBig ? 0 : sec * 1e9 + pre.tsFrac;
   pre.perf = perf;
   pre.event = i;
   pre.eventEnd = j;
@@ -388,7 +400,9 @@ export class TextLineParser {
       st.skipped++;
       return;
     }
-    if (p0 >= e || this.marker(b, p0, e)) { st.skipped++; return; }
+    // markers start with `#` or `CPU:`
+    const c0 = b[p0];
+    if (p0 >= e || ((c0 === 35 || (c0 === 67 && b[p0 + 3] === 58)) && this.marker(b, p0, e))) { st.skipped++; return; }
     if (!parseKvmPrefix(b, p0, e)) {
       if (from >= 0) this.prefixEvents[from]++;
       if (looksLikeEventLine(b, p0, e) || isTraceCmdHeader(b, p0, e)) st.skipped++;

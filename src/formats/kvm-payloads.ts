@@ -15,8 +15,8 @@
 import { DIR_READ, DIR_WRITE, F_FAILED_ENTRY, F_GPA, F_MSR, F_PORT, F_SIZE, F_VALUE } from '../model/chunk.js';
 import { REASONS } from '../model/reasons.js';
 import { newU64Out, parseHexU64Bytes } from '../model/u64.js';
-import { ReasonCache, bytesEqual, cur, lit, parseUint, skipSpaces, tokenEnd } from './bytes.js';
-import { clearDetail, EV_ENTRY, EV_EXIT, EV_FAST_MMIO, EV_MMIO, EV_MSR, EV_NONE, EV_PIO, EV_USERSPACE, EVENT_NAMES } from './exit-assembler.js';
+import { HEX_DIGIT, ReasonCache, bytesEqual, bytesView, cur, lit, parseUint, skipSpaces, tokenEnd } from './bytes.js';
+import { clearDetail, detailFields, EV_ENTRY, EV_EXIT, EV_FAST_MMIO, EV_MMIO, EV_MSR, EV_NONE, EV_PIO, EV_USERSPACE, EVENT_NAMES } from './exit-assembler.js';
 import type { EventSink } from './events.js';
 
 export { EV_ENTRY, EV_EXIT, EV_FAST_MMIO, EV_MMIO, EV_MSR, EV_NONE, EV_PIO, EV_USERSPACE, EVENT_NAMES };
@@ -55,6 +55,24 @@ const K_UNSAT = lit('unsatisfied-read');
 
 const u64 = newU64Out();
 
+/**
+ * parseHexU64Bytes(b, s, e, u64), quicker for the usual `0x` and at most 8
+ * digits (the same result: hi 0, lo the value).
+ */
+function hexU64(b: Buffer, s: number, e: number): boolean {
+  const n = e - s;
+  if (n < 3 || n > 10 || b[s] !== 48 || b[s + 1] !== 120) return parseHexU64Bytes(b, s, e, u64);
+  let lo = 0;
+  for (let p = s + 2; p < e; p++) {
+    const d = HEX_DIGIT[b[p]];
+    if (d < 0) return false;
+    lo = lo * 16 + d;
+  }
+  u64[0] = 0;
+  u64[1] = lo;
+  return true;
+}
+
 /** Decodes one input's payloads; keeps the input's reason spellings and vendor. */
 export class KvmPayloadDecoder {
   readonly reasons = new ReasonCache();
@@ -81,34 +99,39 @@ export class KvmPayloadDecoder {
    * is never looked at, as in exit() once it has a reason and a rip.
    */
   private exitFast(b: Buffer, p: number, e: number, ts: () => number, cpu: number, pid: number): boolean {
-    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
-    // `vcpu` + blank + digits + blank
-    if (p + 5 >= e || b[p] !== 118 || b[p + 1] !== 99 || b[p + 2] !== 112 || b[p + 3] !== 117 || (b[p + 4] !== 32 && b[p + 4] !== 9)) return false;
+    let c = 0;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
+    // `vcpu` + blank + digits
+    if (p + 5 >= e) return false;
+    const v = bytesView(b);
+    if (v.getUint32(p) !== 0x76637075 || ((c = b[p + 4]) !== 32 && c !== 9)) return false;
     p += 5;
-    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     const d0 = p;
-    let vcpu = 0, c = 0;
+    let vcpu = 0;
     while (p < e && (c = b[p]) >= 48 && c <= 57) { vcpu = vcpu * 10 + (c - 48); p++; }
-    if (p === d0 || p >= e || (c !== 32 && c !== 9)) return false;
-    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    if (p === d0) return false;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     // `reason` + blank + NAME
-    if (p + 6 >= e || b[p] !== 114 || b[p + 1] !== 101 || b[p + 2] !== 97 || b[p + 3] !== 115 || b[p + 4] !== 111 || b[p + 5] !== 110 || (b[p + 6] !== 32 && b[p + 6] !== 9)) return false;
+    if (p + 6 >= e || v.getUint32(p) !== 0x72656173 || v.getUint16(p + 4) !== 0x6f6e || ((c = b[p + 6]) !== 32 && c !== 9)) return false;
     p += 7;
-    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     const rs = p;
-    while (p < e && b[p] !== 32 && b[p] !== 9) p++;
+    let reason = this.reasons.known(b, v, rs, e);
+    if (reason >= 0) p = cur.pos;
+    else while (p < e && (c = b[p]) !== 32 && c !== 9) p++;
     const re = p;
     if (re === rs) return false;
-    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     // `rip` + blank + hex: the token after NAME is neither `excp` nor `(code)`.
-    if (p + 3 >= e || b[p] !== 114 || b[p + 1] !== 105 || b[p + 2] !== 112 || (b[p + 3] !== 32 && b[p + 3] !== 9)) return false;
+    if (p + 3 >= e || (v.getUint32(p) & 0xffffff00) !== 0x72697000 || ((c = b[p + 3]) !== 32 && c !== 9)) return false;
     p += 4;
-    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     const hs = p;
-    while (p < e && b[p] !== 32 && b[p] !== 9) p++;
-    if (!parseHexU64Bytes(b, hs, p, u64)) return false;
+    while (p < e && (c = b[p]) !== 32 && c !== 9) p++;
+    if (!hexU64(b, hs, p)) return false;
     const ripHi = u64[0], ripLo = u64[1];
-    const reason = this.reasons.lookup(b, rs, re);
+    if (reason < 0) reason = this.reasons.rememberToken(b, v, rs, re, e);
     this.asm.exit(ts(), cpu, pid, vcpu, reason, ripHi, ripLo, 0);
     return true;
   }
@@ -182,51 +205,56 @@ export class KvmPayloadDecoder {
    * payload is laid out otherwise and pio() must read it.
    */
   private pioFast(b: Buffer, p: number, e: number, cpu: number, pid: number): boolean {
-    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
-    if (p + 9 >= e || b[p] !== 112 || b[p + 1] !== 105 || b[p + 2] !== 111 || b[p + 3] !== 95) return false;
+    let c = 0;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
+    if (p + 9 >= e) return false;
+    const v = bytesView(b);
+    if (v.getUint32(p) !== 0x70696f5f) return false; // pio_
     let dir: number;
-    if (b[p + 4] === 119 && b[p + 5] === 114 && b[p + 6] === 105 && b[p + 7] === 116 && b[p + 8] === 101 && (b[p + 9] === 32 || b[p + 9] === 9)) { dir = DIR_WRITE; p += 10; }
-    else if (b[p + 4] === 114 && b[p + 5] === 101 && b[p + 6] === 97 && b[p + 7] === 100 && (b[p + 8] === 32 || b[p + 8] === 9)) { dir = DIR_READ; p += 9; }
+    const w = v.getUint32(p + 4);
+    if (w === 0x77726974 && b[p + 8] === 101 && ((c = b[p + 9]) === 32 || c === 9)) { dir = DIR_WRITE; p += 10; } // write
+    else if (w === 0x72656164 && ((c = b[p + 8]) === 32 || c === 9)) { dir = DIR_READ; p += 9; } // read
     else return false;
-    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     // `at` + blank + hex port
-    if (p + 2 >= e || b[p] !== 97 || b[p + 1] !== 116 || (b[p + 2] !== 32 && b[p + 2] !== 9)) return false;
+    if (p + 2 >= e || v.getUint16(p) !== 0x6174 || ((c = b[p + 2]) !== 32 && c !== 9)) return false;
     p += 3;
-    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     let va = p;
-    while (p < e && b[p] !== 32 && b[p] !== 9) p++;
-    if (!parseHexU64Bytes(b, va, p, u64) || u64[0] !== 0 || u64[1] > 0xffff) return false;
+    while (p < e && (c = b[p]) !== 32 && c !== 9) p++;
+    if (!hexU64(b, va, p) || u64[0] !== 0 || u64[1] > 0xffff) return false;
     const port = u64[1];
-    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     // `size` + blank + digits + blank
-    if (p + 4 >= e || b[p] !== 115 || b[p + 1] !== 105 || b[p + 2] !== 122 || b[p + 3] !== 101 || (b[p + 4] !== 32 && b[p + 4] !== 9)) return false;
+    if (p + 4 >= e || v.getUint32(p) !== 0x73697a65 || ((c = b[p + 4]) !== 32 && c !== 9)) return false;
     p += 5;
-    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
-    let size = 0, c = 0;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
+    let size = 0;
     va = p;
     while (p < e && (c = b[p]) >= 48 && c <= 57) { size = size * 10 + (c - 48); p++; }
     if (p === va || p >= e || (c !== 32 && c !== 9)) return false;
-    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     // `count` + blank + digits + blank (no keyword among them)
-    if (p + 5 >= e || b[p] !== 99 || b[p + 1] !== 111 || b[p + 2] !== 117 || b[p + 3] !== 110 || b[p + 4] !== 116 || (b[p + 5] !== 32 && b[p + 5] !== 9)) return false;
+    if (p + 5 >= e || v.getUint32(p) !== 0x636f756e || b[p + 4] !== 116 || ((c = b[p + 5]) !== 32 && c !== 9)) return false;
     p += 6;
-    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     va = p;
     while (p < e && (c = b[p]) >= 48 && c <= 57) p++;
     if (p === va || p >= e || (c !== 32 && c !== 9)) return false;
-    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     // `val` + blank + hex, then nothing
-    if (p + 3 >= e || b[p] !== 118 || b[p + 1] !== 97 || b[p + 2] !== 108 || (b[p + 3] !== 32 && b[p + 3] !== 9)) return false;
+    if (p + 3 >= e || (v.getUint32(p) & 0xffffff00) !== 0x76616c00 || ((c = b[p + 3]) !== 32 && c !== 9)) return false;
     p += 4;
-    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     va = p;
-    while (p < e && b[p] !== 32 && b[p] !== 9) p++;
+    while (p < e && (c = b[p]) !== 32 && c !== 9) p++;
     const vz = p;
-    while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     if (p < e) return false;
-    const d = clearDetail();
-    d.dir = dir; d.port = port; d.size = size; d.flags = F_PORT | F_SIZE;
-    if (parseHexU64Bytes(b, va, vz, u64)) { d.valHi = u64[0]; d.valLo = u64[1]; d.flags |= F_VALUE; }
+    const d = detailFields;
+    d.dir = dir; d.port = port; d.size = size; d.gpaHi = 0; d.gpaLo = 0; d.msr = 0;
+    if (hexU64(b, va, vz)) { d.valHi = u64[0]; d.valLo = u64[1]; d.flags = F_PORT | F_SIZE | F_VALUE; }
+    else { d.valHi = 0; d.valLo = 0; d.flags = F_PORT | F_SIZE; }
     this.asm.detail(EV_PIO, cpu, pid);
     return true;
   }
