@@ -33,7 +33,7 @@ import { ExitAssembler } from './exit-assembler.js';
 import type { EventSink } from './events.js';
 import type { TimeBase } from '../model/time.js';
 import { LineSplitter, type OpenedInput } from './input.js';
-import { KvmPayloadDecoder, EV_EXIT, EV_ENTRY, EV_NONE, eventKind } from './kvm-payloads.js';
+import { KvmPayloadDecoder, EV_EXIT, EV_ENTRY, EV_NONE, EV_PIO, eventKind } from './kvm-payloads.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
 import { writeTraceCmd } from './trace-cmd-writer.js';
 
@@ -46,8 +46,11 @@ const BUFFER_STARTED = lit('buffer started');
 const CPU_SP = lit('CPU ');
 const CPUS_EQ = lit('cpus=');
 
-/** Line prefix fields, filled by parsePrefix. */
-const pre = { pid: -1, tgid: -1, cpu: -1, tsNs: 0, tsBig: false, tsSec: 0, tsFrac: 0, event: 0, eventEnd: 0, payload: 0, perf: false };
+/** pre.kind before eventKind was asked. */
+const KIND_UNKNOWN = -2;
+
+/** Line prefix fields, filled by parsePrefix; kind: eventKind of the event name when already known. */
+const pre = { pid: -1, tgid: -1, cpu: -1, tsNs: 0, tsBig: false, tsSec: 0, tsFrac: 0, event: 0, eventEnd: 0, payload: 0, perf: false, kind: KIND_UNKNOWN };
 
 const POW10 = [1, 10, 100, 1000, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 
@@ -179,6 +182,7 @@ function parseKvmPrefix(b: Buffer, s: number, e: number): boolean {
     pre.event = i;
     pre.eventEnd = j;
     pre.payload = j + 1;
+    pre.kind = KIND_UNKNOWN;
     parseContext(b, s, k);
     rememberContext(b, s, k + 1);
     return true;
@@ -264,6 +268,10 @@ function prefixAfterContext(b: Buffer, t: number, e: number, c: number): boolean
   pre.event = i;
   pre.eventEnd = j;
   pre.payload = j + 1;
+  // eventKind of the usual names, from one word (j >= i + 7 and j < e, so i + 8 <= e)
+  const n = j - i - 4;
+  const w = n >= 3 ? bytesView(b).getUint32(i + 4) : 0;
+  pre.kind = n === 4 && w === 0x65786974 ? EV_EXIT : n === 5 && w === 0x656e7472 && b[i + 8] === 121 ? EV_ENTRY : n === 3 && w === 0x70696f3a ? EV_PIO : KIND_UNKNOWN;
   pre.cpu = ctxCpu[c]; pre.pid = ctxPid[c]; pre.tgid = ctxTgid[c];
   ctxLast = c;
   return true;
@@ -409,7 +417,7 @@ export class TextLineParser {
       else acc.reject(line, `not a trace event line: '${b.toString('latin1', p0, Math.min(e, p0 + 60)).replace(/[^\x20-\x7e]/g, '?')}'`);
       return;
     }
-    const kind = eventKind(b, pre.event, pre.eventEnd);
+    const kind = pre.kind !== KIND_UNKNOWN ? pre.kind : eventKind(b, pre.event, pre.eventEnd);
     this.eventsSeen = true;
     if (pre.tgid > 0) this.sink.setTgid(pre.pid, pre.tgid);
     if (from >= 0 && this.hostPrefix < 0 && (kind === EV_EXIT || kind === EV_ENTRY)) this.hostPrefix = from;
