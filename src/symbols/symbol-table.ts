@@ -197,10 +197,12 @@ export class SymbolTable {
       if (s[mid] <= addr) lo = mid + 1;
       else hi = mid;
     }
-    // Walk back over nested symbols (a label inside a sized function).
+    // Walk back over nested symbols (a label inside a sized function, a sized helper inside that): the first that holds
+    // the address. An unsized symbol ends at the next start at the latest, so only a sized one before the last start can
+    // still hold it (outer_fn, its inner_label, its inner_sized: the rest of outer_fn after inner_sized is outer_fn's; a
+    // large function past its label's capped extent); at most four back.
     for (let i = lo - 1, steps = 0; i >= 0 && steps < 4; i--, steps++) {
       if (addr < this.ends[i]) return i;
-      if (this.sized[i] === 0) break;
     }
     return -1;
   }
