@@ -33,7 +33,7 @@ import { ExitAssembler } from './exit-assembler.js';
 import type { EventSink } from './events.js';
 import type { TimeBase } from '../model/time.js';
 import { LineSplitter, type OpenedInput } from './input.js';
-import { KvmPayloadDecoder, EV_EXIT, EV_ENTRY, EV_NONE, EV_PIO, eventKind } from './kvm-payloads.js';
+import { KvmPayloadDecoder, EV_EXIT, EV_ENTRY, EV_MMIO, EV_NONE, EV_PIO, eventKind } from './kvm-payloads.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
 import { writeTraceCmd } from './trace-cmd-writer.js';
 
@@ -271,7 +271,7 @@ function prefixAfterContext(b: Buffer, t: number, e: number, c: number): boolean
   // eventKind of the usual names, from one word (j >= i + 7 and j < e, so i + 8 <= e)
   const n = j - i - 4;
   const w = n >= 3 ? bytesView(b).getUint32(i + 4) : 0;
-  pre.kind = n === 4 && w === 0x65786974 ? EV_EXIT : n === 5 && w === 0x656e7472 && b[i + 8] === 121 ? EV_ENTRY : n === 3 && w === 0x70696f3a ? EV_PIO : KIND_UNKNOWN;
+  pre.kind = n === 4 && w === 0x65786974 ? EV_EXIT : n === 5 && w === 0x656e7472 && b[i + 8] === 121 ? EV_ENTRY : n === 3 && w === 0x70696f3a ? EV_PIO : n === 4 && w === 0x6d6d696f ? EV_MMIO : KIND_UNKNOWN;
   pre.cpu = ctxCpu[c]; pre.pid = ctxPid[c]; pre.tgid = ctxTgid[c];
   ctxLast = c;
   return true;

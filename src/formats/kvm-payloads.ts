@@ -84,7 +84,7 @@ export class KvmPayloadDecoder {
       case EV_EXIT: return this.exitFast(b, p, e, ts, cpu, pid) ? null : this.exit(b, p, e, ts, cpu, pid);
       case EV_ENTRY: return this.entry(b, p, e, ts, cpu, pid);
       case EV_PIO: return this.pioFast(b, p, e, cpu, pid) ? null : this.pio(b, p, e, cpu, pid);
-      case EV_MMIO: return this.mmio(b, p, e, cpu, pid, false);
+      case EV_MMIO: return this.mmioFast(b, p, e, cpu, pid) ? null : this.mmio(b, p, e, cpu, pid, false);
       case EV_FAST_MMIO: return this.mmio(b, p, e, cpu, pid, true);
       case EV_MSR: return this.msr(b, p, e, cpu, pid);
       case EV_USERSPACE: this.asm.userspace(cpu, pid); return null;
@@ -101,17 +101,20 @@ export class KvmPayloadDecoder {
   private exitFast(b: Buffer, p: number, e: number, ts: () => number, cpu: number, pid: number): boolean {
     let c = 0;
     while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    // `vcpu` + blank + digits
+    // `vcpu` + blank + digits (older kernels print none)
     if (p + 5 >= e) return false;
     const v = bytesView(b);
-    if (v.getUint32(p) !== 0x76637075 || ((c = b[p + 4]) !== 32 && c !== 9)) return false;
-    p += 5;
-    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    const d0 = p;
-    let vcpu = 0;
-    while (p < e && (c = b[p]) >= 48 && c <= 57) { vcpu = vcpu * 10 + (c - 48); p++; }
-    if (p === d0) return false;
-    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
+    let vcpu = -1;
+    if (v.getUint32(p) === 0x76637075) {
+      if ((c = b[p + 4]) !== 32 && c !== 9) return false;
+      p += 5;
+      while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
+      const d0 = p;
+      vcpu = 0;
+      while (p < e && (c = b[p]) >= 48 && c <= 57) { vcpu = vcpu * 10 + (c - 48); p++; }
+      if (p === d0) return false;
+      while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
+    }
     // `reason` + blank + NAME
     if (p + 6 >= e || v.getUint32(p) !== 0x72656173 || v.getUint16(p + 4) !== 0x6f6e || ((c = b[p + 6]) !== 32 && c !== 9)) return false;
     p += 7;
@@ -284,6 +287,64 @@ export class KvmPayloadDecoder {
     }
     this.asm.detail(EV_PIO, cpu, pid);
     return null;
+  }
+
+  /**
+   * mmio() for kvm_mmio's usual `mmio read|write|unsatisfied-read len N gpa
+   * 0xG val 0xV`: true when it recorded the detail, false (having done
+   * nothing) when the payload is laid out otherwise and mmio() must read it.
+   */
+  private mmioFast(b: Buffer, p: number, e: number, cpu: number, pid: number): boolean {
+    let c = 0;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
+    if (p + 10 >= e) return false;
+    const v = bytesView(b);
+    if (v.getUint32(p) !== 0x6d6d696f || ((c = b[p + 4]) !== 32 && c !== 9)) return false; // mmio
+    p += 5;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
+    const ds = p;
+    while (p < e && (c = b[p]) !== 32 && c !== 9) p++;
+    if (p >= e) return false;
+    const n = p - ds;
+    let dir: number;
+    if (n === 5 && v.getUint32(ds) === 0x77726974 && b[ds + 4] === 101) dir = DIR_WRITE; // write
+    else if (n === 4 && v.getUint32(ds) === 0x72656164) dir = DIR_READ; // read
+    else if (bytesEqual(b, ds, p, K_UNSAT)) dir = DIR_READ;
+    else return false;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
+    // `len` + blank + digits + blank
+    if (p + 3 >= e || (v.getUint32(p) & 0xffffff00) !== 0x6c656e00 || ((c = b[p + 3]) !== 32 && c !== 9)) return false;
+    p += 4;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
+    let size = 0;
+    let va = p;
+    while (p < e && (c = b[p]) >= 48 && c <= 57) { size = size * 10 + (c - 48); p++; }
+    if (p === va || p >= e || (c !== 32 && c !== 9)) return false;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
+    // `gpa` + blank + hex
+    if (p + 3 >= e || (v.getUint32(p) & 0xffffff00) !== 0x67706100 || ((c = b[p + 3]) !== 32 && c !== 9)) return false;
+    p += 4;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
+    va = p;
+    while (p < e && (c = b[p]) !== 32 && c !== 9) p++;
+    if (!hexU64(b, va, p)) return false;
+    const gpaHi = u64[0], gpaLo = u64[1];
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
+    // `val` + blank + hex, then nothing
+    if (p + 3 >= e || (v.getUint32(p) & 0xffffff00) !== 0x76616c00 || ((c = b[p + 3]) !== 32 && c !== 9)) return false;
+    p += 4;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
+    va = p;
+    while (p < e && (c = b[p]) !== 32 && c !== 9) p++;
+    const vz = p;
+    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
+    if (p < e) return false;
+    const d = detailFields;
+    d.dir = dir; d.port = 0; d.size = size; d.gpaHi = gpaHi; d.gpaLo = gpaLo; d.msr = 0;
+    if (hexU64(b, va, vz)) { d.valHi = u64[0]; d.valLo = u64[1]; d.flags = F_SIZE | F_GPA | F_VALUE; }
+    else { d.valHi = 0; d.valLo = 0; d.flags = F_SIZE | F_GPA; }
+    this.asm.detail(EV_MMIO, cpu, pid);
+    return true;
   }
 
   private mmio(b: Buffer, p: number, e: number, cpu: number, pid: number, fast: boolean): string | null {
