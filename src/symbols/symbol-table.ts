@@ -210,10 +210,16 @@ export class SymbolTable {
   /** [lowest start, highest end) of the functions; null when empty. */
   textRange(): [bigint, bigint] | null {
     if (this.size === 0) return null;
-    let hi = 0n;
-    for (const e of this.ends) if (e > hi) hi = e;
-    return [this.starts[0], hi];
+    // Asked for by the slide decision and the user-space bound: a pass over every end of a 200k-symbol map, once.
+    if (this.range === undefined) {
+      let hi = 0n;
+      for (const e of this.ends) if (e > hi) hi = e;
+      this.range = [this.starts[0], hi];
+    }
+    return [this.range[0], this.range[1]];
   }
+
+  private range: [bigint, bigint] | undefined;
 
   get(i: number): FunctionSymbol {
     return { name: this.name(i), module: this.module(i), start: this.starts[i], end: this.ends[i], sized: this.sized[i] === 1 };
