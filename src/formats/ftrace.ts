@@ -253,12 +253,30 @@ function prefixAfterContext(b: Buffer, t: number, e: number, c: number): boolean
   p++;
   if (p >= e || (b[p] !== 32 && b[p] !== 9)) return false;
   while (p < e && (b[p] === 32 || b[p] === 9)) p++;
+  // [`kvm:`] `kvm_<name>:`, the usual names (and their kind) from one word
+  let i = p;
+  if (i + 9 > e) return false;
+  const v = bytesView(b);
+  let w = v.getUint32(i);
   let perf = false;
-  if (p + 4 < e && b[p] === 107 && b[p + 1] === 118 && b[p + 2] === 109 && b[p + 3] === 58) { perf = true; p += 4; }
-  const i = p;
-  if (i + 4 >= e || bytesView(b).getUint32(i) !== 0x6b766d5f) return false; // kvm_
-  let j = i + 4;
-  while (j < e && (((x = b[j]) >= 97 && x <= 122) || x === 95)) j++;
+  if (w === 0x6b766d3a) { // kvm:
+    perf = true;
+    i += 4;
+    if (i + 9 > e) return false;
+    w = v.getUint32(i);
+  }
+  if (w !== 0x6b766d5f) return false; // kvm_
+  w = v.getUint32(i + 4);
+  let j: number, kind: number;
+  if (w === 0x65786974 && b[i + 8] === 58) { j = i + 8; kind = EV_EXIT; } // exit:
+  else if (w === 0x70696f3a) { j = i + 7; kind = EV_PIO; } // pio:
+  else if (w === 0x656e7472 && i + 9 < e && b[i + 8] === 121 && b[i + 9] === 58) { j = i + 9; kind = EV_ENTRY; } // entry:
+  else if (w === 0x6d6d696f && b[i + 8] === 58) { j = i + 8; kind = EV_MMIO; } // mmio:
+  else {
+    j = i + 4;
+    while (j < e && (((x = b[j]) >= 97 && x <= 122) || x === 95)) j++;
+    kind = KIND_UNKNOWN;
+  }
   if (j >= e || b[j] !== 58 || (j + 1 < e && b[j + 1] !== 32)) return false;
   pre.tsSec = sec;
   pre.tsFrac = frac * POW10[9 - digits];
@@ -268,10 +286,7 @@ function prefixAfterContext(b: Buffer, t: number, e: number, c: number): boolean
   pre.event = i;
   pre.eventEnd = j;
   pre.payload = j + 1;
-  // eventKind of the usual names, from one word (j >= i + 7 and j < e, so i + 8 <= e)
-  const n = j - i - 4;
-  const w = n >= 3 ? bytesView(b).getUint32(i + 4) : 0;
-  pre.kind = n === 4 && w === 0x65786974 ? EV_EXIT : n === 5 && w === 0x656e7472 && b[i + 8] === 121 ? EV_ENTRY : n === 3 && w === 0x70696f3a ? EV_PIO : n === 4 && w === 0x6d6d696f ? EV_MMIO : KIND_UNKNOWN;
+  pre.kind = kind;
   pre.cpu = ctxCpu[c]; pre.pid = ctxPid[c]; pre.tgid = ctxTgid[c];
   ctxLast = c;
   return true;
