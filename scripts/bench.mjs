@@ -9,13 +9,14 @@
 // where a reference tool is missing (trace-cmd, pandas) its row says so.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
 const out = join(root, 'bench', 'out');
 mkdirSync(out, { recursive: true });
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const loadStart = loadavg().map((x) => x.toFixed(2)).join(' ');
 const bin = join(root, 'bin', 'exitscope.js');
 const guestMap = join(root, 'traces', 'guest-2.6.27-i386.map');
 const env = { ...process.env, EXITSCOPE_NO_CACHE: '' };
@@ -167,7 +168,7 @@ const md = [
   '',
   `Run ${new Date().toISOString().slice(0, 10)} on ${cpus().length} x ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ` +
     `mawk ${spawnSync('mawk', ['-W', 'version'], { encoding: 'utf8' }).stdout.split('\n')[0]}; ${hasPandas ? 'pandas ' + spawnSync(python, ['-c', 'import pandas; print(pandas.__version__)'], { encoding: 'utf8' }).stdout.trim() : 'no pandas'}; ` +
-    `${traceCmdVersion ?? 'no trace-cmd'}.`,
+    `${traceCmdVersion ?? 'no trace-cmd'}. Load average at the start ${loadStart}, at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')} (the machine's other work skews the ratios of a run: exitscope's threads share the cores, mawk is one thread).`,
   `Inputs: ${nExits.toLocaleString('en-US')} emulated netperf exits as canonical CSV (${mb(csv2)} MB), trace-cmd report -t text (${mb(txt2)} MB), trace.dat (${mb(dat2)} MB); ${RUNS} alternating runs, medians; peak RSS from GNU time. Every speed row first checks that exitscope and the reference agree per RIP (count and time to the ns).`,
   '',
   '| | target | measured | |',
