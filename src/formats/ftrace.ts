@@ -203,7 +203,8 @@ const CTX_N = 4, CTX_MAX = 256;
 const ctxBytes = new Uint8Array(CTX_N * CTX_MAX);
 const ctxView = new DataView(ctxBytes.buffer);
 const ctxLen = new Int32Array(CTX_N).fill(-1);
-const ctxCpu = new Int32Array(CTX_N), ctxPid = new Int32Array(CTX_N), ctxTgid = new Int32Array(CTX_N);
+// Float64: the fields are whatever numbers parseContext read (a pid of 11 digits stays as it is).
+const ctxCpu = new Float64Array(CTX_N), ctxPid = new Float64Array(CTX_N), ctxTgid = new Float64Array(CTX_N);
 let ctxLast = 0, ctxNext = 0;
 
 /** After parseContext(b, s, t - 1): keep b[s, t) and its fields. */

@@ -1,0 +1,152 @@
+/**
+ * The text parser's shortcuts must read every line as its general code does:
+ * - a line that starts with a remembered context (the bytes before the
+ *   timestamp of a recent event line) is checked from the timestamp on, instead
+ *   of searching for `kvm_` and parsing the context again;
+ * - kvm_exit / kvm_pio / kvm_mmio payloads in their usual layout are read by
+ *   straight-line code, anything else by the token loops.
+ * Each case here is parsed both ways and the records and rejections compared.
+ */
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { TextLineParser } from '../src/formats/ftrace.js';
+import { detailFields } from '../src/formats/exit-assembler.js';
+import type { EventSink } from '../src/formats/events.js';
+import { TimeBase } from '../src/model/time.js';
+import { REASONS } from '../src/model/reasons.js';
+import { fx } from './helpers.js';
+
+/** What the sink and the accounting saw for the last of `lines` (all parsed by one fresh parser). */
+function lastLine(lines: string[]): string {
+  const log: string[] = [];
+  const d = detailFields;
+  const sink: EventSink = {
+    exit: (ts, cpu, pid, vcpu, reason, hi, lo, flags) => { log.push(`exit ${ts} ${cpu} ${pid} ${vcpu} ${REASONS.get(reason).name} ${hi} ${lo} ${flags}`); },
+    entry: (ts, cpu, pid, vcpu) => { log.push(`entry ${ts} ${cpu} ${pid} ${vcpu}`); },
+    detail: (k, cpu, pid) => { log.push(`detail ${k} ${cpu} ${pid} ${d.flags} ${d.dir} ${d.port} ${d.size} ${d.valHi} ${d.valLo} ${d.gpaHi} ${d.gpaLo} ${d.msr}`); return true; },
+    userspace: (cpu, pid) => { log.push(`userspace ${cpu} ${pid}`); return true; },
+    lost: (cpu, n) => { log.push(`lost ${cpu} ${n}`); },
+    bufferStarted: (cpu) => { log.push(`buffer ${cpu}`); },
+    setTgid: (pid, tgid) => { log.push(`tgid ${pid} ${tgid}`); },
+  };
+  const stats = { events: 0, skipped: 0 };
+  const p = new TextLineParser(sink, new TimeBase(), { stats, reject: (l, r) => log.push(`reject ${l} ${r}`), counters: { guestEvents: 0 } });
+  let before = 0;
+  lines.forEach((l, k) => {
+    const b = Buffer.from(l + '\n', 'latin1');
+    before = log.length;
+    p.handleLine(b, 0, b.length - 1, k + 1);
+  });
+  return `${log.slice(before).join(' | ')} events=${stats.events} skipped=${stats.skipped} flavour=${p.flavour}`;
+}
+
+/** Four event lines with contexts of their own: afterwards no context of the lines under test is remembered. */
+const EVICT = [1, 2, 3, 4].map((k) => ` evict-${900 + k} [09${k}] d.... 1.00000${k}: kvm_entry: vcpu ${k}`);
+/** The first event line: the time base. */
+const FIRST = ' first-999 [099] d.... 1.000000: kvm_entry: vcpu 9';
+
+/** Deterministic pseudo-random numbers (mulberry32). */
+function rng(seed: number): (n: number) => number {
+  return (n) => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) % n;
+  };
+}
+
+const KEYWORDS = ['vcpu', 'reason', 'rip', 'at', 'size', 'count', 'val', 'len', 'gpa', 'pio_read', 'pio_write', 'mmio', 'read', 'write',
+  'unsatisfied-read', 'UNKNOWN', '(74)', 'excp', 'FAILED_VMENTRY', 'kvm_exit:', 'kvm:', '0x', '0X1f', '0xffffffffffffffff1', '99999999999', '', '\t', ':', '.', 'zz'];
+
+/** A variant of `s`: a token dropped, doubled, swapped, replaced or inserted, a blank doubled or dropped, a byte changed, or the line cut. */
+function mutate(s: string, r: (n: number) => number): string {
+  const t = s.split(' ');
+  const k = r(t.length);
+  switch (r(9)) {
+    case 0: t.splice(k, 1); break;
+    case 1: t.splice(k, 0, t[k]); break;
+    case 2: if (k + 1 < t.length) [t[k], t[k + 1]] = [t[k + 1], t[k]]; break;
+    case 3: t.splice(k + 1, 0, KEYWORDS[r(KEYWORDS.length)]); break;
+    case 4: t[k] = KEYWORDS[r(KEYWORDS.length)]; break;
+    case 5: t.splice(k, 0, ''); break;
+    case 6: return s.slice(0, r(s.length + 1));
+    case 7: { const p = r(s.length); return s.slice(0, p) + ' \t:.0x9k_'[r(9)] + s.slice(p + 1); }
+    default: t.push(KEYWORDS[r(KEYWORDS.length)]);
+  }
+  return t.join(' ');
+}
+
+/** Event lines of the fixtures and of a trace-cmd report like bench's. */
+function sampleLines(): string[] {
+  const out: string[] = [];
+  for (const f of ['trace-cmd-6x.txt', 'latency-4vcpu.txt', 'perf-script.txt', 'two-vms-tgid.txt', 'svm-5x-ns.txt', 'traceevent-vmx.txt', 'ftrace-2.6-old.txt']) {
+    for (const l of readFileSync(fx('ftrace', f), 'latin1').split('\n')) if (/kvm_/.test(l)) out.push(l.replace(/\r$/, ''));
+  }
+  const ctx = '      CPU 0/KVM-4242 [001] d.... ';
+  out.push(
+    ctx + '1000.000006739: kvm_exit: vcpu 0 reason IO_INSTRUCTION rip 0xc040a196 info1 0x0000000000000000 info2 0x0000000000000000 intr_info 0x00000000 error_code 0x00000000 requests 0x0000000000000000',
+    ctx + '1000.000006739: kvm_pio: pio_write at 0x40 size 1 count 1 val 0xa9 ',
+    ctx + '1000.000006739: kvm_pio: pio_read at 0xc13e size 2 count 1 val 0x5 ',
+    ctx + '1000.000011992: kvm_entry: vcpu 0, rip 0xc040a196 intr_info 0x00000000 error_code 0x00000000',
+    ctx + '1000.000188658: kvm_mmio: mmio write len 4 gpa 0xfee000b0 val 0x0',
+    ctx + '1000.000188658: kvm_mmio: mmio unsatisfied-read len 8 gpa 0xfebf1000 val 0xffffffffffffffff',
+    ctx + '1000.000188658: kvm_exit: vcpu 1 reason EPT_VIOLATION rip 0xffffffff81000000 info1 0x0000000000000181',
+    ctx + '1000.000188658: kvm_exit: reason io_instruction rip 0xc01e4473',
+    '  [001]   770.850307:                       kvm:kvm_exit: vcpu 0 reason HLT rip 0x1',
+  );
+  return out;
+}
+
+describe('text parser shortcuts read lines as the general code does', () => {
+  it('a line after a remembered context (hit) and after other contexts (miss) give the same records', () => {
+    const r = rng(11);
+    const lines = sampleLines();
+    let n = 0;
+    for (const base of lines) {
+      // The context: what precedes the timestamp `digits.digits:`.
+      const m = /^(.*?)(\d*\.\d+:.*)$/.exec(base);
+      if (!m) continue;
+      const [, ctx, rest] = m;
+      for (let v = 0; v < 12; v++) {
+        const tail = v === 0 ? rest : mutate(rest, r);
+        const line = ctx + tail;
+        const hit = lastLine([FIRST, ...EVICT, base, line]);
+        const miss = lastLine([FIRST, base, ...EVICT, line]);
+        expect(hit, JSON.stringify(line)).toBe(miss);
+        n++;
+      }
+    }
+    expect(n).toBeGreaterThan(300);
+  });
+
+  it('kvm_exit / kvm_pio / kvm_mmio payloads: the straight-line readers give what the token loops give', () => {
+    const r = rng(7);
+    const payloads = sampleLines().filter((l) => /kvm_(exit|pio|mmio): /.test(l));
+    let n = 0;
+    for (const base of payloads) {
+      for (let v = 0; v < 25; v++) {
+        const line = v === 0 ? base : mutate(base, r);
+        const at = line.search(/kvm_(exit|pio|mmio): /);
+        if (at < 0) continue;
+        const colon = line.indexOf(': ', at) + 1;
+        // An unknown first token sends the payload to the token loop, which skips it.
+        const general = line.slice(0, colon) + ' zz' + line.slice(colon);
+        // (a line that is no event line is quoted in its rejection)
+        const quoted = /'.*'/;
+        expect(lastLine([FIRST, line]).replace(quoted, ''), JSON.stringify(line)).toBe(lastLine([FIRST, general]).replace(quoted, ''));
+        n++;
+      }
+    }
+    expect(n).toBeGreaterThan(300);
+  });
+
+  it('trailing tokens after a usual payload still count', () => {
+    const ctx = '      CPU 0/KVM-4242 [001] d.... 1000.000006739: ';
+    // kvm_pio: a later `at` moves the port; kvm_mmio: a later `gpa` moves the address.
+    expect(lastLine([ctx + 'kvm_exit: vcpu 0 reason IO_INSTRUCTION rip 0x1', ctx + 'kvm_pio: pio_write at 0x40 size 1 count 1 val 0xa9 at 0x50'])).toContain(`detail 2 1 4242 ${1 | 2 | 4} 2 80 1 0 169`);
+    expect(lastLine([ctx + 'kvm_pio: pio_write at 0x40 size 1 count 1 val 0xa9 at'])).toContain('reject 1 kvm_pio: bad port');
+    expect(lastLine([ctx + 'kvm_mmio: mmio write len 4 gpa 0xfee000b0 val 0x0 gpa 0x10'])).toMatch(/detail 3 1 4242 \d+ 2 0 4 0 0 0 16 0/);
+    expect(lastLine([ctx + 'kvm_exit: vcpu 0 reason PF excp rip 0x10 info1 0x0'])).toContain('exit 0 1 4242 0 PF excp');
+  });
+});
