@@ -163,6 +163,34 @@ export class LineSplitter {
     return { buf, bounds: Int32Array.of(0, end), count: 1, firstLine: ++this.lines };
   }
 
+  /** Where scan stopped: after the last line it found; the newline of the overlong line it stopped at, else -1. */
+  private next = 0;
+  private overlongEnd = -1;
+
+  /**
+   * The lines of buf from start on into bounds, up to the last newline or to
+   * a line longer than MAX_LINE_BYTES; their count. A plain loop outside the
+   * generator: its locals stay in registers.
+   */
+  private scan(buf: Buffer, start: number): number {
+    let bounds = this.bounds, count = 0;
+    this.overlongEnd = -1;
+    for (;;) {
+      const nl = buf.indexOf(10, start);
+      if (nl < 0) break;
+      let end = nl;
+      if (end > start && buf[end - 1] === 13) end--;
+      if (end - start > MAX_LINE_BYTES) { this.overlongEnd = nl; break; }
+      if (2 * count + 2 > bounds.length) { this.grow(count); bounds = this.bounds; }
+      bounds[2 * count] = start;
+      bounds[2 * count + 1] = end;
+      count++;
+      start = nl + 1;
+    }
+    this.next = start;
+    return count;
+  }
+
   async *batches(chunks: AsyncIterable<Buffer>): AsyncGenerator<LineBatch> {
     let carry: Buffer[] = [];
     let carryLen = 0;
@@ -186,28 +214,17 @@ export class LineSplitter {
         carry = []; carryLen = 0;
         start = nl + 1;
       }
-      let count = 0;
       for (;;) {
-        const nl = buf.indexOf(10, start);
-        if (nl < 0) break;
-        let end = nl;
-        if (end > start && buf[end - 1] === 13) end--;
-        if (end - start > MAX_LINE_BYTES) {
-          // A huge line inside one buffer: hand on the lines before it, report it, go on after it.
-          if (count > 0) { yield { buf, bounds: this.bounds, count, firstLine: this.lines + 1 }; this.lines += count; count = 0; }
-          this.onOverlong(++this.lines);
-          start = nl + 1;
-          continue;
+        const count = this.scan(buf, start);
+        start = this.next;
+        if (count > 0) {
+          yield { buf, bounds: this.bounds, count, firstLine: this.lines + 1 };
+          this.lines += count;
         }
-        this.grow(count);
-        this.bounds[2 * count] = start;
-        this.bounds[2 * count + 1] = end;
-        count++;
-        start = nl + 1;
-      }
-      if (count > 0) {
-        yield { buf, bounds: this.bounds, count, firstLine: this.lines + 1 };
-        this.lines += count;
+        if (this.overlongEnd < 0) break;
+        // A huge line inside one buffer: the lines before it went on, report it, go on after it.
+        this.onOverlong(++this.lines);
+        start = this.overlongEnd + 1;
       }
       if (start < buf.length) {
         if (buf.length - start > MAX_LINE_BYTES) overlong = true;
