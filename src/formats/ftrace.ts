@@ -348,6 +348,8 @@ export class TextLineParser {
   private readonly prefixEvents: number[] = [];
   private hostPrefix = -1;
   private eventsSeen = false;
+  /** Events began and the input declared no file prefixes: handleLine may take its shortcut. */
+  private plain = false;
   private readonly tsOffset: () => number;
 
   constructor(private readonly sink: EventSink, readonly time: TimeBase, private readonly acc: LineAccounting) {
@@ -396,6 +398,21 @@ export class TextLineParser {
 
   handleLine(b: Buffer, s: number, e: number, line: number): void {
     const acc = this.acc, st = acc.stats;
+    if (this.plain && line !== 1) {
+      // What the code below does with a line that starts with a remembered context, once events began in a one-file input.
+      let p0 = s;
+      while (p0 < e && (b[p0] === 32 || b[p0] === 9)) p0++;
+      const c0 = b[p0];
+      if (p0 < e && c0 !== 35 && !(c0 === 67 && b[p0 + 3] === 58) && prefixFromContext(b, p0, e)) {
+        const kind = pre.kind !== KIND_UNKNOWN ? pre.kind : eventKind(b, pre.event, pre.eventEnd);
+        if (pre.tgid > 0) this.sink.setTgid(pre.pid, pre.tgid);
+        if (kind === EV_NONE) { st.skipped++; return; }
+        const err = this.dec.decode(kind, b, pre.payload, e, this.tsOffset, pre.cpu, pre.pid);
+        if (err !== null) acc.reject(line, err);
+        else st.events++;
+        return;
+      }
+    }
     if (line === 1 && e - s >= 3 && b[s] === 0xef && b[s + 1] === 0xbb && b[s + 2] === 0xbf) s += 3;
     let p0 = skipSpaces(b, s, e);
     if (p0 >= e) { st.skipped++; return; }
@@ -438,6 +455,8 @@ export class TextLineParser {
     if (pre.tgid > 0) this.sink.setTgid(pre.pid, pre.tgid);
     if (from >= 0 && this.hostPrefix < 0 && (kind === EV_EXIT || kind === EV_ENTRY)) this.hostPrefix = from;
     if (!this.flavour) this.flavour = pre.perf ? 'perf-script' : 'ftrace';
+    // Declared file prefixes come before the first event: none now, none later.
+    this.plain = this.prefixes.length === 0;
     if (kind === EV_NONE) { st.skipped++; return; }
     const err = this.dec.decode(kind, b, pre.payload, e, this.tsOffset, pre.cpu, pre.pid);
     if (err !== null) acc.reject(line, err);
