@@ -203,14 +203,14 @@ const CTX_N = 4, CTX_MAX = 256;
 const ctxBytes = new Uint8Array(CTX_N * CTX_MAX);
 const ctxView = new DataView(ctxBytes.buffer);
 const ctxLen = new Int32Array(CTX_N).fill(-1);
-// Float64: the fields are whatever numbers parseContext read (a pid of 11 digits stays as it is).
-const ctxCpu = new Float64Array(CTX_N), ctxPid = new Float64Array(CTX_N), ctxTgid = new Float64Array(CTX_N);
+// Int32, as most pids are: a context whose fields do not fit is not remembered (an 11-digit pid stays as parseContext read it).
+const ctxCpu = new Int32Array(CTX_N), ctxPid = new Int32Array(CTX_N), ctxTgid = new Int32Array(CTX_N);
 let ctxLast = 0, ctxNext = 0;
 
 /** After parseContext(b, s, t - 1): keep b[s, t) and its fields. */
 function rememberContext(b: Buffer, s: number, t: number): void {
   const len = t - s;
-  if (len > CTX_MAX) return;
+  if (len > CTX_MAX || pre.cpu !== (pre.cpu | 0) || pre.pid !== (pre.pid | 0) || pre.tgid !== (pre.tgid | 0)) return;
   const c = ctxNext;
   ctxNext = (c + 1) % CTX_N;
   ctxLen[c] = len;
