@@ -40,8 +40,12 @@ function lastLine(lines: string[]): string {
   return `${log.slice(before).join(' | ')} events=${stats.events} skipped=${stats.skipped} flavour=${p.flavour}`;
 }
 
-/** Four event lines with contexts of their own: afterwards no context of the lines under test is remembered. */
-const EVICT = [1, 2, 3, 4].map((k) => ` evict-${900 + k} [09${k}] d.... 1.00000${k}: kvm_entry: vcpu ${k}`);
+/**
+ * Two event lines with contexts of 4 and 5 bytes: afterwards the parser looks
+ * for remembered contexts of those lengths only, so the lines under test (whose
+ * contexts are longer) take the general path.
+ */
+const EVICT = ['x-9 1.000001: kvm_entry: vcpu 1', 'x-91 1.000002: kvm_entry: vcpu 2'];
 /** The first event line: the time base. */
 const FIRST = ' first-999 [099] d.... 1.000000: kvm_entry: vcpu 9';
 

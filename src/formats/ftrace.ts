@@ -159,7 +159,7 @@ function findKvm(b: Buffer, from: number, e: number): number {
  * no kvm event there.
  */
 function parseKvmPrefix(b: Buffer, s: number, e: number): boolean {
-  if (CTX_MAX > 0 && prefixFromContext(b, s, e)) return true;
+  if (prefixFromContext(b, s, e)) return true;
   let from = s;
   for (;;) {
     const i = findKvm(b, from, e);
@@ -193,42 +193,54 @@ function parseKvmPrefix(b: Buffer, s: number, e: number): boolean {
  * The contexts (the bytes before the timestamp) of recent event lines and what
  * parseContext read from them. trace-cmd pads comm, pid, cpu and flags to fixed
  * widths and a vcpu thread writes line after line, so most lines begin with
- * the bytes of one a little before. Then the context's fields are the same
+ * the bytes of one a little before (a table of 256, placed by their length and
+ * last 16 bytes: many vcpu threads on many CPUs). Then the context's fields are the same
  * (parseContext reads nothing else), and no `kvm_` that starts in it can be
  * the event: none did on that line, and the bytes past the context that their
  * checks reach (the timestamp's first digit) cannot pass them either. What
  * follows the context is checked as parseKvmPrefix does, else it decides.
  */
-const CTX_N = 4, CTX_MAX = 256;
+const CTX_BITS = 8, CTX_N = 1 << CTX_BITS, CTX_MAX = 128;
 const ctxBytes = new Uint8Array(CTX_N * CTX_MAX);
 const ctxView = new DataView(ctxBytes.buffer);
 const ctxLen = new Int32Array(CTX_N).fill(-1);
 // Int32, as most pids are: a context whose fields do not fit is not remembered (an 11-digit pid stays as parseContext read it).
 const ctxCpu = new Int32Array(CTX_N), ctxPid = new Int32Array(CTX_N), ctxTgid = new Int32Array(CTX_N);
-let ctxLast = 0, ctxNext = 0;
+/** The lengths of the last two contexts remembered or found (padded layouts have one). */
+let ctxLen0 = -1, ctxLen1 = -1;
+
+/** The table slot of the context b[t - len, t): its length and last 16 bytes (the pid, cpu and flags; v: bytesView(b)). */
+function ctxSlot(v: DataView, t: number, len: number): number {
+  let h = Math.imul(len, 0x9e3779b1);
+  if (len >= 4) h = Math.imul(h ^ v.getInt32(t - 4), 0x85ebca6b);
+  if (len >= 8) h = Math.imul(h ^ v.getInt32(t - 8), 0xc2b2ae35);
+  if (len >= 12) h = Math.imul(h ^ v.getInt32(t - 12), 0x85ebca6b);
+  if (len >= 16) h = Math.imul(h ^ v.getInt32(t - 16), 0xc2b2ae35);
+  return (h ^ (h >>> 15)) >>> (32 - CTX_BITS);
+}
 
 /** After parseContext(b, s, t - 1): keep b[s, t) and its fields. */
 function rememberContext(b: Buffer, s: number, t: number): void {
   const len = t - s;
   if (len > CTX_MAX || pre.cpu !== (pre.cpu | 0) || pre.pid !== (pre.pid | 0) || pre.tgid !== (pre.tgid | 0)) return;
-  const c = ctxNext;
-  ctxNext = (c + 1) % CTX_N;
+  const c = ctxSlot(bytesView(b), t, len);
   ctxLen[c] = len;
   for (let p = 0, q = c * CTX_MAX; p < len; p++, q++) ctxBytes[q] = b[s + p];
   ctxCpu[c] = pre.cpu; ctxPid[c] = pre.pid; ctxTgid[c] = pre.tgid;
-  ctxLast = c;
+  if (len !== ctxLen0) { ctxLen1 = ctxLen0; ctxLen0 = len; }
 }
 
 /** parseKvmPrefix for a line that starts with a remembered context; false when it does not (or is otherwise unusual). */
 function prefixFromContext(b: Buffer, s: number, e: number): boolean {
-  for (let n = 0; n < CTX_N; n++) {
-    const c = (ctxLast + n) % CTX_N;
-    const len = ctxLen[c];
-    if (len < 0) continue;
+  const view = bytesView(b);
+  for (let r = 0; r < 2; r++) {
+    const len = r === 0 ? ctxLen0 : ctxLen1;
+    if (len < 0) return false;
     const t = s + len;
     if (t >= e) continue;
+    const c = ctxSlot(view, t, len);
+    if (ctxLen[c] !== len) continue;
     // compare from the end (the cpu and pid differ first), 4 bytes at a time
-    const view = bytesView(b);
     const base = c * CTX_MAX - s;
     let p = t - 4;
     while (p >= s && view.getUint32(p) === ctxView.getUint32(base + p)) p -= 4;
@@ -236,6 +248,7 @@ function prefixFromContext(b: Buffer, s: number, e: number): boolean {
     p += 3;
     while (p >= s && b[p] === ctxBytes[base + p]) p--;
     if (p >= s) continue;
+    if (r === 1) { ctxLen1 = ctxLen0; ctxLen0 = len; }
     return prefixAfterContext(b, t, e, c);
   }
   return false;
@@ -289,7 +302,6 @@ function prefixAfterContext(b: Buffer, t: number, e: number, c: number): boolean
   pre.payload = j + 1;
   pre.kind = kind;
   pre.cpu = ctxCpu[c]; pre.pid = ctxPid[c]; pre.tgid = ctxTgid[c];
-  ctxLast = c;
   return true;
 }
 
