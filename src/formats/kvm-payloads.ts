@@ -73,6 +73,28 @@ function hexU64(b: Buffer, s: number, e: number): boolean {
   return true;
 }
 
+/**
+ * hexU64 over the token at s (it ends at a blank or e); cur.pos = its end.
+ * The usual `0x` and 1 to 8 hex digits are read as the token is scanned.
+ */
+function hexToken(b: Buffer, s: number, e: number): boolean {
+  if (s + 2 < e && b[s] === 48 && b[s + 1] === 120) {
+    let p = s + 2, lo = 0, d = 0;
+    while (p < e && (d = HEX_DIGIT[b[p]]) >= 0) { lo = lo * 16 + d; p++; }
+    const n = p - s - 2;
+    if (n >= 1 && n <= 8 && (p === e || b[p] === 32 || b[p] === 9)) {
+      cur.pos = p;
+      u64[0] = 0;
+      u64[1] = lo;
+      return true;
+    }
+  }
+  let p = s;
+  while (p < e && b[p] !== 32 && b[p] !== 9) p++;
+  cur.pos = p;
+  return hexU64(b, s, p);
+}
+
 /** Decodes one input's payloads; keeps the input's reason spellings and vendor. */
 export class KvmPayloadDecoder {
   readonly reasons = new ReasonCache();
@@ -130,9 +152,7 @@ export class KvmPayloadDecoder {
     if (p + 3 >= e || (v.getUint32(p) & 0xffffff00) !== 0x72697000 || ((c = b[p + 3]) !== 32 && c !== 9)) return false;
     p += 4;
     while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    const hs = p;
-    while (p < e && (c = b[p]) !== 32 && c !== 9) p++;
-    if (!hexU64(b, hs, p)) return false;
+    if (!hexToken(b, p, e)) return false;
     const ripHi = u64[0], ripLo = u64[1];
     if (reason < 0) reason = this.reasons.rememberToken(b, v, rs, re, e);
     this.asm.exit(ts(), cpu, pid, vcpu, reason, ripHi, ripLo, 0);
@@ -223,17 +243,16 @@ export class KvmPayloadDecoder {
     if (p + 2 >= e || v.getUint16(p) !== 0x6174 || ((c = b[p + 2]) !== 32 && c !== 9)) return false;
     p += 3;
     while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    let va = p;
-    while (p < e && (c = b[p]) !== 32 && c !== 9) p++;
-    if (!hexU64(b, va, p) || u64[0] !== 0 || u64[1] > 0xffff) return false;
+    if (!hexToken(b, p, e) || u64[0] !== 0 || u64[1] > 0xffff) return false;
     const port = u64[1];
+    p = cur.pos;
     while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     // `size` + blank + digits + blank
     if (p + 4 >= e || v.getUint32(p) !== 0x73697a65 || ((c = b[p + 4]) !== 32 && c !== 9)) return false;
     p += 5;
     while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     let size = 0;
-    va = p;
+    let va = p;
     while (p < e && (c = b[p]) >= 48 && c <= 57) { size = size * 10 + (c - 48); p++; }
     if (p === va || p >= e || (c !== 32 && c !== 9)) return false;
     while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
@@ -249,14 +268,14 @@ export class KvmPayloadDecoder {
     if (p + 3 >= e || (v.getUint32(p) & 0xffffff00) !== 0x76616c00 || ((c = b[p + 3]) !== 32 && c !== 9)) return false;
     p += 4;
     while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    va = p;
-    while (p < e && (c = b[p]) !== 32 && c !== 9) p++;
-    const vz = p;
+    const hasVal = hexToken(b, p, e);
+    const valHi = u64[0], valLo = u64[1];
+    p = cur.pos;
     while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     if (p < e) return false;
     const d = detailFields;
     d.dir = dir; d.port = port; d.size = size; d.gpaHi = 0; d.gpaLo = 0; d.msr = 0;
-    if (hexU64(b, va, vz)) { d.valHi = u64[0]; d.valLo = u64[1]; d.flags = F_PORT | F_SIZE | F_VALUE; }
+    if (hasVal) { d.valHi = valHi; d.valLo = valLo; d.flags = F_PORT | F_SIZE | F_VALUE; }
     else { d.valHi = 0; d.valLo = 0; d.flags = F_PORT | F_SIZE; }
     this.asm.detail(EV_PIO, cpu, pid);
     return true;
@@ -325,23 +344,22 @@ export class KvmPayloadDecoder {
     if (p + 3 >= e || (v.getUint32(p) & 0xffffff00) !== 0x67706100 || ((c = b[p + 3]) !== 32 && c !== 9)) return false;
     p += 4;
     while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    va = p;
-    while (p < e && (c = b[p]) !== 32 && c !== 9) p++;
-    if (!hexU64(b, va, p)) return false;
+    if (!hexToken(b, p, e)) return false;
     const gpaHi = u64[0], gpaLo = u64[1];
+    p = cur.pos;
     while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     // `val` + blank + hex, then nothing
     if (p + 3 >= e || (v.getUint32(p) & 0xffffff00) !== 0x76616c00 || ((c = b[p + 3]) !== 32 && c !== 9)) return false;
     p += 4;
     while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    va = p;
-    while (p < e && (c = b[p]) !== 32 && c !== 9) p++;
-    const vz = p;
+    const hasVal = hexToken(b, p, e);
+    const valHi = u64[0], valLo = u64[1];
+    p = cur.pos;
     while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     if (p < e) return false;
     const d = detailFields;
     d.dir = dir; d.port = 0; d.size = size; d.gpaHi = gpaHi; d.gpaLo = gpaLo; d.msr = 0;
-    if (hexU64(b, va, vz)) { d.valHi = u64[0]; d.valLo = u64[1]; d.flags = F_SIZE | F_GPA | F_VALUE; }
+    if (hasVal) { d.valHi = valHi; d.valLo = valLo; d.flags = F_SIZE | F_GPA | F_VALUE; }
     else { d.valHi = 0; d.valLo = 0; d.flags = F_SIZE | F_GPA; }
     this.asm.detail(EV_MMIO, cpu, pid);
     return true;
