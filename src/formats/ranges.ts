@@ -43,12 +43,14 @@ export type RangeMessage =
  * The bytes of the lines starting in [start, end). Two read buffers take turns:
  * a yielded buffer stays valid until the next one after it is asked for (the
  * line splitter copies the partial line it carries over), so a range costs
- * 2 MiB however long, instead of a fresh megabyte of garbage per read.
+ * 2 MiB however long, instead of a fresh megabyte of garbage per read. The
+ * read of the next buffer is started before this one is yielded, so the file
+ * system (libuv's thread pool) fills it while the caller parses this one.
  */
 export async function* rangeBytes(path: string, start: number, end: number): AsyncGenerator<Buffer> {
   const fh = await open(path, 'r');
   const bufs: Buffer[] = [];
-  let turn = 0;
+  let pending: Promise<{ got: Buffer; at: number }> | null = null;
   try {
     let pos = start;
     if (start > 0) {
@@ -65,25 +67,33 @@ export async function* rangeBytes(path: string, start: number, end: number): Asy
       pos = found + 1;
     }
     if (pos >= end) return;
-    for (;;) {
-      // Read what the range still holds (and a little more for its last line), at most READ at a time.
-      const want = Math.min(READ, Math.max(8192, end - pos + 4096));
-      turn ^= 1;
+    // Read what the range still holds from `at` (and a little more for its last line), at most READ at a time, into buffer `turn`.
+    const read = (turn: number, at: number): Promise<{ got: Buffer; at: number }> => {
+      const want = Math.min(READ, Math.max(8192, end - at + 4096));
       if (!bufs[turn] || bufs[turn].length < want) bufs[turn] = Buffer.allocUnsafe(want);
       const buf = bufs[turn];
-      const { bytesRead } = await fh.read(buf, 0, want, pos);
-      if (bytesRead === 0) return;
-      const got = buf.subarray(0, bytesRead);
-      if (pos + bytesRead >= end) {
+      return fh.read(buf, 0, want, at).then(({ bytesRead }) => ({ got: buf.subarray(0, bytesRead), at }));
+    };
+    let turn = 0;
+    pending = read(turn, pos);
+    while (pending) {
+      const { got, at } = await pending;
+      pending = null;
+      if (got.length === 0) return;
+      if (at + got.length >= end) {
         // Our last line is the one holding byte end - 1: stop after its newline.
-        const from = Math.max(0, end - 1 - pos);
+        const from = Math.max(0, end - 1 - at);
         const nl = got.indexOf(10, from);
         if (nl >= 0) { yield got.subarray(0, nl + 1); return; }
       }
+      // The other buffer is free: the caller asked for this one, so it is done with the one before.
+      turn ^= 1;
+      pending = read(turn, at + got.length);
       yield got;
-      pos += bytesRead;
     }
   } finally {
+    // A caller that stops early leaves a read in flight: let it finish before the file is closed under it.
+    if (pending) await pending.catch(() => undefined);
     await fh.close();
   }
 }
