@@ -189,10 +189,9 @@ describe('views: callsite, callers of address 0, several inputs', () => {
     ]);
   });
 
-  // Known defect (docs/mutation.md): the callsite view keys the caller on the caller flag alone, so a
-  // caller of 0x0 becomes a row `<- [unknown] 0x0` whose caller is `[firmware]`, where --by caller
-  // says [no caller]. Marked failing until src/analyze/dimensions.ts applies the same rule.
-  it.fails('--by callsite: a caller column of 0x0 is no caller either (fails: the callsite key does not apply that rule)', async () => {
+  // Was a known defect: the callsite view keyed the caller on the caller flag alone, so a caller of 0x0 became a row
+  // `<- [unknown] 0x0` whose caller was `[firmware]`, where --by caller says [no caller].
+  it('--by callsite: a caller column of 0x0 is no caller either', async () => {
     const bySite = await analyze({ inputs: [callerZero()], maps, by: 'callsite', top: 0 });
     expect(bySite.rows.map((r) => [r.key, r.count, r.caller, r.callerAddress, r.address, r.symbol])).toEqual([
       ['alpha+0x10 <- [no caller]', 2, '[no caller]', null, '0xffffffff81000010', 'alpha'],
@@ -202,9 +201,9 @@ describe('views: callsite, callers of address 0, several inputs', () => {
 
   it('--by callsite: a return address is kept exact, and one without a caller says so', async () => {
     const bySite = await analyze({ inputs: [callerZero()], maps, by: 'callsite', top: 0 });
-    const rows = bySite.rows.filter((r) => r.callerAddress !== '0x0');
+    const rows = bySite.rows;
     expect(rows.map((r) => [r.key, r.count, r.caller, r.callerAddress, r.address, r.symbol])).toEqual([
-      ['alpha+0x10 <- [no caller]', 1, '[no caller]', null, '0xffffffff81000010', 'alpha'],
+      ['alpha+0x10 <- [no caller]', 2, '[no caller]', null, '0xffffffff81000010', 'alpha'],
       ['alpha+0x10 <- beta+0x10', 1, 'beta', '0xffffffff81000110', '0xffffffff81000010', 'alpha'],
     ]);
   });

@@ -62,12 +62,9 @@ const CASES: Record<string, () => Promise<unknown>> = {
  * Known defects, reported to the owners of src/ (docs/mutation.md): each such test is
  * marked as failing, so it turns red the day the defect is fixed and the mark must go.
  */
-const KNOWN_DEFECTS: Record<string, string> = {
-  // `exitscope schema emulate-config` prints zod's output form, where every field with a default
-  // is required; a scenario file states only what it sets (emulate --scenario accepts it). An
-  // input file's schema wants z.toJSONSchema(schema, { io: 'input' }).
-  'emulate-config': 'the published schema requires fields a scenario file may leave to their defaults',
-};
+// Defects a published schema is known to have (none now: emulate-config's was zod's output form, which requires every
+// field with a default; input files are published in their input form).
+const KNOWN_DEFECTS: Record<string, string> = {};
 
 describe('published JSON Schemas against real documents', () => {
   beforeAll(async () => {

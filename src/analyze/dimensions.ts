@@ -97,7 +97,8 @@ export const DIMENSION_SPECS: { readonly [K in Dimension]: DimensionSpec } = {
     name: 'callsite', words: 5, symbolic: false, covers: null,
     key(c, i, _in, _r, key, at) {
       key[at] = c.ripHi[i]; key[at + 1] = c.ripLo[i];
-      const has = c.flags[i] & F_CALLER;
+      // As --by caller: a caller address of 0 is no return address at all (user space, where no caller was recorded).
+      const has = c.flags[i] & F_CALLER && (c.callerHi[i] | c.callerLo[i]) !== 0;
       key[at + 2] = has ? 1 : 0; key[at + 3] = has ? c.callerHi[i] : 0; key[at + 4] = has ? c.callerLo[i] : 0;
       return true;
     },

@@ -31,6 +31,9 @@ export const SCHEMAS: Record<string, z.ZodType> = {
   pipeline: PipelineSchema,
 };
 
+/** Input files (a scenario, a pipeline) are validated as they are written: fields with defaults may be left out. */
+const INPUTS = new Set(['emulate-config', 'pipeline']);
+
 export function jsonSchema(name: string): unknown {
-  return z.toJSONSchema(SCHEMAS[name], { unrepresentable: 'any' });
+  return z.toJSONSchema(SCHEMAS[name], { unrepresentable: 'any', io: INPUTS.has(name) ? 'input' : 'output' });
 }

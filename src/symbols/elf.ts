@@ -28,6 +28,9 @@ const STT_FUNC = 2;
 const SHN_UNDEF = 0;
 const SHN_LORESERVE = 0xff00;
 const SHN_ABS = 0xfff1;
+/** The symbol's section index is past 0xfeff: its entry in the SHT_SYMTAB_SHNDX section (linked to the symbol table) holds it. */
+const SHN_XINDEX = 0xffff;
+const SHT_SYMTAB_SHNDX = 18;
 const ET_REL = 1;
 
 interface Section {
@@ -102,6 +105,9 @@ export async function readElfSymbols(path: string, loadBase: bigint | null): Pro
     const strsec = secs[symtab.link];
     const strtab = await read(strsec.offset, strsec.size);
     const symdata = await read(symtab.offset, symtab.size);
+    const symtabIndex = secs.indexOf(symtab);
+    const xsec = secs.find((s) => s.type === SHT_SYMTAB_SHNDX && s.link === symtabIndex);
+    const xindex = xsec ? await read(xsec.offset, xsec.size) : null;
     const relocatable = type === ET_REL;
 
     // Addresses of sections for a relocatable module.
@@ -128,7 +134,14 @@ export async function readElfSymbols(path: string, loadBase: bigint | null): Pro
       const o = k * entsize;
       const nameOff = u32(symdata, o);
       const info = is64 ? symdata[o + 4] : symdata[o + 12];
-      const shndx = is64 ? u16(symdata, o + 6) : u16(symdata, o + 14);
+      let shndx = is64 ? u16(symdata, o + 6) : u16(symdata, o + 14);
+      let reserved = shndx >= SHN_LORESERVE;
+      if (shndx === SHN_XINDEX) {
+        // One 32-bit section index per symbol, in symbol order.
+        if (!xindex || 4 * k + 4 > xindex.length) continue;
+        shndx = u32(xindex, 4 * k);
+        reserved = false;
+      }
       const value = is64 ? u64(symdata, o + 8) : BigInt(u32(symdata, o + 4));
       const size = is64 ? u64(symdata, o + 16) : BigInt(u32(symdata, o + 8));
       const stt = info & 0xf;
@@ -138,7 +151,7 @@ export async function readElfSymbols(path: string, loadBase: bigint | null): Pro
       if (name === '' || name.startsWith('$') || name.startsWith('.L')) continue;
       let start: bigint;
       let inExec = false;
-      if (shndx >= SHN_LORESERVE) {
+      if (reserved) {
         if (shndx !== SHN_ABS || relocatable) continue;
         start = value;
       } else {
@@ -151,7 +164,7 @@ export async function readElfSymbols(path: string, loadBase: bigint | null): Pro
           start = b + value;
         } else start = value;
       }
-      const text = stt === STT_FUNC ? inExec || shndx === SHN_ABS : stt === STT_NOTYPE && inExec;
+      const text = stt === STT_FUNC ? inExec || (reserved && shndx === SHN_ABS) : stt === STT_NOTYPE && inExec;
       out.push({ name, module, start, size: size > 0n ? size : null, text });
     }
     if (!out.some((s) => s.text)) throw new ExitscopeError(`${path}: ELF symbol table has no function symbols`);
