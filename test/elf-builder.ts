@@ -10,12 +10,12 @@
  * classes, byte orders, extended numbering, symbol values, sizes, types and section indices).
  */
 export const ET_REL = 1, ET_EXEC = 2;
-export const SHT_PROGBITS = 1, SHT_SYMTAB = 2, SHT_STRTAB = 3, SHT_NOBITS = 8, SHT_DYNSYM = 11;
+export const SHT_PROGBITS = 1, SHT_SYMTAB = 2, SHT_STRTAB = 3, SHT_NOBITS = 8, SHT_DYNSYM = 11, SHT_SYMTAB_SHNDX = 18;
 export const SHF_WRITE = 1, SHF_ALLOC = 2, SHF_EXECINSTR = 4;
 export const AX = SHF_ALLOC | SHF_EXECINSTR, WA = SHF_WRITE | SHF_ALLOC;
 export const STT_NOTYPE = 0, STT_OBJECT = 1, STT_FUNC = 2, STT_SECTION = 3, STT_FILE = 4;
 export const STB_LOCAL = 0, STB_GLOBAL = 1;
-export const SHN_UNDEF = 0, SHN_ABS = 0xfff1, SHN_COMMON = 0xfff2;
+export const SHN_UNDEF = 0, SHN_LORESERVE = 0xff00, SHN_ABS = 0xfff1, SHN_COMMON = 0xfff2, SHN_XINDEX = 0xffff;
 
 export interface SecSpec {
   name: string;
@@ -55,6 +55,12 @@ export interface ElfSpec {
   extShstrndx?: boolean;
   noSectionHeaders?: boolean;
   classByte?: number;
+  /**
+   * Empty sections placed before `secs` (symbols' shndx 1.. still name `secs`). Past 0xff00
+   * sections in all, a symbol's section index goes to a SHT_SYMTAB_SHNDX section (st_shndx
+   * SHN_XINDEX), and the counts need extShnum / extShstrndx.
+   */
+  padSections?: number;
 }
 
 /** The ELF file's bytes. Sections: null, secs..., .symtab, .strtab, .shstrtab. */
@@ -78,8 +84,17 @@ export function buildElf(spec: ElfSpec): Buffer {
 
   const entsize = is64 ? 24 : 16;
   const symtab = Buffer.alloc(entsize * (spec.syms.length + 1));
-  spec.syms.forEach((s, k) => {
+  const pad = spec.padSections ?? 0;
+  const xindex = Buffer.alloc(4 * (spec.syms.length + 1));
+  let xUsed = false;
+  spec.syms.forEach((s0, k) => {
     const o = (k + 1) * entsize;
+    let s = s0;
+    if (s.shndx >= 1 && s.shndx <= spec.secs.length && pad) {
+      const real = pad + s.shndx;
+      if (real >= SHN_LORESERVE) { (le ? xindex.writeUInt32LE(real, 4 * (k + 1)) : xindex.writeUInt32BE(real, 4 * (k + 1))); xUsed = true; s = { ...s, shndx: SHN_XINDEX }; }
+      else s = { ...s, shndx: real };
+    }
     const info = ((s.bind ?? STB_GLOBAL) << 4) | s.type;
     w32(symtab, o, s.name === null ? 0 : nameOff.get(s.name)!);
     if (is64) {
@@ -89,18 +104,22 @@ export function buildElf(spec: ElfSpec): Buffer {
     }
   });
 
-  const nUser = spec.secs.length;
-  const strIdx = nUser + 2, shstrIdx = nUser + 3, shnum = nUser + 4;
+  const nUser = pad + spec.secs.length;
+  const symIdx = nUser + 1, strIdx = nUser + 2, shstrIdx = nUser + 3, shnum = nUser + 4 + (xUsed ? 1 : 0);
   let shstr = '\0';
   const shName = (n: string) => { const o = shstr.length; shstr += n + '\0'; return o; };
   type H = { name: number; type: number; flags: number; addr: bigint; data: Buffer | null; size: number; link: number; info: number; align: number; entsize: number };
   const hs: H[] = [];
+  const padName = pad ? shName('.pad') : 0;
+  for (let k = 0; k < pad; k++) hs.push({ name: padName, type: SHT_PROGBITS, flags: 0, addr: 0n, data: null, size: 0, link: 0, info: 0, align: 1, entsize: 0 });
   for (const s of spec.secs) hs.push({ name: shName(s.name), type: s.type ?? SHT_PROGBITS, flags: s.flags ?? 0, addr: s.addr ?? 0n, data: (s.type ?? SHT_PROGBITS) === SHT_NOBITS ? null : Buffer.alloc(s.size, 0x90), size: s.size, link: 0, info: 0, align: s.align ?? 1, entsize: 0 });
   hs.push({ name: shName(spec.symtabType === SHT_DYNSYM ? '.dynsym' : '.symtab'), type: spec.symtabType ?? SHT_SYMTAB, flags: 0, addr: 0n, data: symtab, size: symtab.length, link: strIdx, info: 1, align: 8, entsize: spec.symEntsize0 ? 0 : entsize });
   hs.push({ name: shName('.strtab'), type: SHT_STRTAB, flags: 0, addr: 0n, data: strtab, size: strtab.length, link: 0, info: 0, align: 1, entsize: 0 });
+  const shndxName = xUsed ? shName('.symtab_shndx') : 0;
   const shstrName = shName('.shstrtab');
   const shstrtab = Buffer.from(shstr, 'latin1');
   hs.push({ name: shstrName, type: SHT_STRTAB, flags: 0, addr: 0n, data: shstrtab, size: shstrtab.length, link: 0, info: 0, align: 1, entsize: 0 });
+  if (xUsed) hs.push({ name: shndxName, type: SHT_SYMTAB_SHNDX, flags: 0, addr: 0n, data: xindex, size: xindex.length, link: symIdx, info: 0, align: 4, entsize: 4 });
 
   const ehsize = is64 ? 64 : 52, shentsize = is64 ? 64 : 40;
   const chunks: Buffer[] = [];
