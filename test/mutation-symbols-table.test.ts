@@ -137,10 +137,10 @@ describe('sized functions: nesting and padding', () => {
     expect([at(sized, A - 1n), at(sized, 0n), at(unsized, A - 1n)]).toEqual([null, null, null]);
   });
 
-  // Known limitation (reported, not fixed): the walk back from an address stops at the first unsized
-  // symbol that does not hold it, so an unsized label inside a sized function, followed by a sized
-  // one, hides the rest of the outer function. outer_fn states [A, A+0x100); A+0x40 is inside it.
-  it.fails('BUG: past an unsized label and a sized symbol nested in a sized function, the function still holds the RIP', () => {
+  // Was a bug (fixed in symbol-table.ts): the walk back from an address stopped at the first unsized
+  // symbol that did not hold it, so an unsized label inside a sized function, followed by a sized
+  // one, hid the rest of the outer function. outer_fn states [A, A+0x100); A+0x40 is inside it.
+  it('past an unsized label and a sized symbol nested in a sized function, the function still holds the RIP', () => {
     const t = table([sym('outer_fn', A, 0x100n), sym('inner_label', A + 0x10n), sym('inner_sized', A + 0x20n, 0x10n)]);
     expect([at(t, A + 0x18n), at(t, A + 0x28n), at(t, A + 0x40n)]).toEqual(['inner_label', 'inner_sized', 'outer_fn']);
   });
