@@ -53,10 +53,10 @@ export function rows(list: Row[]): ReplayTrace {
   return ReplayTrace.from(t);
 }
 
-/** Rows one after another on one vcpu: each starts `gap` ns after the previous one's end (its ts + dur). */
+/** Rows one after another on one vcpu: each starts `gap` ns (10,000 unless said) after the previous one's end (its ts + dur, no dur when unknown). */
 export function chain(items: Array<Omit<Row, 'ts'> & { gap?: number }>, start = 1_000_000): Row[] {
   let ts = start;
-  return items.map(({ gap, ...r }) => { const row = { ts, ...r }; ts += (r.dur ?? 1000) + (gap ?? 10_000); return row; });
+  return items.map(({ gap, ...r }) => { const row = { ts, ...r }; const d = r.dur ?? 1000; ts += (d === d ? d : 0) + (gap ?? 10_000); return row; });
 }
 
 /** A context with the transition given (1,000 ns unless said) and, optionally, a map from `nm` text. */
