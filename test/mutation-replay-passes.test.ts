@@ -12,6 +12,7 @@ import { IpivPass, ipiv } from '../src/replay/passes/ipiv.js';
 import { findMaskChurn, napiOff } from '../src/replay/passes/napi-off.js';
 import { DropPass, drop, dropCaller } from '../src/replay/passes/drop.js';
 import { CoalesceIoPass, coalesceIo } from '../src/replay/passes/coalesce-io.js';
+import { HaltpollPass, haltpoll } from '../src/replay/passes/haltpoll.js';
 import type { BuildEnv } from '../src/replay/pass-def.js';
 
 const T = 1000;
@@ -476,5 +477,94 @@ describe('coalesce-io on traces built in the test', () => {
     expect(p.apply(t, context(t, { map: MAP })).ledger.removed).toBe(0);
     const [q] = coalesceIo.build({ pass: 'coalesce-io', windowNs: 5000, min: 4, in: ['drv_a'], reads: true, mmio: true }, {} as BuildEnv, 'x');
     expect(q.apply(t, context(t, { map: MAP })).ledger).toMatchObject({ removed: 4, added: 1 });
+  });
+});
+
+describe('haltpoll: the governor replayed over a vcpu\'s halts', () => {
+  const cpuid = (gap = 10_000) => ({ reason: 'CPUID', dur: 800, gap });
+  const halt = (dur: number, gap = 10_000) => ({ reason: 'HLT', dur, gap });
+  // Limit 0 -> (30 us halt) 50 us -> polls 40 us -> 120 us: runs out (trimmed 50 us, 70 us halt) -> 100 us -> polls 90 us
+  // -> 500 us: runs out (trimmed 100 us, 400 us halt) -> halves to 50 us -> 60 us: runs out (trimmed 50, 10 us halt, no change) -> polls 50 us.
+  const governed = (first: Omit<Row, 'ts'> & { gap?: number }) => chain([
+    first, halt(30_000), cpuid(), halt(40_000), cpuid(), halt(120_000), cpuid(), halt(90_000), cpuid(), halt(500_000), cpuid(), halt(60_000), cpuid(), halt(50_000), cpuid(),
+  ]);
+
+  it('polled halts lose their exit (an interrupt arrival takes its place); halts the poll does not cover are shortened by it', () => {
+    // An EOI write (x2APIC MSR 0x80b): interrupts are not posted. No interrupt arrivals: priced as the in-kernel exits (800 ns).
+    const list = governed({ reason: 'MSR_WRITE', msr: 0x80b, dir: 'w', dur: 800 });
+    const t = rows(list);
+    const { trace, ledger } = new HaltpollPass('haltpoll').apply(t, context(t));
+    const at = (k: number) => list[k].ts;
+    expect(kept(trace)).toEqual([
+      [at(0), 'MSR_WRITE', 800], [at(1), 'HLT', 30_000], [at(2), 'CPUID', 800], [at(3) + 40_000, 'EXTERNAL_INTERRUPT', 800], [at(4), 'CPUID', 800],
+      [at(5) + 50_000, 'HLT', 70_000], [at(6), 'CPUID', 800], [at(7) + 90_000, 'EXTERNAL_INTERRUPT', 800], [at(8), 'CPUID', 800],
+      [at(9) + 100_000, 'HLT', 400_000], [at(10), 'CPUID', 800], [at(11) + 50_000, 'HLT', 10_000], [at(12), 'CPUID', 800],
+      [at(13) + 50_000, 'EXTERNAL_INTERRUPT', 800], [at(14), 'CPUID', 800],
+    ]);
+    expect([ledger.removed, ledger.added, ledger.changed]).toEqual([3, 3, 3]);
+    expect(ledger.notes).toEqual(['3 of 7 halts polled through (0 tick stop/restart writes with them), 3 halts shortened by a poll that ran out; 0 exits of ticks that land in polls (CONFIG_HZ=1000 at most: the high end takes none, 3.0 exits a tick, assumed)']);
+    expect(ledger.assumptions).toEqual([
+      'the haltpoll governor replayed on each vcpu\'s halts: poll after a halt or a woken poll, limit from 0 growing x2 (from 50 us) to 200 us after halts it could have covered, halving after longer ones',
+      'a polled halt loses its HLT exit and the NO_HZ tick stop/restart writes around it; the interrupt that ends the poll arrives by an external-interrupt exit (800 ns: no interrupt arrivals in the trace: the median of its 8 other in-kernel exits); on a host with posted interrupts it would not',
+      'the tick runs while the vcpu polls: the trace shows no steady tick: at most CONFIG_HZ=1000 (the rewritten trace), none at the high end',
+      'the polling burns host CPU, not guest throughput',
+    ]);
+    expect(ledger.moreSavedHigh).toBeUndefined();
+  });
+
+  it('posted interrupts (EOI-induced exits, or halts woken with no EOI write and no interrupt window): no arrival exit', () => {
+    for (const [first, posted] of [[{ reason: 'CPUID', dur: 800 }, true], [{ reason: 'EOI_INDUCED', dur: 800 }, true], [{ reason: 'INTERRUPT_WINDOW', dur: 800 }, false], [{ reason: 'EPT_MISCONFIG', gpa: 0xfee000b0, dir: 'w', dur: 800 }, false]] as const) {
+      const t = rows(governed(first));
+      const l = new HaltpollPass('haltpoll').apply(t, context(t)).ledger;
+      expect([l.removed, l.added], first.reason).toEqual([3, posted ? 0 : 3]);
+      expect(l.assumptions[1], first.reason).toBe(posted
+        ? 'a polled halt loses its HLT exit and the NO_HZ tick stop/restart writes around it; the interrupt that ends the poll is posted (the trace shows APICv: EOI-induced exits, or interrupts handled without EOI or window exits): no exit'
+        : 'a polled halt loses its HLT exit and the NO_HZ tick stop/restart writes around it; the interrupt that ends the poll arrives by an external-interrupt exit (800 ns: no interrupt arrivals in the trace: the median of its 8 other in-kernel exits); on a host with posted interrupts it would not');
+    }
+  });
+
+  it('the arrival is priced as the trace\'s external interrupts (5 or more), else its preemption-timer exits, else its in-kernel exits', () => {
+    const price = (extra: Row[]) => { const t = rows([...governed({ reason: 'MSR_WRITE', msr: 0x80b, dir: 'w', dur: 800 }), ...extra]); return new HaltpollPass('haltpoll').apply(t, context(t)).ledger.assumptions[1].match(/\((\d+) ns: (.*)\); on a host/)!.slice(1); };
+    const on1 = (reason: string, durs: number[]) => durs.map((d, k) => ({ ts: 1_000_000 + k * 37_000, vcpu: 1, reason, dur: d }));
+    expect(price(on1('EXTERNAL_INTERRUPT', [500, 100, 300, 200, 400]))).toEqual(['300', 'median of the trace\'s 5 external-interrupt exits']);
+    expect(price([...on1('EXTERNAL_INTERRUPT', [500, 100, 300, 200]), ...on1('PREEMPTION_TIMER', [900, 700, 600, 650, 999])])).toEqual(['700', 'median of the trace\'s 5 preemption-timer exits (no external-interrupt exits)']);
+    // Four preemption-timer exits are too few, and are not in-kernel exits either: the 8 others (800 ns).
+    expect(price(on1('PREEMPTION_TIMER', [900, 700, 600, 650]))).toEqual(['800', 'no interrupt arrivals in the trace: the median of its 8 other in-kernel exits']);
+  });
+
+  it('ns=N caps the limit (and its first growth) at N', () => {
+    const t = rows(chain([{ reason: 'MSR_WRITE', msr: 0x80b, dir: 'w', dur: 800 }, halt(30_000), cpuid(), halt(40_000), cpuid(), halt(30_000), cpuid()]));
+    const spec = haltpoll.schema.parse(haltpoll.parse(['ns=35000']));
+    expect([spec, haltpoll.print(spec), haltpoll.print({ pass: 'haltpoll' }), haltpoll.parse([])]).toEqual([{ pass: 'haltpoll', ns: 35_000 }, 'haltpoll:ns=35000', 'haltpoll', { pass: 'haltpoll', ns: undefined }]);
+    const [p] = haltpoll.build(spec, {} as BuildEnv, 'haltpoll:ns=35000');
+    const l = p.apply(t, context(t)).ledger;
+    // Limit 35 us after the first halt: the 40 us one runs out (5 us left: no change), the next 30 us is polled.
+    expect([l.removed, l.changed]).toEqual([1, 1]);
+    expect(l.assumptions[0]).toBe('the haltpoll governor replayed on each vcpu\'s halts: poll after a halt or a woken poll, limit from 0 growing x2 (from 35 us) to 35 us after halts it could have covered, halving after longer ones');
+    const none = rows(chain([halt(300_000), cpuid()]));
+    expect(new HaltpollPass('haltpoll').apply(none, context(none)).ledger).toMatchObject({ verdict: 'nothing-to-change', why: 'no halt the governor would poll through (none shorter than 200 us after a short one)' });
+    // A halt of unknown length is not one the governor sees.
+    const nan = rows(chain([halt(30_000), cpuid(), halt(NaN), cpuid(), halt(40_000), cpuid()]));
+    expect(new HaltpollPass('haltpoll').apply(nan, context(nan)).ledger.notes[0]).toMatch(/^1 of 2 halts polled through/);
+  });
+
+  it('NO_HZ: the tick stop right before a polled halt and the restart after it go; the tick the polling vcpu keeps adds exits', () => {
+    const x = (gap: number) => ({ reason: 'CPUID', dur: 500, gap });
+    const dl = (gap: number) => ({ reason: 'MSR_WRITE', msr: 0x6e0, dir: 'w' as const, dur: 500, gap });
+    // Limit 0 -> 50 us (150 us halt) -> 100 us (150: runs out) -> 200 us (250: runs out). Then four polled halts of 200 us, each with a
+    // tick stop 1 us before it and a restart 48.5 us after its wake-up: the tick was off 250 us each time (stop to restart), 1 ms in all: one tick of 3 exits.
+    const polledHalt = (stopGap = 1000) => [dl(stopGap), { reason: 'HLT', dur: 200_000, gap: 2000 }, x(46_000), dl(10_000), x(10_000)];
+    const list = chain([x(10_000), { reason: 'HLT', dur: 150_000 }, x(10_000), { reason: 'HLT', dur: 150_000 }, x(10_000), { reason: 'HLT', dur: 250_000 }, x(10_000),
+      ...polledHalt(), ...polledHalt(), ...polledHalt(), ...polledHalt(), ...polledHalt(6000)]);
+    const t = rows(list);
+    const { trace, ledger } = new HaltpollPass('haltpoll').apply(t, context(t));
+    // The fifth: its stop write is 6 us before the halt (not T + 5 us): it stays, and so does the restart.
+    expect(ledger.notes).toEqual(['5 of 8 halts polled through (8 tick stop/restart writes with them), 2 halts shortened by a poll that ran out; 3 exits of ticks that land in polls (CONFIG_HZ=1000 at most: the high end takes none, 3.0 exits a tick, assumed)']);
+    expect([ledger.removed, ledger.added, ledger.changed]).toEqual([13, 3, 2]);
+    // Each tick exit costs a third of 3 arrivals (in-kernel exits, 500 ns); at the high end none of them happen.
+    const ticks = kept(trace).filter((r) => r[1] === 'PREEMPTION_TIMER');
+    const fourth = list[7 + 3 * 5 + 1];
+    expect(ticks).toEqual([0, 1, 2].map(() => [fourth.ts + 200_000, 'PREEMPTION_TIMER', 500]));
+    expect(ledger.moreSavedHigh).toEqual({ exits: 3, timeNs: 1500 });
   });
 });
