@@ -13,6 +13,7 @@ import { findMaskChurn, napiOff } from '../src/replay/passes/napi-off.js';
 import { DropPass, drop, dropCaller } from '../src/replay/passes/drop.js';
 import { CoalesceIoPass, coalesceIo } from '../src/replay/passes/coalesce-io.js';
 import { HaltpollPass, haltpoll } from '../src/replay/passes/haltpoll.js';
+import { VirtioPass, virtio } from '../src/replay/passes/virtio.js';
 import type { BuildEnv } from '../src/replay/pass-def.js';
 
 const T = 1000;
@@ -566,5 +567,88 @@ describe('haltpoll: the governor replayed over a vcpu\'s halts', () => {
     const fourth = list[7 + 3 * 5 + 1];
     expect(ticks).toEqual([0, 1, 2].map(() => [fourth.ts + 200_000, 'PREEMPTION_TIMER', 500]));
     expect(ledger.moreSavedHigh).toEqual({ exits: 3, timeNs: 1500 });
+  });
+});
+
+describe('virtio: an emulated NIC\'s or disk\'s register exits become virtio notifications and ISR reads', () => {
+  const MAP = 'c0100000 T rtl8139_poll\nc0101000 T e1000_xmit_frame\nc0102000 T ahci_qc_issue\nc0103000 T other_fn\nc0200000 T _etext\n';
+  const RTL = 0xc0100010, E1K = 0xc0101010, AHCI_FN = 0xc0102010, OTH = 0xc0103010;
+  const apply = (list: Row[], dev?: 'nic' | 'disk' | 'all') => { const t = rows(list); return new VirtioPass('virtio', dev).apply(t, context(t, { map: MAP })); };
+  const pio = (port: number, dir: 'r' | 'w', dur: number, more: Partial<Row> = {}) => ({ reason: 'IO_INSTRUCTION', port, dir, dur, rip: RTL, ...more });
+
+  it('rtl8139: IntrStatus acks become ISR reads (the cheapest NIC read), TxStatus and RxBufPtr writes a notification each (the median kick)', () => {
+    const list = chain([
+      pio(0xc03e, 'w', 4000), pio(0xc010, 'w', 6000), pio(0xc01c, 'w', 8000), pio(0xc020, 'w', 5000), pio(0xc038, 'w', 7000),
+      pio(0xc037, 'r', 3000), pio(0xc03e, 'r', 2500), { reason: 'CPUID', rip: RTL },
+      // The NAPI mask write (IntrMask = 0) and its flush read: the guest time after them may go too.
+      pio(0xc03c, 'w', 1000, { value: 0 }), pio(0xc037, 'r', 2000, { gap: 30_000 }),
+      pio(0x3f8, 'w', 9000, { rip: OTH }), { reason: 'CPUID' },
+    ]);
+    const { trace, ledger } = apply(list);
+    const at = (k: number) => list[k].ts;
+    expect(kept(trace)).toEqual([
+      [at(0), 'IO_INSTRUCTION', 2000], [at(1), 'IO_INSTRUCTION', 8000], [at(2), 'IO_INSTRUCTION', 8000], [at(4), 'IO_INSTRUCTION', 7000],
+      [at(7), 'CPUID', 1000], [at(10), 'IO_INSTRUCTION', 9000], [at(11), 'CPUID', 1000],
+    ]);
+    const c = trace.vcpus.get(0)!;
+    expect([0, 1, 3].map((r) => [c.flags[r], c.port[r], c.size[r], c.dir[r], c.ripLo[r]])).toEqual([[F_PORT, 0, 2, 1, RTL], [F_PORT, 0, 2, 2, RTL], [F_PORT, 0, 2, 2, RTL]]);
+    expect([ledger.removed, ledger.added]).toEqual([9, 4]);
+    expect(ledger.moreSavedHigh).toEqual({ exits: 4, timeNs: 2000 + 8000 + 8000 + 7000 });
+    expect(sum(ledger.guestMaybeSavedNs)).toBe(30_000 - T);
+    expect(ledger.notes).toEqual(['NIC: 1 interrupts become ISR reads (2000 ns, the cheapest NIC register read); 2 transmissions and 1 RX refills keep a notification each (8000 / 7000 ns, the emulated kicks) at the low end and none at the high end (event suppression)']);
+    expect(ledger.assumptions).toHaveLength(4);
+    expect(ledger.assumptions[0]).toMatch(/^operations are read off the device registers: interrupts \(rtl8139 IntrStatus ack, e1000 ICR read\)/);
+  });
+
+  it('e1000: ICR reads, TDT and RDT writes anywhere in a 128 KiB BAR; an IMC write defers; a NIC call from another function counts by its caller', () => {
+    const mm = (off: number, dir: 'r' | 'w', dur: number, more: Partial<Row> = {}) => ({ reason: 'EPT_MISCONFIG', gpa: 0xfebe0000 + off, dir, dur, rip: E1K, ...more });
+    const list = chain([
+      mm(0xc0, 'r', 3000), mm(0xc0, 'w', 5000), mm(0x3818, 'w', 6000), mm(0x2818, 'w', 4000), mm(0x20000 + 0x3818, 'w', 10_000, { rip: OTH, caller: E1K + 4 }),
+      mm(0xd8, 'w', 1000, { gap: 7000 }), { reason: 'CPUID', gap: 20_000 }, mm(0xd8, 'w', 1000), mm(0x08, 'r', 2000, { gap: 40_000 }), { reason: 'CPUID' },
+    ]);
+    const { trace, ledger } = apply(list, 'nic');
+    const at = (k: number) => list[k].ts;
+    // ISR read: the cheapest NIC read (2,000, STATUS). Kicks: TDT median of 6,000 and 10,000 (the upper one), RDT 4,000.
+    expect(kept(trace)).toEqual([[at(0), 'IO_INSTRUCTION', 2000], [at(2), 'IO_INSTRUCTION', 10_000], [at(3), 'IO_INSTRUCTION', 4000], [at(4), 'IO_INSTRUCTION', 10_000], [at(6), 'CPUID', 1000], [at(9), 'CPUID', 1000]]);
+    const c = trace.vcpus.get(0)!;
+    expect([c.flags[3], c.callerLo[3], c.ripLo[3]]).toEqual([F_PORT | 32, E1K + 4, OTH]);
+    // IMC with no NIC read after it: the 7,000 after itself; with its flush read: the 40,000 after the read.
+    expect(sum(ledger.guestMaybeSavedNs)).toBe(7000 - T + 40_000 - T);
+    expect(ledger.notes[0]).toMatch(/^NIC: 1 interrupts become ISR reads \(2000 ns, the cheapest NIC register read\); 2 transmissions and 1 RX refills keep a notification each \(10000 \/ 4000 ns/);
+    // dev=disk leaves a NIC alone.
+    expect(apply(list, 'disk').ledger).toMatchObject({ verdict: 'nothing-to-change', why: 'no emulated disk register exits in this trace' });
+  });
+
+  it('IDE: command writes become one notification each, the first read 20 us or more after it a completion\'s ISR read', () => {
+    const list = chain([
+      pio(0x1f2, 'w', 3000, { rip: OTH }), pio(0x1f7, 'w', 9000, { rip: OTH, gap: 11_000 }), pio(0x1f7, 'r', 2000, { rip: OTH, gap: 50_000 }), { reason: 'CPUID' },
+      pio(0x1f7, 'r', 2500, { rip: OTH }), pio(0x1f0, 'r', 1500, { rip: OTH }), pio(0x177, 'w', 11_000, { rip: OTH, gap: 100 }), pio(0x3f6, 'w', 1000, { rip: OTH, gap: 100 }),
+      pio(0x1f7, 'r', 5000, { rip: OTH }),
+    ]);
+    const { trace, ledger } = apply(list);
+    const at = (k: number) => list[k].ts;
+    // The read exactly 20 us after the command is not its completion; the one after the CPUID (73 us on) is; 12.2 us after the
+    // second command is too soon. Kicks: the upper median 11,000; ISR read 1,500.
+    expect(kept(trace)).toEqual([[at(1), 'IO_INSTRUCTION', 11_000], [at(3), 'CPUID', 1000], [at(4), 'IO_INSTRUCTION', 1500], [at(6), 'IO_INSTRUCTION', 11_000]]);
+    expect([ledger.removed, ledger.added]).toEqual([8, 3]);
+    // High end: the ISR read goes, and each notification costs only the dispatch (0 here: no VMCALL, no trivial exits).
+    expect(ledger.moreSavedHigh).toEqual({ exits: 1, timeNs: 1500 + 2 * 11_000 });
+    expect(ledger.notes).toEqual(['disk: 2 requests become one notification each (11000 ns, the command write), 1 completions one ISR read each (1500 ns)']);
+    expect(apply(list, 'nic').ledger).toMatchObject({ verdict: 'nothing-to-change', why: 'no emulated nic register exits in this trace' });
+    expect(apply(chain([{ reason: 'CPUID' }])).ledger.why).toBe('no emulated NIC or disk register exits in this trace');
+  });
+
+  it('AHCI: a write to a port\'s command-issue register (0x100 + 0x80 n + 0x38) in an ahci_ function is a request', () => {
+    const ab = (off: number, dur: number) => ({ reason: 'EPT_MISCONFIG', gpa: 0xfebf1000 + off, dir: 'w' as const, dur, rip: AHCI_FN });
+    const { trace, ledger } = apply(chain([ab(0x138, 4000), ab(0x1b8, 6000), ab(0x13c, 1000), ab(0x38, 1000), { reason: 'CPUID' }]));
+    expect(kept(trace).map((r) => r[2])).toEqual([6000, 6000, 1000]);
+    expect([ledger.removed, ledger.added]).toEqual([4, 2]);
+  });
+
+  it('the spec: virtio[:dev=nic|disk|all]', () => {
+    expect([virtio.parse(['dev=nic']), virtio.parse([])]).toEqual([{ pass: 'virtio', dev: 'nic' }, { pass: 'virtio', dev: undefined }]);
+    expect([virtio.print({ pass: 'virtio', dev: 'disk' }), virtio.print({ pass: 'virtio' })]).toEqual(['virtio:dev=disk', 'virtio']);
+    const t = rows(chain([pio(0x1f7, 'w', 9000, { rip: OTH }), pio(0xc010, 'w', 6000)]));
+    expect(virtio.build({ pass: 'virtio', dev: 'disk' }, {} as BuildEnv, 'virtio:dev=disk')[0].apply(t, context(t, { map: MAP })).ledger.notes).toEqual(['disk: 1 requests become one notification each (9000 ns, the command write), 0 completions one ISR read each (NaN ns)']);
   });
 });
