@@ -14,6 +14,7 @@ import { DropPass, drop, dropCaller } from '../src/replay/passes/drop.js';
 import { CoalesceIoPass, coalesceIo } from '../src/replay/passes/coalesce-io.js';
 import { HaltpollPass, haltpoll } from '../src/replay/passes/haltpoll.js';
 import { VirtioPass, virtio } from '../src/replay/passes/virtio.js';
+import { ApicPass, apicv, pvEoi } from '../src/replay/passes/apic.js';
 import type { BuildEnv } from '../src/replay/pass-def.js';
 
 const T = 1000;
@@ -650,5 +651,76 @@ describe('virtio: an emulated NIC\'s or disk\'s register exits become virtio not
     expect([virtio.print({ pass: 'virtio', dev: 'disk' }), virtio.print({ pass: 'virtio' })]).toEqual(['virtio:dev=disk', 'virtio']);
     const t = rows(chain([pio(0x1f7, 'w', 9000, { rip: OTH }), pio(0xc010, 'w', 6000)]));
     expect(virtio.build({ pass: 'virtio', dev: 'disk' }, {} as BuildEnv, 'virtio:dev=disk')[0].apply(t, context(t, { map: MAP })).ledger.notes).toEqual(['disk: 1 requests become one notification each (9000 ns, the command write), 0 completions one ISR read each (NaN ns)']);
+  });
+});
+
+describe('pv-eoi and apicv on traces built in the test', () => {
+  const MAP = 'c0100000 T ack_apic_edge\nc0101000 T ack_ioapic_quirk_irq\nc0102000 T native_apic_msr_eoi_write\nc0103000 T other_fn\nc0200000 T _etext\n';
+  const EDGE = 0xc0100010, LEVEL = 0xc0101010, MSREOI = 0xc0102010, OTHER = 0xc0103010;
+  const eois = () => chain([
+    { reason: 'APIC_ACCESS', gpa: 0xfee000b0, dir: 'w', rip: EDGE, dur: 3000 }, // edge EOI (xAPIC)
+    { reason: 'APIC_ACCESS', gpa: 0xfee000b0, dir: 'w', rip: LEVEL, dur: 3000 }, // level EOI (xAPIC)
+    { reason: 'MSR_WRITE', msr: 0x80b, dir: 'w', rip: OTHER, caller: LEVEL, dur: 1500 }, // level EOI (x2APIC), by its caller
+    { reason: 'MSR_WRITE', msr: 0x80b, dir: 'w', rip: OTHER }, // edge EOI (x2APIC)
+    { reason: 'MSR_WRITE', rip: MSREOI }, // no MSR number, in an ..._eoi_ function: an EOI
+    { reason: 'MSR_WRITE', rip: EDGE }, // no MSR number, in an ack function without eoi in its name: not one
+    { reason: 'APIC_ACCESS', rip: EDGE }, // no address, in an ack function: an EOI
+    { reason: 'APIC_ACCESS', gpa: 0xfee000c0, dir: 'w', rip: EDGE }, { reason: 'MSR_WRITE', msr: 0x80c, dir: 'w', rip: EDGE }, { reason: 'CPUID', rip: EDGE },
+    { reason: 'EPT_MISCONFIG', gpa: 0xfee000b0, dir: 'w', rip: OTHER }, // an EOI by address
+  ]);
+
+  it('pv-eoi removes edge-triggered EOIs (by register, MSR or acking function) and keeps level-triggered ones', () => {
+    const list = eois();
+    const t = rows(list);
+    const { trace, ledger } = new ApicPass('pv-eoi', 'pv-eoi').apply(t, context(t, { map: MAP }));
+    expect(kept(trace).map((r) => r[0])).toEqual([1, 2, 5, 7, 8, 9].map((k) => list[k].ts));
+    expect([ledger.removed, ledger.changed, ledger.notes]).toEqual([5, 0, []]);
+    expect(ledger.assumptions).toEqual(['edge-triggered EOIs need no exit (the guest EOIs through shared memory); level-triggered ones still exit']);
+    const none = rows(chain([{ reason: 'CPUID' }]));
+    expect(new ApicPass('pv-eoi', 'pv-eoi').apply(none, context(none)).ledger.why).toBe('no EOI exits in this trace');
+    expect(new ApicPass('apicv', 'apicv').apply(none, context(none)).ledger.why).toBe('no EOI or interrupt-window exits in this trace');
+  });
+
+  it('apicv turns level-triggered EOIs into EOI-induced exits: an x2APIC one costs the same, an xAPIC one half; no access columns', () => {
+    const list = eois();
+    const t = rows(list);
+    const { trace, ledger } = new ApicPass('apicv', 'apicv').apply(t, context(t, { map: MAP }));
+    expect(kept(trace)).toEqual([
+      [list[1].ts, 'EOI_INDUCED', 1500], [list[2].ts, 'EOI_INDUCED', 1500], [list[5].ts, 'MSR_WRITE', 1000], [list[7].ts, 'APIC_ACCESS', 1000], [list[8].ts, 'MSR_WRITE', 1000], [list[9].ts, 'CPUID', 1000],
+    ]);
+    const c = trace.vcpus.get(0)!;
+    expect([c.flags[0], c.gpaLo[0], c.dir[0], c.flags[1], c.msr[1], c.callerLo[1], c.dir[1]]).toEqual([0, 0, 0, 32, 0, LEVEL, 0]);
+    expect([ledger.removed, ledger.changed]).toEqual([5, 2]);
+    expect(ledger.notes).toEqual(['0 interrupt-window exits and 0 device-interrupt arrivals removed (posted interrupts); 2 level-triggered EOIs become EOI-induced exits']);
+    expect(ledger.assumptions).toHaveLength(3);
+    expect(ledger.assumptions[2]).toBe('interrupt-window exits disappear with posted interrupts');
+  });
+
+  it('apicv: interrupt windows go, and a device interrupt\'s arrival that its handler follows within 100 us', () => {
+    const ext = (gap = 1000) => ({ reason: 'EXTERNAL_INTERRUPT', dur: 1000, gap, rip: OTHER });
+    const list = chain([
+      ext(), { reason: 'IO_INSTRUCTION', port: 0xc000, dir: 'w' }, // A: device port I/O follows: posted
+      ext(), { reason: 'HLT' }, { reason: 'IO_INSTRUCTION', port: 0xc000, dir: 'w' }, // B: the vcpu halts first: stays
+      ext(99_000), { reason: 'IO_INSTRUCTION', port: 0xc000, dir: 'w' }, // C: 100 us after the arrival: stays
+      ext(), { reason: 'IO_INSTRUCTION', port: 0x20, dir: 'w' }, { reason: 'EPT_MISCONFIG', gpa: 0xfec00010, dir: 'w' }, { reason: 'HLT' }, // D: PIC and IOAPIC are not the device: stays
+      ext(), { reason: 'MSR_WRITE', msr: 0x80b, dir: 'w', rip: OTHER }, // E: its EOI follows: posted (and the edge EOI goes)
+      ext(), ext(), { reason: 'IO_INSTRUCTION', port: 0xc000, dir: 'w' }, // F: another arrival first: the first stays, the second is posted
+      { reason: 'INTERRUPT_WINDOW' }, // G
+      ext(), { reason: 'EPT_MISCONFIG', gpa: 0xfebc0000, dir: 'w' }, // H: device MMIO follows: posted
+      ext(), { reason: 'CPUID', rip: OTHER },
+    ]);
+    const t = rows(list);
+    const { trace, ledger } = new ApicPass('apicv', 'apicv').apply(t, context(t, { map: MAP }));
+    expect(ledger.notes).toEqual(['1 interrupt-window exits and 4 device-interrupt arrivals removed (posted interrupts); 0 level-triggered EOIs become EOI-induced exits']);
+    expect(ledger.removed).toBe(6);
+    const gone = [0, 11, 12, 14, 16, 17].map((k) => list[k].ts);
+    expect(kept(trace).map((r) => r[0])).toEqual(list.map((r) => r.ts).filter((ts) => !gone.includes(ts)));
+  });
+
+  it('the specs', () => {
+    expect([apicv.parse([]), apicv.print({ pass: 'apicv' }), pvEoi.parse([]), pvEoi.print({ pass: 'pv-eoi' })]).toEqual([{ pass: 'apicv' }, 'apicv', { pass: 'pv-eoi' }, 'pv-eoi']);
+    const [a] = apicv.build({ pass: 'apicv' }, {} as BuildEnv, 'apicv');
+    const [p] = pvEoi.build({ pass: 'pv-eoi' }, {} as BuildEnv, 'pv-eoi');
+    expect([a.name, a.spec, p.name, p.spec]).toEqual(['apicv', 'apicv', 'pv-eoi', 'pv-eoi']);
   });
 });
