@@ -575,7 +575,7 @@ describe('virtio: an emulated NIC\'s or disk\'s register exits become virtio not
   const MAP = 'c0100000 T rtl8139_poll\nc0101000 T e1000_xmit_frame\nc0102000 T ahci_qc_issue\nc0103000 T other_fn\nc0200000 T _etext\n';
   const RTL = 0xc0100010, E1K = 0xc0101010, AHCI_FN = 0xc0102010, OTH = 0xc0103010;
   const apply = (list: Row[], dev?: 'nic' | 'disk' | 'all') => { const t = rows(list); return new VirtioPass('virtio', dev).apply(t, context(t, { map: MAP })); };
-  const pio = (port: number, dir: 'r' | 'w', dur: number, more: Partial<Row> = {}) => ({ reason: 'IO_INSTRUCTION', port, dir, dur, rip: RTL, ...more });
+  const pio = (port: number, dir: 'r' | 'w', dur: number, more: Partial<Row> & { gap?: number } = {}) => ({ reason: 'IO_INSTRUCTION', port, dir, dur, rip: RTL, ...more });
 
   it('rtl8139: IntrStatus acks become ISR reads (the cheapest NIC read), TxStatus and RxBufPtr writes a notification each (the median kick)', () => {
     const list = chain([
@@ -602,7 +602,7 @@ describe('virtio: an emulated NIC\'s or disk\'s register exits become virtio not
   });
 
   it('e1000: ICR reads, TDT and RDT writes anywhere in a 128 KiB BAR; an IMC write defers; a NIC call from another function counts by its caller', () => {
-    const mm = (off: number, dir: 'r' | 'w', dur: number, more: Partial<Row> = {}) => ({ reason: 'EPT_MISCONFIG', gpa: 0xfebe0000 + off, dir, dur, rip: E1K, ...more });
+    const mm = (off: number, dir: 'r' | 'w', dur: number, more: Partial<Row> & { gap?: number } = {}) => ({ reason: 'EPT_MISCONFIG', gpa: 0xfebe0000 + off, dir, dur, rip: E1K, ...more });
     const list = chain([
       mm(0xc0, 'r', 3000), mm(0xc0, 'w', 5000), mm(0x3818, 'w', 6000), mm(0x2818, 'w', 4000), mm(0x20000 + 0x3818, 'w', 10_000, { rip: OTH, caller: E1K + 4 }),
       mm(0xd8, 'w', 1000, { gap: 7000 }), { reason: 'CPUID', gap: 20_000 }, mm(0xd8, 'w', 1000), mm(0x08, 'r', 2000, { gap: 40_000 }), { reason: 'CPUID' },
