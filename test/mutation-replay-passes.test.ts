@@ -724,3 +724,14 @@ describe('pv-eoi and apicv on traces built in the test', () => {
     expect([a.name, a.spec, p.name, p.spec]).toEqual(['apicv', 'apicv', 'pv-eoi', 'pv-eoi']);
   });
 });
+
+describe('drop-io: the pass itself', () => {
+  it('is called drop-io unless named (napi-off); an IntrStatus read that is the trace\'s first exit still goes with the unmask after it', () => {
+    const mask: IoRange = { kind: 'port', lo: 0xc03cn, hi: 0xc03cn, rw: 'w', deviceSpan: 0x100n, deferral: 'zero-value', leadRead: 0xc03en };
+    const t = rows(chain([{ reason: 'IO_INSTRUCTION', port: 0xc03e, dir: 'r' }, { reason: 'IO_INSTRUCTION', port: 0xc03c, dir: 'w', value: 1 }, { reason: 'CPUID' }]));
+    const p = new DropIoPass('drop-io:x', [mask]);
+    expect([p.name, new DropIoPass('napi-off', [mask], '', 'napi-off').name]).toEqual(['drop-io', 'napi-off']);
+    const { trace, ledger } = p.apply(t, context(t));
+    expect([ledger.pass, ledger.removed, kept(trace).map((r) => r[1])]).toEqual(['drop-io:x', 2, ['CPUID']]);
+  });
+});
