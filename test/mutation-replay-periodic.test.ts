@@ -5,7 +5,13 @@
  * first); the transition is given as 1,000 ns.
  */
 import { describe, expect, it } from 'vitest';
-import { periodicRates, type TickWindows } from '../src/replay/periodic.js';
+import { periodicRates, tickWindows, type TickWindows } from '../src/replay/periodic.js';
+import { GUEST_MAP } from '../src/emulator/index.js';
+import { readTrace } from '../src/formats/index.js';
+import { ReplayContext } from '../src/replay/context.js';
+import { ReplayTrace } from '../src/replay/trace.js';
+import { loadSymbolizer } from '../src/symbols/index.js';
+import { fx } from './helpers.js';
 import { context, rows, type Row } from './replay-rows.js';
 
 const T = 1000;
@@ -156,5 +162,18 @@ describe('housekeeping: bursts of one function recurring every 5 ms or more', ()
     const off = [1_000_000];
     for (const p of periods.map((x) => (x === 13.5e6 ? 13.6e6 : x))) off.push(off[off.length - 1] + p);
     expect(rate(bursts(off))).toBeUndefined();
+  });
+});
+
+describe('ticks found on the trace itself (fixtures/mutation/ticks-1000hz.csv: ten 1000 Hz PIT ticks, see its README)', () => {
+  it('each tick is a window from its arrival to its handler\'s PIC write; the rates count every tick\'s exits', async () => {
+    const t = ReplayTrace.from((await readTrace(fx('mutation', 'ticks-1000hz.csv'))).trace);
+    const ctx = new ReplayContext(t, await loadSymbolizer([GUEST_MAP]), { transitionNs: 1000 });
+    // Times from the trace's first exit (1,000,000 ns in the file).
+    const windows = Array.from({ length: 10 }, (_, k) => [k * 1_000_000, k * 1_000_000 + 5000]);
+    expect(tickWindows(t, ctx)).toEqual(new Map([[0, windows]]));
+    // Per tick: 2 exits, 2,000 + 5,000 + 2 T handling, busy 5,000 + 5,000 + T. Span 9,005,000.
+    const r = periodicRates(t, ctx).get(0)!;
+    expect(r).toEqual({ exitsPerNs: 20 / 9_005_000, timePerNs: 90_000 / 9_005_000, busyPerNs: 110_000 / 9_005_000, what: ['10 timer ticks'] });
   });
 });
