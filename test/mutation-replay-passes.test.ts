@@ -748,6 +748,14 @@ describe('drop-io: edges of a trace and of the spec', () => {
     expect([ledger.removed, trace.length]).toEqual([0, 2]);
   });
 
+  it('a write that is a reused chunk\'s last row has no flush read after it, whatever old row follows', () => {
+    const t = rows(chain([{ reason: 'CPUID' }, { reason: 'IO_INSTRUCTION', port: 0x1f0, dir: 'w' }, { reason: 'IO_INSTRUCTION', port: 0x1f1, dir: 'r' }]));
+    t.derive((_v, src, out) => out.copyRows(src, 0, src.length)).release();
+    const two = t.derive((_v, src, out) => out.copyRows(src, 0, 2));
+    const { trace, ledger } = new DropIoPass('drop-io', [parseIoRange('port=0x1f0,rw=w,flush')!]).apply(two, context(two));
+    expect([ledger.removed, ledger.notes, kept(trace).map((r) => r[1])]).toEqual([1, [], ['CPUID']]);
+  });
+
   it('the text after drop-io: is the ranges even where the spec parser split it on ":"', () => {
     expect(dropIo.parse(['port=0x60', 'x;mmio=0x1'])).toEqual({ pass: 'drop-io', ranges: ['port=0x60:x', 'mmio=0x1'] });
   });
