@@ -16,6 +16,7 @@ import { HaltpollPass, haltpoll } from '../src/replay/passes/haltpoll.js';
 import { VirtioPass, virtio } from '../src/replay/passes/virtio.js';
 import { ApicPass, apicv, pvEoi } from '../src/replay/passes/apic.js';
 import type { BuildEnv } from '../src/replay/pass-def.js';
+import { parsePassSpec } from '../src/replay/pipeline.js';
 
 const T = 1000;
 
@@ -758,5 +759,19 @@ describe('drop-io: edges of a trace and of the spec', () => {
 
   it('the text after drop-io: is the ranges even where the spec parser split it on ":"', () => {
     expect(dropIo.parse(['port=0x60', 'x;mmio=0x1'])).toEqual({ pass: 'drop-io', ranges: ['port=0x60:x', 'mmio=0x1'] });
+  });
+});
+
+describe('drop-io: reads in a range without rw=', () => {
+  it('a removed read is neither a masking write nor a write to flush: the status read before it and the read after it stay', () => {
+    const lead: IoRange = { kind: 'port', lo: 0xc03cn, hi: 0xc03cn, flush: true, deviceSpan: 0x100n, leadRead: 0xc03en };
+    const t = rows(chain([{ reason: 'CPUID' }, { reason: 'IO_INSTRUCTION', port: 0xc03e, dir: 'r' }, { reason: 'IO_INSTRUCTION', port: 0xc03c, dir: 'r', value: 1 }, { reason: 'IO_INSTRUCTION', port: 0xc037, dir: 'r' }]));
+    const p = new DropIoPass('drop-io', [lead]);
+    const { ledger } = p.apply(t, context(t));
+    expect([ledger.removed, ledger.notes]).toEqual([1, []]);
+  });
+
+  it('"drop-io::" is a malformed range, not a missing one', () => {
+    expect(() => parsePassSpec('drop-io::')).toThrow(/expected port=0xNNN\[-0xMMM\]\[,rw=r\|w\]\[,flush\] or mmio=0xADDR\[-0xEND\]/);
   });
 });
