@@ -3,7 +3,12 @@
  * each expectation is worked out by hand from the rows and the rules in the
  * pass's header comment. The transition is given as 1,000 ns throughout.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ReplayContext } from '../src/replay/context.js';
+import { loadSymbolizer } from '../src/symbols/index.js';
 import { DropIoPass, dropIo, parseIoRange, type IoRange } from '../src/replay/passes/drop-io.js';
 import { chain, context, kept, rows, sum, type Row } from './replay-rows.js';
 import { F_PORT } from '../src/model/chunk.js';
@@ -773,5 +778,29 @@ describe('drop-io: reads in a range without rw=', () => {
 
   it('"drop-io::" is a malformed range, not a missing one', () => {
     expect(() => parsePassSpec('drop-io::')).toThrow(/expected port=0xNNN\[-0xMMM\]\[,rw=r\|w\]\[,flush\] or mmio=0xADDR\[-0xEND\]/);
+  });
+});
+
+describe('names, maps and reused chunks', () => {
+  it('each pass goes by its own name', () => {
+    expect([new PleWindowPass('x').name, new IpivPass('x', false).name, new IpivPass('x', true).name]).toEqual(['ple-window', 'ipiv', 'ipiv']);
+  });
+
+  it('napi-off looks for mask writes among the trace\'s rows only, not old rows past a reused chunk\'s end', () => {
+    const t = rows(chain([{ reason: 'CPUID' }, { reason: 'CPUID' }, { reason: 'EPT_MISCONFIG', gpa: 0xfebc00d0, size: 4, dir: 'w' }]));
+    t.derive((_v, src, out) => out.copyRows(src, 0, src.length)).release();
+    const two = t.derive((_v, src, out) => out.copyRows(src, 0, 2));
+    expect(two.vcpus.get(0)!.gpaLo[2]).toBe(0xfebc00d0);
+    expect(findMaskChurn(two)).toEqual({ ranges: [], found: [] });
+  });
+
+  it('a function missing from several maps names every map', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'exitscope-maps-'));
+    writeFileSync(join(dir, 'a.map'), 'c0100000 T foo\nc0200000 T _etext\n');
+    writeFileSync(join(dir, 'b.map'), 'c0300000 T bar\nc0400000 T _etext2\n');
+    const t = rows(chain([{ reason: 'CPUID', rip: 0xc0100010 }]));
+    const ctx = new ReplayContext(t, await loadSymbolizer([join(dir, 'a.map'), join(dir, 'b.map')]), { transitionNs: 1000 });
+    const l = new DropPass('drop:nope', ['nope'], false, false).apply(t, ctx).ledger;
+    expect(l.why).toBe(`no function nope in the map (${join(dir, 'a.map')}, ${join(dir, 'b.map')})`);
   });
 });
