@@ -804,3 +804,21 @@ describe('names, maps and reused chunks', () => {
     expect(l.why).toBe(`no function nope in the map (${join(dir, 'a.map')}, ${join(dir, 'b.map')})`);
   });
 });
+
+describe('drop and napi-off: wording with several functions, and names', () => {
+  const MAP = 'c0100000 T foo\nc0101000 T bar\nc0102000 T baz\nc0200000 T _etext\n';
+  it('the assumption and the nothing-to-change reason list every function; a ":" in the text stays in the symbol', () => {
+    // Both exits called from foo.
+    const t = rows(chain([{ reason: 'CPUID', rip: 0xc0100010, caller: 0xc0100020 }, { reason: 'CPUID', rip: 0xc0101010, caller: 0xc0100020 }]));
+    const l = new DropPass('drop:foo,bar', ['foo', 'bar'], false).apply(t, context(t, { map: MAP })).ledger;
+    expect([l.removed, l.assumptions]).toEqual([2, ['the exits in foo, bar disappear with the code; guest time between two of them goes too']]);
+    expect(new DropPass('drop-caller:baz,bar', ['baz', 'bar'], true).apply(t, context(t, { map: MAP })).ledger.why).toBe('no exit called from baz, bar');
+    expect([drop.parse(['foo', 'bar,baz']), dropCaller.parse(['foo', 'bar'])]).toEqual([{ pass: 'drop', symbols: ['foo:bar', 'baz'] }, { pass: 'drop-caller', symbols: ['foo:bar'] }]);
+  });
+
+  it('napi-off without churn is still napi-off', () => {
+    const none = rows(chain([{ reason: 'CPUID' }]));
+    const [v] = napiOff.build({ pass: 'napi-off' }, { trace: none } as BuildEnv, 'napi-off');
+    expect([v.name, v.spec]).toEqual(['napi-off', 'napi-off']);
+  });
+});
