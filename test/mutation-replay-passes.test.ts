@@ -822,3 +822,20 @@ describe('drop and napi-off: wording with several functions, and names', () => {
     expect([v.name, v.spec]).toEqual(['napi-off', 'napi-off']);
   });
 });
+
+describe('coalesce-io: the per-address table', () => {
+  it('counts every trap address, past the first 1,024; the pass is called coalesce-io', () => {
+    // 1,100 addresses (no map: each its own group), each with two writes 100 ns apart: one batch each.
+    const items = Array.from({ length: 1100 }, (_, k) => [
+      { reason: 'IO_INSTRUCTION', port: 0x1f0, dir: 'w' as const, rip: 0xc0100000 + 16 * k, gap: 100 },
+      { reason: 'IO_INSTRUCTION', port: 0x1f1, dir: 'w' as const, rip: 0xc0100000 + 16 * k, gap: 10_000 },
+    ]).flat();
+    const t = rows(chain(items));
+    const p = new CoalesceIoPass('coalesce-io', { scope: 'address' });
+    expect(p.name).toBe('coalesce-io');
+    const { ledger } = p.apply(t, context(t));
+    expect([ledger.removed, ledger.added, ledger.perAddress!.length]).toEqual([2200, 1100, 1100]);
+    expect(ledger.perAddress!.every((a) => a.before === 2 && a.after === 0)).toBe(true);
+    expect(ledger.perAddress![1099].address).toBe(`0x${(0xc0100000 + 16 * 1099).toString(16)}`);
+  });
+});
