@@ -178,12 +178,11 @@ describe('ticks found on the trace itself (fixtures/mutation/ticks-1000hz.csv: t
   });
 });
 
-describe('housekeeping bursts and halts (known discrepancy)', () => {
-  // periodic.ts says bursts are collected "outside its ticks and halts", and a HLT never starts one; but the loop that
-  // extends a burst checks only ticks, so a HLT with the same key less than 50 us after a burst's exit joins it (its
-  // whole halted time counted as busy). Real traces rarely key a HLT to a housekeeping function (its RIP and caller are
-  // the idle loop's), so this is pinned as expected behaviour that fails today, not fixed here.
-  it.fails('a HLT right after a housekeeping exit, in the same function, is not part of its burst', () => {
+describe('housekeeping bursts and halts', () => {
+  // periodic.ts says bursts are collected "outside its ticks and halts", and a HLT never starts one; the loop that
+  // extended a burst checked only ticks, so a HLT with the same key less than 50 us after a burst's exit joined it (its
+  // whole halted time counted as busy). Fixed: a halt ends a burst as a tick does.
+  it('a HLT right after a housekeeping exit, in the same function, is not part of its burst', () => {
     const list = every(5, 10_000_000).flatMap((s) => [{ ts: s, reason: 'IO_INSTRUCTION', rip: HK, dur: 2000 }, { ts: s + 3000, reason: 'HLT', rip: HK, dur: 1_000_000 }] as Row[]);
     const r = rate(list)!;
     // Per the rule: five bursts of one exit each: 2,000 + T handling and busy each. Span 1,000,000 .. 41,003,000.

@@ -97,7 +97,8 @@ function collectBursts(c: ExitChunk, ctx: ReplayContext, inTick: Uint8Array, isH
     if (k0 < 0) { i++; continue; }
     let j = i;
     let t = defined(dur[i]) + T;
-    while (j + 1 < n && !inTick[j + 1] && ts[j + 1] - (ts[j] + defined(dur[j])) < 50_000) {
+    // A halt ends a burst as a tick does (a halted vcpu is waiting, not doing the housekeeping's work).
+    while (j + 1 < n && !inTick[j + 1] && !isHlt[reason[j + 1]] && ts[j + 1] - (ts[j] + defined(dur[j])) < 50_000) {
       const k1 = burstKey(c, j + 1, ctx);
       if (k1 !== k0) { known = k1; break; }
       j++;
