@@ -5,7 +5,7 @@ import { AMBIGUOUS_OLD_NAMES, REASONS, type Isa } from '../model/reasons.js';
  * line. Functions that return a number and a position leave the position in
  * `cur.pos`.
  */
-export const cur = { pos: 0 };
+export const cur = { pos: 0, val: 0 };
 
 export function lit(s: string): Uint8Array {
   return Uint8Array.from(Buffer.from(s, 'latin1'));

@@ -95,6 +95,34 @@ function hexToken(b: Buffer, s: number, e: number): boolean {
   return hexU64(b, s, p);
 }
 
+/** Past a 3-letter keyword at p (its bytes as the top 24 bits of `word`), the blank after it and any more; -1 when p holds something else. */
+function afterWord3(v: DataView, b: Buffer, p: number, e: number, word: number): number {
+  if (p + 3 >= e || (v.getUint32(p) & 0xffffff00) !== word) return -1;
+  const c = b[p + 3];
+  return c === 32 || c === 9 ? skipSpaces(b, p + 4, e) : -1;
+}
+
+/** Decimal digits at p, then a blank: the value in cur.val and the position past the blanks; -1 otherwise. */
+function decimalThenBlanks(b: Buffer, p: number, e: number): number {
+  let x = 0, c = 0;
+  const s = p;
+  while (p < e && (c = b[p]) >= 48 && c <= 57) { x = x * 10 + (c - 48); p++; }
+  if (p === s || p >= e || (c !== 32 && c !== 9)) return -1;
+  cur.val = x;
+  return skipSpaces(b, p, e);
+}
+
+/**
+ * The payload's end, `val 0xV` and nothing after it: 1 with the value in u64, 0 when the value is not hex (the general
+ * reader keeps no value then either), -1 when the payload ends otherwise.
+ */
+function valThenEnd(v: DataView, b: Buffer, p: number, e: number): number {
+  p = afterWord3(v, b, p, e, 0x76616c00);
+  if (p < 0) return -1;
+  const has = hexToken(b, p, e);
+  return skipSpaces(b, cur.pos, e) < e ? -1 : has ? 1 : 0;
+}
+
 /** Decodes one input's payloads; keeps the input's reason spellings and vendor. */
 export class KvmPayloadDecoder {
   readonly reasons = new ReasonCache();
@@ -249,33 +277,18 @@ export class KvmPayloadDecoder {
     while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
     // `size` + blank + digits + blank
     if (p + 4 >= e || v.getUint32(p) !== 0x73697a65 || ((c = b[p + 4]) !== 32 && c !== 9)) return false;
-    p += 5;
-    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    let size = 0;
-    let va = p;
-    while (p < e && (c = b[p]) >= 48 && c <= 57) { size = size * 10 + (c - 48); p++; }
-    if (p === va || p >= e || (c !== 32 && c !== 9)) return false;
-    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
+    p = decimalThenBlanks(b, skipSpaces(b, p + 5, e), e);
+    if (p < 0) return false;
+    const size = cur.val;
     // `count` + blank + digits + blank (no keyword among them)
     if (p + 5 >= e || v.getUint32(p) !== 0x636f756e || b[p + 4] !== 116 || ((c = b[p + 5]) !== 32 && c !== 9)) return false;
-    p += 6;
-    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    va = p;
-    while (p < e && (c = b[p]) >= 48 && c <= 57) p++;
-    if (p === va || p >= e || (c !== 32 && c !== 9)) return false;
-    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    // `val` + blank + hex, then nothing
-    if (p + 3 >= e || (v.getUint32(p) & 0xffffff00) !== 0x76616c00 || ((c = b[p + 3]) !== 32 && c !== 9)) return false;
-    p += 4;
-    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    const hasVal = hexToken(b, p, e);
-    const valHi = u64[0], valLo = u64[1];
-    p = cur.pos;
-    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    if (p < e) return false;
+    p = decimalThenBlanks(b, skipSpaces(b, p + 6, e), e);
+    if (p < 0) return false;
+    const val = valThenEnd(v, b, p, e);
+    if (val < 0) return false;
     const d = detailFields;
     d.dir = dir; d.port = port; d.size = size; d.gpaHi = 0; d.gpaLo = 0; d.msr = 0;
-    if (hasVal) { d.valHi = valHi; d.valLo = valLo; d.flags = F_PORT | F_SIZE | F_VALUE; }
+    if (val === 1) { d.valHi = u64[0]; d.valLo = u64[1]; d.flags = F_PORT | F_SIZE | F_VALUE; }
     else { d.valHi = 0; d.valLo = 0; d.flags = F_PORT | F_SIZE; }
     this.asm.detail(EV_PIO, cpu, pid);
     return true;
@@ -331,35 +344,18 @@ export class KvmPayloadDecoder {
     else if (bytesEqual(b, ds, p, K_UNSAT)) dir = DIR_READ;
     else return false;
     while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    // `len` + blank + digits + blank
-    if (p + 3 >= e || (v.getUint32(p) & 0xffffff00) !== 0x6c656e00 || ((c = b[p + 3]) !== 32 && c !== 9)) return false;
-    p += 4;
-    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    let size = 0;
-    let va = p;
-    while (p < e && (c = b[p]) >= 48 && c <= 57) { size = size * 10 + (c - 48); p++; }
-    if (p === va || p >= e || (c !== 32 && c !== 9)) return false;
-    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    // `gpa` + blank + hex
-    if (p + 3 >= e || (v.getUint32(p) & 0xffffff00) !== 0x67706100 || ((c = b[p + 3]) !== 32 && c !== 9)) return false;
-    p += 4;
-    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    if (!hexToken(b, p, e)) return false;
+    // `len` + blank + digits + blank, `gpa` + blank + hex
+    p = afterWord3(v, b, p, e, 0x6c656e00);
+    if (p < 0 || (p = decimalThenBlanks(b, p, e)) < 0) return false;
+    const size = cur.val;
+    p = afterWord3(v, b, p, e, 0x67706100);
+    if (p < 0 || !hexToken(b, p, e)) return false;
     const gpaHi = u64[0], gpaLo = u64[1];
-    p = cur.pos;
-    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    // `val` + blank + hex, then nothing
-    if (p + 3 >= e || (v.getUint32(p) & 0xffffff00) !== 0x76616c00 || ((c = b[p + 3]) !== 32 && c !== 9)) return false;
-    p += 4;
-    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    const hasVal = hexToken(b, p, e);
-    const valHi = u64[0], valLo = u64[1];
-    p = cur.pos;
-    while (p < e && ((c = b[p]) === 32 || c === 9)) p++;
-    if (p < e) return false;
+    const val = valThenEnd(v, b, skipSpaces(b, cur.pos, e), e);
+    if (val < 0) return false;
     const d = detailFields;
     d.dir = dir; d.port = 0; d.size = size; d.gpaHi = gpaHi; d.gpaLo = gpaLo; d.msr = 0;
-    if (hasVal) { d.valHi = valHi; d.valLo = valLo; d.flags = F_SIZE | F_GPA | F_VALUE; }
+    if (val === 1) { d.valHi = u64[0]; d.valLo = u64[1]; d.flags = F_SIZE | F_GPA | F_VALUE; }
     else { d.valHi = 0; d.valLo = 0; d.flags = F_SIZE | F_GPA; }
     this.asm.detail(EV_MMIO, cpu, pid);
     return true;
