@@ -187,4 +187,14 @@ describe('text range', () => {
     const t = table([sym('outer_fn', A, 0x1000n), sym('nested', A + 0x10n, 0x10n)]);
     expect(t.textRange()).toEqual([A, A + 0x1000n]);
   });
+
+  it('compares whole 64-bit ends: a higher upper half wins over a higher lower half, and neighbours one byte apart stay apart', () => {
+    const G = 0x100000000n;
+    // Ends: G - 0x10 + 0xf = 0xffffffff (low half all ones, upper 0); 2G - 0x20 + 0x21 = 2G + 1 (upper half 2, low half 1); G + 0x110.
+    const t = table([sym('low_half_max', G - 0x10n, 0xfn), sym('far', 2n * G - 0x20n, 0x21n), sym('mid', G + 0x100n, 0x10n)]);
+    expect(t.textRange()).toEqual([G - 0x10n, 2n * G + 1n]);
+    // The furthest end one byte past the second furthest, both in the upper 4 GiB half.
+    const u = table([sym('a', A, 0x101n), sym('b', A + 0x10n, 0x100n)]);
+    expect(u.textRange()).toEqual([A, A + 0x101n]);
+  });
 });

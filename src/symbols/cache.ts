@@ -93,15 +93,21 @@ export async function readMapCache(specs: readonly string[]): Promise<Symbolizer
   try { raw = await readFile(file); } catch { return null; }
   try {
     if (raw.toString('latin1', 0, MAGIC.length) !== MAGIC) return null;
-    // An aligned copy: typed-array views need their element alignment.
-    const buf = new ArrayBuffer(raw.length);
-    new Uint8Array(buf).set(raw);
+    // Typed-array views need their element alignment: a file this size is read into its own
+    // ArrayBuffer at offset 0 (not Node's shared pool), so views go straight onto it; a copy
+    // only when the read buffer does not start at an 8-byte boundary of its memory.
+    let buf: ArrayBuffer, base = 0;
+    if (raw.byteOffset % 8 === 0 && raw.buffer instanceof ArrayBuffer) { buf = raw.buffer; base = raw.byteOffset; } else {
+      buf = new ArrayBuffer(raw.length);
+      new Uint8Array(buf).set(raw);
+    }
     const hlen = raw.readUInt32LE(MAGIC.length);
     const header = JSON.parse(raw.toString('utf8', MAGIC.length + 4, MAGIC.length + 4 + hlen)) as { sources: Array<{ path: string; kind: MapSource['kind']; absolute: boolean; n: number; modules: string[]; names: number }>; tables: number[] };
     let off = MAGIC.length + 4 + hlen;
     const take = <T extends Arr>(C: { new (b: ArrayBuffer, o: number, n: number): T; BYTES_PER_ELEMENT: number }, n: number): T => {
       off += (8 - (off % 8)) % 8;
-      const v = new C(buf, off, n);
+      if (off + n * C.BYTES_PER_ELEMENT > raw.length) throw new RangeError('cache file cut short');
+      const v = new C(buf, base + off, n);
       off += n * C.BYTES_PER_ELEMENT;
       return v;
     };

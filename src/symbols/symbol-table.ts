@@ -49,6 +49,9 @@ function markerKind(c: SymbolColumns, i: number): 0 | 1 | 2 {
   return END_MARKER.test(name) ? 2 : START_MARKER.test(name) ? 1 : 0;
 }
 
+/** Whether this machine stores a 64-bit word low half first (the halves view of textRange). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 export class SymbolTable {
   readonly starts: BigUint64Array;
   readonly ends: BigUint64Array;
@@ -212,9 +215,22 @@ export class SymbolTable {
     if (this.size === 0) return null;
     // Asked for by the slide decision and the user-space bound: a pass over every end of a 200k-symbol map, once.
     if (this.range === undefined) {
-      let hi = 0n;
-      for (const e of this.ends) if (e > hi) hi = e;
-      this.range = [this.starts[0], hi];
+      // The highest end compared as 32-bit halves (a BigUint64 read makes a bigint per element:
+      // ~10 ms on a 200k-symbol map, against well under 1 ms here). Little-endian halves: lo, hi.
+      const e = this.ends;
+      if (!LITTLE_ENDIAN) {
+        let hi = 0n;
+        for (const x of e) if (x > hi) hi = x;
+        this.range = [this.starts[0], hi];
+        return [this.range[0], this.range[1]];
+      }
+      const w = new Uint32Array(e.buffer, e.byteOffset, e.length * 2);
+      let bh = 0, bl = 0, at = -1;
+      for (let i = 0; i < w.length; i += 2) {
+        const h = w[i + 1], l = w[i];
+        if (h > bh || (h === bh && l >= bl)) { bh = h; bl = l; at = i >> 1; }
+      }
+      this.range = [this.starts[0], at < 0 ? 0n : e[at]];
     }
     return [this.range[0], this.range[1]];
   }
