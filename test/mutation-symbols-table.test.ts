@@ -194,7 +194,7 @@ describe('text range', () => {
     const t = table([sym('low_half_max', G - 0x10n, 0xfn), sym('far', 2n * G - 0x20n, 0x21n), sym('mid', G + 0x100n, 0x10n)]);
     expect(t.textRange()).toEqual([G - 0x10n, 2n * G + 1n]);
     // The furthest end one byte past the second furthest, both in the upper 4 GiB half.
-    const u = table([sym('a', A, 0x101n), sym('b', A + 0x10n, 0x100n)]);
+    const u = table([sym('a', A, 0x101n), sym('b', A + 0x10n, 0xf0n)]); // ends A + 0x101 and A + 0x100
     expect(u.textRange()).toEqual([A, A + 0x101n]);
   });
 });
