@@ -9,7 +9,7 @@
  * said, so a hypercall's dispatch is taken as 0 ns.
  */
 import { describe, expect, it } from 'vitest';
-import { ExitTrace, F_CALLER, F_GPA, F_MSR, F_PORT, F_USERSPACE } from '../src/model/chunk.js';
+import { ExitTrace, F_CALLER, F_PORT, F_USERSPACE } from '../src/model/chunk.js';
 import { advise, type AdviceReport } from '../src/replay/advise.js';
 import { symbolizerFromKallsyms, type Symbolizer } from '../src/symbols/index.js';
 import { fx } from './helpers.js';
