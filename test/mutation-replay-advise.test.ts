@@ -210,15 +210,16 @@ describe('operations redundant under virtualization: PM timer rate check, PIT ca
   const PM = 'drop verify_pmtmr_rate from the guest (paper §3.2.1) or boot with clocksource=tsc so the PM timer is not read';
   const PITC = 'boot with tsc=reliable and lpj=<value>, or use a kvmclock guest: the calibration loop polls an emulated PIT';
   // verify_pmtmr_rate is the lowest address: function id 0. A second, static verify_pmtmr_rate shares its name.
-  const MAP = nm('verify_pmtmr_rate', 'acpi_pm_read_verified', 'verify_pmtmr_rate_x', 'x_verify_pmtmr_rate', 'pit_calibrate_tsc', 'other_fn', 'acpi_pm_read')
+  const MAP = nm('verify_pmtmr_rate', 'acpi_pm_read_verified', 'verify_pmtmr_rate_x', 'x_verify_pmtmr_rate', 'pit_calibrate_tsc', 'other_fn', 'acpi_pm_read', 'calibrate_delay_converge', 'x_pit_calibrate_tsc')
     + 'c0300000 t verify_pmtmr_rate\nc0301000 T _end_of_it\n';
-  const VPR = 0, APRV = 1, SUFFIX = 2, PREFIX = 3, PITCAL = 4, OTHER = 5, APR = 6, VPR2 = 0x200; // at(VPR2) = 0xc0300010
+  const VPR = 0, APRV = 1, SUFFIX = 2, PREFIX = 3, PITCAL = 4, OTHER = 5, APR = 6, PSUFFIX = 7, PPREFIX = 8, VPR2 = 0x200; // at(VPR2) = 0xc0300010
   /** One exit in each function listed, each followed by one in other_fn (no two in a row: no guest time goes with them). */
   const spaced = (fns: Array<[number, Partial<Row>?]>): Row[] => chain(fns.flatMap(([fn, more], k) => [{ reason: 'CPUID', rip: at(fn, k % 16), gap: FAR, ...more }, { reason: 'CPUID', rip: at(OTHER, k % 16), gap: FAR }]));
 
   it('without callers: drop advice for exits in the listed functions (same-named ones counted together), not in look-alikes', async () => {
-    const rep = await run(spaced([[VPR], [VPR], [VPR2], [VPR2], [VPR2], [APRV], [SUFFIX], [PREFIX], [PITCAL], [PITCAL]]), MAP);
-    // verify_pmtmr_rate: 2 + 3 exits; acpi_pm_read_verified 1; pit_calibrate_tsc 2. Each exit 1,000 ns + a transition.
+    const rep = await run(spaced([[VPR], [VPR], [VPR2], [VPR2], [VPR2], [APRV], [SUFFIX], [PREFIX], [PITCAL], [PITCAL], [PSUFFIX], [PPREFIX]]), MAP);
+    // verify_pmtmr_rate: 2 + 3 exits; acpi_pm_read_verified 1; pit_calibrate_tsc 2 (calibrate_delay_converge and x_pit_calibrate_tsc
+    // only look like calibrate_delay and pit_calibrate_tsc). Each exit 1,000 ns + a transition.
     expect(rep.advice.map((a) => [a.rank, a.pass, a.exitsSaved, a.savedNs, a.evidence[0]])).toEqual([
       [1, 'drop:verify_pmtmr_rate', 5, 10_000, '5 exits in verify_pmtmr_rate'],
       [2, 'drop:pit_calibrate_tsc', 2, 4000, '2 exits in pit_calibrate_tsc'],
@@ -268,12 +269,13 @@ describe('emulated NIC and disk: virtio advice by the driver functions seen', ()
     const rep = await run(chain([
       nicRow(at(E1K_INTR), at(OTHER)), nicRow(at(RTL), at(RTL)), nicRow(at(OTHER, 1), at(NE2K)), nicRow(at(OTHER, 2), at(PCNET)),
       nicRow(at(OTHER, 3), at(E1K_XMIT)), nicRow(at(OTHER, 4), at(E1K_CLEAN)),
-      io(at(OTHER, 5), 0xc037, FAR, { caller: at(ATA_SEL) }), // a disk driver's exit, known by its caller only
+      io(at(OTHER, 5), 0xc037, FAR, { caller: at(ATA_SEL) }), // a disk driver's exit, known by its caller
+      io(at(ATA_SEL), 0xc037, FAR, { caller: at(OTHER) }), // and one in it: named once
     ]), MAP);
-    // virtio:dev=nic takes the 6 NIC exits, dev=disk the 1 disk exit (no notification for either): 1,000 ns + a transition each.
+    // virtio:dev=nic takes the 6 NIC exits, dev=disk the 2 disk exits (no notification for either): 1,000 ns + a transition each.
     expect(rep.advice.map((a) => [a.rank, a.pass, a.exitsSaved, a.savedNs, a.evidence[0]])).toEqual([
       [1, 'virtio:dev=nic', 6, 12_000, 'register exits from e1000_intr, rtl8139_poll, ne2k_pci_block_input, pcnet32_wio_write_csr, e1000_xmit_frame'],
-      [2, 'virtio:dev=disk', 1, 2000, 'register exits from ata_sff_dev_select'],
+      [2, 'virtio:dev=disk', 2, 4000, 'register exits from ata_sff_dev_select'],
     ]);
     expect(rep.advice.map((a) => [a.title, a.change])).toEqual([
       ['replace the emulated NIC with virtio-net', 'give the guest a virtio-net device (-device virtio-net-pci), with vhost-net on the host'],
@@ -343,7 +345,7 @@ describe('modern exit sources: APIC EOIs, IPIs, TSC deadline, halts, PAUSE, virt
   it('EOI and ICR writes counted by their MSR or register (with the flag that says the column holds one), interrupt windows too', async () => {
     const list = chain([
       { reason: 'MSR_WRITE', msr: 0x80b, dir: 'w', gap: FAR }, { reason: 'MSR_WRITE', msr: 0x80b, dir: 'w', gap: FAR }, // x2APIC EOIs
-      { reason: 'APIC_ACCESS', gpa: 0xfee000b0, dir: 'w', gap: FAR }, // xAPIC EOI
+      { reason: 'APIC_ACCESS', gpa: 0xfee000b0, dir: 'w', gap: FAR }, { reason: 'APIC_ACCESS', gpa: 0xfee000b0, dir: 'w', gap: FAR }, // xAPIC EOIs
       { reason: 'MSR_WRITE', msr: 0x80c, dir: 'w', gap: FAR }, { reason: 'APIC_ACCESS', gpa: 0x1_fee000b0, dir: 'w', gap: FAR }, { reason: 'APIC_ACCESS', gpa: 0xfee000c0, dir: 'w', gap: FAR },
       { reason: 'MSR_WRITE', msr: 0x80b, flags: 0, gap: FAR }, { reason: 'APIC_ACCESS', gpa: 0xfee000b0, flags: 0, gap: FAR }, // columns without their flags
       { reason: 'MSR_WRITE', msr: 0x830, dir: 'w', gap: 100 }, { reason: 'MSR_WRITE', msr: 0x830, dir: 'w', gap: FAR }, { reason: 'MSR_WRITE', msr: 0x830, dir: 'w', gap: FAR }, // ICR: 2 back to back, 1 alone
@@ -352,12 +354,12 @@ describe('modern exit sources: APIC EOIs, IPIs, TSC deadline, halts, PAUSE, virt
       { reason: 'CPUID' },
     ]);
     const rep = await run(list, null);
-    // apicv: 3 edge EOIs (no map: none is level-triggered) + 1 window; pv-eoi: the 3 EOIs; ipiv: the 3 ICR writes; ipiv:pv: the
+    // apicv: 4 edge EOIs (no map: none is level-triggered) + 1 window; pv-eoi: the 4 EOIs; ipiv: the 3 ICR writes; ipiv:pv: the
     // back-to-back pair becomes one VMCALL of one write (dispatch 0): 1 exit, 1,000 traced + 1 transition. 1,000 ns + T per exit.
-    expect(rep.advice.map((a) => [a.rank, a.pass, a.exitsSaved, a.savedNs])).toEqual([[1, 'apicv', 4, 8000], [2, 'pv-eoi', 3, 6000], [3, 'ipiv', 3, 6000], [4, 'ipiv:pv', 1, 2000]]);
+    expect(rep.advice.map((a) => [a.rank, a.pass, a.exitsSaved, a.savedNs])).toEqual([[1, 'apicv', 5, 10_000], [2, 'pv-eoi', 4, 8000], [3, 'ipiv', 3, 6000], [4, 'ipiv:pv', 1, 2000]]);
     expect(rep.advice.map((a) => [a.title, a.evidence[0], a.change])).toEqual([
-      ['remove EOI and interrupt-window exits with APICv / AVIC', '3 EOI writes (X2APIC_EOI or the xAPIC EOI register), 1 interrupt-window exits', 'run on a host CPU with APICv and load kvm_intel with enable_apicv=1 (AMD: AVIC, kvm_amd avic=1): EOIs are virtualized and interrupts posted'],
-      ['remove edge-triggered EOI exits with PV EOI', '3 EOI writes', 'use a guest kernel with CONFIG_KVM_GUEST (PV EOI is negotiated through MSR_KVM_PV_EOI_EN, 0x4b564d04) on a host that offers KVM_FEATURE_PV_EOI'],
+      ['remove EOI and interrupt-window exits with APICv / AVIC', '4 EOI writes (X2APIC_EOI or the xAPIC EOI register), 1 interrupt-window exits', 'run on a host CPU with APICv and load kvm_intel with enable_apicv=1 (AMD: AVIC, kvm_amd avic=1): EOIs are virtualized and interrupts posted'],
+      ['remove edge-triggered EOI exits with PV EOI', '4 EOI writes', 'use a guest kernel with CONFIG_KVM_GUEST (PV EOI is negotiated through MSR_KVM_PV_EOI_EN, 0x4b564d04) on a host that offers KVM_FEATURE_PV_EOI'],
       ['deliver IPIs without exits (IPI virtualization / AVIC)', '3 ICR writes (X2APIC_ICR)', 'a host CPU with IPI virtualization (Intel Sapphire Rapids: kvm_intel enable_ipiv=1) or AMD AVIC'],
       ['send multicast IPIs with one hypercall (PV send-IPI)', '3 ICR writes (X2APIC_ICR)', 'a guest with CONFIG_KVM_GUEST on a host offering KVM_FEATURE_PV_SEND_IPI (kvm_send_ipi_mask)'],
     ]);
@@ -378,7 +380,8 @@ describe('modern exit sources: APIC EOIs, IPIs, TSC deadline, halts, PAUSE, virt
   });
 
   it('20 PAUSE exits (not 19): ple-window', async () => {
-    const spin = (n: number) => chain(Array.from({ length: n }, () => ({ reason: 'PAUSE_INSTRUCTION', gap: 100 })));
+    // n PAUSE exits at one RIP 100 ns apart, then a CPUID elsewhere.
+    const spin = (n: number) => chain([...Array.from({ length: n }, () => ({ reason: 'PAUSE_INSTRUCTION', gap: 100 })), { reason: 'CPUID', rip: 0xc0200000 }]);
     expect((await run(spin(19), null)).advice).toEqual([]);
     const rep = await run(spin(20), null);
     // One spin episode of 20 at one RIP; a window twice as large exits floor(20 / 2) = 10 times: 10 x (1,000 + 1,000).
@@ -405,3 +408,31 @@ describe('modern exit sources: APIC EOIs, IPIs, TSC deadline, halts, PAUSE, virt
     expect([rep.schema, rep.input, rep.exits]).toEqual(['exitscope.advise/v2', f, 7]);
   });
 });
+
+describe('advice only where the trace shows its evidence', () => {
+  it('an EOI known only by its function\'s name (no EOI register or MSR in the trace) gives no APIC advice', async () => {
+    // apicv and pv-eoi would take this exit (their EOI test reads function names too), but advise asks for the register.
+    const rep = await run(chain([{ reason: 'APIC_ACCESS', rip: at(0), gap: FAR }, { reason: 'CPUID', rip: at(1) }]), nm('ack_apic_edge', 'other_fn'));
+    expect(rep.advice).toEqual([]);
+  });
+
+  it('IDE port exits without driver names (no map): no virtio advice', async () => {
+    const rep = await run(chain([io(0xc0100010, 0x1f2, FAR), io(0xc0100010, 0x1f3, FAR), { reason: 'CPUID' }]), null);
+    expect(rep.advice).toEqual([]);
+  });
+
+  // BUG (found by these tests, not fixed here): advise picks NIC and disk drivers by its own patterns, /rtl8139|e1000|ne2k|pcnet/ and
+  // /^(ata_|ide_|__ide_)/, while the virtio pass it estimates them with knows more (symbols/devices.ts NIC_FN adds eepro100 and 8139,
+  // DISK_FN adds ahci_, and virtio.ts handles AHCI command issue). A guest with an AHCI disk or an eepro100 NIC gets no virtio advice
+  // although `estimate --pass virtio:dev=disk` (or nic) saves exits on the same trace.
+  it.fails('an AHCI disk and an eepro100 NIC get the virtio advice the virtio pass estimates', async () => {
+    const M = nm('ahci_qc_issue', 'eepro100_intr', 'other_fn');
+    // An AHCI port register write (not a command issue) and an eepro100 register write: each pass removes its exit, 1,000 ns + T.
+    const rep = await run(chain([mmioWrite(at(0), 0xfebf1110), io(at(1), 0xc037, FAR), { reason: 'CPUID', rip: at(2) }]), M);
+    expect(rep.advice.map((a) => [a.pass, a.exitsSaved, a.savedNs]).sort()).toEqual([['virtio:dev=disk', 1, 2000], ['virtio:dev=nic', 1, 2000]]);
+  });
+});
+
+function mmioWrite(rip: number, gpa: number): Omit<Row, 'ts'> & { gap: number } {
+  return { reason: 'EPT_MISCONFIG', rip, gpa, dir: 'w', size: 4, gap: FAR };
+}
