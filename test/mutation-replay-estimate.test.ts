@@ -9,9 +9,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ExitTrace } from '../src/model/chunk.js';
-import { estimate, estimateAlone, openEstimate, type EstimateOptions } from '../src/replay/estimate.js';
+import { estimate, estimateAlone, EstimateReportSchema, openEstimate, type EstimateOptions } from '../src/replay/estimate.js';
 import { parsePassSpec } from '../src/replay/pipeline.js';
 import { symbolizerFromKallsyms } from '../src/symbols/index.js';
+import { newCounters } from '../src/model/counters.js';
+import { openTrace } from '../src/formats/index.js';
+import { fx } from './helpers.js';
 import { rows, type Row } from './replay-rows.js';
 
 function exitTrace(list: Row[]): ExitTrace {
@@ -40,7 +43,7 @@ describe('one pass on one vcpu, two windows', () => {
     expect(rep.windows).toEqual({ count: 2, ns: 1_000_000, bootstrap: 0 });
     expect(rep.inferred.transitionNs).toEqual({ value: 1000, how: 'given with --transition-ns', inferred: true });
     expect(rep.kaslr).toEqual({ slide: '0x0', note: 'no map given' });
-    expect(rep.input).toMatchObject({ path: '(in memory)', format: 'exit-trace', events: 5 });
+    expect(rep.input).toEqual({ path: '(in memory)', format: 'exit-trace', lines: 0, header: 0, events: 5, skipped: 0, rejected: 0, counters: newCounters(), rejections: [], notes: [] });
     expect([rep.cumulative, rep.notApplied]).toEqual([null, []]);
     const p = rep.passes[0];
     // Saved: window 0, 2,000 + 1 transition = 3,000; window 1, 7,000 + 2 transitions = 9,000. 12,000 in all.
@@ -107,6 +110,7 @@ describe('several vcpus: saved guest time shared by the exits each lost; the hig
   it('drop:foo', async () => {
     const rep = await estimate({ input: exitTrace(list), symbolizer: symbolizerFromKallsyms(MAP, 'test.map'), kaslr: 0n, passes: [parsePassSpec('drop:foo')], transitionNs: 1000, bootstrap: 0 });
     expect(rep.totals).toEqual({ exits: 7, timeNs: 8000, spanNs: 1_001_000, vcpus: 2 });
+    expect(rep.kaslr).toEqual({ slide: '0x0', note: 'slide 0x0 forced by --kaslr' });
     const p = rep.passes[0];
     // Guest time between consecutive foo exits (vcpu 0 only): (5,000 - 1,000) + (3,000 - 1,000) = 6,000, shared 3:1 by the exits
     // lost (vcpu 0 lost 3, vcpu 1 lost 1). vcpu 0: 3,000 + 3 transitions + 4,500 = 10,500; vcpu 1: 2,000 + 1 transition + 1,500 = 4,500.
@@ -196,5 +200,112 @@ describe('a pipeline of passes', () => {
     expect(s.env.resamples).toBe(0);
     expect(s.env.seed).toBe(1);
     expect([...s.env.spanByVcpu]).toEqual([[0, 501_000]]);
+  });
+});
+
+describe('edges of the comparison', () => {
+  it('an exit without a duration counts as an exit but not as time, and ends its vcpu at its start', async () => {
+    // A port exit (2,000 ns), then at 100,000 an unpaired one (no duration), then a CPUID at 200,000 (1,000 ns): span 201,000.
+    const list: Row[] = [pio(0, 2000), pio(100_000, NaN), cpuid(200_000)];
+    const p = (await est(list, ['drop-io:port=0x70'])).passes[0];
+    // Both port exits go: 2,000 traced, 2 transitions.
+    expect([p.exitsBefore, p.exitsAfter, p.timeBeforeNs, p.timeAfterNs, p.savedNs]).toEqual([3, 1, 3000, 1000, 4000]);
+    expect(p.speedupHigh).toBe(r6(high(4000, 201_000)));
+    // Last exit unpaired: the vcpu's wall and active time end where it starts.
+    const q = (await est([pio(0, 2000), cpuid(50_000), pio(100_000, NaN)], ['drop-io:port=0x70'])).passes[0];
+    expect([q.savedNs, q.perVcpu[0].wallNs, q.speedupHigh]).toEqual([4000, 100_000, r6(high(4000, 100_000))]);
+  });
+
+  it('a vcpu active only in part of the run: its active time is what its first and last exits cover of each window', async () => {
+    // vcpu 0 spans the 2 ms (two windows) and loses nothing; vcpu 1 runs from 200,000 to 701,000 and loses its port exit:
+    // active 501,000 ns, all in window 0; only vcpu 1 was touched, so it alone sets the high end.
+    const list: Row[] = [cpuid(0), cpuid(1_999_000), cpuid(200_000, 1000, 1), pio(400_000, 9000, 0x70, 1), cpuid(700_000, 1000, 1)];
+    const p = (await est(list, ['drop-io:port=0x70'], { windows: 2 })).passes[0];
+    expect(p.perVcpu).toEqual([{ vcpu: 0, savedNs: 0, wallNs: 2_000_000, shareOfWall: 0 }, { vcpu: 1, savedNs: 10_000, wallNs: 501_000, shareOfWall: 10_000 / 501_000 }]);
+    expect(p.speedupHigh).toBe(r6(high(10_000, 501_000)));
+  });
+
+  it('a pass that changes only durations (coalesced MMIO) touches the vcpu: its saving counts at the high end', async () => {
+    // A 1,000 ns read and a 4,000 ns write in one BAR: the write keeps 1,000 ns (the cheapest access; no userspace round trip
+    // inferred) and its other 3,000 ns would go to the next userspace exit, of which there is none. No exit saved.
+    const list: Row[] = [{ ts: 0, reason: 'EPT_MISCONFIG', gpa: 0xfebc0008, dir: 'r', size: 4, dur: 1000 }, { ts: 100_000, reason: 'EPT_MISCONFIG', gpa: 0xfebc2818, dir: 'w', size: 4, dur: 4000 }];
+    const p = (await est(list, ['coalesced-mmio:0xfebc0000-0xfebdffff'])).passes[0];
+    expect([p.exitsSavedRange, p.timeBeforeNs, p.timeAfterNs, p.savedNs, p.exitTimeSavedNs]).toEqual([[0, 0], 5000, 2000, 3000, 3000]);
+    expect(p.perVcpu[0].savedNs).toBe(3000);
+    expect(p.speedupHigh).toBe(r6(high(3000, 104_000)));
+  });
+
+  it('NAPI\'s deferred poll: guest time that may go is counted only at the high end; a saving as large as the work is unbounded', async () => {
+    // rtl8139 IntrMask = 0 (3,000 ns) and its flush read right after it (2,000 ns, no gap), then 50,000 ns of guest time, a CPUID.
+    // napi-off: 5,000 + 2 transitions saved; the 50,000 after the flush read, less a transition, may go too.
+    const list: Row[] = [{ ts: 0, reason: 'IO_INSTRUCTION', port: 0xc03c, dir: 'w', size: 2, value: 0, dur: 3000 }, { ts: 3000, reason: 'IO_INSTRUCTION', port: 0xc037, dir: 'r', size: 1, dur: 2000 }, cpuid(55_000)];
+    const p = (await est(list, ['napi-off'])).passes[0];
+    expect([p.savedNs, p.maybeSavedNs, p.exitsSavedRange, p.perVcpu[0].savedNs]).toEqual([7000, 49_000, [2, 2], 7000]);
+    expect(p.notes[0]).toBe('1 flush reads after removed writes removed with them');
+    // 7,000 + 49,000 = 56,000 is all of the vcpu's 56,000 ns: nothing would be left, the CPU-bound gain has no bound.
+    expect(p.speedupHigh).toBe(Infinity);
+    // With 100 ns between the write and its read the vcpu keeps 100 ns of work: 56,100 / 100.
+    // (See the it.fails below: the unbounded value does not survive the report's JSON.)
+    const q = (await est([list[0], { ...list[1], ts: 3100 }, cpuid(55_100)], ['napi-off'])).passes[0];
+    expect([q.maybeSavedNs, q.speedupHigh]).toEqual([49_000, r6(high(56_000, 56_100))]);
+  });
+
+  // BUG (found by these tests, not fixed here): an unbounded CPU-bound speedup is reported as Infinity, which JSON.stringify writes as
+  // null, and EstimateReportSchema (zod 4: z.number() rejects Infinity and null) rejects both: `estimate --json` can write a report that
+  // fails its own published schema (src/report/schemas.ts).
+  it.fails('the report of an unbounded saving still validates against its schema, as written to JSON', async () => {
+    const list: Row[] = [{ ts: 0, reason: 'IO_INSTRUCTION', port: 0xc03c, dir: 'w', size: 2, value: 0, dur: 3000 }, { ts: 3000, reason: 'IO_INSTRUCTION', port: 0xc037, dir: 'r', size: 1, dur: 2000 }, cpuid(55_000)];
+    const rep = await est(list, ['napi-off']);
+    expect(EstimateReportSchema.safeParse(JSON.parse(JSON.stringify(rep))).success).toBe(true);
+  });
+
+  it('a trace of halts only has no traced exit time: the saving is no share of it', async () => {
+    // 21 HLTs, 4 KiB apart, the first 200 us, then 20 of 10 us: haltpoll polls through the 20 short ones (posted wake-ups: no
+    // EOI or window exits), 20 transitions.
+    const list = Array.from({ length: 21 }, (_, k): Row => ({ ts: k * 300_000, reason: 'HLT', rip: 0xc0100010 + k * 0x1000, dur: k === 0 ? 200_000 : 10_000 }));
+    const p = (await est(list, ['haltpoll'])).passes[0];
+    expect([p.timeBeforeNs, p.exitsBefore - p.exitsAfter, p.savedNs, p.savedShareOfExitTime]).toEqual([0, 20, 20_000, 0]);
+  });
+
+  it('notifications that may go, with two windows: spread by the saving in each window, so the bootstrap\'s high end has them', async () => {
+    const MAP = 'c0100000 T rtl8139_start_xmit\nc0200000 T _etext\n';
+    const X = 0xc0100010;
+    // As above (4,000 saved, 18,000 more at the high end), all in window 0; a CPUID at 1,999,000 ends the run at 2 ms.
+    const list: Row[] = [{ ts: 0, reason: 'IO_INSTRUCTION', port: 0xc010, dir: 'w', size: 4, dur: 6000, rip: X }, { ts: 100_000, reason: 'IO_INSTRUCTION', port: 0xc014, dir: 'w', size: 4, dur: 8000, rip: X }, { ts: 200_000, reason: 'IO_INSTRUCTION', port: 0xc037, dir: 'w', size: 1, dur: 5000, rip: X }, cpuid(1_999_000)];
+    const rep = await estimate({ input: exitTrace(list), symbolizer: symbolizerFromKallsyms(MAP, 'test.map'), kaslr: 0n, passes: [parsePassSpec('virtio:dev=nic')], transitionNs: 1000, bootstrap: 1000, windows: 2 });
+    const p = rep.passes[0];
+    // Each window 1 ms active. Resamples: both window 1 (nothing saved): 1; both window 0: 2 x (4,000 + 18,000) over 2 ms.
+    expect(p.savedNsCI).toEqual([0, 8000]);
+    expect(p.speedupHighCI).toEqual([1, r6(high(44_000, 2_000_000))]);
+    expect(p.speedupHigh).toBe(r6(high(22_000, 2_000_000)));
+  });
+
+  it('the per-address view of a pass that gives one, not of the cumulative line', async () => {
+    // Two writes to port 0x3f8 at one address 100 ns apart: coalesce-io merges them into one VMCALL there. A lone port 0x70 write
+    // elsewhere stays (coalesce-io) and then goes (drop-io).
+    const list: Row[] = [{ ts: 0, reason: 'IO_INSTRUCTION', port: 0x3f8, dir: 'w', size: 1, dur: 1000 }, { ts: 1100, reason: 'IO_INSTRUCTION', port: 0x3f8, dir: 'w', size: 1, dur: 1000 }, { ...pio(50_000, 1000), rip: 0xc0200000 }, cpuid(100_000)];
+    const rep = await est(list, ['coalesce-io', 'drop-io:port=0x70']);
+    expect(rep.passes[0].perAddress).toEqual([{ address: '0xc0100000', key: '0xc0100000', before: 2, after: 0 }]);
+    expect(rep.passes[1].perAddress).toBeUndefined();
+    expect(rep.cumulative!.perAddress).toBeUndefined();
+    expect(rep.cumulative!.notes).toEqual(['1 batches merged']);
+  });
+});
+
+describe('inputs', () => {
+  const f = fx('mutation', 'drop-io.csv');
+
+  it('a file by its path, or as an open stream: the input is summarized; 1,000 resamples unless said', async () => {
+    for (const input of [f, await openTrace(f)]) {
+      const rep = await estimate({ input, passes: [parsePassSpec('drop-io:port=0x1f7')], transitionNs: 1000 });
+      expect(rep.input).toMatchObject({ path: f, events: 7 });
+      expect(rep.totals.exits).toBe(7);
+      expect(rep.windows.bootstrap).toBe(1000);
+    }
+  });
+
+  it('an empty list of maps is no map', async () => {
+    const rep = await estimate({ input: f, maps: [], passes: [parsePassSpec('drop-io:port=0x1f7')], transitionNs: 1000, bootstrap: 0 });
+    expect(rep.kaslr).toEqual({ slide: '0x0', note: 'no map given' });
   });
 });
