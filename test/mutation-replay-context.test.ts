@@ -8,10 +8,8 @@
  * (never a nearby pair); between the pairs of interest the gap is 100 us.
  */
 import { describe, expect, it } from 'vitest';
-import { ExitChunk, F_GPA, F_MSR, F_PORT, F_USERSPACE } from '../src/model/chunk.js';
-import { REASONS } from '../src/model/reasons.js';
+import { F_GPA, F_MSR, F_PORT, F_USERSPACE } from '../src/model/chunk.js';
 import { isUserspaceIo, kth, NameClass, ReplayContext } from '../src/replay/context.js';
-import { ReplayTrace } from '../src/replay/trace.js';
 import { symbolizerFromKallsyms } from '../src/symbols/index.js';
 import { chain, rows, type Row } from './replay-rows.js';
 
@@ -231,8 +229,10 @@ describe('the userspace round trip', () => {
 
   it('local APIC accesses are not in-kernel MMIO of the device kind, and halts and interrupts are not in-kernel exits', () => {
     // 20 APIC_ACCESS at 100 (local APIC page), 20 IOAPIC at 3,000, 20 BAR at 10,000: the APIC exits are left out: 7,000.
-    const m = ctxOf(each({ reason: 'APIC_ACCESS', gpa: 0xfee00300, dir: 'w', dur: 100 }, { reason: 'EPT_MISCONFIG', gpa: 0xfec00000, dir: 'w', dur: 3000 }, { reason: 'EPT_MISCONFIG', gpa: 0xfebc0000, dir: 'w', dur: 10_000 })).userspaceRoundTrip;
-    expect(m.value).toBe(7000);
+    for (const apic of ['APIC_ACCESS', 'APIC_WRITE', 'EOI_INDUCED']) {
+      const m = ctxOf(each({ reason: apic, gpa: 0xfee00300, dir: 'w', dur: 100 }, { reason: 'EPT_MISCONFIG', gpa: 0xfec00000, dir: 'w', dur: 3000 }, { reason: 'EPT_MISCONFIG', gpa: 0xfebc0000, dir: 'w', dur: 10_000 })).userspaceRoundTrip;
+      expect([apic, m.value]).toEqual([apic, 7000]);
+    }
     // 20 COM1 at 9,000, 20 HLT at 100, 20 EXTERNAL_INTERRUPT at 200, 20 CPUID at 1,500: the kernel side is the CPUID: 7,500.
     const u = ctxOf(each({ reason: 'IO_INSTRUCTION', port: 0x3f8, dur: 9000 }, { reason: 'HLT', dur: 100 }, { reason: 'EXTERNAL_INTERRUPT', dur: 200 }, { reason: 'CPUID', dur: 1500 })).userspaceRoundTrip;
     expect([u.value, u.inferred]).toEqual([7500, false]);
@@ -241,6 +241,17 @@ describe('the userspace round trip', () => {
     const few = ctxOf(chain(Array.from({ length: 19 }, (_, k) => ({ reason: 'IO_INSTRUCTION', port: 0x3f8, rip: far(k), dur: 9000, gap: 20_000 }))).concat(each({ reason: 'CPUID', dur: 1500 }).map((r) => ({ ...r, ts: r.ts + 50_000_000 })))).userspaceRoundTrip;
     expect(few.value).toBe(0);
     expect(few.inferred).toBe(false);
+  });
+
+  it('a sample holds past its first 256 values, every one of them (its quantile is exact)', () => {
+    // 300 COM1 accesses: the first 256 take 3,000 ns; of the 44 after, odd-numbered m (1, 3, .., 43) take 1,000 + m, even ones
+    // 2,000 + m. Their 5th percentile is rank floor(0.05 x 299) = 14 of the sorted durations: the 15th of 1,001, 1,003, ..: 1,029.
+    // 20 PIT accesses take 100: 1,029 - 100.
+    const com = Array.from({ length: 300 }, (_, k) => ({ reason: 'IO_INSTRUCTION', port: 0x3f8, rip: far(k), gap: 20_000, dur: k < 256 ? 3000 : (k - 256) % 2 ? 1000 + (k - 256) : 2000 + (k - 256) }));
+    const pit = Array.from({ length: 20 }, (_, k) => ({ reason: 'IO_INSTRUCTION', port: 0x40, rip: far(400 + k), gap: 20_000, dur: 100 }));
+    const r = ctxOf(chain([...com, ...pit])).userspaceRoundTrip;
+    expect(r.value).toBe(929);
+    expect(r.how).toMatch(/^5th percentile of 300 port I\/O device-model accesses minus that of 20 port accesses/);
   });
 
   it('an exit of unknown duration is in no sample', () => {
@@ -410,25 +421,35 @@ describe('names and numbers per address', () => {
 
   it('addresses get dense indices in first-seen order, kept through thousands of addresses and memo collisions', () => {
     const c = new ReplayContext(t, sym());
-    // 6,000 addresses (more than the first tables' 4,096; in a 16,384-slot memo many share a slot): half in the map's text,
-    // half beyond it, some above 4 GiB with the same lower half.
-    const addrs = Array.from({ length: 6000 }, (_, k) => (k % 2 ? 0xc0100000 + k * 8 : 2 ** 32 * (k % 3) + 0xd0000000 + k * 8));
+    // 9,000 addresses (more than twice the first tables' 4,096; in a 16,384-slot memo many share a slot): half in the map's
+    // text, half beyond it, some above 4 GiB with the same lower half.
+    const addrs = Array.from({ length: 9000 }, (_, k) => (k % 2 ? 0xc0100000 + k * 8 : 2 ** 32 * (k % 3) + 0xd0000000 + k * 8));
     const wrong: number[] = [];
     addrs.forEach((a, k) => { if (c.addrIndex(...split(a)) !== k) wrong.push(k); });
     for (let k = addrs.length - 1; k >= 0; k -= 3) if (c.addrIndex(...split(addrs[k])) !== k) wrong.push(k);
     expect(wrong).toEqual([]);
-    expect(c.addrOf(5999)).toEqual(split(addrs[5999]));
+    expect(c.addrOf(8999)).toEqual(split(addrs[8999]));
+    // The name of the last address first (its table grows from 4,096 straight past index 8,998): gamma, name id 0.
+    expect(c.nameId(...split(addrs[8999]))).toBe(0);
+    expect(c.nameById(0)).toBe('gamma');
     expect(c.addrOf(0)).toEqual(split(addrs[0]));
     // Function ids past the first 4,096 addresses: k odd is in the text at 0xc0100000 + 8k: alpha below 0xc0101000
     // (k < 512), beta to 0xc0102000 (k < 1024), the static alpha to 0xc0103000 (k < 1536), gamma to _etext (k < 131,072).
     expect(c.fnId(...split(addrs[4097]))).toBe(3);
     expect(c.fnId(...split(addrs[4096]))).toBe(-1);
-    expect(c.fnId(...split(addrs[5998]))).toBe(-1);
+    expect(c.fnId(...split(addrs[8998]))).toBe(-1);
     expect(c.fnId(...split(addrs[1025]))).toBe(2);
     expect(c.nameId(...split(addrs[5001]))).toBe(0);
     expect(c.nameId(...split(addrs[5000]))).toBe(-1);
     expect(c.nameId(...split(addrs[511]))).toBe(1);
     expect(c.nameById(1)).toBe('alpha');
+    expect(c.nameId(...split(addrs[8999]))).toBe(0);
+  });
+
+  it('address 0 is an address like any other: the first one asked for gets index 0', () => {
+    const c = new ReplayContext(t, null);
+    expect([c.addrIndex(0, 0), c.addrIndex(0, 1), c.addrIndex(0, 0), c.addrIndex(1, 0)]).toEqual([0, 1, 0, 2]);
+    expect(c.addrOf(2)).toEqual([1, 0]);
   });
 
   it('classOf asks the class once per address, keeps bits 0..254, and keeps each class apart', () => {
@@ -471,6 +492,11 @@ describe('names and numbers per address', () => {
     const slid = rows(Array.from({ length: 30 }, (_, k) => ({ ts: k * 1000, reason: 'CPUID', rip: 0xffffffff85000000 + k * 0x1000 })));
     const c = new ReplayContext(slid, symbolizerFromKallsyms(wide, 'wide.map'));
     expect(c.symbols!.slide.slide).toBe(0x4000000n);
+    // The slide is decided from every distinct RIP with its count, past the first 4,096 too: 4,096 32-bit user RIPs, then 64-bit
+    // user RIPs (outside the kernel window) 3 times each. The trace has 64-bit addresses: the 64-bit map is no mismatch.
+    const user = rows([...Array.from({ length: 4096 }, (_, k) => ({ ts: k, reason: 'CPUID', rip: 0x08048000 + k * 16 })), ...Array.from({ length: 12 }, (_, k) => ({ ts: 5000 + k, reason: 'CPUID', rip: 0x7f0000001000 + (k % 4) * 16 }))]);
+    const u = new ReplayContext(user, symbolizerFromKallsyms(wide, 'wide.map'));
+    expect(u.symbols!.slide.mode).toBe('none');
     // A map without functions (data only) is empty: it decides nothing, not even a forced slide.
     const empty = symbolizerFromKallsyms('c0100000 D some_data\n', 'data.map');
     new ReplayContext(t, empty, { kaslr: 0x200000n });
