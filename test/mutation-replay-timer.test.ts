@@ -181,6 +181,14 @@ describe('the timer\'s source', () => {
     expect(src([{ ts: 1_000_000, reason: 'CPUID', rip: at('smp_apic_timer_interrupt') }])).toBe('lapic-periodic');
     expect(src([{ ts: 1_000_000, reason: 'CPUID', rip: at('lapic_next_event') }])).toBe('lapic-oneshot');
     expect(src([{ ts: 1_000_000, reason: 'EPT_MISCONFIG', gpa: 0xfee00380, dir: 'w' }])).toBe('lapic-oneshot');
+    // In the handler of a periodic LAPIC timer, a read of the count registers (x2APIC TMICT, LAPIC TMICT) is no re-arm.
+    const inHandler = { rip: at('smp_apic_timer_interrupt') };
+    expect(src([{ ts: 1_000_000, reason: 'MSR_READ', msr: 0x838, dir: 'r', ...inHandler }])).toBe('lapic-periodic');
+    expect(src([{ ts: 1_000_000, reason: 'EPT_MISCONFIG', gpa: 0xfee00380, dir: 'r', ...inHandler }])).toBe('lapic-periodic');
+    // A port exit the LAPIC timer's handler calls: the PIC ack (port 0x20) makes it a PIT tick, the PIC mask port 0x21 does not.
+    const fromHandler = (port: number): Row => ({ ts: 1_000_000, reason: 'IO_INSTRUCTION', port, dir: 'w', rip: at('default_idle'), caller: at('smp_apic_timer_interrupt') });
+    expect(src([fromHandler(0x20)])).toBe('pit');
+    expect(src([fromHandler(0x21)])).toBe('lapic-periodic');
   });
 });
 
@@ -265,6 +273,9 @@ describe('the tick rate', () => {
     const m = detect([...base, ...ticksAt([1_000_000, 1_500_000], 2), ...ticksAt(intervals([1e6, 7e6]), 3)]);
     expect(m.mode).toBe('mixed');
     expect(m.summary).toBe('250 Hz LAPIC timer in TSC-deadline mode tick on vcpu 0, 1 (busy); tickless on vcpu 3 (idle) (measured 250.0 Hz; 83% of intervals within 10% of the period; confidence 0.83)');
+    // vcpu 4 likewise: both named.
+    const m2 = detect([...base, ...ticksAt(intervals([1e6, 7e6]), 3), ...ticksAt(intervals([2e6, 9e6]), 4)]);
+    expect(m2.summary).toMatch(/ tick on vcpu 0, 1 \(busy\); tickless on vcpu 3, 4 \(idle\) /);
   });
 
   it('the detection is kept per trace and context: asked again it is the same object, with another context computed anew', () => {
