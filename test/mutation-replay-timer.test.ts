@@ -192,6 +192,18 @@ describe('the timer\'s source', () => {
   });
 });
 
+describe('the source named in the summary', () => {
+  it('one-shot and periodic LAPIC timers, by the rows that anchor their ticks', () => {
+    // Three ticks 1, 7 ms apart (tickless): x2APIC TMICT writes (one-shot); EOIs called from the LAPIC timer handler (periodic).
+    const oneshot = intervals([1e6, 7e6]).map((ts) => ({ ts, reason: 'MSR_WRITE', msr: 0x838, dir: 'w' }) as Row);
+    expect(detect(oneshot, MAP).summary).toBe('tickless: 3 LAPIC timer (one-shot) interrupts re-armed at irregular intervals (no vcpu has a steady tick)');
+    const periodic = intervals([1e6, 7e6]).map((ts) => ({ ts, reason: 'CPUID', rip: at('smp_apic_timer_interrupt') }) as Row);
+    expect(detect(periodic, MAP).summary).toBe('tickless: 3 LAPIC timer (periodic) interrupts re-armed at irregular intervals (no vcpu has a steady tick)');
+    const pit = every(5, 10_000_000).map((ts) => ({ ts, reason: 'IO_INSTRUCTION', port: 0x20, dir: 'w', rip: at('timer_interrupt') }) as Row);
+    expect(detect(pit, MAP).summary).toMatch(/^100 Hz PIT tick \(measured 100\.0 Hz; 100% of intervals/);
+  });
+});
+
 describe('the tick rate', () => {
   it('ten ticks 4 ms apart: 250 Hz, every interval steady, confidence 1', () => {
     const d = detect(ticksAt(every(10, 4_000_000)));
