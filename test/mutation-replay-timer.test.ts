@@ -260,6 +260,10 @@ describe('the tick rate', () => {
     const edge = detect(ticksAt(every(10, 953_289)));
     expect(edge.hz).toBe(1000);
     expect(edge.confidence).toBe(0.51);
+    // Exactly 5% off: intervals of 1e9 / 1050 ns, added up from 1 ms, measure 1050 Hz exactly (checked: the sum's rounding
+    // leaves the median interval at 1e9 / 1050): still 1000 Hz, closeness 0, confidence 0.5.
+    const five = detect(ticksAt(intervals(Array(9).fill(1e9 / 1050))));
+    expect([five.measuredHz, five.hz, five.confidence]).toEqual([1050, 1000, 0.5]);
     // 5.1% off (1051 Hz = 951,475 ns): no kernel rate.
     const off = detect(ticksAt(every(10, 951_475)));
     expect([off.hz, off.confidence, off.mode]).toEqual([null, 0, 'periodic']);
