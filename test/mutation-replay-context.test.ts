@@ -115,6 +115,7 @@ describe('the transition (hardware exit + entry): which reading wins', () => {
     ['EXTERNAL_INTERRUPT then the PIC command port 0x20', arrival, picAck, true],
     ['the slave PIC command port 0xa0', arrival, { reason: 'IO_INSTRUCTION', port: 0xa0, dir: 'w' }, true],
     ['the PIC mask port 0x21 is no ack', arrival, { reason: 'IO_INSTRUCTION', port: 0x21, dir: 'w' }, false],
+    ['a port column of 0x20 without the port flag is no ack', arrival, { reason: 'IO_INSTRUCTION', port: 0x20, dir: 'w', flags: 0 }, false],
     ['PREEMPTION_TIMER then an x2APIC EOI write', { reason: 'PREEMPTION_TIMER' }, { reason: 'MSR_WRITE', msr: 0x80b, dir: 'w' }, true],
     ['an x2APIC EOI with no direction is taken as a write', arrival, { reason: 'MSR_WRITE', msr: 0x80b }, true],
     ['an x2APIC EOI read is no ack', arrival, { reason: 'MSR_READ', msr: 0x80b, dir: 'r' }, false],
@@ -465,6 +466,15 @@ describe('names and numbers per address', () => {
     // And past _etext, none: -1 for each of 200 fresh ones (indices 4,200 onwards).
     const none = Array.from({ length: 200 }, (_, k) => c.fnId(...split(0xd0000000 + 16 * k)));
     expect(none.filter((f) => f !== -1)).toEqual([]);
+  });
+
+  it('the name id of the 4,097th address, asked for first', () => {
+    const c = new ReplayContext(t, sym());
+    // Addresses 0xc0100000 + 16 k: alpha below 0xc0101000 (k < 256), beta to k < 512, the static alpha to k < 768, then gamma.
+    for (let k = 0; k <= 4096; k++) c.addrIndex(...split(0xc0100000 + 16 * k));
+    expect(c.nameId(...split(0xc0100000 + 16 * 4096))).toBe(0);
+    expect(c.nameById(0)).toBe('gamma');
+    expect(c.nameId(...split(0xc0100000 + 16 * 300))).toBe(1);
   });
 
   it('address 0 is an address like any other: the first one asked for gets index 0', () => {
