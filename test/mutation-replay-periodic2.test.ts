@@ -79,6 +79,13 @@ describe('the rates cache and the tick\'s halt at the edges', () => {
     expect([r.exitsPerNs, r.timePerNs, r.busyPerNs]).toEqual([3 / 300_000, 6000 / 300_000, 6000 / 300_000]);
     expect(r.what).toEqual(['3 timer ticks']);
   });
+
+  it('the halt is the one before the tick and the one after it: a HLT after the tick and after its first exit is not one', () => {
+    // CPUID, then a tick of one exit, then two HLTs: the exit before the tick is no HLT: no halt of its own.
+    const t = rows([{ ts: 0, reason: 'CPUID', dur: 1000 }, { ts: 100_000, reason: 'EXTERNAL_INTERRUPT', dur: 1000 }, { ts: 110_000, reason: 'HLT', dur: 1000 }, { ts: 200_000, reason: 'HLT', dur: 1000 }]);
+    const r = periodicRates(t, context(t), new Map([[0, [[100_000, 100_000]]]])).get(0)!;
+    expect([r.exitsPerNs, r.timePerNs]).toEqual([1 / 200_000, 2000 / 200_000]);
+  });
 });
 
 // Functions of a made-up kernel: housekeep (function id 0), other_fn (1), third_fn (2).
