@@ -115,6 +115,7 @@ describe('the transition (hardware exit + entry): which reading wins', () => {
     ['EXTERNAL_INTERRUPT then the PIC command port 0x20', arrival, picAck, true],
     ['the slave PIC command port 0xa0', arrival, { reason: 'IO_INSTRUCTION', port: 0xa0, dir: 'w' }, true],
     ['the PIC mask port 0x21 is no ack', arrival, { reason: 'IO_INSTRUCTION', port: 0x21, dir: 'w' }, false],
+    ['a port column of 0x20 without the port flag is no ack', arrival, { reason: 'IO_INSTRUCTION', port: 0x20, dir: 'w', flags: 0 }, false],
     ['PREEMPTION_TIMER then an x2APIC EOI write', { reason: 'PREEMPTION_TIMER' }, { reason: 'MSR_WRITE', msr: 0x80b, dir: 'w' }, true],
     ['an x2APIC EOI with no direction is taken as a write', arrival, { reason: 'MSR_WRITE', msr: 0x80b }, true],
     ['an x2APIC EOI read is no ack', arrival, { reason: 'MSR_READ', msr: 0x80b, dir: 'r' }, false],
@@ -237,6 +238,9 @@ describe('the userspace round trip', () => {
     const u = ctxOf(each({ reason: 'IO_INSTRUCTION', port: 0x3f8, dur: 9000 }, { reason: 'HLT', dur: 100 }, { reason: 'EXTERNAL_INTERRUPT', dur: 200 }, { reason: 'CPUID', dur: 1500 })).userspaceRoundTrip;
     expect([u.value, u.inferred]).toEqual([7500, false]);
     expect(u.how).toMatch(/minus that of 20 exits handled in the kernel/);
+    // 20 userspace exits but only 19 in-kernel ones: too few for the fallback too.
+    const k19 = ctxOf(each({ reason: 'IO_INSTRUCTION', port: 0x3f8, dur: 9000 }).concat(chain(Array.from({ length: 19 }, (_, k) => ({ reason: 'CPUID', rip: far(300 + k), dur: 1500, gap: 20_000 })), 90_000_000))).userspaceRoundTrip;
+    expect(k19).toEqual({ value: 0, how: 'no userspace I/O exits to infer it from', inferred: false });
     // 19 userspace exits are too few for the fallback.
     const few = ctxOf(chain(Array.from({ length: 19 }, (_, k) => ({ reason: 'IO_INSTRUCTION', port: 0x3f8, rip: far(k), dur: 9000, gap: 20_000 }))).concat(each({ reason: 'CPUID', dur: 1500 }).map((r) => ({ ...r, ts: r.ts + 50_000_000 })))).userspaceRoundTrip;
     expect(few.value).toBe(0);
@@ -446,6 +450,33 @@ describe('names and numbers per address', () => {
     expect(c.nameId(...split(addrs[8999]))).toBe(0);
   });
 
+  it('addresses with the same lower half and 20,000 upper halves (more than the memo has slots) keep their own indices', () => {
+    const c = new ReplayContext(t, null);
+    const wrong: number[] = [];
+    for (let hi = 1; hi <= 20_000; hi++) if (c.addrIndex(hi, 0x1234) !== hi - 1) wrong.push(hi);
+    for (let hi = 20_000; hi >= 1; hi -= 7) if (c.addrIndex(hi, 0x1234) !== hi - 1) wrong.push(hi);
+    expect(wrong).toEqual([]);
+  });
+
+  it('function ids of 4,400 addresses each asked for once, in order (past the first table of 4,096)', () => {
+    // k-th address 0xc0103000 + 16 k: all in gamma (id 3) up to _etext at 0xc0200000 (k < 64,768).
+    const c = new ReplayContext(t, sym());
+    const ids = Array.from({ length: 4200 }, (_, k) => c.fnId(...split(0xc0103000 + 16 * k)));
+    expect(ids.filter((f) => f !== 3)).toEqual([]);
+    // And past _etext, none: -1 for each of 200 fresh ones (indices 4,200 onwards).
+    const none = Array.from({ length: 200 }, (_, k) => c.fnId(...split(0xd0000000 + 16 * k)));
+    expect(none.filter((f) => f !== -1)).toEqual([]);
+  });
+
+  it('the name id of the 4,097th address, asked for first', () => {
+    const c = new ReplayContext(t, sym());
+    // Addresses 0xc0100000 + 16 k: alpha below 0xc0101000 (k < 256), beta to k < 512, the static alpha to k < 768, then gamma.
+    for (let k = 0; k <= 4096; k++) c.addrIndex(...split(0xc0100000 + 16 * k));
+    expect(c.nameId(...split(0xc0100000 + 16 * 4096))).toBe(0);
+    expect(c.nameById(0)).toBe('gamma');
+    expect(c.nameId(...split(0xc0100000 + 16 * 300))).toBe(1);
+  });
+
   it('address 0 is an address like any other: the first one asked for gets index 0', () => {
     const c = new ReplayContext(t, null);
     expect([c.addrIndex(0, 0), c.addrIndex(0, 1), c.addrIndex(0, 0), c.addrIndex(1, 0)]).toEqual([0, 1, 0, 2]);
@@ -493,8 +524,8 @@ describe('names and numbers per address', () => {
     const c = new ReplayContext(slid, symbolizerFromKallsyms(wide, 'wide.map'));
     expect(c.symbols!.slide.slide).toBe(0x4000000n);
     // The slide is decided from every distinct RIP with its count, past the first 4,096 too: 4,096 32-bit user RIPs, then 64-bit
-    // user RIPs (outside the kernel window) 3 times each. The trace has 64-bit addresses: the 64-bit map is no mismatch.
-    const user = rows([...Array.from({ length: 4096 }, (_, k) => ({ ts: k, reason: 'CPUID', rip: 0x08048000 + k * 16 })), ...Array.from({ length: 12 }, (_, k) => ({ ts: 5000 + k, reason: 'CPUID', rip: 0x7f0000001000 + (k % 4) * 16 }))]);
+    // user RIP (outside the kernel window, the 4,097th distinct one) 3 times. The trace has 64-bit addresses: the 64-bit map is no mismatch.
+    const user = rows([...Array.from({ length: 4096 }, (_, k) => ({ ts: k, reason: 'CPUID', rip: 0x08048000 + k * 16 })), ...Array.from({ length: 3 }, (_, k) => ({ ts: 5000 + k, reason: 'CPUID', rip: 0x7f0000001000 }))]);
     const u = new ReplayContext(user, symbolizerFromKallsyms(wide, 'wide.map'));
     expect(u.symbols!.slide.mode).toBe('none');
     // A map without functions (data only) is empty: it decides nothing, not even a forced slide.

@@ -181,6 +181,26 @@ describe('the timer\'s source', () => {
     expect(src([{ ts: 1_000_000, reason: 'CPUID', rip: at('smp_apic_timer_interrupt') }])).toBe('lapic-periodic');
     expect(src([{ ts: 1_000_000, reason: 'CPUID', rip: at('lapic_next_event') }])).toBe('lapic-oneshot');
     expect(src([{ ts: 1_000_000, reason: 'EPT_MISCONFIG', gpa: 0xfee00380, dir: 'w' }])).toBe('lapic-oneshot');
+    // In the handler of a periodic LAPIC timer, a read of the count registers (x2APIC TMICT, LAPIC TMICT) is no re-arm.
+    const inHandler = { rip: at('smp_apic_timer_interrupt') };
+    expect(src([{ ts: 1_000_000, reason: 'MSR_READ', msr: 0x838, dir: 'r', ...inHandler }])).toBe('lapic-periodic');
+    expect(src([{ ts: 1_000_000, reason: 'EPT_MISCONFIG', gpa: 0xfee00380, dir: 'r', ...inHandler }])).toBe('lapic-periodic');
+    // A port exit the LAPIC timer's handler calls: the PIC ack (port 0x20) makes it a PIT tick, the PIC mask port 0x21 does not.
+    const fromHandler = (port: number): Row => ({ ts: 1_000_000, reason: 'IO_INSTRUCTION', port, dir: 'w', rip: at('default_idle'), caller: at('smp_apic_timer_interrupt') });
+    expect(src([fromHandler(0x20)])).toBe('pit');
+    expect(src([fromHandler(0x21)])).toBe('lapic-periodic');
+  });
+});
+
+describe('the source named in the summary', () => {
+  it('one-shot and periodic LAPIC timers, by the rows that anchor their ticks', () => {
+    // Three ticks 1, 7 ms apart (tickless): x2APIC TMICT writes (one-shot); EOIs called from the LAPIC timer handler (periodic).
+    const oneshot = intervals([1e6, 7e6]).map((ts) => ({ ts, reason: 'MSR_WRITE', msr: 0x838, dir: 'w' }) as Row);
+    expect(detect(oneshot, MAP).summary).toBe('tickless: 3 LAPIC timer (one-shot) interrupts re-armed at irregular intervals (no vcpu has a steady tick)');
+    const periodic = intervals([1e6, 7e6]).map((ts) => ({ ts, reason: 'CPUID', rip: at('smp_apic_timer_interrupt') }) as Row);
+    expect(detect(periodic, MAP).summary).toBe('tickless: 3 LAPIC timer (periodic) interrupts re-armed at irregular intervals (no vcpu has a steady tick)');
+    const pit = every(5, 10_000_000).map((ts) => ({ ts, reason: 'IO_INSTRUCTION', port: 0x20, dir: 'w', rip: at('timer_interrupt') }) as Row);
+    expect(detect(pit, MAP).summary).toMatch(/^100 Hz PIT tick \(measured 100\.0 Hz; 100% of intervals/);
   });
 });
 
@@ -216,7 +236,10 @@ describe('the tick rate', () => {
     expect([a.measuredHz, a.hz, a.confidence]).toEqual([1000, 1000, 0.6]);
     expect(a.periods).toEqual([1_000_000, 1_100_000, 1_000_000]);
     // Intervals 1.0 x 3 and 1.1 x 2 ms: median 1.0 ms, 1.1 is exactly 10% off: all 5 steady. At 1,100,001: 3 of 5.
-    expect(detect(ticksAt(intervals([1e6, 1e6, 1e6, 1_100_000, 1_100_000]))).perVcpu[0]).toMatchObject({ medianPeriodNs: 1e6, steady: 1, periodic: true });
+    const edge = detect(ticksAt(intervals([1e6, 1e6, 1e6, 1_100_000, 1_100_000])));
+    expect(edge.perVcpu[0]).toMatchObject({ medianPeriodNs: 1e6, steady: 1, periodic: true });
+    // All five are pooled for the rate, the 1.1 ms ones included.
+    expect(edge.periods).toEqual([1e6, 1e6, 1e6, 1_100_000, 1_100_000]);
     expect(detect(ticksAt(intervals([1e6, 1e6, 1e6, 1_100_001, 1_100_001]))).perVcpu[0]).toMatchObject({ medianPeriodNs: 1e6, steady: 0.6, periodic: true });
     // 1.0, 1.0, 2.0, 3.0, 4.0 ms: median 2.0, only itself within 10%: 1 of 5, not periodic.
     expect(detect(ticksAt(intervals([1e6, 1e6, 2e6, 3e6, 4e6]))).perVcpu[0]).toMatchObject({ medianPeriodNs: 2e6, steady: 0.2, periodic: false });
@@ -237,6 +260,10 @@ describe('the tick rate', () => {
     const edge = detect(ticksAt(every(10, 953_289)));
     expect(edge.hz).toBe(1000);
     expect(edge.confidence).toBe(0.51);
+    // Exactly 5% off: intervals of 1e9 / 1050 ns, added up from 1 ms, measure 1050 Hz exactly (checked: the sum's rounding
+    // leaves the median interval at 1e9 / 1050): still 1000 Hz, closeness 0, confidence 0.5.
+    const five = detect(ticksAt(intervals(Array(9).fill(1e9 / 1050))));
+    expect([five.measuredHz, five.hz, five.confidence]).toEqual([1050, 1000, 0.5]);
     // 5.1% off (1051 Hz = 951,475 ns): no kernel rate.
     const off = detect(ticksAt(every(10, 951_475)));
     expect([off.hz, off.confidence, off.mode]).toEqual([null, 0, 'periodic']);
@@ -265,6 +292,9 @@ describe('the tick rate', () => {
     const m = detect([...base, ...ticksAt([1_000_000, 1_500_000], 2), ...ticksAt(intervals([1e6, 7e6]), 3)]);
     expect(m.mode).toBe('mixed');
     expect(m.summary).toBe('250 Hz LAPIC timer in TSC-deadline mode tick on vcpu 0, 1 (busy); tickless on vcpu 3 (idle) (measured 250.0 Hz; 83% of intervals within 10% of the period; confidence 0.83)');
+    // vcpu 4 likewise: both named.
+    const m2 = detect([...base, ...ticksAt(intervals([1e6, 7e6]), 3), ...ticksAt(intervals([2e6, 9e6]), 4)]);
+    expect(m2.summary).toMatch(/ tick on vcpu 0, 1 \(busy\); tickless on vcpu 3, 4 \(idle\) /);
   });
 
   it('the detection is kept per trace and context: asked again it is the same object, with another context computed anew', () => {
