@@ -77,6 +77,13 @@ describe('one pass on one vcpu, two windows', () => {
 });
 
 describe('the window grid: a long halt is spread over the windows it covers, and a halted vcpu is not active', () => {
+  it('a halt in the first window counts there', async () => {
+    // 2 windows of 1 ms; a 600,000 ns HLT from 200,000: active 2 ms - 0.6 ms. The pass saves 10,000 + 1 transition.
+    const list = [pio(0, 10_000), { ts: 200_000, reason: 'HLT', dur: 600_000 }, cpuid(1_999_000)];
+    const p = (await est(list, ['drop-io:port=0x70'], { windows: 2 })).passes[0];
+    expect(p.speedupHigh).toBe(r6(high(11_000, 1_400_000)));
+  });
+
   it('active time is the covered time less the halt in each window', async () => {
     // 4 windows of 1 ms (t1 = 4 ms). The HLT from 1.5 to 3.5 ms is 0.5 ms of window 1, all of window 2, 0.5 ms of window 3:
     // active = 1 + 0.5 + 0 + 0.5 = 2 ms. The pass saves 10,000 + 1 transition in window 0.
@@ -217,12 +224,12 @@ describe('edges of the comparison', () => {
   });
 
   it('a vcpu active only in part of the run: its active time is what its first and last exits cover of each window', async () => {
-    // vcpu 0 spans the 2 ms (two windows) and loses nothing; vcpu 1 runs from 200,000 to 701,000 and loses its port exit:
-    // active 501,000 ns, all in window 0; only vcpu 1 was touched, so it alone sets the high end.
-    const list: Row[] = [cpuid(0), cpuid(1_999_000), cpuid(200_000, 1000, 1), pio(400_000, 9000, 0x70, 1), cpuid(700_000, 1000, 1)];
+    // vcpu 0 spans the 2 ms (two windows) and loses nothing; vcpu 1 runs from 200,000 to 701,000, halts 100,000 ns of it, and
+    // loses its port exit: active 401,000 ns, all in window 0; only vcpu 1 was touched, so it alone sets the high end.
+    const list: Row[] = [cpuid(0), cpuid(1_999_000), cpuid(200_000, 1000, 1), { ts: 250_000, reason: 'HLT', dur: 100_000, vcpu: 1 }, pio(400_000, 9000, 0x70, 1), cpuid(700_000, 1000, 1)];
     const p = (await est(list, ['drop-io:port=0x70'], { windows: 2 })).passes[0];
     expect(p.perVcpu).toEqual([{ vcpu: 0, savedNs: 0, wallNs: 2_000_000, shareOfWall: 0 }, { vcpu: 1, savedNs: 10_000, wallNs: 501_000, shareOfWall: 10_000 / 501_000 }]);
-    expect(p.speedupHigh).toBe(r6(high(10_000, 501_000)));
+    expect(p.speedupHigh).toBe(r6(high(10_000, 401_000)));
   });
 
   it('a pass that changes only durations (coalesced MMIO) touches the vcpu: its saving counts at the high end', async () => {
@@ -278,6 +285,22 @@ describe('edges of the comparison', () => {
     expect(p.savedNsCI).toEqual([0, 8000]);
     expect(p.speedupHighCI).toEqual([1, r6(high(44_000, 2_000_000))]);
     expect(p.speedupHigh).toBe(r6(high(22_000, 2_000_000)));
+  });
+
+  it('notifications that may go on a vcpu whose saving is negative: spread evenly over the windows', async () => {
+    const MAP = 'c0100000 T rtl8139_start_xmit\nc0200000 T _etext\n';
+    const X = 0xc0100010;
+    // TxStatus writes of 2,000 and 10,000 ns become notifications at the upper median, 10,000 each; a 500 ns ChipCmd write goes.
+    // Before 12,500 ns / 3 exits, after 20,000 / 2: saved -7,500 + 1 transition = -6,500, all in window 0 of 2.
+    // At the high end the 2 notifications may go: 20,000 + 2 transitions = 22,000, half in each window (nothing saved to weigh by).
+    const list: Row[] = [{ ts: 0, reason: 'IO_INSTRUCTION', port: 0xc010, dir: 'w', size: 4, dur: 2000, rip: X }, { ts: 100_000, reason: 'IO_INSTRUCTION', port: 0xc014, dir: 'w', size: 4, dur: 10_000, rip: X }, { ts: 200_000, reason: 'IO_INSTRUCTION', port: 0xc037, dir: 'w', size: 1, dur: 500, rip: X }, cpuid(1_999_000)];
+    const rep = await estimate({ input: exitTrace(list), symbolizer: symbolizerFromKallsyms(MAP, 'test.map'), kaslr: 0n, passes: [parsePassSpec('virtio:dev=nic')], transitionNs: 1000, bootstrap: 1000, windows: 2 });
+    const p = rep.passes[0];
+    expect([p.savedNs, p.exitsSavedRange, p.exitTimeSavedRange]).toEqual([-6500, [1, 3], [-6500, 15_500]]);
+    expect(p.speedupHigh).toBe(r6(high(15_500, 2_000_000)));
+    // Resamples: both window 0, 2 x (-6,500 + 11,000) = 9,000; both window 1, 2 x 11,000 = 22,000 (each window 1 ms active).
+    expect(p.savedNsCI).toEqual([-13_000, 0]);
+    expect(p.speedupHighCI).toEqual([r6(high(9000, 2_000_000)), r6(high(22_000, 2_000_000))]);
   });
 
   it('the per-address view of a pass that gives one, not of the cumulative line', async () => {
