@@ -108,26 +108,28 @@ describe('the window grid: a long halt is spread over the windows it covers, and
 describe('several vcpus: saved guest time shared by the exits each lost; the high end from the vcpus that work', () => {
   const MAP = 'c0100000 T foo\nc0101000 T bar\nc0200000 T _etext\n';
   const FOO = 0xc0100010, BAR = 0xc0101010;
-  // vcpu 0: three exits in foo (gaps 5,000 and 3,000 after them), then bar; its span 101,000. vcpu 1: bar, foo (2,000 ns), bar; span 1,001,000.
+  // vcpu 0: three exits in foo (gaps 5,000 and 3,000 after them), then bar; its span 101,000. vcpu 1: bar, foo (2,000 ns), bar, bar;
+  // span 2,001,000: two windows of 1,000,500 ns, every foo exit in window 0.
   const list = [
     cpuid(0, 1000, 0, FOO), cpuid(6000, 1000, 0, FOO), cpuid(10_000, 1000, 0, FOO), cpuid(100_000, 1000, 0, BAR),
-    cpuid(0, 1000, 1, BAR), cpuid(50_000, 2000, 1, FOO), cpuid(1_000_000, 1000, 1, BAR),
+    cpuid(0, 1000, 1, BAR), cpuid(50_000, 2000, 1, FOO), cpuid(1_000_000, 1000, 1, BAR), cpuid(2_000_000, 1000, 1, BAR),
   ];
 
   it('drop:foo', async () => {
     const rep = await estimate({ input: exitTrace(list), symbolizer: symbolizerFromKallsyms(MAP, 'test.map'), kaslr: 0n, passes: [parsePassSpec('drop:foo')], transitionNs: 1000, bootstrap: 0 });
-    expect(rep.totals).toEqual({ exits: 7, timeNs: 8000, spanNs: 1_001_000, vcpus: 2 });
+    expect(rep.totals).toEqual({ exits: 8, timeNs: 9000, spanNs: 2_001_000, vcpus: 2 });
+    expect(rep.windows).toEqual({ count: 2, ns: 1_000_500, bootstrap: 0 });
     expect(rep.kaslr).toEqual({ slide: '0x0', note: 'slide 0x0 forced by --kaslr' });
     const p = rep.passes[0];
     // Guest time between consecutive foo exits (vcpu 0 only): (5,000 - 1,000) + (3,000 - 1,000) = 6,000, shared 3:1 by the exits
     // lost (vcpu 0 lost 3, vcpu 1 lost 1). vcpu 0: 3,000 + 3 transitions + 4,500 = 10,500; vcpu 1: 2,000 + 1 transition + 1,500 = 4,500.
     expect(p.perVcpu).toEqual([
       { vcpu: 0, savedNs: 10_500, wallNs: 101_000, shareOfWall: 10_500 / 101_000 },
-      { vcpu: 1, savedNs: 4500, wallNs: 1_001_000, shareOfWall: 4500 / 1_001_000 },
+      { vcpu: 1, savedNs: 4500, wallNs: 2_001_000, shareOfWall: 4500 / 2_001_000 },
     ]);
-    expect([p.exitsBefore, p.exitsAfter, p.exitTimeSavedNs, p.savedNs]).toEqual([7, 3, 9000, 15_000]);
-    // vcpu 0 is active 101,000 ns, less than half of vcpu 1's 1,001,000: it does not set the run's length. The high end is vcpu 1's.
-    expect(p.speedupHigh).toBe(r6(high(4500, 1_001_000)));
+    expect([p.exitsBefore, p.exitsAfter, p.exitTimeSavedNs, p.savedNs]).toEqual([8, 4, 9000, 15_000]);
+    // vcpu 0 is active 101,000 ns, less than half of vcpu 1's 2,001,000: it does not set the run's length. The high end is vcpu 1's.
+    expect(p.speedupHigh).toBe(r6(high(4500, 2_001_000)));
   });
 });
 
