@@ -330,6 +330,16 @@ describe('NAPI interrupt-mask churn and coalesced MMIO', () => {
     expect((await run(e1000(false), null)).advice.map((a) => [a.pass, a.exitsSaved, a.savedNs])).toEqual([['napi-off', 4, 14_000]]);
   });
 
+  it('both NICs\' churn is listed; MMIO churn among it is reason enough to coalesce', async () => {
+    const rep = await run(chain([
+      io(0xc0100010, 0xc03c, 100, { size: 2, value: 0, dur: 3000 }), io(0xc0100010, 0xc037, FAR, { dir: 'r', dur: 2000 }),
+      mmio(BAR + 0xd0, 'w', 3000, 100), mmio(BAR + 0x08, 'r', 2000), mmio(BAR + 0x2818, 'w', 4000),
+    ]), null);
+    // napi-off: 2 writes and their flush reads, 10,000 + 4 transitions; coalesced MMIO of the e1000 BAR as in the e1000 test above.
+    expect(rep.advice.map((a) => [a.pass, a.exitsSaved, a.savedNs])).toEqual([['napi-off', 4, 14_000], ['coalesced-mmio:auto', 0, 2000]]);
+    expect(rep.advice[0].evidence[0]).toBe('mask/unmask register writes: e1000 IMS at 0xfebc00d0, rtl8139 IntrMask at port 0xc03c, each followed by a flushing read');
+  });
+
   it('rtl8139 IntrMask writes: napi-off only; port-based churn is no reason to coalesce another device\'s MMIO', async () => {
     const rep = await run(chain([
       io(0xc0100010, 0xc03c, 100, { size: 2, value: 0, dur: 3000 }), io(0xc0100010, 0xc037, FAR, { dir: 'r', dur: 2000 }),

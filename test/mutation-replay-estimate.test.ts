@@ -77,6 +77,13 @@ describe('one pass on one vcpu, two windows', () => {
 });
 
 describe('the window grid: a long halt is spread over the windows it covers, and a halted vcpu is not active', () => {
+  it('a halt in the first window counts there', async () => {
+    // 2 windows of 1 ms; a 600,000 ns HLT from 200,000: active 2 ms - 0.6 ms. The pass saves 10,000 + 1 transition.
+    const list = [pio(0, 10_000), { ts: 200_000, reason: 'HLT', dur: 600_000 }, cpuid(1_999_000)];
+    const p = (await est(list, ['drop-io:port=0x70'], { windows: 2 })).passes[0];
+    expect(p.speedupHigh).toBe(r6(high(11_000, 1_400_000)));
+  });
+
   it('active time is the covered time less the halt in each window', async () => {
     // 4 windows of 1 ms (t1 = 4 ms). The HLT from 1.5 to 3.5 ms is 0.5 ms of window 1, all of window 2, 0.5 ms of window 3:
     // active = 1 + 0.5 + 0 + 0.5 = 2 ms. The pass saves 10,000 + 1 transition in window 0.
@@ -101,26 +108,28 @@ describe('the window grid: a long halt is spread over the windows it covers, and
 describe('several vcpus: saved guest time shared by the exits each lost; the high end from the vcpus that work', () => {
   const MAP = 'c0100000 T foo\nc0101000 T bar\nc0200000 T _etext\n';
   const FOO = 0xc0100010, BAR = 0xc0101010;
-  // vcpu 0: three exits in foo (gaps 5,000 and 3,000 after them), then bar; its span 101,000. vcpu 1: bar, foo (2,000 ns), bar; span 1,001,000.
+  // vcpu 0: three exits in foo (gaps 5,000 and 3,000 after them), then bar; its span 101,000. vcpu 1: bar, foo (2,000 ns), bar, bar;
+  // span 2,001,000: two windows of 1,000,500 ns, every foo exit in window 0.
   const list = [
     cpuid(0, 1000, 0, FOO), cpuid(6000, 1000, 0, FOO), cpuid(10_000, 1000, 0, FOO), cpuid(100_000, 1000, 0, BAR),
-    cpuid(0, 1000, 1, BAR), cpuid(50_000, 2000, 1, FOO), cpuid(1_000_000, 1000, 1, BAR),
+    cpuid(0, 1000, 1, BAR), cpuid(50_000, 2000, 1, FOO), cpuid(1_000_000, 1000, 1, BAR), cpuid(2_000_000, 1000, 1, BAR),
   ];
 
   it('drop:foo', async () => {
     const rep = await estimate({ input: exitTrace(list), symbolizer: symbolizerFromKallsyms(MAP, 'test.map'), kaslr: 0n, passes: [parsePassSpec('drop:foo')], transitionNs: 1000, bootstrap: 0 });
-    expect(rep.totals).toEqual({ exits: 7, timeNs: 8000, spanNs: 1_001_000, vcpus: 2 });
+    expect(rep.totals).toEqual({ exits: 8, timeNs: 9000, spanNs: 2_001_000, vcpus: 2 });
+    expect(rep.windows).toEqual({ count: 2, ns: 1_000_500, bootstrap: 0 });
     expect(rep.kaslr).toEqual({ slide: '0x0', note: 'slide 0x0 forced by --kaslr' });
     const p = rep.passes[0];
     // Guest time between consecutive foo exits (vcpu 0 only): (5,000 - 1,000) + (3,000 - 1,000) = 6,000, shared 3:1 by the exits
     // lost (vcpu 0 lost 3, vcpu 1 lost 1). vcpu 0: 3,000 + 3 transitions + 4,500 = 10,500; vcpu 1: 2,000 + 1 transition + 1,500 = 4,500.
     expect(p.perVcpu).toEqual([
       { vcpu: 0, savedNs: 10_500, wallNs: 101_000, shareOfWall: 10_500 / 101_000 },
-      { vcpu: 1, savedNs: 4500, wallNs: 1_001_000, shareOfWall: 4500 / 1_001_000 },
+      { vcpu: 1, savedNs: 4500, wallNs: 2_001_000, shareOfWall: 4500 / 2_001_000 },
     ]);
-    expect([p.exitsBefore, p.exitsAfter, p.exitTimeSavedNs, p.savedNs]).toEqual([7, 3, 9000, 15_000]);
-    // vcpu 0 is active 101,000 ns, less than half of vcpu 1's 1,001,000: it does not set the run's length. The high end is vcpu 1's.
-    expect(p.speedupHigh).toBe(r6(high(4500, 1_001_000)));
+    expect([p.exitsBefore, p.exitsAfter, p.exitTimeSavedNs, p.savedNs]).toEqual([8, 4, 9000, 15_000]);
+    // vcpu 0 is active 101,000 ns, less than half of vcpu 1's 2,001,000: it does not set the run's length. The high end is vcpu 1's.
+    expect(p.speedupHigh).toBe(r6(high(4500, 2_001_000)));
   });
 });
 
@@ -217,12 +226,12 @@ describe('edges of the comparison', () => {
   });
 
   it('a vcpu active only in part of the run: its active time is what its first and last exits cover of each window', async () => {
-    // vcpu 0 spans the 2 ms (two windows) and loses nothing; vcpu 1 runs from 200,000 to 701,000 and loses its port exit:
-    // active 501,000 ns, all in window 0; only vcpu 1 was touched, so it alone sets the high end.
-    const list: Row[] = [cpuid(0), cpuid(1_999_000), cpuid(200_000, 1000, 1), pio(400_000, 9000, 0x70, 1), cpuid(700_000, 1000, 1)];
+    // vcpu 0 spans the 2 ms (two windows) and loses nothing; vcpu 1 runs from 200,000 to 701,000, halts 100,000 ns of it, and
+    // loses its port exit: active 401,000 ns, all in window 0; only vcpu 1 was touched, so it alone sets the high end.
+    const list: Row[] = [cpuid(0), cpuid(1_999_000), cpuid(200_000, 1000, 1), { ts: 250_000, reason: 'HLT', dur: 100_000, vcpu: 1 }, pio(400_000, 9000, 0x70, 1), cpuid(700_000, 1000, 1)];
     const p = (await est(list, ['drop-io:port=0x70'], { windows: 2 })).passes[0];
     expect(p.perVcpu).toEqual([{ vcpu: 0, savedNs: 0, wallNs: 2_000_000, shareOfWall: 0 }, { vcpu: 1, savedNs: 10_000, wallNs: 501_000, shareOfWall: 10_000 / 501_000 }]);
-    expect(p.speedupHigh).toBe(r6(high(10_000, 501_000)));
+    expect(p.speedupHigh).toBe(r6(high(10_000, 401_000)));
   });
 
   it('a pass that changes only durations (coalesced MMIO) touches the vcpu: its saving counts at the high end', async () => {
@@ -278,6 +287,22 @@ describe('edges of the comparison', () => {
     expect(p.savedNsCI).toEqual([0, 8000]);
     expect(p.speedupHighCI).toEqual([1, r6(high(44_000, 2_000_000))]);
     expect(p.speedupHigh).toBe(r6(high(22_000, 2_000_000)));
+  });
+
+  it('notifications that may go on a vcpu whose saving is negative: spread evenly over the windows', async () => {
+    const MAP = 'c0100000 T rtl8139_start_xmit\nc0200000 T _etext\n';
+    const X = 0xc0100010;
+    // TxStatus writes of 2,000 and 10,000 ns become notifications at the upper median, 10,000 each; a 500 ns ChipCmd write goes.
+    // Before 12,500 ns / 3 exits, after 20,000 / 2: saved -7,500 + 1 transition = -6,500, all in window 0 of 2.
+    // At the high end the 2 notifications may go: 20,000 + 2 transitions = 22,000, half in each window (nothing saved to weigh by).
+    const list: Row[] = [{ ts: 0, reason: 'IO_INSTRUCTION', port: 0xc010, dir: 'w', size: 4, dur: 2000, rip: X }, { ts: 100_000, reason: 'IO_INSTRUCTION', port: 0xc014, dir: 'w', size: 4, dur: 10_000, rip: X }, { ts: 200_000, reason: 'IO_INSTRUCTION', port: 0xc037, dir: 'w', size: 1, dur: 500, rip: X }, cpuid(1_999_000)];
+    const rep = await estimate({ input: exitTrace(list), symbolizer: symbolizerFromKallsyms(MAP, 'test.map'), kaslr: 0n, passes: [parsePassSpec('virtio:dev=nic')], transitionNs: 1000, bootstrap: 1000, windows: 2 });
+    const p = rep.passes[0];
+    expect([p.savedNs, p.exitsSavedRange, p.exitTimeSavedRange]).toEqual([-6500, [1, 3], [-6500, 15_500]]);
+    expect(p.speedupHigh).toBe(r6(high(15_500, 2_000_000)));
+    // Resamples: both window 0, 2 x (-6,500 + 11,000) = 9,000; both window 1, 2 x 11,000 = 22,000 (each window 1 ms active).
+    expect(p.savedNsCI).toEqual([-13_000, 0]);
+    expect(p.speedupHighCI).toEqual([r6(high(9000, 2_000_000)), r6(high(22_000, 2_000_000))]);
   });
 
   it('the per-address view of a pass that gives one, not of the cumulative line', async () => {
