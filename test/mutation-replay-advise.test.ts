@@ -431,11 +431,9 @@ describe('advice only where the trace shows its evidence', () => {
     expect(rep.advice).toEqual([]);
   });
 
-  // BUG (found by these tests, not fixed here): advise picks NIC and disk drivers by its own patterns, /rtl8139|e1000|ne2k|pcnet/ and
-  // /^(ata_|ide_|__ide_)/, while the virtio pass it estimates them with knows more (symbols/devices.ts NIC_FN adds eepro100 and 8139,
-  // DISK_FN adds ahci_, and virtio.ts handles AHCI command issue). A guest with an AHCI disk or an eepro100 NIC gets no virtio advice
-  // although `estimate --pass virtio:dev=disk` (or nic) saves exits on the same trace.
-  it.fails('an AHCI disk and an eepro100 NIC get the virtio advice the virtio pass estimates', async () => {
+  // Found by these tests (fixed): advise picked NIC and disk drivers by its own patterns, without eepro100, 8139 and ahci_,
+  // which the virtio pass it estimates with knows (symbols/devices.ts NIC_FN, DISK_FN).
+  it('an AHCI disk and an eepro100 NIC get the virtio advice the virtio pass estimates', async () => {
     const M = nm('ahci_qc_issue', 'eepro100_intr', 'other_fn');
     // An AHCI port register write (not a command issue) and an eepro100 register write: each pass removes its exit, 1,000 ns + T.
     const rep = await run(chain([mmioWrite(at(0), 0xfebf1110), io(at(1), 0xc037, FAR), { reason: 'CPUID', rip: at(2) }]), M);

@@ -12,7 +12,7 @@ import { isIcrWrite } from './passes/ipiv.js';
 import { msrName } from '../symbols/msrs.js';
 import { REASONS } from '../model/reasons.js';
 import { F_MSR, F_GPA, F_USERSPACE } from '../model/chunk.js';
-import { LAPIC_EOI, MSR_TSC_DEADLINE, MSR_X2APIC_EOI } from '../symbols/devices.js';
+import { DISK_FN, LAPIC_EOI, MSR_TSC_DEADLINE, MSR_X2APIC_EOI, NIC_FN } from '../symbols/devices.js';
 import { parsePassSpec } from './pipeline.js';
 import { findMaskChurn } from './passes/napi-off.js';
 import { gapAfter } from './trace.js';
@@ -153,10 +153,11 @@ export async function advise(opts: { input: string | ExitTrace; maps?: readonly 
 
   // 5. Emulated devices virtio would replace; 6. EOIs; 7. coalesced MMIO.
   checked.push('emulated NIC/disk register exits (virtio)', 'NIC MMIO writes (coalesced MMIO)');
-  const nicFns = [...hotFns.keys()].filter((f) => /rtl8139|e1000|ne2k|pcnet/.test(f));
-  const nicCallers = [...callers.keys()].filter((f) => /rtl8139|e1000|ne2k|pcnet/.test(f));
+  // The device passes' own name rules (symbols/devices.ts), so advice names every driver the virtio pass prices.
+  const nicFns = [...hotFns.keys()].filter((f) => NIC_FN.test(f));
+  const nicCallers = [...callers.keys()].filter((f) => NIC_FN.test(f));
   if (nicFns.length || nicCallers.length) cands.push({ title: 'replace the emulated NIC with virtio-net', pass: 'virtio:dev=nic', evidence: [`register exits from ${[...new Set([...nicFns, ...nicCallers])].slice(0, 5).join(', ')}`], change: 'give the guest a virtio-net device (-device virtio-net-pci), with vhost-net on the host' });
-  const diskFns = [...new Set([...hotFns.keys(), ...callers.keys()])].filter((f) => /^(ata_|ide_|__ide_)/.test(f));
+  const diskFns = [...new Set([...hotFns.keys(), ...callers.keys()])].filter((f) => DISK_FN.test(f));
   if (diskFns.length) cands.push({ title: 'replace the emulated IDE/ATA disk with virtio-blk', pass: 'virtio:dev=disk', evidence: [`register exits from ${diskFns.slice(0, 5).join(', ')}`], change: 'give the guest a virtio-blk (or virtio-scsi) disk (-drive if=virtio)' });
   // Modern exit sources, each only where its evidence is in the trace.
   checked.push('x2APIC/xAPIC EOI writes, ICR IPIs, TSC-deadline writes, HLT round trips, PAUSE exits, virtio notifications');
