@@ -16,6 +16,13 @@ const root = join(import.meta.dirname, '..');
 const out = join(root, 'bench', 'out');
 mkdirSync(out, { recursive: true });
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+// BENCH_ONLY=map,tracedat runs some groups of targets (text, csv, distinct, map, tracedat,
+// advise, estimate, emulate) and makes only their inputs; such a partial run prints its rows
+// and leaves docs/bench.md (the record of a whole run) as it is.
+const GROUPS = ['text', 'csv', 'distinct', 'map', 'tracedat', 'advise', 'estimate', 'emulate'];
+const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((g) => g.trim()) : null;
+for (const g of ONLY ?? []) if (!GROUPS.includes(g)) { console.error(`bench: BENCH_ONLY=${process.env.BENCH_ONLY}: no group ${g} (groups: ${GROUPS.join(', ')})`); process.exit(2); }
+const want = (g) => ONLY === null || ONLY.includes(g);
 const loadStart = loadavg().map((x) => x.toFixed(2)).join(' ');
 const bin = join(root, 'bin', 'exitscope.js');
 const guestMap = join(root, 'traces', 'guest-2.6.27-i386.map');
@@ -64,19 +71,19 @@ const target = (name, measured, goal, pass, detail) => {
 const emulate = (duration, file, emit = 'csv') => es(['emulate', '--workload', 'net', '--vcpus', '2', '--duration', String(duration), '--seed', '1', '--emit', emit, '-o', file]);
 const csv2 = ensure(join(out, 'net-2m.csv'), () => emulate(22, join(out, 'net-2m.csv')));
 const csv1 = ensure(join(out, 'net-1m.csv'), () => emulate(11, join(out, 'net-1m.csv')));
-const csv10 = ensure(join(out, 'net-10m.csv'), () => emulate(110, join(out, 'net-10m.csv')));
-const txt2 = ensure(join(out, 'net-2m.txt'), () => es(['convert', csv2, '--to', 'ftrace', '-o', join(out, 'net-2m.txt')]));
-const txt4 = ensure(join(out, 'net-4m.txt'), () => emulate(44, join(out, 'net-4m.txt'), 'ftrace'));
-const dat2 = ensure(join(out, 'net-2m.dat'), () => es(['convert', csv2, '--to', 'trace-dat', '-o', join(out, 'net-2m.dat')]));
+const csv10 = want('estimate') ? ensure(join(out, 'net-10m.csv'), () => emulate(110, join(out, 'net-10m.csv'))) : null;
+const txt2 = want('text') ? ensure(join(out, 'net-2m.txt'), () => es(['convert', csv2, '--to', 'ftrace', '-o', join(out, 'net-2m.txt')])) : null;
+const txt4 = want('text') ? ensure(join(out, 'net-4m.txt'), () => emulate(44, join(out, 'net-4m.txt'), 'ftrace')) : null;
+const dat2 = !want('tracedat') ? null : ensure(join(out, 'net-2m.dat'), () => es(['convert', csv2, '--to', 'trace-dat', '-o', join(out, 'net-2m.dat')]));
 const exits = (f) => Number(execFileSync('wc', ['-l', f]).toString().trim().split(/\s+/)[0]) - 1;
 const nExits = exits(csv2);
-const distinct = ensure(join(out, 'distinct-2m.csv'), () => {
+const distinct = !want('distinct') ? null : ensure(join(out, 'distinct-2m.csv'), () => {
   // 2M exits at 2M distinct RIPs (every one-off address of a JIT or a random user-space workload).
   const rows = ['ts_ns,vcpu,reason,rip,duration_ns'];
   for (let i = 0; i < 2_000_000; i++) rows.push(`${1_000_000_000 + i * 1000},${i & 1},EXCEPTION_NMI,0x${(0x08048000 + i * 16).toString(16)},${500 + (i % 977)}`);
   writeFileSync(join(out, 'distinct-2m.csv'), rows.join('\n') + '\n');
 });
-const bigMap = ensure(join(out, 'big.map'), () => {
+const bigMap = !want('map') ? null : ensure(join(out, 'big.map'), () => {
   // A System.map of Debian's size (~200,000 symbols): the guest's own functions plus filler elsewhere in the kernel window.
   const lines = readFileSync(guestMap, 'utf8').trimEnd().split('\n');
   let a = 0xc1000000;
@@ -117,14 +124,18 @@ function agree(name, ref, mine) {
 // ---- targets -----------------------------------------------------------------------------
 console.log(`bench: ${nExits.toLocaleString('en-US')} exits (emulated netperf); ${RUNS} alternating runs each, medians; ${cpus().length} CPUs`);
 
+let r;
+if (want('text')) {
 const ripsTxt = agree('text', run('mawk', [pairAwk, txt2], { stdout: true }).stdout, perRip(txt2));
-let r = race(() => run('mawk', [pairAwk, txt2]), () => es(['analyze', txt2, '--map', guestMap, '-o', '/dev/null']));
+r = race(() => run('mawk', [pairAwk, txt2]), () => es(['analyze', txt2, '--map', guestMap, '-o', '/dev/null']));
 target(`text ${mb(txt2)} MB: analyze --map vs mawk pair-and-sum`, `${(r.ref / r.es).toFixed(2)}x faster (${r.es.toFixed(2)} s vs ${r.ref.toFixed(2)} s)`, '>= 3x', r.ref / r.es >= 3, `agree on ${ripsTxt} RIPs to the ns`);
 target('text: peak memory', `${r.mb.toFixed(0)} MB`, '<= 200 MB', r.mb <= 200);
 const t4 = race(() => ({ secs: 0 }), () => es(['analyze', txt4, '--map', guestMap, '-o', '/dev/null']));
 const perExit2 = r.es / nExits, perExit4 = t4.es / exits(csv2) / 2;
 target('text: time per exit when the trace doubles', `${((perExit4 / perExit2 - 1) * 100).toFixed(1)}% (${t4.es.toFixed(2)} s for twice the exits), ${t4.mb.toFixed(0)} MB`, '<= +10%', perExit4 / perExit2 <= 1.1 && t4.mb <= 200);
+}
 
+if (want('csv')) {
 const ripsCsv = agree('csv', run('mawk', [sumAwk, csv2], { stdout: true }).stdout, perRip(csv2));
 r = race(() => run('mawk', [sumAwk, csv2]), () => es(['analyze', csv2, '--map', guestMap, '-o', '/dev/null']));
 target(`CSV ${mb(csv2)} MB: analyze --map vs mawk sum-by-RIP`, `${(r.ref / r.es).toFixed(2)}x faster (${r.es.toFixed(2)} s vs ${r.ref.toFixed(2)} s), ${r.mb.toFixed(0)} MB`, '>= 2x', r.ref / r.es >= 2, `agree on ${ripsCsv} RIPs`);
@@ -133,35 +144,50 @@ if (hasPandas) {
   const p = race(() => run(python, ['-c', pandas, csv2]), () => es(['analyze', csv2, '--map', guestMap, '-o', '/dev/null']));
   target('CSV: analyze --map vs pandas read_csv + groupby', `${(p.ref / p.es).toFixed(2)}x faster (${p.es.toFixed(2)} s vs ${p.ref.toFixed(2)} s)`, '>= 3x', p.ref / p.es >= 3);
 } else target('CSV: analyze vs pandas', 'pandas not installed (apt install python3-pandas)', '>= 3x', null);
+}
 
+if (want('distinct')) {
 const d = es(['analyze', distinct, '--by', 'address', '-o', '/dev/null']);
 target('2M exits at 2M distinct RIPs, --by address: peak memory', `${d.mb.toFixed(0)} MB (${d.secs.toFixed(2)} s)`, '<= 200 MB', d.mb <= 200);
+}
 
 // The map: a 200,000-symbol System.map against the guest's small one, on a 1M-exit trace; first use (parse) and cached.
+if (want('map')) {
 const small = race(() => ({ secs: 0 }), () => es(['analyze', csv1, '--map', guestMap, '-o', '/dev/null']));
 const cold = es(['analyze', csv1, '--map', bigMap, '-o', '/dev/null'], { EXITSCOPE_NO_CACHE: '1' });
 const warm = race(() => ({ secs: 0 }), () => es(['analyze', csv1, '--map', bigMap, '-o', '/dev/null']));
 const share = Math.max(0, warm.es - small.es) / warm.es;
 target('200k-symbol map on a 1M-exit trace: share of time on the map', `${(share * 100).toFixed(1)}% cached (${warm.es.toFixed(2)} s vs ${small.es.toFixed(2)} s with a small map); ${((Math.max(0, cold.secs - small.es) / cold.secs) * 100).toFixed(1)}% on first use`, '<= 10%', share <= 0.1);
+}
 
 // trace-cmd exits 255 for --version and help alike: it is present when its usage names its version.
 const traceCmdVersion = (spawnSync('trace-cmd', [], { encoding: 'utf8' }).stdout ?? '').match(/trace-cmd version [^\s]+/)?.[0];
-if (traceCmdVersion) {
+if (!want('tracedat')) { /* not asked for */ } else if (traceCmdVersion) {
   r = race(() => run('sh', ['-c', `trace-cmd report -t ${dat2} > /dev/null`]), () => es(['analyze', dat2, '--map', guestMap, '-o', '/dev/null']));
   target(`trace.dat ${mb(dat2)} MB: analyze --map vs trace-cmd report -t > /dev/null`, `${(r.ref / r.es).toFixed(2)}x faster (${r.es.toFixed(2)} s vs ${r.ref.toFixed(2)} s), ${r.mb.toFixed(0)} MB`, '>= 5x, <= 200 MB', r.ref / r.es >= 5 && r.mb <= 200);
 } else target('trace.dat vs trace-cmd report', 'trace-cmd not installed (apt install trace-cmd)', '>= 5x', null);
 
 // advise and estimate against analyze of the same trace.
+if (want('advise')) {
 const a1 = race(() => es(['analyze', csv1, '--map', guestMap, '-o', '/dev/null']), () => es(['advise', csv1, '--map', guestMap, '-o', '/dev/null']));
 target('advise vs analyze (1M exits)', `${(a1.es / a1.ref).toFixed(2)}x analyze's time (${a1.es.toFixed(2)} s vs ${a1.ref.toFixed(2)} s), ${a1.mb.toFixed(0)} MB`, '<= 2x', a1.es / a1.ref <= 2);
+}
+if (want('estimate')) {
 const five = ['coalesce-io', 'timer-hz:100', 'drop-caller:verify_pmtmr_rate', 'napi-off', 'apicv'].flatMap((p) => ['--pass', p]);
 const e1 = race(() => es(['analyze', csv10, '--map', guestMap, '-o', '/dev/null']), () => es(['estimate', csv10, '--map', guestMap, ...five, '--bootstrap', '200', '-o', '/dev/null']));
 target(`estimate with five passes vs analyze (${(exits(csv10) / 1e6).toFixed(1)}M exits)`, `${(e1.es / e1.ref).toFixed(2)}x analyze's time (${e1.es.toFixed(2)} s vs ${e1.ref.toFixed(2)} s), ${e1.mb.toFixed(0)} MB`, '<= 3x', e1.es / e1.ref <= 3);
+}
 
+if (want('emulate')) {
 const em = race(() => ({ secs: 0 }), () => emulate(11, join(out, 'emit.csv')));
 target('emulate (CSV out)', `${(exits(csv1) / em.es / 1e6).toFixed(2)} M exits per second of wall time`, '>= 1 M/s', exits(csv1) / em.es >= 1e6);
+}
 
 // ---- docs/bench.md -------------------------------------------------------------------------
+if (ONLY) {
+  console.log(`bench: a partial run (BENCH_ONLY=${ONLY.join(',')}): docs/bench.md, the record of a whole run, left as it is`);
+  process.exit(0);
+}
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 const md = [
   '# npm run bench',
