@@ -225,7 +225,7 @@ export const ValidationRowSchema = z.object({
   targets: z.boolean().describe('Whether the accuracy targets apply to this row'),
   limit: z.string().nullable().describe('Why a trace alone cannot meet the targets on this row (then a miss is expected and not counted)'),
   measured: z.object({ exitsSaved: z.number(), exitTimeSavedNs: z.number(), speedup: z.number() }).describe('Baseline run minus optimized run of the same work; exit time = handling time (non-HLT traced time + transitions)'),
-  estimated: z.object({ exitsSaved: z.number(), exitsSavedRange: Range, exitTimeSavedNs: z.number(), exitTimeSavedRange: Range, speedupLow: z.number(), speedupHigh: z.number(), speedupHighCI: Range }).nullable().describe('From the baseline trace alone; null when not estimable'),
+  estimated: z.object({ exitsSaved: z.number(), exitsSavedRange: Range, exitTimeSavedNs: z.number(), exitTimeSavedRange: Range, speedupLow: z.number(), speedupHigh: z.number().nullable(), speedupHighCI: z.tuple([z.number().nullable(), z.number().nullable()]) }).nullable().describe('From the baseline trace alone; null when not estimable'),
   errors: z.object({ exits: z.number().nullable(), exitTime: z.number().nullable() }).describe('Relative distance of the measured value from the estimated range (0 inside it)'),
   checks: z.object({ exits: z.boolean().nullable(), exitTime: z.boolean().nullable(), speedupInRange: z.boolean().nullable() }),
   notes: z.array(z.string()),
@@ -304,13 +304,13 @@ export async function validateScenario(sc: Scenario, scale = 1, seed = 1): Promi
     exitTimeSavedRange: est.exitTimeSavedRange as [number, number],
     speedupLow: est.speedupLow,
     speedupHigh: est.speedupHigh,
-    speedupHighCI: est.speedupHighCI as [number, number],
+    speedupHighCI: est.speedupHighCI as [number | null, number | null],
   };
   // Error against the estimate's range: zero inside it, else the distance to its nearer end.
   const rangeErr = (r: [number, number], meas: number): number | null => (meas >= r[0] && meas <= r[1] ? 0 : relErr(meas < r[0] ? r[0] : r[1], meas));
   const eExits = estimated ? rangeErr(estimated.exitsSavedRange, measured.exitsSaved) : null;
   const eTime = estimated ? rangeErr(estimated.exitTimeSavedRange, measured.exitTimeSavedNs) : null;
-  const inRange = estimated ? measured.speedup >= estimated.speedupLow - 0.005 && measured.speedup <= Math.max(estimated.speedupHighCI[1], estimated.speedupHigh) + 0.005 : null;
+  const inRange = estimated ? measured.speedup >= estimated.speedupLow - 0.005 && measured.speedup <= Math.max(estimated.speedupHighCI[1] ?? Infinity, estimated.speedupHigh ?? Infinity) + 0.005 : null;
   return {
     scenario: sc.name, optimization: sc.optimization, passes: sc.passes.join(' ') || '-', seed, targets: sc.targets, limit, measured, estimated,
     errors: { exits: eExits, exitTime: eTime },

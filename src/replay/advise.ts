@@ -23,7 +23,7 @@ export const AdviceSchema = z.object({
   pass: z.string(),
   savedNs: z.number(),
   exitsSaved: z.number(),
-  speedupHigh: z.number(),
+  speedupHigh: z.number().nullable().describe('As estimate\'s: null when the saving has no bound'),
   evidence: z.array(z.string()),
   change: z.string(),
 });

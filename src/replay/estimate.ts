@@ -52,8 +52,8 @@ export const PassEstimateSchema = z.object({
   savedShareOfExitTime: z.number(),
   perVcpu: z.array(z.object({ vcpu: z.number().int(), savedNs: Ns, wallNs: Ns, shareOfWall: z.number() })),
   speedupLow: z.number().describe('Guest I/O-bound: only latency changes'),
-  speedupHigh: z.number().describe('Touched vcpus CPU-bound: every saved ns is throughput'),
-  speedupHighCI: Interval,
+  speedupHigh: z.number().nullable().describe('Touched vcpus CPU-bound: every saved ns is throughput; null: no bound (the saving reaches all of a working vcpu\'s active time, which JSON cannot write as Infinity)'),
+  speedupHighCI: z.tuple([z.number().nullable(), z.number().nullable()]).describe('95% block-bootstrap interval of speedupHigh; null ends are unbounded'),
   assumptions: z.array(z.string()),
   notes: z.array(z.string()),
   perAddress: z.array(z.object({ address: z.string(), key: z.string(), before: z.number().int(), after: z.number().int() })).optional(),
@@ -233,6 +233,7 @@ function compare(name: string, spec: string, before: Grid, after: Grid, afterTra
   let tb = 0, ta = 0, eb = 0, ea = 0;
   for (let i = 0; i < before.time.length; i++) { tb += before.time[i]; ta += after.time[i]; eb += before.exits[i]; ea += after.exits[i]; }
   const r6 = (x: number): number => Math.round(x * 1e6) / 1e6;
+  const bounded = (x: number): number | null => (Number.isFinite(x) ? r6(x) : null);
   const verdict: PassEstimate['verdict'] = ledgers.some((l) => l.verdict === 'applied') ? 'applied' : 'nothing-to-change';
   return {
     name, spec, verdict,
@@ -248,8 +249,8 @@ function compare(name: string, spec: string, before: Grid, after: Grid, afterTra
     savedShareOfExitTime: tb > 0 ? r6(S / tb) : 0,
     perVcpu,
     speedupLow: 1,
-    speedupHigh: r6(highAll),
-    speedupHighCI: B > 0 ? [r6(quantile(hs, 0.025)), r6(quantile(hs, 0.975))] : [highAll, highAll],
+    speedupHigh: bounded(highAll),
+    speedupHighCI: B > 0 ? [bounded(quantile(hs, 0.025)), bounded(quantile(hs, 0.975))] : [bounded(highAll), bounded(highAll)],
     assumptions: [...new Set(ledgers.flatMap((l) => l.assumptions))],
     notes: ledgers.flatMap((l) => l.notes),
     ...(ledgers.length === 1 && ledgers[0].perAddress ? { perAddress: ledgers[0].perAddress } : {}),

@@ -7,7 +7,7 @@ function render(rep: AdviceReport, md: boolean): string {
   const out = [`${rep.input}: ${fmtInt(rep.exits)} ${plural(rep.exits, 'exit')}. Opportunities, by estimated saved time (exit time + hardware transitions + guest time):`, ''];
   for (const a of rep.advice) {
     out.push(md ? `${a.rank}. **${a.title}**` : `${a.rank}. ${a.title}`);
-    out.push(`   saves ${fmtNs(a.savedNs)} and ${fmtInt(a.exitsSaved)} ${plural(a.exitsSaved, 'exit')}; up to ${((a.speedupHigh - 1) * 100).toFixed(1)}% faster if CPU-bound   [exitscope estimate --pass ${a.pass}]`);
+    out.push(`   saves ${fmtNs(a.savedNs)} and ${fmtInt(a.exitsSaved)} ${plural(a.exitsSaved, 'exit')}; ${a.speedupHigh === null ? 'no bound on the speedup' : `up to ${((a.speedupHigh - 1) * 100).toFixed(1)}% faster`} if CPU-bound   [exitscope estimate --pass ${a.pass}]`);
     for (const e of a.evidence) out.push(`   evidence: ${e}`);
     out.push(`   change: ${a.change}`, '');
   }

@@ -1,7 +1,7 @@
 /** Renderers for `exitscope estimate`: what each pass would buy, with its assumptions. */
 import type { EstimateReport, PassEstimate } from '../replay/estimate.js';
 import { formatCsv, formatTable, type TableStyle } from './table.js';
-import { fmtInt, fmtNs, plural } from './units.js';
+import { fmtInt, fmtNs, fmtSpeedup, plural } from './units.js';
 
 function pctChange(a: number, b: number): string {
   return a ? `${(((b - a) / a) * 100).toFixed(1)}%` : '-';
@@ -15,7 +15,7 @@ function row(p: PassEstimate): string[] {
     range(p.exitsSavedRange, fmtInt),
     range(p.exitTimeSavedRange, fmtNs),
     `${fmtNs(p.savedNs)} [${fmtNs(p.savedNsCI[0])}, ${fmtNs(p.savedNsCI[1])}]`,
-    `${p.speedupLow.toFixed(2)}x .. ${p.speedupHigh.toFixed(3)}x [${p.speedupHighCI[0].toFixed(3)}, ${p.speedupHighCI[1].toFixed(3)}]`,
+    `${fmtSpeedup(p.speedupLow, 2)} .. ${fmtSpeedup(p.speedupHigh, 3)} [${fmtSpeedup(p.speedupHighCI[0], 3)}, ${fmtSpeedup(p.speedupHighCI[1], 3)}]`,
   ];
 }
 

@@ -8,6 +8,11 @@ export function fmtNs(ns: number | null | undefined): string {
   return `${(ns / 1e9).toFixed(2)}s`;
 }
 
+/** A speedup factor (`1.234x`); null is a saving with no bound (all of a working vcpu's active time saved). */
+export function fmtSpeedup(x: number | null, digits: number): string {
+  return x === null ? 'unbounded' : `${x.toFixed(digits)}x`;
+}
+
 export function fmtPct(p: number): string {
   return `${p.toFixed(2)}%`;
 }

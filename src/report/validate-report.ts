@@ -3,6 +3,9 @@ import type { ValidationReport } from '../check/validate.js';
 import { formatCsv, formatTable, type TableStyle } from './table.js';
 import { fmtInt, fmtNs } from './units.js';
 
+/** The estimate's CPU-bound end as a change in percent; an unbounded end (null) says so. */
+const highPct = (high: number | null, ci: number | null): string => (high === null || ci === null ? 'unbounded' : `${((Math.max(high, ci) - 1) * 100).toFixed(1)}%`);
+
 function render(rep: ValidationReport, style: TableStyle): string {
   const rows = rep.rows;
   const f = (x: number | null, d = 1): string => (x === null ? '-' : `${(x * 100).toFixed(d)}%`);
@@ -14,7 +17,7 @@ function render(rep: ValidationReport, style: TableStyle): string {
     r.estimated ? `${rng(r.estimated.exitsSavedRange, fmtInt)} / ${fmtInt(r.measured.exitsSaved)} (${f(r.errors.exits)})${mark(r.checks.exits, r)}` : `- / ${fmtInt(r.measured.exitsSaved)}`,
     r.estimated ? `${rng(r.estimated.exitTimeSavedRange, fmtNs)} / ${fmtNs(r.measured.exitTimeSavedNs)} (${f(r.errors.exitTime)})${mark(r.checks.exitTime, r)}` : `- / ${fmtNs(r.measured.exitTimeSavedNs)}`,
     `${((r.measured.speedup - 1) * 100).toFixed(1)}%`,
-    r.estimated ? `${((r.estimated.speedupLow - 1) * 100).toFixed(1)}% .. ${((Math.max(r.estimated.speedupHigh, r.estimated.speedupHighCI[1]) - 1) * 100).toFixed(1)}%${mark(r.checks.speedupInRange, r)}` : 'not estimable',
+    r.estimated ? `${((r.estimated.speedupLow - 1) * 100).toFixed(1)}% .. ${highPct(r.estimated.speedupHigh, r.estimated.speedupHighCI[1])}${mark(r.checks.speedupInRange, r)}` : 'not estimable',
   ]);
   const whead = ['optimization', 'rows', 'worst exits err', 'worst exit time err', 'throughput outside range', 'misses', 'rows with a stated limit'];
   const wbody = rep.worst.map((w) => [w.optimization, String(w.rows), f(w.exits), f(w.exitTime), String(w.speedupMisses), String(w.misses), String(w.limited)]);

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { AnalyzeRow } from '../../analyze/schema.js';
 import { describeCounters } from '../../model/counters.js';
-import { fmtInt, fmtNs, fmtPct, fmtShare, plural } from '../units.js';
+import { fmtInt, fmtNs, fmtPct, fmtShare, fmtSpeedup, plural } from '../units.js';
 import { drawCharts } from './client.js';
 import type { HtmlReport, RowsViewData } from './schema.js';
 import { barChart, esc, PALETTE, stackedChart, waterfallChart, type BarRow } from './svg.js';
@@ -238,7 +238,7 @@ function estimateSection(rep: HtmlReport): string {
     const steps = e.passes.map((p) => ({
       label: p.spec, delta: p.savedNs, ci: p.savedNsCI,
       text: fmtNs(p.savedNs),
-      title: `${p.spec}: saves ${fmtNs(p.savedNs)} [95% CI ${fmtNs(p.savedNsCI[0])}, ${fmtNs(p.savedNsCI[1])}], exits ${fmtInt(p.exitsBefore)} -> ${fmtInt(p.exitsAfter)}, speedup ${p.speedupLow.toFixed(2)}x .. ${p.speedupHigh.toFixed(3)}x`,
+      title: `${p.spec}: saves ${fmtNs(p.savedNs)} [95% CI ${fmtNs(p.savedNsCI[0])}, ${fmtNs(p.savedNsCI[1])}], exits ${fmtInt(p.exitsBefore)} -> ${fmtInt(p.exitsAfter)}, speedup ${fmtSpeedup(p.speedupLow, 2)} .. ${fmtSpeedup(p.speedupHigh, 3)}`,
     }));
     const total = e.cumulative
       ? { label: 'all passes', value: e.cumulative.savedNs, text: fmtNs(e.cumulative.savedNs), ci: e.cumulative.savedNsCI }
@@ -252,7 +252,7 @@ function estimateSection(rep: HtmlReport): string {
         td(p.exitsSavedRange[0] === p.exitsSavedRange[1] ? fmtInt(p.exitsSavedRange[0]) : `${fmtInt(p.exitsSavedRange[0])} .. ${fmtInt(p.exitsSavedRange[1])}`),
         td(p.exitTimeSavedRange[0] === p.exitTimeSavedRange[1] ? fmtNs(p.exitTimeSavedRange[0]) : `${fmtNs(p.exitTimeSavedRange[0])} .. ${fmtNs(p.exitTimeSavedRange[1])}`),
         td(`${fmtNs(p.savedNs)} [${fmtNs(p.savedNsCI[0])}, ${fmtNs(p.savedNsCI[1])}]`),
-        td(`${p.speedupLow.toFixed(2)}x .. ${p.speedupHigh.toFixed(3)}x`),
+        td(`${fmtSpeedup(p.speedupLow, 2)} .. ${fmtSpeedup(p.speedupHigh, 3)}`),
       ])));
   } else {
     parts.push('<p class="muted">No pass changed anything in this trace.</p>');
