@@ -141,3 +141,84 @@ describe('haltpoll: the governor, halt by halt', () => {
     expect(kept(out).slice(-3).map(([, r, d]) => [r, d])).toEqual([['EXTERNAL_INTERRUPT', 1000], ['PREEMPTION_TIMER', 1200], ['PREEMPTION_TIMER', 1200]]);
   });
 });
+
+describe('coalesced-mmio applied directly (round trip 0: under 20 userspace exits)', () => {
+  const BAR = 0xfe000000;
+  const cm = (list: Row[], lo: number, hi: number, e1000 = false) => {
+    const t = rows(list);
+    const r = new CoalescedMmioPass('cm', BigInt(lo), BigInt(hi), e1000).apply(t, context(t));
+    return { l: r.ledger, out: r.trace };
+  };
+  const w = (gpa: number, dur: number, more: Partial<Row> = {}) => ({ reason: 'EPT_MISCONFIG', gpa, dir: 'w' as const, dur, ...more });
+
+  it('the range includes both ends and nothing outside; the next userspace exit takes the queued work', () => {
+    // Range 0x10-0x20 of the BAR: writes at 0x0f and 0x21 are outside, 0x10 (4,000) and 0x20 (6,000) inside. The cheapest
+    // access of the range: 4,000 - 0 = 4,000 kept in the kernel; 0x20 moves 2,000 of work to 0x21 (a userspace MMIO exit).
+    const { l, out } = cm(chain([w(BAR + 0x0f, 10_000), w(BAR + 0x10, 4000), w(BAR + 0x20, 6000), w(BAR + 0x21, 10_000)]), BAR + 0x10, BAR + 0x20);
+    expect(kept(out).map(([, , d]) => d)).toEqual([10_000, 4000, 4000, 12_000]);
+    expect([l.changed, l.removed, l.added]).toEqual([3, 0, 0]);
+    expect(l.notes).toEqual(['2 writes to coalesced registers stay exits but skip the trip to userspace; 1 later userspace exits drain the ring']);
+    expect(l.assumptions).toEqual([
+      'writes to 0xfe000010-0xfe000020 still exit; KVM appends them to the 170-entry ring and re-enters, each saving the userspace round trip (0 ns: no userspace I/O exits to infer it from)',
+      'a coalesced write keeps 4000 ns in the kernel (the cheapest access of the range less the round trip); its device work moves to the next exit that reaches userspace, where the device model drains the ring',
+      'which registers the device model coalesces is not in a trace: every write in the range is assumed coalesced',
+    ]);
+    expect(new CoalescedMmioPass('cm', 0n, 1n, false).name).toBe('coalesced-mmio');
+  });
+
+  it('a write with no duration is not queued and does not set the kernel share', () => {
+    // Zone [8,000, 9,000]: keeps 8,000; the 9,000 write moves 1,000 to the COM1 exit (3,000 -> 4,000).
+    const { l, out } = cm(chain([w(BAR, NaN), w(BAR + 4, 8000), w(BAR + 8, 9000), { reason: 'IO_INSTRUCTION', port: 0x3f8, dir: 'w', dur: 3000 }]), BAR, BAR + 0xfff);
+    expect(kept(out).slice(1).map(([, , d]) => d)).toEqual([8000, 8000, 4000]);
+    expect(l.notes[0]).toBe('2 writes to coalesced registers stay exits but skip the trip to userspace; 1 later userspace exits drain the ring');
+    expect(l.assumptions[1]).toMatch(/^a coalesced write keeps 8000 ns in the kernel/);
+  });
+
+  it('the kernel share is the 5th percentile: index floor(0.05 x (n - 1)) of the range\'s sorted accesses', () => {
+    // Reads of 1,000, 2,000, ... n x 1,000: n = 20 -> index 0 (1,000); n = 21 -> index 1 (2,000). Reads are never queued.
+    const reads = (n: number) => Array.from({ length: n }, (_, k): Row => ({ ts: k * 100_000, reason: 'EPT_MISCONFIG', gpa: BAR, dir: 'r', dur: (k + 1) * 1000 }));
+    const a = cm(reads(20), BAR, BAR + 0xfff).l, b = cm(reads(21), BAR, BAR + 0xfff).l;
+    expect(a.assumptions[1]).toMatch(/^a coalesced write keeps 1000 ns/);
+    expect(b.assumptions[1]).toMatch(/^a coalesced write keeps 2000 ns/);
+    expect([a.verdict, a.why]).toEqual(['nothing-to-change', 'no MMIO writes to coalesced registers of this range in the trace']);
+  });
+
+  it('a port write is not an MMIO write even in a range from 0', () => {
+    const { l } = cm([{ ts: 0, reason: 'IO_INSTRUCTION', port: 0x3f8, dir: 'w', dur: 5000 }], 0, 0xfff);
+    expect(l.notes[0]).toMatch(/^0 writes to coalesced registers/);
+  });
+
+  it('with kvm_userspace_exit flags (seen on any vcpu), only flagged exits drain the ring', () => {
+    // vcpu 0: a queued write, then an unflagged COM1 exit (in the kernel by the flags); the flag is only on vcpu 1.
+    const { l } = cm([{ ts: 0, reason: 'EPT_MISCONFIG', gpa: BAR, dir: 'w', dur: 5000, flags: F_GPA }, { ts: 100_000, reason: 'IO_INSTRUCTION', port: 0x3f8, dir: 'w', dur: 3000, flags: F_PORT },
+      { ts: 0, vcpu: 1, reason: 'IO_INSTRUCTION', port: 0x3f8, dir: 'w', dur: 3000, flags: F_PORT | F_USERSPACE }], BAR, BAR + 0xfff);
+    expect(l.notes[0]).toBe('1 writes to coalesced registers stay exits but skip the trip to userspace; 0 later userspace exits drain the ring');
+  });
+
+  it('an e1000 BAR says QEMU\'s registration is assumed', () => {
+    const { l } = cm([{ ts: 0, ...w(BAR + 0xc4, 5000) }], BAR, BAR + 0x1ffff, true);
+    expect(l.assumptions[2]).toBe('which registers the device model coalesces is not in a trace: QEMU\'s e1000 registration is assumed');
+  });
+
+  it('busiestMmioWindow: APIC accesses do not count, ties go to the first BAR seen, e1000 by a write to IMS, IMC, TDT or RDT', () => {
+    const at = (list: Array<[number, 'r' | 'w']>) => busiestMmioWindow(rows(list.map(([gpa, dir], k) => ({ ts: k * 10_000, reason: 'EPT_MISCONFIG', gpa, dir }))));
+    expect(at([[0xfee000b0, 'w'], [0xfee000b0, 'w'], [0xfee00300, 'w'], [BAR + 0x10, 'w']])).toEqual({ lo: BigInt(BAR), hi: BigInt(BAR + 0x1ffff), e1000Like: false });
+    expect(at([[BAR + 0x10, 'w'], [BAR + 0x20000, 'w']])?.lo).toBe(BigInt(BAR));
+    for (const off of [0xd0, 0xd8, 0x3818, 0x2818]) expect(at([[BAR + off, 'w']])?.e1000Like).toBe(true);
+    expect(at([[BAR + 0xd0, 'r'], [BAR + 0x10, 'w']])?.e1000Like).toBe(false);
+  });
+
+  it('parse and build: mmio= or a bare range, auto by default; an explicit range is never e1000', () => {
+    expect(coalescedMmio.parse(['0xfe000000-0xfe000fff'])).toEqual({ pass: 'coalesced-mmio', range: '0xfe000000-0xfe000fff' });
+    expect(coalescedMmio.parse(['mmio=0x1-0x2'])).toEqual({ pass: 'coalesced-mmio', range: '0x1-0x2' });
+    expect(coalescedMmio.parse([])).toEqual({ pass: 'coalesced-mmio', range: 'auto' });
+    const t = rows([{ ts: 0, reason: 'CPUID' }]);
+    const env = { trace: t, ctx: context(t), expand: () => [] } as BuildEnv;
+    const [p] = coalescedMmio.build({ pass: 'coalesced-mmio', range: '0xfe000000-0xfe000fff' }, env, 'x');
+    expect(p.name).toBe('coalesced-mmio');
+    expect(p.apply(t, env.ctx).ledger.assumptions[0]).toMatch(/^writes to 0xfe000000-0xfe000fff still exit/);
+    const [v] = coalescedMmio.build({ pass: 'coalesced-mmio', range: 'auto' }, env, 'y');
+    expect(v.name).toBe('coalesced-mmio');
+    expect(v.apply(t, env.ctx).ledger.verdict).toBe('not-applicable');
+  });
+});
