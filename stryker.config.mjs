@@ -16,7 +16,7 @@ const FOLDERS = {
   formats: ['formats', 'ftrace', 'layouts', 'perf-data', 'trace-dat', 'parallel', 'fuzz', 'depth', 'registries', 'exports', 'model', 'analyze', 'mutation-formats'],
   symbols: ['symbols', 'mutation-symbols', 'mutation-symbols-table', 'mutation-symbols-elf', 'mutation-symbols-index', 'mutation-symbols-kaslr', 'mutation-symbols-nm', 'mutation-symbols-columns', 'mutation-symbols-msrs', 'mutation-symbols-cache', 'mutation-symbols-iomap', 'devices', 'iomap-rules', 'analyze', 'mutation-analyze', 'depth', 'ftrace', 'registries', 'exports', 'diff', 'fleet', 'advise-modern', 'trace-dat', 'perf-data', 'mutation-replay'],
   analyze: ['analyze', 'diff', 'sketch', 'percentiles', 'mutation-analyze', 'mutation-formats', 'exports', 'layouts', 'depth', 'ftrace', 'registries', 'formats'],
-  replay: ['advise-modern', 'mutation-replay', 'mutation-replay-periodic', 'mutation-replay-passes', 'mutation-replay-trace', 'mutation-replay-advise', 'mutation-replay-estimate', 'mutation-replay-pipeline', 'mutation-replay-context', 'mutation-replay-timer', 'mutation-replay-periodic2', 'registries', 'check-validate'],
+  replay: ['advise-modern', 'mutation-replay', 'mutation-replay-periodic', 'mutation-replay-passes', 'mutation-replay-trace', 'mutation-replay-advise', 'mutation-replay-estimate', 'mutation-replay-pipeline', 'mutation-replay-context', 'mutation-replay-timer', 'mutation-replay-periodic2', 'mutation-replay-devices', 'registries', 'check-validate'],
 };
 // Not used to kill mutants: test/fleet for src/analyze (its subject is src/fleet; a test of it
 // took 25 s a mutant under instrumentation, and it covered 1,280 of analyze's 2,294 mutants),
