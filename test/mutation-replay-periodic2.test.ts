@@ -8,21 +8,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { periodicRates, tickWindows, type TickWindows } from '../src/replay/periodic.js';
-import { context, rows, type Row } from './replay-rows.js';
+import { context, rows, type Row, ticksAt, every } from './replay-rows.js';
 
 const T = 1000;
 
-/** A TSC-deadline tick at t: arrival (1,000 ns), deadline write, EOI, interrupt window; its rows at t .. t + 7,600. */
-function tscTick(t: number, vcpu = 0): Row[] {
-  return [
-    { ts: t, vcpu, reason: 'EXTERNAL_INTERRUPT', dur: 1000 },
-    { ts: t + 3000, vcpu, reason: 'MSR_WRITE', msr: 0x6e0, dir: 'w', dur: 1500 },
-    { ts: t + 6000, vcpu, reason: 'MSR_WRITE', msr: 0x80b, dir: 'w', dur: 800 },
-    { ts: t + 7600, vcpu, reason: 'INTERRUPT_WINDOW', dur: 500 },
-  ];
-}
-const ticksAt = (starts: number[], vcpu = 0) => starts.flatMap((t) => tscTick(t, vcpu));
-const every = (n: number, period: number, from = 1_000_000) => Array.from({ length: n }, (_, k) => from + k * period);
 const win = (starts: number[]) => starts.map((t) => [t, t + 7600]);
 
 describe('tickWindows: the ticks of the vcpus that tick, as time windows', () => {

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { REASONS } from '../src/model/reasons.js';
 import { detectTimer, findTickClusters, KERNEL_HZ, TimerHzPass, timerHz } from '../src/replay/passes/timer-hz.js';
 import type { BuildEnv } from '../src/replay/pass-def.js';
-import { context, kept, rows, sum, type Row } from './replay-rows.js';
+import { context, kept, rows, sum, type Row, tscTick, ticksAt, every } from './replay-rows.js';
 
 // A made-up guest kernel: one function every 4 KiB.
 const FNS = ['default_idle', 'timer_interrupt', 'smp_apic_timer_interrupt', 'lapic_next_event', 'ack_APIC_irq', 'native_apic_msr_eoi', 'irq_exit',
@@ -18,21 +18,6 @@ const MAP = FNS.map((f, k) => `${(0xc0100000 + k * 0x1000).toString(16)} T ${f}\
 const at = (f: string) => 0xc0100000 + FNS.indexOf(f) * 0x1000 + 0x10;
 const UNMAPPED = 0xc0300000;
 
-/**
- * A TSC-deadline tick at t (no map needed): the arrival (1,000 ns), 2,000 ns later the deadline write (1,500), 1,500 later
- * the x2APIC EOI (800), 800 later the interrupt window (500). It ends at t + 8,100.
- */
-function tscTick(t: number, vcpu = 0): Row[] {
-  return [
-    { ts: t, vcpu, reason: 'EXTERNAL_INTERRUPT', dur: 1000 },
-    { ts: t + 3000, vcpu, reason: 'MSR_WRITE', msr: 0x6e0, dir: 'w', dur: 1500 },
-    { ts: t + 6000, vcpu, reason: 'MSR_WRITE', msr: 0x80b, dir: 'w', dur: 800 },
-    { ts: t + 7600, vcpu, reason: 'INTERRUPT_WINDOW', dur: 500 },
-  ];
-}
-/** n ticks `period` ns apart from 1 ms (or at the given start times). */
-const ticksAt = (starts: number[], vcpu = 0) => starts.flatMap((t) => tscTick(t, vcpu));
-const every = (n: number, period: number, from = 1_000_000) => Array.from({ length: n }, (_, k) => from + k * period);
 /** Start times from 1 ms with these intervals between them. */
 const intervals = (ps: number[]) => ps.reduce((a, p) => [...a, a[a.length - 1] + p], [1_000_000]);
 

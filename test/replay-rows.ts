@@ -72,3 +72,20 @@ export function kept(t: ReplayTrace, vcpu = 0): Array<[number, string, number]> 
 }
 
 export const sum = (a: Float64Array): number => a.reduce((s, x) => s + x, 0);
+
+/**
+ * A TSC-deadline tick at t (no map needed): the arrival (1,000 ns), 2,000 ns later the deadline write (1,500), 1,500 later
+ * the x2APIC EOI (800), 800 later the interrupt window (500). It ends at t + 8,100.
+ */
+export function tscTick(t: number, vcpu = 0): Row[] {
+  return [
+    { ts: t, vcpu, reason: 'EXTERNAL_INTERRUPT', dur: 1000 },
+    { ts: t + 3000, vcpu, reason: 'MSR_WRITE', msr: 0x6e0, dir: 'w', dur: 1500 },
+    { ts: t + 6000, vcpu, reason: 'MSR_WRITE', msr: 0x80b, dir: 'w', dur: 800 },
+    { ts: t + 7600, vcpu, reason: 'INTERRUPT_WINDOW', dur: 500 },
+  ];
+}
+/** TSC-deadline ticks at these start times. */
+export const ticksAt = (starts: number[], vcpu = 0): Row[] => starts.flatMap((t) => tscTick(t, vcpu));
+/** n start times `period` ns apart from 1 ms (or `from`). */
+export const every = (n: number, period: number, from = 1_000_000): number[] => Array.from({ length: n }, (_, k) => from + k * period);
