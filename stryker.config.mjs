@@ -13,12 +13,14 @@
 
 /** The folders mutated, and the test files that have them as their subject. */
 const FOLDERS = {
-  formats: ['formats', 'ftrace', 'layouts', 'perf-data', 'trace-dat', 'parallel', 'fuzz', 'depth', 'registries', 'exports', 'model', 'analyze', 'mutation-formats'],
+  formats: ['formats', 'ftrace', 'layouts', 'perf-data', 'trace-dat', 'parallel', 'fuzz', 'registries', 'model', 'mutation-formats'],
   symbols: ['symbols', 'mutation-symbols', 'mutation-symbols-table', 'mutation-symbols-elf', 'mutation-symbols-index', 'mutation-symbols-kaslr', 'mutation-symbols-nm', 'mutation-symbols-columns', 'mutation-symbols-msrs', 'mutation-symbols-cache', 'mutation-symbols-iomap', 'devices', 'iomap-rules', 'analyze', 'mutation-analyze', 'depth', 'ftrace', 'registries', 'exports', 'diff', 'fleet', 'advise-modern', 'trace-dat', 'perf-data', 'mutation-replay'],
-  analyze: ['analyze', 'diff', 'sketch', 'percentiles', 'mutation-analyze', 'mutation-formats', 'exports', 'layouts', 'depth', 'ftrace', 'registries', 'formats'],
+  analyze: ['analyze', 'diff', 'sketch', 'percentiles', 'mutation-analyze', 'mutation-analyze-cells', 'mutation-analyze-index', 'mutation-analyze-resolver', 'mutation-formats', 'exports', 'layouts', 'depth', 'ftrace', 'registries', 'formats'],
   replay: ['advise-modern', 'mutation-replay', 'mutation-replay-periodic', 'mutation-replay-passes', 'mutation-replay-trace', 'mutation-replay-advise', 'mutation-replay-estimate', 'mutation-replay-pipeline', 'mutation-replay-context', 'mutation-replay-timer', 'mutation-replay-periodic2', 'mutation-replay-devices', 'registries', 'check-validate'],
 };
-// Not used to kill mutants: test/fleet for src/analyze (its subject is src/fleet; a test of it
+// Not used to kill mutants: test/depth, exports and analyze for src/formats (their subjects are
+// analyze, the exports and the CLI; their 1-3 s tests ran for every formats mutant they touched),
+// test/fleet for src/analyze (its subject is src/fleet; a test of it
 // took 25 s a mutant under instrumentation, and it covered 1,280 of analyze's 2,294 mutants),
 // the estimate-* and replay tests for src/replay (20-60 s a mutant; the mutation-replay-*
 // files test the same code on hand-built traces), test/browser (needs chromium; its subject is the HTML report),

@@ -94,11 +94,13 @@ export async function openSymbolized(opts: SourceOptions): Promise<SymbolizedSou
     held += r.value.chunk.length;
   }
   const given = Boolean(opts.symbolizer || opts.maps?.length);
+  // Said once the slide check below has kept it (a dropped one gets its own note instead).
+  let embeddedNote: string | null = null;
   if (!symbolizer) {
     const emb = streams.map((s) => ({ path: s.path, text: s.embeddedKallsyms() })).find((e) => e.text);
     if (emb) {
       symbolizer = symbolizerFromKallsyms(emb.text!, `${emb.path} (embedded kallsyms)`);
-      notes.push(`no --map given: symbols from the kallsyms embedded in ${emb.path}, the recording host's; they name guest addresses only if the guest runs the same kernel build (give the guest's map with --map)`);
+      embeddedNote = `no --map given: symbols from the kallsyms embedded in ${emb.path}, the recording host's; they name guest addresses only if the guest runs the same kernel build (give the guest's map with --map)`;
     }
   }
   if (symbolizer && !symbolizer.empty) {
@@ -108,7 +110,9 @@ export async function openSymbolized(opts: SourceOptions): Promise<SymbolizedSou
       if (!(e instanceof ExitscopeError) || given) throw e;
       notes.push(`the embedded kallsyms does not fit the guest's addresses: not used (${e.message.replace(/^[^:]*: /, '')})`);
       symbolizer = null;
+      embeddedNote = null;
     }
+    if (embeddedNote) notes.push(embeddedNote);
     if (!ended && kaslr === 'auto' && symbolizer) notes.push(`KASLR slide decided from the first ${held.toLocaleString('en-US')} exits`);
   }
   async function* chunks(): AsyncGenerator<InputChunk> {
