@@ -18,7 +18,7 @@ import { KeyTable } from '../src/analyze/key-table.js';
 import { AddressResolver } from '../src/analyze/resolver.js';
 import { describeRows, groupCells, rankRows, type RowGroups } from '../src/analyze/rows.js';
 import { TotalsHandler } from '../src/analyze/totals.js';
-import { ExitChunk, F_MSR, F_UNPAIRED, DIR_NONE, DIR_READ, DIR_WRITE } from '../src/model/chunk.js';
+import { DIR_NONE, DIR_READ, DIR_WRITE, ExitChunk, F_CALLER, F_GPA, F_MSR, F_PORT, F_UNPAIRED } from '../src/model/chunk.js';
 import { REASONS } from '../src/model/reasons.js';
 import { IoMap } from '../src/symbols/iomap.js';
 import { fx } from './helpers.js';
@@ -202,6 +202,49 @@ describe('dimensions', () => {
     expect(DIMENSION_SPECS.vcpu.label([5, 3, 2], 0, ctx(two.inputs, true)).text).toBe('input 5: vm 3 vcpu 2');
   });
 
+  it('keys: each dimension writes its words, and a device dimension refuses an exit without its detail', () => {
+    const c = new ExitChunk(4);
+    // Row 0: a port write (0x3f8) on vcpu 2 of vm -1 (a reader's "unknown guest"); row 1: an MMIO read at
+    // 0x1_fee00300 with a caller; row 2: a caller flag with a caller of 0 (none recorded); row 3: nothing.
+    let i = c.push(10, 2, IO, 0xffffffff, 0x81000010, 5);
+    c.flags[i] |= F_PORT; c.port[i] = 0x3f8; c.dir[i] = DIR_WRITE; c.vm[i] = -1;
+    i = c.push(20, 0, REASONS.lookup('EPT_MISCONFIG'), 0, 0x1000, 5);
+    c.flags[i] |= F_GPA | F_CALLER; c.gpaHi[i] = 1; c.gpaLo[i] = 0xfee00300; c.dir[i] = DIR_READ; c.callerHi[i] = 0; c.callerLo[i] = 0x2000;
+    i = c.push(30, 0, IO, 0, 0x1000, 5);
+    c.flags[i] |= F_CALLER;
+    c.push(40, 0, IO, 0, 0x3000, 5);
+    const r = new AddressResolver(null, false);
+    const key = new Uint32Array(6);
+    const words = (d: keyof typeof DIMENSION_SPECS, row: number, input = 0): number[] | false => {
+      key.fill(0xdead);
+      return DIMENSION_SPECS[d].key(c, row, input, r, key, 1) ? [...key.subarray(1, 1 + DIMENSION_SPECS[d].words)] : false;
+    };
+    expect(words('port', 0)).toEqual([0x3f8 | (DIR_WRITE << 16)]);
+    expect([words('port', 1), words('port', 3), words('mmio', 0), words('mmio', 3)]).toEqual([false, false, false, false]);
+    expect(words('mmio', 1)).toEqual([1, 0xfee00300, DIR_READ]);
+    expect(words('address', 0)).toEqual([0xffffffff, 0x81000010]);
+    expect(words('reason', 1)).toEqual([REASONS.lookup('EPT_MISCONFIG')]);
+    expect(words('vcpu', 0, 3)).toEqual([3, 0xffffffff, 2]);
+    expect(words('vm', 0, 3)).toEqual([3, 0xffffffff]);
+    // callsite: trap address, then 1 and the caller address when there is one, 0 0 0 otherwise.
+    expect([words('callsite', 1), words('callsite', 2), words('callsite', 3)]).toEqual([[0, 0x1000, 1, 0, 0x2000], [0, 0x1000, 0, 0, 0], [0, 0x3000, 0, 0, 0]]);
+    // caller: the trap's id, then the caller's id, or the no-caller word for a caller of 0 or none.
+    const [trap, caller] = words('caller', 1) as number[];
+    expect([trap, caller]).toEqual([r.id(0, 0x1000) >>> 0, r.id(0, 0x2000) >>> 0]);
+    const none = (words('caller', 2) as number[])[1];
+    expect((words('caller', 3) as number[])[1]).toBe(none);
+    expect(none).not.toBe(caller);
+    const l = { ...ctx([{ path: 'a.csv', vms: new Map() }]), resolver: r };
+    expect(DIMENSION_SPECS.caller.label([trap, caller], 0, l)).toMatchObject({ text: '[unknown] 0x1000 <- [unknown] 0x2000', caller: '[unknown]', callerAddress: 0x2000n });
+    expect(DIMENSION_SPECS.caller.label([trap, none], 0, l)).toMatchObject({ text: '[unknown] 0x1000 <- [no caller]', caller: '[no caller]', callerAddress: null });
+    // Labels of the words written above: vm -1 comes back as -1; the MMIO address keeps its high word.
+    expect(DIMENSION_SPECS.vcpu.label([3, 0xffffffff, 2], 0, ctx([{ path: 'a', vms: new Map() }, { path: 'b', vms: new Map() }], true)).text).toBe('input 3: vm -1 vcpu 2');
+    expect(DIMENSION_SPECS.vcpu.label([0, 0xffffffff, 2], 0, l).text).toBe('vcpu 2');
+    expect(DIMENSION_SPECS.mmio.label([1, 0xfee00300, DIR_READ], 0, l)).toMatchObject({ text: '0x1fee00300:R', address: 0x1fee00300n });
+    expect(DIMENSION_SPECS.port.label([0x3f8 | (DIR_WRITE << 16)], 0, l)).toMatchObject({ text: '0x3f8:POUT', address: 0x3f8n });
+    expect(DIMENSION_SPECS.reason.label([HLT], 0, l)).toEqual({ text: 'HLT' });
+  });
+
   describe('--by callsite with a module map, a class and addresses kept as rows', () => {
     // fixtures/kallsyms-modules/kallsyms: ata_sff_dev_select [libata] at 0xffffffffc052d040, e1000_intr [e1000] at
     // 0xffffffffc0a10000, nothing at 0xffffffffc0a20000 (past e1000's last symbol: the kernel window, no symbol).
@@ -260,6 +303,30 @@ describe('TotalsHandler', () => {
     run.feed(c, 0);
     const d = t.data();
     expect([d.exits, d.timed, d.handlingNs, d.spanNs, d.vcpus[0].wallNs]).toEqual([2, 1, 10, 1000, 1000]);
+  });
+
+  it('each input has its own vcpu slots; vcpus of other VMs and past 1,024 alternate within a chunk', () => {
+    const t = new TotalsHandler();
+    const run = new HandlerRun([t]);
+    // Input 0: vcpu 0 (10 ns), vm 7 vcpu 0 (20), vcpu 0 (30), vcpu 2000 (40), vcpu 0 HLT (500, idle), vcpu 2000 (60).
+    run.feed(chunk([[0, 0, IO, 10], [100, 0, IO, 20, 7], [200, 0, IO, 30], [300, 2000, IO, 40], [400, 0, HLT, 500], [1000, 2000, IO, 60]]), 0);
+    // Input 2 (none for input 1): vcpu 0 twice, 5 ns each, at 50 and 60.
+    run.feed(chunk([[50, 0, IO, 5], [60, 0, IO, 5]]), 2);
+    // Input 0 again: vcpu 0, 1 ns at 2,000.
+    run.feed(chunk([[2000, 0, IO, 1]]), 0);
+    const d = t.data();
+    expect(d.vcpus.map((v) => [v.input, v.vm, v.vcpu, v.exits, v.handlingNs, v.idleNs, v.wallNs])).toEqual([
+      [0, 0, 0, 4, 41, 500, 2001], // 0 to 2,001
+      [0, 0, 2000, 2, 100, 0, 760], // 300 to 1,060
+      [0, 7, 0, 1, 20, 0, 20],
+      [2, 0, 0, 2, 10, 0, 15], // 50 to 65
+    ]);
+    // Spans: input 0 from 0 to 2,001, input 2 from 50 to 65: 2,016.
+    expect([d.exits, d.handlingNs, d.idleNs, d.timed, d.spanNs]).toEqual([9, 171, 500, 9, 2016]);
+    // reset() starts over.
+    t.reset();
+    const e = t.data();
+    expect([e.exits, e.handlingNs, e.idleNs, e.spanNs, e.vcpus]).toEqual([0, 0, 0, 0, []]);
   });
 
   it('the kernel/user/unresolved split is the same with --keep-unknown (fixtures/mutation/README.md, totals.csv)', async () => {
@@ -342,6 +409,13 @@ describe('describeRows', () => {
       ['0x20', 1, { exits: [0, 0, 0], handlingNs: [0, 0, 0] }],
       ['0x10', 2, { exits: [1, 0, 1], handlingNs: [10, 0, 30] }],
     ]);
+  });
+
+  it('--by msr: the MSR\'s name as the register, its index as the address (fixtures/mutation/lost-one-cpu.txt)', async () => {
+    // README: vcpu0 MSR_WRITE 500 -> 502 = 2,000 ns, msr 0x6e0 (IA32_TSC_DEADLINE); the other 2 exits carry no MSR.
+    const rep = await analyze({ inputs: [fx('mutation', 'lost-one-cpu.txt')], by: 'msr', top: 0 });
+    expect(rep.rows.map((r) => [r.key, r.address, r.register, r.count, r.timeNs, r.device])).toEqual([['0x6e0:W', '0x6e0', 'IA32_TSC_DEADLINE', 1, 2000, undefined]]);
+    expect(rep.view).toEqual({ exits: 1, timeNs: 2000 });
   });
 
   it('shares, statistics and reasons of each row (by reason; the reasons of a vm row most frequent first, ties in exit-code order)', async () => {
