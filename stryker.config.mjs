@@ -15,7 +15,7 @@
 const FOLDERS = {
   formats: ['formats', 'ftrace', 'layouts', 'perf-data', 'trace-dat', 'parallel', 'fuzz', 'registries', 'model', 'mutation-formats'],
   symbols: ['symbols', 'mutation-symbols', 'mutation-symbols-table', 'mutation-symbols-elf', 'mutation-symbols-index', 'mutation-symbols-kaslr', 'mutation-symbols-nm', 'mutation-symbols-columns', 'mutation-symbols-msrs', 'mutation-symbols-cache', 'mutation-symbols-iomap', 'devices', 'iomap-rules', 'analyze', 'mutation-analyze', 'depth', 'ftrace', 'registries', 'exports', 'diff', 'fleet', 'advise-modern', 'trace-dat', 'perf-data', 'mutation-replay'],
-  analyze: ['analyze', 'diff', 'sketch', 'percentiles', 'mutation-analyze', 'mutation-analyze-cells', 'mutation-analyze-index', 'mutation-analyze-resolver', 'mutation-formats', 'exports', 'layouts', 'depth', 'ftrace', 'registries', 'formats'],
+  analyze: ['analyze', 'diff', 'sketch', 'percentiles', 'mutation-analyze', 'mutation-analyze-cells', 'mutation-analyze-index', 'mutation-analyze-resolver', 'mutation-analyze-sketch', 'mutation-analyze-diff', 'mutation-analyze-rows', 'mutation-formats', 'exports', 'layouts', 'depth', 'ftrace', 'registries', 'formats'],
   replay: ['advise-modern', 'mutation-replay', 'mutation-replay-periodic', 'mutation-replay-passes', 'mutation-replay-trace', 'mutation-replay-advise', 'mutation-replay-estimate', 'mutation-replay-pipeline', 'mutation-replay-context', 'mutation-replay-timer', 'mutation-replay-periodic2', 'mutation-replay-devices', 'registries', 'check-validate'],
 };
 // Not used to kill mutants: test/depth, exports and analyze for src/formats (their subjects are
