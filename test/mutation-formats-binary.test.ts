@@ -317,3 +317,71 @@ describe('kvm records through embedded formats', () => {
     expect(t.commonPid()).toEqual({ offset: 4, size: 4 });
   });
 });
+
+// ---------------------------------------------------------------------------
+// The same kvm events as trace-cmd report text (kvm-payloads.ts): the payload rejections and
+// the shapes the quick paths hand to the full parser.
+
+import { F_FAILED_ENTRY } from '../src/model/chunk.js';
+import { openTrace } from '../src/formats/index.js';
+
+describe('kvm payloads in report text', () => {
+  /** A trace-cmd report line of thread CPU 0/KVM-7301 on host CPU 1, `us` microseconds after 3000 s. */
+  const line = (us: number, event: string, payload: string): string => `       CPU 0/KVM-7301  [001] d....  3000.${String(us).padStart(6, '0')}: ${event}: ${' '.repeat(Math.max(1, 21 - event.length))}${payload}`;
+
+  async function readText(lines: string[]) {
+    const p = file('report.txt', ['# composed for a test', 'cpus=2', ...lines].join('\n') + '\n');
+    const s = await openTrace(p);
+    const chunks: Chunk[] = [];
+    for await (const c of s.chunks) chunks.push(c);
+    return { p, s, rows: chunks.flatMap((c) => Array.from({ length: c.length }, (_, i) => ({ reason: REASONS.get(c.reason[i]).name, dur: c.dur[i], flags: c.flags[i], dir: c.dir[i], gpaLo: c.gpaLo[i], msr: c.msr[i] }))) };
+  }
+
+  it('rejections: a bad UNKNOWN code, a bad fast-mmio gpa, a bad MSR index, each with its line', async () => {
+    const { p, s, rows } = await readText([
+      line(100, 'kvm_exit', 'vcpu 0 reason UNKNOWN (12 rip 0x10'), //                        no closing parenthesis
+      line(200, 'kvm_exit', 'vcpu 0 reason EPT_MISCONFIG rip 0x20 info1 0x0'),
+      line(201, 'kvm_fast_mmio', 'fast mmio at gpa 0xzz'),
+      line(203, 'kvm_entry', 'vcpu 0, rip 0x24'),
+      line(300, 'kvm_exit', 'vcpu 0 reason MSR_WRITE rip 0x30 info1 0x0'),
+      line(301, 'kvm_msr', 'msr_write zz = 0x1'),
+      line(304, 'kvm_entry', 'vcpu 0, rip 0x34'),
+    ]);
+    expect(s.stats.rejections).toEqual([
+      `${p}:3: kvm_exit: bad UNKNOWN (code)`,
+      `${p}:5: kvm_fast_mmio: bad gpa`,
+      `${p}:8: kvm_msr: bad msr index`,
+    ]);
+    expect(rows.map((r) => [r.reason, r.dur])).toEqual([['EPT_MISCONFIG', 3000], ['MSR_WRITE', 4000]]);
+  });
+
+  it('libtraceevent\'s `UNKNOWN (code)` with bit 31 set is a failed VM entry of the basic reason (VMX)', async () => {
+    // 0x80000021 = 2147483681: bit 31 and basic reason 33 (INVALID_STATE, "VM-entry failure due to invalid guest state").
+    const { rows } = await readText([
+      line(100, 'kvm_exit', 'vcpu 0 reason UNKNOWN (2147483681) rip 0x10 info1 0x0'),
+      line(102, 'kvm_entry', 'vcpu 0, rip 0x10'),
+    ]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].reason).toBe(REASONS.get(REASONS.byNativeCode('vmx', 33)).name);
+    expect(rows[0].flags & F_FAILED_ENTRY).toBe(F_FAILED_ENTRY);
+  });
+
+  it('`mmio write` with nothing after the direction still gives the exit its direction', async () => {
+    const { rows, s } = await readText([
+      line(100, 'kvm_exit', 'vcpu 0 reason EPT_MISCONFIG rip 0x10 info1 0x0'),
+      line(101, 'kvm_mmio', 'mmio write'),
+      line(103, 'kvm_entry', 'vcpu 0, rip 0x14'),
+    ]);
+    expect(s.stats.rejected).toBe(0);
+    expect(rows.map((r) => [r.reason, r.dur, r.dir])).toEqual([['EPT_MISCONFIG', 3000, DIR_WRITE]]);
+  });
+
+  it('`reason` followed only by blanks is an empty reason, rejected', async () => {
+    const { p, s, rows } = await readText([
+      line(100, 'kvm_exit', 'vcpu 0 reason    '),
+      line(101, 'kvm_entry', 'vcpu 0, rip 0x14'),
+    ]);
+    expect(s.stats.rejections).toEqual([`${p}:3: kvm_exit: empty reason`]);
+    expect(rows).toEqual([]);
+  });
+});
