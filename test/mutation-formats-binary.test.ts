@@ -385,3 +385,275 @@ describe('kvm payloads in report text', () => {
     expect(rows).toEqual([]);
   });
 });
+
+// ---------------------------------------------------------------------------
+// perf.data (perf-data.ts, perf/perf-file.ts, perf/ordered-queue.ts) on pipe-mode files composed
+// here byte by byte after perf.data-file-format.txt and perf_event.h, in either byte order, with
+// the kernel's kvm_exit/kvm_entry formats (fixtures/tracefs). Times are T0 + the offsets written.
+
+import { readFileSync } from 'node:fs';
+import { perfDataRecords, readPerfData } from '../src/formats/perf-data.js';
+import { ChunkPool } from '../src/model/chunk.js';
+import { fx } from './helpers.js';
+
+const SMP = { IP: 1, TID: 2, TIME: 4, ADDR: 8, READ: 16, CALLCHAIN: 32, ID: 64, CPU: 128, PERIOD: 256, STREAM_ID: 512, RAW: 1024, IDENTIFIER: 0x10000 };
+/** read_format TOTAL_TIME_ENABLED | ID | GROUP | LOST. */
+const RF_GROUP = 1 | 4 | 8 | 16;
+const T0 = 5_000_000_000n;
+
+class Perf {
+  constructor(readonly le: boolean) {}
+  u16(v: number): Buffer { const b = Buffer.alloc(2); if (this.le) b.writeUInt16LE(v); else b.writeUInt16BE(v); return b; }
+  u32(v: number): Buffer { const b = Buffer.alloc(4); if (this.le) b.writeUInt32LE(v >>> 0); else b.writeUInt32BE(v >>> 0); return b; }
+  u64(v: number | bigint): Buffer { const b = Buffer.alloc(8); if (this.le) b.writeBigUInt64LE(BigInt(v)); else b.writeBigUInt64BE(BigInt(v)); return b; }
+  /** The 16-byte pipe header: "PERFILE2" as a u64 in the file's order, header size 16. */
+  head(): Buffer { return Buffer.concat([this.u64(0x32454c4946524550n), this.u64(16)]); }
+  record(type: number, body: Buffer): Buffer { return Buffer.concat([this.u32(type), this.u16(0), this.u16(8 + body.length), body]); }
+  /** PERF_RECORD_HEADER_ATTR: a 128-byte tracepoint attr (sample_id_all when asked) and its ids. */
+  attr(config: number, st: number, ids: number[], idAll = true): Buffer {
+    const a = Buffer.concat([this.u32(2), this.u32(128), this.u64(config), this.u64(1), this.u64(st), this.u64(RF_GROUP), this.u64(idAll ? 1n << 18n : 0n), Buffer.alloc(128 - 48)]);
+    return this.record(64, Buffer.concat([a, ...ids.map((i) => this.u64(i))]));
+  }
+  /** HEADER_TRACING_DATA: the tracing-data block (endianness byte, kvm_exit and kvm_entry formats), padded to 8. */
+  tracing(): Buffer {
+    const hp = Buffer.from('\tfield: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;\n\tfield: local_t commit;\toffset:8;\tsize:8;\tsigned:1;\n\tfield: int overwrite;\toffset:8;\tsize:1;\tsigned:1;\n\tfield: char data;\toffset:16;\tsize:4080;\tsigned:0;\n');
+    const he = Buffer.from('# compressed entry header\n');
+    const parts = [Buffer.from([0x17, 0x08, 0x44]), Buffer.from('tracing0.6\0'), Buffer.from([this.le ? 0 : 1, 8]), this.u32(4096),
+      Buffer.from('header_page\0'), this.u64(hp.length), hp, Buffer.from('header_event\0'), this.u64(he.length), he,
+      this.u32(0), this.u32(1), Buffer.from('kvm\0'), this.u32(2)];
+    for (const n of ['kvm_exit', 'kvm_entry']) { const f = readFileSync(fx('tracefs', `${n}.format`)); parts.push(this.u64(f.length), f); }
+    parts.push(this.u32(0), this.u32(0), this.u64(0));
+    const td = Buffer.concat(parts);
+    const pad = Buffer.alloc((8 - (td.length % 8)) % 8);
+    return Buffer.concat([this.record(66, this.u32(td.length + pad.length)), td, pad]);
+  }
+  /** kvm_exit (type 103): exit_reason @8, guest_rip @16, isa @24 (1: VMX), vcpu_id @56. */
+  exitRaw(pid: number, vcpu: number, code: number, rip: bigint): Buffer {
+    const b = Buffer.alloc(72);
+    b.set(this.u16(103), 0); b.set(this.u32(pid), 4); b.set(this.u32(code), 8); b.set(this.u64(rip), 16); b.set(this.u32(1), 24); b.set(this.u32(vcpu), 56);
+    return b;
+  }
+  /** kvm_entry (type 115): vcpu_id @8. */
+  entryRaw(pid: number, vcpu: number): Buffer {
+    const b = Buffer.alloc(36);
+    b.set(this.u16(115), 0); b.set(this.u32(pid), 4); b.set(this.u32(vcpu), 8);
+    return b;
+  }
+  /** A PERF_RECORD_SAMPLE with the fields of `st` in perf_event.h's order. */
+  sample(st: number, s: { id: number; pid?: number; tid: number; time?: bigint; cpu: number; raw?: Buffer }): Buffer {
+    const p: Buffer[] = [];
+    if (st & SMP.IDENTIFIER) p.push(this.u64(s.id));
+    if (st & SMP.IP) p.push(this.u64(0xffffffff81000000n));
+    if (st & SMP.TID) p.push(this.u32(s.pid ?? 900), this.u32(s.tid));
+    if (st & SMP.TIME) p.push(this.u64(s.time ?? 0n));
+    if (st & SMP.ADDR) p.push(this.u64(0xdead));
+    if (st & SMP.ID) p.push(this.u64(s.id));
+    if (st & SMP.STREAM_ID) p.push(this.u64(s.id + 1000));
+    if (st & SMP.CPU) p.push(this.u32(s.cpu), this.u32(0));
+    if (st & SMP.PERIOD) p.push(this.u64(1));
+    // read_format GROUP: nr, time_enabled, then {value, id, lost} per member.
+    if (st & SMP.READ) p.push(this.u64(2), this.u64(777), this.u64(1), this.u64(s.id), this.u64(0), this.u64(2), this.u64(s.id + 1), this.u64(0));
+    if (st & SMP.CALLCHAIN) p.push(this.u64(3), this.u64(1), this.u64(2), this.u64(3));
+    if (st & SMP.RAW && s.raw) {
+      const pad = (8 - ((4 + s.raw.length) % 8)) % 8;
+      p.push(this.u32(s.raw.length + pad), s.raw, Buffer.alloc(pad));
+    }
+    return this.record(9, Buffer.concat(p));
+  }
+  /** The sample_id_all trailer of a non-sample record: TID, TIME, ID, STREAM_ID, CPU, IDENTIFIER as `st` has them. */
+  trailer(st: number, s: { id: number; tid: number; time: bigint; cpu: number }): Buffer {
+    const p: Buffer[] = [];
+    if (st & SMP.TID) p.push(this.u32(900), this.u32(s.tid));
+    if (st & SMP.TIME) p.push(this.u64(s.time));
+    if (st & SMP.ID) p.push(this.u64(s.id));
+    if (st & SMP.STREAM_ID) p.push(this.u64(s.id + 1000));
+    if (st & SMP.CPU) p.push(this.u32(s.cpu), this.u32(0));
+    if (st & SMP.IDENTIFIER) p.push(this.u64(s.id));
+    return Buffer.concat(p);
+  }
+  round(): Buffer { return this.record(68, Buffer.alloc(0)); }
+}
+
+interface PerfRow { t: bigint; vcpu: number; reason: string; dur: number }
+async function readPerf(bytes: Buffer) {
+  const p = file('composed.data', bytes);
+  const s = await openTrace(p);
+  const rows: PerfRow[] = [];
+  let err: unknown = null;
+  try {
+    for await (const c of s.chunks) for (let i = 0; i < c.length; i++) rows.push({ t: c.tsBaseNs + BigInt(c.ts[i]), vcpu: c.vcpu[i], reason: REASONS.get(c.reason[i]).name, dur: c.dur[i] });
+  } catch (e) { err = e; }
+  rows.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : a.vcpu - b.vcpu));
+  return { p, s, rows, err };
+}
+
+describe('perf.data: every sample field, both byte orders', () => {
+  const ALL = SMP.IDENTIFIER | SMP.IP | SMP.TID | SMP.TIME | SMP.ADDR | SMP.ID | SMP.STREAM_ID | SMP.CPU | SMP.PERIOD | SMP.READ | SMP.CALLCHAIN | SMP.RAW;
+  for (const le of [true, false]) {
+    it(`${le ? 'little' : 'big'}-endian: a lost-events record on CPU 1 (its sample_id trailer) closes that CPU's open exit only`, async () => {
+      const P = new Perf(le);
+      const bytes = Buffer.concat([
+        P.head(), P.attr(103, ALL, [11, 12]), P.attr(115, ALL, [21, 22]), P.tracing(),
+        P.sample(ALL, { id: 11, tid: 901, time: T0 + 100n, cpu: 0, raw: P.exitRaw(901, 0, 12, 0xffffffff81000200n) }), //  HLT
+        P.sample(ALL, { id: 12, tid: 902, time: T0 + 300n, cpu: 1, raw: P.exitRaw(902, 1, 30, 0xffffffff81000100n) }), // IO_INSTRUCTION
+        P.round(),
+        // PERF_RECORD_LOST: id, lost count 5, then the trailer: CPU 1 at T0 + 400.
+        P.record(2, Buffer.concat([P.u64(12), P.u64(5), P.trailer(ALL, { id: 12, tid: 902, time: T0 + 400n, cpu: 1 })])),
+        P.sample(ALL, { id: 22, tid: 902, time: T0 + 700n, cpu: 1, raw: P.entryRaw(902, 1) }),
+        P.sample(ALL, { id: 21, tid: 901, time: T0 + 1100n, cpu: 0, raw: P.entryRaw(901, 0) }),
+        P.round(),
+      ]);
+      const r = await readPerf(bytes);
+      expect(r.err).toBeNull();
+      expect(r.s.stats).toMatchObject({ lines: 4, events: 4, skipped: 0, rejected: 0 });
+      // vcpu 0's HLT pairs (1100 - 100); vcpu 1's exit was open across the loss: unpaired, and so is its entry.
+      expect(r.rows.map((x) => [x.t - T0, x.vcpu, x.reason, x.dur])).toEqual([[100n, 0, 'HLT', 1000], [300n, 1, 'IO_INSTRUCTION', NaN]]);
+      expect(r.s.counters).toMatchObject({ lostEvents: 5, lostMarkers: 1, unpairedExits: 1, unpairedEntries: 1 });
+    });
+  }
+});
+
+describe('perf.data: times and order', () => {
+  const ST = SMP.IDENTIFIER | SMP.TID | SMP.TIME | SMP.CPU | SMP.RAW;
+
+  it('times past 2^53 ns (104 days of uptime) stay exact, the first in the file later than the second', async () => {
+    const P = new Perf(true);
+    const TWO53 = 2n ** 53n;
+    const bytes = Buffer.concat([
+      P.head(), P.attr(103, ST, [11]), P.attr(115, ST, [21]), P.tracing(),
+      P.sample(ST, { id: 11, tid: 901, time: TWO53 + 500n, cpu: 0, raw: P.exitRaw(901, 0, 12, 0x10n) }),
+      P.sample(ST, { id: 11, tid: 902, time: TWO53 - 300n, cpu: 1, raw: P.exitRaw(902, 1, 12, 0x20n) }),
+      P.sample(ST, { id: 21, tid: 902, time: TWO53 + 700n, cpu: 1, raw: P.entryRaw(902, 1) }),
+      P.sample(ST, { id: 21, tid: 901, time: TWO53 + 1501n, cpu: 0, raw: P.entryRaw(901, 0) }),
+    ]);
+    const r = await readPerf(bytes);
+    expect(r.err).toBeNull();
+    // 2^53 = 9007199254740992.
+    expect(r.rows.map((x) => [x.t, x.vcpu, x.dur])).toEqual([[9007199254740692n, 1, 1000], [9007199254741492n, 0, 1001]]);
+  });
+
+  it('without TIME every sample is at one time: file order, and a lost record without sample_id_all resets every CPU', async () => {
+    const P = new Perf(true);
+    const st = SMP.IDENTIFIER | SMP.TID | SMP.CPU | SMP.RAW;
+    const bytes = Buffer.concat([
+      P.head(), P.attr(103, st, [11], false), P.attr(115, st, [21], false), P.tracing(),
+      P.sample(st, { id: 11, tid: 901, cpu: 0, raw: P.exitRaw(901, 0, 12, 0x10n) }),
+      P.sample(st, { id: 11, tid: 902, cpu: 1, raw: P.exitRaw(902, 1, 30, 0x20n) }),
+      P.round(),
+      P.record(2, Buffer.concat([P.u64(11), P.u64(3)])), // no trailer: no CPU named
+      P.sample(st, { id: 21, tid: 901, cpu: 0, raw: P.entryRaw(901, 0) }),
+      P.sample(st, { id: 21, tid: 902, cpu: 1, raw: P.entryRaw(902, 1) }),
+      P.sample(st, { id: 11, tid: 903, cpu: 2, raw: P.exitRaw(903, 2, 10, 0x30n) }), // CPUID, after the loss
+      P.sample(st, { id: 21, tid: 903, cpu: 2, raw: P.entryRaw(903, 2) }),
+      P.round(),
+    ]);
+    const r = await readPerf(bytes);
+    expect(r.err).toBeNull();
+    expect(r.rows.map((x) => [x.vcpu, x.reason, x.dur])).toEqual([[0, 'HLT', NaN], [1, 'IO_INSTRUCTION', NaN], [2, 'CPUID', 0]]);
+    expect(r.s.counters).toMatchObject({ lostEvents: 3, lostMarkers: 1, unpairedExits: 2, unpairedEntries: 2 });
+  });
+
+  it('a sample older than what a round already delivered is delivered at once (time went backwards), not dropped', async () => {
+    const P = new Perf(true);
+    const bytes = Buffer.concat([
+      P.head(), P.attr(103, ST, [11]), P.attr(115, ST, [21]), P.tracing(),
+      P.sample(ST, { id: 11, tid: 901, time: T0 + 100n, cpu: 0, raw: P.exitRaw(901, 0, 12, 0x10n) }),
+      P.sample(ST, { id: 11, tid: 902, time: T0 + 200n, cpu: 1, raw: P.exitRaw(902, 1, 12, 0x20n) }),
+      P.round(),
+      P.sample(ST, { id: 21, tid: 901, time: T0 + 1000n, cpu: 0, raw: P.entryRaw(901, 0) }),
+      P.round(), // delivers up to T0 + 200: both exits
+      P.sample(ST, { id: 21, tid: 902, time: T0 + 150n, cpu: 1, raw: P.entryRaw(902, 1) }), // before its own exit
+      P.round(),
+    ]);
+    const r = await readPerf(bytes);
+    expect(r.err).toBeNull();
+    expect(r.s.stats).toMatchObject({ lines: 4, events: 4 });
+    expect(r.s.counters).toMatchObject({ timeWentBackwards: 1, unpairedExits: 1 });
+    expect(r.rows.map((x) => [x.t - T0, x.dur])).toEqual([[100n, 900], [200n, NaN]]);
+  });
+
+  it('1,100 samples in one round (more than the queue\'s first 1,024 slots and 64 KiB of payloads) are all delivered in order', async () => {
+    const P = new Perf(true);
+    const recs: Buffer[] = [P.head(), P.attr(103, ST, [11]), P.attr(115, ST, [21]), P.tracing()];
+    // 550 exit/entry pairs on one thread, written newest first: the queue must sort them. Pair k: exit at 10k, entry at 10k + 3.
+    for (let k = 549; k >= 0; k--) {
+      recs.push(P.sample(ST, { id: 21, tid: 901, time: T0 + BigInt(10 * k + 3), cpu: 0, raw: P.entryRaw(901, 0) }));
+      recs.push(P.sample(ST, { id: 11, tid: 901, time: T0 + BigInt(10 * k), cpu: 0, raw: P.exitRaw(901, 0, 12, BigInt(0x1000 + k)) }));
+    }
+    const r = await readPerf(Buffer.concat(recs));
+    expect(r.err).toBeNull();
+    expect(r.s.stats).toMatchObject({ lines: 1100, events: 1100 });
+    expect(r.rows).toHaveLength(550);
+    expect(r.rows.every((x, k) => x.t === T0 + BigInt(10 * k) && x.dur === 3)).toBe(true);
+  });
+});
+
+describe('perf.data: what is skipped, rejected, refused', () => {
+  const ST = SMP.IDENTIFIER | SMP.TID | SMP.TIME | SMP.CPU | SMP.RAW;
+
+  it('samples without RAW are skipped; no tracing data is said', async () => {
+    const P = new Perf(true);
+    const st = SMP.TID | SMP.TIME | SMP.CPU;
+    const r = await readPerf(Buffer.concat([P.head(), P.attr(1, st, [5]), P.sample(st, { id: 5, tid: 1, time: T0, cpu: 0 }), P.sample(st, { id: 5, tid: 1, time: T0 + 1n, cpu: 0 })]));
+    expect(r.err).toBeNull();
+    expect(r.s.stats).toMatchObject({ lines: 2, skipped: 2, events: 0 });
+    expect(r.s.stats.notes).toContain('this perf.data has no tracing data (HEADER_TRACING_DATA): no tracepoint samples (record with perf record -e "kvm:*" or perf kvm stat record)');
+  });
+
+  it('a tracepoint sample before the tracing data: one error at its offset', async () => {
+    const P = new Perf(true);
+    const head = Buffer.concat([P.head(), P.attr(103, ST, [11])]);
+    const r = await readPerf(Buffer.concat([head, P.sample(ST, { id: 11, tid: 1, time: T0, cpu: 0, raw: P.exitRaw(1, 0, 12, 0n) }), P.tracing()]));
+    expect(String(r.err)).toBe(`ExitscopeError: ${r.p}:@0x${head.length.toString(16)}: tracepoint sample before (or without) the tracing data that describes its format (HEADER_TRACING_DATA)`);
+    expect(r.s.stats).toMatchObject({ lines: 0, skipped: 0 });
+  });
+
+  it('RAW data too short for common_type is rejected at its record', async () => {
+    const P = new Perf(true);
+    const head = Buffer.concat([P.head(), P.attr(103, ST, [11]), P.tracing()]);
+    const rec = P.record(9, Buffer.concat([P.u64(11), P.u32(900), P.u32(1), P.u64(T0), P.u32(0), P.u32(0), P.u32(1), Buffer.from([0x67, 0, 0, 0])]));
+    const r = await readPerf(Buffer.concat([head, rec]));
+    expect(r.err).toBeNull();
+    expect(r.s.stats.rejections).toEqual([`${r.p}:@0x${head.length.toString(16)}: RAW data of 1 bytes is too short for common_type`]);
+  });
+
+  it('PERF_RECORD_LOST_SAMPLES counts as lost events too', async () => {
+    const P = new Perf(true);
+    const r = await readPerf(Buffer.concat([P.head(), P.attr(103, ST, [11]), P.attr(115, ST, [21]), P.tracing(),
+      P.record(13, Buffer.concat([P.u64(7), P.trailer(ST, { id: 11, tid: 1, time: T0, cpu: 0 })]))]));
+    expect(r.err).toBeNull();
+    expect(r.s.counters).toMatchObject({ lostEvents: 7, lostMarkers: 1 });
+  });
+
+  it('samples from nine and from 64 processes: the note lists eight pids then "...", and 64 as "64+"', async () => {
+    for (const [n, want] of [[9, 'kvm samples came from 9 processes (VMs: pid 1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, ...); the vm column (the QEMU pid) tells their exits apart'],
+      [65, 'kvm samples came from 64+ processes (VMs: pid 1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, ...); the vm column (the QEMU pid) tells their exits apart']] as const) {
+      const P = new Perf(true);
+      const recs = [P.head(), P.attr(115, ST, [21]), P.tracing()];
+      for (let k = 0; k < n; k++) recs.push(P.sample(ST, { id: 21, pid: 1000 + k, tid: 5000 + k, time: T0 + BigInt(k), cpu: 0, raw: P.entryRaw(1000 + k, 0) }));
+      const r = await readPerf(Buffer.concat(recs));
+      expect(r.s.stats.notes).toContain(want);
+    }
+  });
+
+  it('a compression feature of another type, gzip, an unopenable path', async () => {
+    const P = new Perf(true);
+    const head = P.head();
+    // HEADER_FEATURE: bit 27 (COMPRESSED), then version 0, type 2: the type is at record + 16 + 4.
+    const r = await readPerf(Buffer.concat([head, P.record(80, Buffer.concat([P.u64(27), P.u32(0), P.u32(2), P.u32(3), P.u32(0)]))]));
+    expect(String(r.err)).toBe(`ExitscopeError: ${r.p}:@0x${(head.length + 20).toString(16)}: perf.data compressed with type 2; exitscope reads zstd (type 1) only`);
+    const state = () => ({ diag: new Diagnostics('x', 'perf-data', false), columns: new Set<never>(), counters: newCounters(), vms: new Map(), pool: new ChunkPool() });
+    const none = (async function* () { /* nothing */ })();
+    await expect(readPerfData({ path: 'a.data.gz', head: Buffer.alloc(0), chunks: none, gzip: true, close: async () => undefined }, state(), { strict: false }).next()).rejects.toThrow('a.data.gz: a gzip-compressed perf.data: decompress it first (gunzip)');
+    const missing = join(tmp, 'no.data');
+    await expect(readPerfData({ path: missing, head: Buffer.alloc(0), chunks: none, gzip: false, close: async () => undefined }, state(), { strict: false }).next()).rejects.toThrow(`${missing}: cannot open (ENOENT)`);
+  });
+
+  it('perfDataRecords stops at a sample whose id matches no attribute, naming it', async () => {
+    const P = new Perf(true);
+    const head = Buffer.concat([P.head(), P.attr(103, ST, [11]), P.attr(115, ST, [21]), P.tracing()]);
+    const p = file('noattr.data', Buffer.concat([head, P.sample(ST, { id: 99, tid: 1, time: T0, cpu: 0, raw: P.entryRaw(1, 0) })]));
+    const got: unknown[] = [];
+    await expect((async () => { for await (const x of perfDataRecords(p)) got.push(x); })()).rejects.toThrow(`${p}:@0x0: @0x${head.length.toString(16)}: sample whose id matches no event attribute`);
+  });
+});
