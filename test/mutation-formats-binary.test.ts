@@ -15,7 +15,7 @@ import type { PageHeader } from '../src/formats/tracing/event-format.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'exitscope-mbin-'));
 let n = 0;
-function file(name: string, body: Uint8Array): string {
+function file(name: string, body: Uint8Array | string): string {
   const p = join(tmp, `${n++}-${name}`);
   writeFileSync(p, body);
   return p;
