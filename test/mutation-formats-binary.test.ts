@@ -657,3 +657,187 @@ describe('perf.data: what is skipped, rejected, refused', () => {
     await expect((async () => { for await (const x of perfDataRecords(p)) got.push(x); })()).rejects.toThrow(`${p}:@0x0: @0x${head.length.toString(16)}: sample whose id matches no event attribute`);
   });
 });
+
+// ---------------------------------------------------------------------------
+// trace.dat structure (tracing/trace-dat-file.ts, trace-dat.ts): the real files of
+// fixtures/trace-dat (441 records on 2 CPUs) with options added or bytes changed, located by the
+// layout of trace-cmd.dat.v6/v7.5.txt (tags, option ids), not with the reader.
+
+import { gzipSync } from 'node:zlib';
+import { readTraceDat, traceDatRecords } from '../src/formats/trace-dat.js';
+
+const V6 = readFileSync(fx('trace-dat', 'kvm-pio-v6.dat'));
+const V7 = readFileSync(fx('trace-dat', 'kvm-pio-v7-none.dat'));
+const le32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
+const le64 = (v: number) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); return b; };
+const opt = (id: number, data: Buffer) => Buffer.concat([Buffer.from([id & 255, id >> 8]), le32(data.length), data]);
+
+/** The v6 fixture with `extra` options after its own; CPU data offsets moved by the bytes inserted. `tail` is appended. */
+function v6With(extra: (shiftedTable: Buffer, fileSizeBeforeTail: number) => Buffer[], tail: (shiftedTable: Buffer) => Buffer = () => Buffer.alloc(0)): Buffer {
+  const optionsAt = V6.indexOf(Buffer.from('options  \0'));
+  const cpus = V6.readUInt32LE(optionsAt - 4);
+  let p = optionsAt + 10;
+  for (;;) { const id = V6.readUInt16LE(p); if (id === 0) break; p += 6 + V6.readUInt32LE(p + 2); }
+  const doneAt = p;
+  const tableAt = doneAt + 2 + 10;
+  expect(V6.toString('latin1', doneAt + 2, tableAt)).toBe('flyrecord\0');
+  const tableLen = 16 * cpus;
+  // Two passes: the inserted options' size fixes the shift, and the options may name offsets that depend on it.
+  const size0 = Buffer.concat(extra(Buffer.alloc(tableLen), 0)).length;
+  const table = Buffer.from(V6.subarray(tableAt, tableAt + tableLen));
+  for (let i = 0; i < cpus; i++) if (table.readBigUInt64LE(16 * i + 8) > 0n) table.writeBigUInt64LE(table.readBigUInt64LE(16 * i) + BigInt(size0), 16 * i);
+  const inserted = Buffer.concat(extra(table, V6.length + size0));
+  expect(inserted.length).toBe(size0);
+  return Buffer.concat([V6.subarray(0, doneAt), inserted, V6.subarray(doneAt, tableAt), table, V6.subarray(tableAt + tableLen), tail(table)]);
+}
+
+async function readDat(bytes: Buffer, opts: OpenTraceOptionsLike = {}) {
+  const p = file('t.dat', bytes);
+  const s = await openTrace(p, opts);
+  let err: unknown = null;
+  try { for await (const _ of s.chunks) void _; } catch (e) { err = e; }
+  return { p, s, err };
+}
+type OpenTraceOptionsLike = { format?: string; strict?: boolean };
+
+describe('trace.dat v6 options', () => {
+  it('DATE and BUFFER_TEXT options are noted, the records read as without them', async () => {
+    const plain = await readDat(V6);
+    const r = await readDat(v6With(() => [opt(1, Buffer.from('0x5f5e100\0')), opt(22, Buffer.from('latency\0'))]));
+    expect(r.err).toBeNull();
+    expect(r.s.stats.notes).toContain('the file has a DATE option (trace-cmd record --date); timestamps are left as recorded, as trace-cmd report does without --date');
+    expect(r.s.stats.notes).toContain('the file holds a latency-format (text) buffer, which is not read');
+    expect({ ...r.s.stats, path: '', notes: [] }).toEqual({ ...plain.s.stats, path: '', notes: [] });
+  });
+
+  it('a buffer instance (trace-cmd record -B) whose data is a copy of the top buffer\'s: every record read twice', async () => {
+    const plain = await readDat(V6);
+    // BUFFER option: u64 offset of the instance's "flyrecord\0" + CPU table (appended at the end), its name.
+    const bytes = v6With((_t, end) => [opt(3, Buffer.concat([le64(end), Buffer.from('vm1\0')]))], (t) => Buffer.concat([Buffer.from('flyrecord\0'), t]));
+    const r = await readDat(bytes);
+    expect(r.err).toBeNull();
+    const s0 = plain.s.stats, s1 = r.s.stats;
+    expect(s0.lines).toBeGreaterThan(400);
+    expect([s1.lines, s1.events, s1.skipped, s1.rejected]).toEqual([2 * s0.lines, 2 * s0.events, 2 * s0.skipped, 2 * s0.rejected]);
+  });
+
+  it('a buffer instance with one CPU of empty data reads the other', async () => {
+    const plain = await readDat(V6);
+    const bytes = v6With((_t, end) => [opt(3, Buffer.concat([le64(end), Buffer.from('vm1\0')]))], (t) => {
+      const u = Buffer.from(t);
+      u.writeBigUInt64LE(0n, 8); // CPU 0: size 0
+      return Buffer.concat([Buffer.from('flyrecord\0'), u]);
+    });
+    const r = await readDat(bytes);
+    expect(r.err).toBeNull();
+    expect(r.s.stats.lines).toBeGreaterThan(plain.s.stats.lines);
+    expect(r.s.stats.lines).toBeLessThan(2 * plain.s.stats.lines);
+  });
+
+  it('a buffer instance whose offset holds no "flyrecord" is left out with a note; the top buffer is read', async () => {
+    const plain = await readDat(V6);
+    const r = await readDat(v6With(() => [opt(3, Buffer.concat([le64(0), Buffer.from('vm1\0')]))]));
+    expect(r.err).toBeNull();
+    // The file's first 10 bytes: 17 08 44 "tracing", the two control bytes shown as dots.
+    expect(r.s.stats.notes).toContain('buffer instance \'vm1\' left out: expected "flyrecord" of buffer instance \'vm1\' at 0x0, found "..Dtracing"');
+    expect(r.s.stats.lines).toBe(plain.s.stats.lines);
+  });
+
+  it('a CPU count past 65536 is refused at its offset', async () => {
+    const b = Buffer.from(V6);
+    const at = b.indexOf(Buffer.from('options  \0')) - 4;
+    b.writeUInt32LE(70000, at);
+    const r = await readDat(b);
+    expect(String(r.err)).toBe(`ExitscopeError: ${r.p}:@0x${at.toString(16)}: CPU count 70000 is out of range`);
+  });
+});
+
+describe('trace.dat v7 sections', () => {
+  // After the header: "none\0", an empty version string, then the u64 offset of the first options section.
+  const optAt = Number(V7.readBigUInt64LE(V7.indexOf(Buffer.from('none\0')) + 6));
+  /** The options of the section at `at` (16-byte section header first): [id, offset of the option's id] in order, DONE last. */
+  function options(b: Buffer, at = optAt): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    let p = at + 16;
+    for (;;) { const id = b.readUInt16LE(p); out.push([id, p]); if (id === 0) break; p += 6 + b.readUInt32LE(p + 2); }
+    return out;
+  }
+  /** Every options section's options, following each DONE option's u64 to the next section. */
+  function allOptions(b: Buffer): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    for (let at = optAt; at !== 0;) {
+      const o = options(b, at);
+      out.push(...o);
+      const doneAt = o[o.length - 1][1];
+      at = b.readUInt32LE(doneAt + 2) >= 8 ? Number(b.readBigUInt64LE(doneAt + 6)) : 0;
+    }
+    return out;
+  }
+
+  it('the fixture\'s layout as documented: options sections (id 0) chained by DONE, one holding HEADER_INFO (16)', () => {
+    expect(V7.readUInt16LE(optAt)).toBe(0);
+    expect(allOptions(V7).map(([id]) => id)).toContain(16);
+  });
+
+  it('a section flagged compressed in a file that names no compression', async () => {
+    const b = Buffer.from(V7);
+    b.writeUInt16LE(1, optAt + 2);
+    const r = await readDat(b);
+    expect(String(r.err)).toBe(`ExitscopeError: ${r.p}:@0x${optAt.toString(16)}: the options section at 0x${optAt.toString(16)} is flagged compressed but the file names no compression`);
+  });
+
+  it('a section longer than the file', async () => {
+    const b = Buffer.from(V7);
+    b.writeBigUInt64LE(BigInt(b.length), optAt + 8);
+    const r = await readDat(b);
+    expect(String(r.err)).toBe(`ExitscopeError: ${r.p}:@0x${b.length.toString(16)}: truncated: the file ends inside the options section at 0x${optAt.toString(16)} (it needs ${b.length} bytes)`);
+  });
+
+  it('options sections that point back to themselves', async () => {
+    const b = Buffer.from(V7);
+    const [, doneAt] = options(b).at(-1)!;
+    expect(b.readUInt32LE(doneAt + 2)).toBe(8);
+    b.writeBigUInt64LE(BigInt(optAt), doneAt + 6);
+    const r = await readDat(b);
+    expect(String(r.err)).toBe(`ExitscopeError: ${r.p}:@0x${optAt.toString(16)}: options sections loop back to 0x${optAt.toString(16)}`);
+  });
+
+  it('no HEADER_INFO section', async () => {
+    const b = Buffer.from(V7);
+    const [, hiAt] = allOptions(b).find(([id]) => id === 16)!;
+    b.writeUInt16LE(99, hiAt); // an option id no version defines: ignored
+    const r = await readDat(b);
+    expect(String(r.err)).toBe(`ExitscopeError: ${r.p}:@0x0: version 7 file without a HEADER_INFO section (no page header format)`);
+  });
+});
+
+describe('trace.dat reading errors', () => {
+  it('gzip-compressed: decompress first; a path that cannot be opened', async () => {
+    const gz = file('t.dat.gz', gzipSync(V6));
+    const s = await openTrace(gz);
+    await expect((async () => { for await (const _ of s.chunks) void _; })()).rejects.toThrow(`${gz}: a gzip-compressed trace.dat: decompress it first (gunzip), exitscope reads trace.dat files in place`);
+    const missing = join(tmp, 'none.dat');
+    const state = { diag: new Diagnostics(missing, 'trace-dat', false), columns: new Set<never>(), counters: newCounters(), vms: new Map(), pool: new ChunkPool() };
+    await expect(readTraceDat({ path: missing, head: Buffer.alloc(0), chunks: (async function* () { /* none */ })(), gzip: false, close: async () => undefined }, state, { strict: false }).next()).rejects.toThrow(`${missing}: cannot open (ENOENT)`);
+  });
+
+  it('a corrupt page is one rejection at its offset, counted as a line', async () => {
+    const b = Buffer.from(V6);
+    // CPU 0's data starts at 155648 (its table entry): the first page's commit word (@8) claims 0xffff bytes.
+    const optionsAt = b.indexOf(Buffer.from('options  \0'));
+    let p = optionsAt + 10;
+    for (;;) { const id = b.readUInt16LE(p); p += 2; if (id === 0) break; p += 4 + b.readUInt32LE(p); }
+    const cpu0 = Number(b.readBigUInt64LE(p + 10));
+    b.writeUInt32LE(0xffff, cpu0 + 8);
+    const r = await readDat(b);
+    expect(r.err).toBeNull();
+    const st = r.s.stats;
+    expect(st.rejections).toEqual([`${r.p}:@0x${cpu0.toString(16)}: CPU 0: page claims 65535 bytes of records, more than a 4096-byte page holds: page skipped`]);
+    expect(st.lines).toBe(st.events + st.skipped + st.rejected);
+  });
+
+  it('traceDatRecords names the file and offset of a cut', async () => {
+    const p = file('cut.dat', V6.subarray(0, 100));
+    await expect((async () => { for await (const _ of traceDatRecords(p)) void _; })()).rejects.toThrow(new RegExp(`^${p.replace(/[.]/g, '\\.')}:@0x[0-9a-f]+: truncated`));
+  });
+});
