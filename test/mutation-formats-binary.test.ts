@@ -841,3 +841,73 @@ describe('trace.dat reading errors', () => {
     await expect((async () => { for await (const _ of traceDatRecords(p)) void _; })()).rejects.toThrow(new RegExp(`^${p.replace(/[.]/g, '\\.')}:@0x[0-9a-f]+: truncated`));
   });
 });
+
+// ---------------------------------------------------------------------------
+// The byte cursor and the tracing-data metadata both binary readers share (tracing/source.ts,
+// tracing/tracing-data.ts, tracing/event-format.ts), on bytes written here.
+
+import { BufferSource, Cursor } from '../src/formats/tracing/source.js';
+import { readEventFormats, readTracingHeader } from '../src/formats/tracing/tracing-data.js';
+import { decodeFields, parsePageHeader } from '../src/formats/tracing/event-format.js';
+
+function formatError(f: () => unknown): { offset: number; message: string } {
+  try { f(); } catch (e) { expect(e).toBeInstanceOf(FormatError); return { offset: (e as FormatError).offset, message: (e as Error).message }; }
+  throw new Error('no error');
+}
+
+describe('byte cursor', () => {
+  it('a buffer placed at a file offset: its size counts the offset; reads and skips are by file offset', () => {
+    const src = new BufferSource(Buffer.from([1, 2, 3, 4, 5, 6]), 100);
+    expect(src.size).toBe(106);
+    const c = new Cursor(src, 100);
+    c.skip(2);
+    expect([c.u8(), c.pos]).toEqual([3, 103]);
+    expect(formatError(() => c.bytes(0x80000000, 'a blob'))).toEqual({ offset: 103, message: 'a blob: size 2147483648 is out of range' });
+  });
+
+  it('strings: across several reads, longer than allowed, cut by the end', () => {
+    // 5 bytes before the string; a 2,000-byte string then NUL.
+    const s = 'x'.repeat(2000);
+    const buf = Buffer.concat([Buffer.from('hello'), Buffer.from(s + '\0'), Buffer.from('tail')]);
+    const c = new Cursor(new BufferSource(buf), 5);
+    expect(c.cstr('a name')).toBe(s);
+    expect(c.pos).toBe(2006);
+    expect(formatError(() => new Cursor(new BufferSource(buf), 5).cstr('a name', 1000))).toEqual({ offset: 5, message: 'a name: string at 0x5 is longer than 1000 bytes' });
+    expect(formatError(() => new Cursor(new BufferSource(buf), 2006).cstr('a name'))).toEqual({ offset: 2006, message: 'truncated: the file ends inside a name (a string at 0x7d6)' });
+  });
+});
+
+describe('tracing-data metadata', () => {
+  const MAGIC = Buffer.from([0x17, 0x08, 0x44, ...Buffer.from('tracing')]);
+  const header = (endian: number, longSize: number, page: number) => Buffer.concat([MAGIC, Buffer.from('6\0'), Buffer.from([endian, longSize]), le32(page)]);
+
+  it('the header\'s endianness byte, long size and page size are checked at their offsets', () => {
+    // magic 10 bytes, "6\0": endianness at 12, long size at 13, page size at 14.
+    expect(formatError(() => readTracingHeader(new Cursor(new BufferSource(header(2, 8, 4096)))))).toEqual({ offset: 12, message: 'endianness byte is 2 (expected 0 or 1)' });
+    expect(formatError(() => readTracingHeader(new Cursor(new BufferSource(header(0, 8, 100)))))).toEqual({ offset: 14, message: 'page size 100 is not a power of two between 64 B and 16 MB' });
+    expect(readTracingHeader(new Cursor(new BufferSource(header(0, 8, 4096))))).toEqual({ version: '6', littleEndian: true, longSize: 8, pageSize: 4096 });
+  });
+
+  it('an event system count past 100,000 is refused', () => {
+    expect(formatError(() => readEventFormats(new Cursor(new BufferSource(le32(100001))), new EventTable(), 8))).toEqual({ offset: 0, message: 'event system count 100001 is out of range' });
+  });
+
+  it('a page header with a 4-byte timestamp, or a 2-byte commit word, is refused', () => {
+    const ph = (ts: number, commit: number) => `\tfield: u64 timestamp;\toffset:0;\tsize:${ts};\tsigned:0;\n\tfield: local_t commit;\toffset:8;\tsize:${commit};\tsigned:1;\n\tfield: char data;\toffset:16;\tsize:4080;\tsigned:0;\n`;
+    expect(formatError(() => parsePageHeader(ph(4, 8), 7))).toEqual({ offset: 7, message: 'header_page: a 4-byte page timestamp is not supported (expected 8)' });
+    expect(formatError(() => parsePageHeader(ph(8, 2), 7))).toEqual({ offset: 7, message: 'header_page: commit word of 2 bytes (expected 4 or 8)' });
+    expect(parsePageHeader(ph(8, 4))).toEqual({ timestampSize: 8, commitOffset: 8, commitSize: 4, dataOffset: 16 });
+  });
+
+  it('generic decoding: a __data_loc string that points past the record is empty; a 3-byte scalar reads as 0', () => {
+    const f = parseEventFormat(format('ev', 1, [['__data_loc char[] name', 8, 4], ['weird w', 12, 3]]), 'test');
+    const data = new Uint8Array(16);
+    const dv = new DataView(data.buffer);
+    dv.setUint32(8, (4 << 16) | 40, true); // 4 bytes at offset 40, past the 16-byte record
+    data[12] = 7;
+    expect(decodeFields(f, data, true)).toEqual({ name: '', w: 0 });
+    dv.setUint32(8, (2 << 16) | 14, true); // "hi" at 14
+    data[14] = 0x68; data[15] = 0x69;
+    expect(decodeFields(f, data, true)).toEqual({ name: 'hi', w: 0 });
+  });
+});
