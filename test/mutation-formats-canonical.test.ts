@@ -401,3 +401,38 @@ describe('canonical CSV reader', () => {
     expect(REASONS.get(back.chunks[0].reason[0]).name).toBe('say "hi", ok');
   });
 });
+
+import { ExitChunk as Chunk, DIR_READ, DIR_WRITE, F_GPA, F_USERSPACE, F_VALUE } from '../src/model/chunk.js';
+import { writeTraceCmd } from '../src/formats/trace-cmd-writer.js';
+
+describe('trace-cmd report text writer', () => {
+  it('MSR exits become kvm_msr lines, exits that went to userspace a kvm_userspace_exit of their kind; read back the same', async () => {
+    const c = new Chunk(8);
+    c.tsBaseNs = 1_000_000_000n;
+    const r = (n: string) => REASONS.lookup(n);
+    // pushRow(ts, vcpu, reason, ripHi, ripLo, dur, flags, port, size, dir, valHi, valLo, gpaHi, gpaLo, msr, callerHi, callerLo, vm)
+    c.pushRow(0, 0, r('MSR_WRITE'), 0, 0x10, 100, F_MSR | F_VALUE, 0, 0, DIR_WRITE, 0, 0x2a, 0, 0, 0x6e0, 0, 0, 0);
+    c.pushRow(1000, 0, r('MSR_READ'), 0, 0x20, 100, F_MSR | F_VALUE, 0, 0, DIR_READ, 0, 0x5, 0, 0, 0x10, 0, 0, 0);
+    c.pushRow(2000, 0, r('IO_INSTRUCTION'), 0, 0x30, 100, F_PORT | F_USERSPACE, 0x3f8, 1, DIR_WRITE, 0, 0, 0, 0, 0, 0, 0, 0);
+    c.pushRow(3000, 0, r('EPT_MISCONFIG'), 0, 0x40, 100, F_GPA | F_USERSPACE, 0, 0, 0, 0, 0, 0, 0xfe000000, 0, 0, 0, 0);
+    c.pushRow(4000, 0, r('VMCALL'), 0, 0x50, 100, F_USERSPACE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    const txt = await text(writeTraceCmd((async function* () { yield c; })()));
+    // The event part of each line (after "<time>: "), the kernel's print formats (fixtures/tracefs).
+    const events = txt.split('\n').filter((l) => l.includes(': kvm_') && !l.includes('kvm_exit') && !l.includes('kvm_entry')).map((l) => l.slice(l.indexOf(': kvm_') + 2));
+    expect(events).toEqual([
+      'kvm_msr: msr_write 6e0 = 0x2a',
+      'kvm_msr: msr_read 10 = 0x5',
+      'kvm_pio: pio_write at 0x3f8 size 1 count 1 val 0x0 ',
+      'kvm_userspace_exit: reason KVM_EXIT_IO (2)',
+      'kvm_mmio: mmio read len 4 gpa 0xfe000000 val 0x0',
+      'kvm_userspace_exit: reason KVM_EXIT_MMIO (6)',
+      'kvm_userspace_exit: reason KVM_EXIT_HYPERCALL (3)',
+    ]);
+    const { s, chunks } = await read(file('w.txt', txt));
+    expect(s.stats.rejected).toBe(0);
+    const back = chunks[0];
+    expect(back.length).toBe(5);
+    expect([back.msr[0], back.dir[0], back.valLo[0], back.msr[1], back.dir[1], back.valLo[1]]).toEqual([0x6e0, DIR_WRITE, 0x2a, 0x10, DIR_READ, 0x5]);
+    expect(Array.from(back.flags.subarray(2, 5), (f) => f & F_USERSPACE)).toEqual([F_USERSPACE, F_USERSPACE, F_USERSPACE]);
+  });
+});
