@@ -436,3 +436,39 @@ describe('trace-cmd report text writer', () => {
     expect(Array.from(back.flags.subarray(2, 5), (f) => f & F_USERSPACE)).toEqual([F_USERSPACE, F_USERSPACE, F_USERSPACE]);
   });
 });
+
+describe('ftrace / trace-cmd report text: markers, clocks, long lines', () => {
+  /** A report line of thread CPU 0/KVM-7301 on host CPU `cpu`, at `ts` (seconds text). */
+  const ev = (ts: string, event: string, payload: string, cpu = 1): string => `       CPU 0/KVM-7301  [${String(cpu).padStart(3, '0')}] d....  ${ts}: ${event}: ${payload}`;
+  const EXIT = 'vcpu 0 reason HLT rip 0x10 info1 0x0';
+  const ENTRY = 'vcpu 0, rip 0x14 intr_info 0x00000000 error_code 0x00000000';
+
+  it('`CPU:1 [LOST EVENTS]` (no count) closes CPU 1\'s open exit and loses a count of none', async () => {
+    const p = file('lost.txt', ['cpus=2', ev('3000.000100', 'kvm_exit', EXIT), 'CPU:1 [LOST EVENTS]', ev('3000.000200', 'kvm_entry', ENTRY)].join('\n') + '\n');
+    const { s, chunks } = await read(p);
+    expect(s.stats).toMatchObject({ lines: 4, events: 2, skipped: 2, rejected: 0 });
+    expect(s.counters).toMatchObject({ lostMarkers: 1, lostEvents: 0, unpairedExits: 1, unpairedEntries: 1 });
+    expect(Number.isNaN(chunks[0].dur[0])).toBe(true);
+  });
+
+  it('a "buffer started" marker resets only when it names a CPU', async () => {
+    const p = file('started.txt', ['cpus=2', '##### buffer started ####', ev('3000.000100', 'kvm_exit', EXIT), '##### CPU 1 buffer started ####', ev('3000.000200', 'kvm_entry', ENTRY)].join('\n') + '\n');
+    const { s } = await read(p);
+    expect(s.counters).toMatchObject({ bufferStarts: 1, unpairedExits: 1 });
+  });
+
+  it('wall-clock timestamps (epoch seconds) stay exact to the ns', async () => {
+    const p = file('epoch.txt', ['cpus=2', ev('1732460000.000000100', 'kvm_exit', EXIT), ev('1732460000.000000350', 'kvm_entry', ENTRY)].join('\n') + '\n');
+    const { chunks } = await read(p);
+    const c = chunks[0];
+    expect([c.tsBaseNs + BigInt(c.ts[0]), c.dur[0]]).toEqual([1732460000000000100n, 250]);
+  });
+
+  it('a timestamp with more than 9 fractional digits is not an event line\'s; a line over 1 MiB is rejected', async () => {
+    const p = file('odd.txt', ['cpus=2', ev('3000.0000001000', 'kvm_exit', EXIT), ev('3000.000100', 'kvm_exit', 'x'.repeat((1 << 20) + 1)), ev('3000.000300', 'kvm_exit', EXIT)].join('\n') + '\n');
+    const { s } = await read(p);
+    expect(s.stats.events).toBe(1);
+    expect(s.stats.rejections).toContain(`${p}:3: line longer than 1 MiB: not a trace line`);
+    expect(s.stats.lines).toBe(s.stats.events + s.stats.skipped + s.stats.rejected + s.stats.header);
+  });
+});
