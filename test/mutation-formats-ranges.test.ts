@@ -13,6 +13,7 @@ import { openTrace, type OpenTraceOptions } from '../src/formats/index.js';
 import { parallelEligible } from '../src/formats/parallel.js';
 import { parseRange, type RangeMessage } from '../src/formats/ranges.js';
 import type { ExitChunk } from '../src/model/chunk.js';
+import { fx } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'exitscope-mranges-'));
 const saved = { ...process.env };
@@ -131,5 +132,31 @@ describe('parseRange errors', () => {
     expect(got).toHaveLength(1);
     expect(got[0]).toMatchObject({ type: 'error', range: 0, user: false });
     expect((got[0] as { message: string }).message).toMatch(/^ENOENT: no such file or directory/);
+  });
+});
+
+describe('markers that travel from a range to the pairing thread', () => {
+  /** Every exit of a read as a line, with the accounting, counters and VM labels. */
+  async function dump(path: string) {
+    const s = await openTrace(path);
+    const rows: string[] = [];
+    for await (const c of s.chunks) for (let i = 0; i < c.length; i++) rows.push([c.tsBaseNs + BigInt(c.ts[i]), c.vcpu[i], c.vm[i], c.reason[i], c.ripLo[i], c.dur[i], c.flags[i]].join(','));
+    const { path: _p, ...stats } = s.stats;
+    void _p;
+    return { rows, stats, counters: { ...s.counters }, vms: [...s.vms] };
+  }
+
+  it('"##### CPU N buffer started" and the thread-group column (record-tgid) give the one-thread result in 200-byte ranges', async () => {
+    for (const f of [fx('ftrace', 'buffer-started.txt'), fx('ftrace', 'two-vms-tgid.txt')]) {
+      process.env.EXITSCOPE_PARALLEL_MIN = '1e15';
+      const one = await dump(f);
+      ranges(200);
+      const par = await dump(f);
+      expect(par, f).toEqual(one);
+    }
+    // What each fixture is there for (their READMEs): a buffer-started reset, and two VMs told apart by thread group.
+    process.env.EXITSCOPE_PARALLEL_MIN = '1e15';
+    expect((await dump(fx('ftrace', 'buffer-started.txt'))).counters.bufferStarts).toBeGreaterThan(0);
+    expect((await dump(fx('ftrace', 'two-vms-tgid.txt'))).vms.length).toBe(2);
   });
 });
