@@ -911,3 +911,41 @@ describe('tracing-data metadata', () => {
     expect(decodeFields(f, data, true)).toEqual({ name: 'hi', w: 0 });
   });
 });
+
+// ---------------------------------------------------------------------------
+// The trace.dat writer (tracing/trace-dat-writer.ts), read back by the reader tested above.
+
+import { writeTraceDat } from '../src/formats/tracing/trace-dat-writer.js';
+import { ExitChunk as XChunk, F_USERSPACE } from '../src/model/chunk.js';
+
+async function writeDat(chunks: XChunk[]): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const b of writeTraceDat((async function* () { yield* chunks; })(), { columns: new Set() } as never)) parts.push(Buffer.from(b));
+  return file('w.dat', Buffer.concat(parts));
+}
+
+describe('trace.dat writer', () => {
+  it('chunks on different time bases land at their absolute times; an MMIO exit to userspace is KVM_EXIT_MMIO (6)', async () => {
+    const a = new XChunk(4), b = new XChunk(4);
+    a.tsBaseNs = 1_000_000_000n; b.tsBaseNs = 1_000_001_000n; // b's offset 0 is a's 1000
+    const r = (n: string) => REASONS.lookup(n);
+    a.pushRow(0, 0, r('HLT'), 0, 0x10, 100, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    b.pushRow(0, 0, r('EPT_MISCONFIG'), 0, 0x20, 50, F_GPA | F_USERSPACE, 0, 4, DIR_WRITE, 0, 7, 0, 0xfe000000, 0, 0, 0, 0);
+    const p = await writeDat([a, b]);
+    const s = await openTrace(p);
+    const rows: Array<[bigint, string, number]> = [];
+    for await (const c of s.chunks) for (let i = 0; i < c.length; i++) rows.push([c.tsBaseNs + BigInt(c.ts[i]), REASONS.get(c.reason[i]).name, c.dur[i]]);
+    expect(rows).toEqual([[1_000_000_000n, 'HLT', 100], [1_000_001_000n, 'EPT_MISCONFIG', 50]]);
+    const user: unknown[] = [];
+    for await (const rec of traceDatRecords(p)) if (rec.name === 'kvm_userspace_exit') user.push(rec.fields.reason);
+    expect(user).toEqual([6]);
+  });
+
+  it('no exits at all: a file with one empty CPU that reads as an empty trace', async () => {
+    const p = await writeDat([]);
+    const s = await openTrace(p);
+    for await (const _ of s.chunks) void _;
+    expect(s.format).toBe('trace-dat');
+    expect(s.stats).toMatchObject({ lines: 0, events: 0, rejected: 0 });
+  });
+});
