@@ -118,6 +118,22 @@ describe('--follow', () => {
     expect(st.stats).toMatchObject({ lines: 4, header: 1, events: 3 });
   });
 
+  it('a growing report text: a paired exit is handed over as soon as its entry arrives', async () => {
+    const p = join(tmp, 'grow.txt');
+    const line = (us: number, ev: string, payload: string) => `       CPU 0/KVM-7301  [001] d....  3000.${String(us).padStart(6, '0')}: ${ev}: ${payload}\n`;
+    writeFileSync(p, 'cpus=2\n' + line(100, 'kvm_exit', 'vcpu 0 reason HLT rip 0x10 info1 0x0') + line(105, 'kvm_entry', 'vcpu 0, rip 0x14'));
+    const ac = new AbortController();
+    const st = await openTrace(p, { follow: ac.signal });
+    expect(st.format).toBe('ftrace');
+    const it = st.chunks[Symbol.asyncIterator]();
+    const first = await it.next();
+    // Before any stop: the HLT of 5 us.
+    expect([first.value!.length, first.value!.dur[0]]).toEqual([1, 5000]);
+    const end = it.next();
+    ac.abort();
+    expect((await end).done).toBe(true);
+  });
+
   it('a pipe: what has arrived is read; stopping ends the read though the writer never closes', async () => {
     let release!: () => void;
     const never = new Promise<void>((r) => { release = r; });
