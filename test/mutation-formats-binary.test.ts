@@ -949,3 +949,26 @@ describe('trace.dat writer', () => {
     expect(s.stats).toMatchObject({ lines: 0, events: 0, rejected: 0 });
   });
 });
+
+describe('perf.data headers refused with their offsets', () => {
+  const magic = Buffer.from('PERFILE2', 'latin1');
+  const cases: Array<[string, Buffer, string]> = [
+    ['a file shorter than the 16-byte pipe header', Buffer.concat([magic, Buffer.alloc(4)]), '@0xc: truncated: the file ends inside the perf header'],
+    ['version 1 (PERFFILE)', Buffer.concat([Buffer.from('PERFFILE'), le64(104), Buffer.alloc(96)]), '@0x0: a version 1 perf.data (PERFFILE): too old, exitscope reads PERFILE2'],
+    ['a header size past 2^53', Buffer.concat([magic, le64(2 ** 60), Buffer.alloc(96)]), '@0x8: perf header field at 0x8 is out of range'],
+    ['a header size between 16 and 104', Buffer.concat([magic, le64(50), Buffer.alloc(96)]), '@0x8: perf header size 50 is neither 16 (pipe) nor at least 104'],
+  ];
+  for (const [name, bytes, msg] of cases) {
+    it(name, async () => {
+      const p = file('h.data', bytes);
+      const s = await openTrace(p, { format: 'perf-data' });
+      await expect((async () => { for await (const _ of s.chunks) void _; })()).rejects.toThrow(`${p}:${msg}`);
+    });
+  }
+
+  it('tracing data claiming more than 1 GiB', async () => {
+    const P = new Perf(true);
+    const big = await readPerf(Buffer.concat([P.head(), P.record(66, P.u32(0x80000000))]));
+    expect(String(big.err)).toBe(`ExitscopeError: ${big.p}:@0x10: tracing data of 2147483648 bytes is out of range`);
+  });
+});
