@@ -13,7 +13,7 @@
 
 /** The folders mutated, and the test files that have them as their subject. */
 const FOLDERS = {
-  formats: ['formats', 'ftrace', 'layouts', 'perf-data', 'trace-dat', 'parallel', 'fuzz', 'registries', 'model', 'mutation-formats'],
+  formats: ['formats', 'ftrace', 'layouts', 'perf-data', 'trace-dat', 'parallel', 'fuzz', 'registries', 'model', 'mutation-formats', 'mutation-formats-canonical', 'mutation-formats-input', 'mutation-formats-binary', 'mutation-formats-ranges', 'line-splitter', 'ftrace-fastpath'],
   symbols: ['symbols', 'mutation-symbols', 'mutation-symbols-table', 'mutation-symbols-elf', 'mutation-symbols-index', 'mutation-symbols-kaslr', 'mutation-symbols-nm', 'mutation-symbols-columns', 'mutation-symbols-msrs', 'mutation-symbols-cache', 'mutation-symbols-iomap', 'devices', 'iomap-rules', 'analyze', 'mutation-analyze', 'depth', 'ftrace', 'registries', 'exports', 'diff', 'fleet', 'advise-modern', 'trace-dat', 'perf-data', 'mutation-replay'],
   analyze: ['analyze', 'diff', 'sketch', 'percentiles', 'mutation-analyze', 'mutation-analyze-cells', 'mutation-analyze-index', 'mutation-analyze-resolver', 'mutation-analyze-sketch', 'mutation-analyze-diff', 'mutation-analyze-rows', 'mutation-formats', 'exports', 'layouts', 'depth', 'ftrace', 'registries', 'formats'],
   replay: ['advise-modern', 'mutation-replay', 'mutation-replay-periodic', 'mutation-replay-passes', 'mutation-replay-trace', 'mutation-replay-advise', 'mutation-replay-estimate', 'mutation-replay-pipeline', 'mutation-replay-context', 'mutation-replay-timer', 'mutation-replay-periodic2', 'mutation-replay-devices', 'registries', 'check-validate'],

@@ -1,0 +1,162 @@
+/**
+ * The parallel reader (src/formats/parallel.ts) and its byte ranges (src/formats/ranges.ts),
+ * run in this thread (issue 16): from the sources no worker script exists, so the ranges are
+ * parsed here in turn, through the same accounting a worker's messages go through. What a
+ * user sees: the same lines, events, skips and rejections (with whole-file line numbers) as a
+ * one-thread read, and the same errors. Expected counts are worked out from the inputs below.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openTrace, type OpenTraceOptions } from '../src/formats/index.js';
+import { parallelEligible } from '../src/formats/parallel.js';
+import { parseRange, type RangeMessage } from '../src/formats/ranges.js';
+import type { ExitChunk } from '../src/model/chunk.js';
+import { fx } from './helpers.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'exitscope-mranges-'));
+const saved = { ...process.env };
+const HEAD = 'ts_ns,vcpu,reason,rip,duration_ns';
+
+/** Parallel reading on for every input, in ranges of `bytes`. */
+function ranges(bytes: number): void {
+  process.env.EXITSCOPE_PARALLEL_MIN = '0';
+  process.env.EXITSCOPE_WORKERS = '2';
+  process.env.EXITSCOPE_RANGE_BYTES = String(bytes);
+}
+beforeEach(() => { ranges(1 << 24); });
+afterEach(() => { process.env = { ...saved }; });
+
+let n = 0;
+function file(name: string, body: string): string {
+  const p = join(tmp, `${n++}-${name}`);
+  writeFileSync(p, body);
+  return p;
+}
+
+async function read(path: string, opts: OpenTraceOptions = {}) {
+  const s = await openTrace(path, opts);
+  const chunks: ExitChunk[] = [];
+  for await (const c of s.chunks) chunks.push(c);
+  return { s, vcpus: chunks.flatMap((c) => Array.from(c.vcpu.subarray(0, c.length))) };
+}
+
+describe('eligibility', () => {
+  it('a path that cannot be stat()ed is read in one thread, not an error', async () => {
+    const input = { path: join(tmp, 'gone.csv'), head: Buffer.from(HEAD + '\n'), chunks: (async function* () { /* none */ })(), gzip: false, close: async () => undefined };
+    expect(await parallelEligible(input, 'csv', { strict: false })).toBe(false);
+    // The same shape on a real file of any size is eligible (EXITSCOPE_PARALLEL_MIN=0).
+    const real = file('real.csv', HEAD + '\n');
+    expect(await parallelEligible({ ...input, path: real }, 'csv', { strict: false })).toBe(true);
+  });
+});
+
+describe('accounting across ranges', () => {
+  it('more rejections in one range than a range sends the text of: every one counted, the first 50 kept', async () => {
+    // A header, then 70 lines of 3 fields where 5 are due: 70 rejections in one range (a range sends the text of 64).
+    const p = file('many-bad.csv', [HEAD, ...Array.from({ length: 70 }, (_, k) => `${k},0,HLT`), '99,1,HLT,0x10,5'].join('\n') + '\n');
+    const { s, vcpus } = await read(p);
+    expect(s.stats).toMatchObject({ lines: 72, header: 1, events: 1, skipped: 0, rejected: 70 });
+    expect(s.stats.rejections).toHaveLength(50);
+    expect(s.stats.rejections[0]).toBe(`${p}:2: missing column(s): expected 5 fields, found 3`);
+    expect(s.stats.rejections[49]).toBe(`${p}:51: missing column(s): expected 5 fields, found 3`);
+    expect(vcpus).toEqual([1]);
+  });
+
+  it('an unknown column is noted once for the input', async () => {
+    ranges(40);
+    // Ranges of 40 bytes: the header (range 0) notes the column; later ranges are handed the header and note it again.
+    const p = file('note.csv', [`${HEAD},comment`, ...Array.from({ length: 6 }, (_, k) => `${k},${k},HLT,0x10,5,hello`)].join('\n') + '\n');
+    const { s, vcpus } = await read(p);
+    expect(s.stats).toMatchObject({ lines: 7, header: 1, events: 6, rejected: 0, notes: ['ignored unknown CSV column(s): comment'] });
+    expect(vcpus).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  it('a line over 1 MiB is rejected at its whole-file line number', async () => {
+    ranges(1 << 19);
+    // Line 3 is 1 MiB + 20 bytes: ranges of 512 KiB start inside it twice; they skip to its end.
+    const p = file('overlong.csv', [HEAD, '1,1,HLT,0x10,5', `2,2,${'R'.repeat((1 << 20) + 10)},0x10,5`, '3,3,HLT,0x10,5'].join('\n') + '\n');
+    const { s, vcpus } = await read(p);
+    expect(s.stats).toMatchObject({ lines: 4, header: 1, events: 2, rejected: 1 });
+    expect(s.stats.rejections).toEqual([`${p}:3: line longer than 1 MiB: not a trace line`]);
+    expect(vcpus).toEqual([1, 3]);
+  });
+
+  it('a range that starts inside a line longer than its 8 KiB probe skips to that line\'s end, and the line is read once', async () => {
+    ranges(6000);
+    // Line 3 is a comment of 20,000 bytes (bytes ~50 to ~20,050): ranges 1, 2 and 3 start inside it and must look
+    // past 8 KiB for its newline. Read once, it is one skipped line.
+    const p = file('long-comment.csv', [HEAD, '1,1,HLT,0x10,5', '#' + 'c'.repeat(20000), '2,2,HLT,0x10,5', '3,3,HLT,0x10,5'].join('\n') + '\n');
+    const { s, vcpus } = await read(p);
+    expect(s.stats).toMatchObject({ lines: 5, header: 1, events: 3, skipped: 1, rejected: 0 });
+    expect(vcpus).toEqual([1, 2, 3]);
+  });
+});
+
+describe('a CSV without a header', () => {
+  it('only comments: an empty trace, every line skipped', async () => {
+    const p = file('comments.csv', Array.from({ length: 300 }, (_, k) => `# comment line ${k}`).join('\n') + '\n');
+    const { s, vcpus } = await read(p, { format: 'csv' });
+    expect(s.stats).toMatchObject({ lines: 300, header: 0, skipped: 300, events: 0 });
+    expect(vcpus).toEqual([]);
+  });
+
+  it('comments and a line too long to be a header: "no CSV header found"', async () => {
+    // 70,000 comment lines (1.4 MB: more than the first read of 1 MiB the header is looked for in), then a line of
+    // 1 MiB of x, rejected as too long: no line was a header.
+    const p = file('noheader.csv', Array.from({ length: 70000 }, (_, k) => `# comment ${String(k).padStart(6, '0')}\n`).join('') + 'x'.repeat((1 << 20) + 5) + '\n');
+    await expect(read(p, { format: 'csv' })).rejects.toThrow(`${p}: no CSV header found`);
+  });
+});
+
+describe('ftrace text in ranges', () => {
+  it('a text with no event line keeps the format name ftrace', async () => {
+    const p = file('empty.txt', '# tracer: nop\n#\n# entries-in-buffer/entries-written: 0/0   #P:2\n');
+    const { s } = await read(p, { format: 'ftrace' });
+    expect(s.stats).toMatchObject({ format: 'ftrace', lines: 3, events: 0 });
+  });
+});
+
+describe('parseRange errors', () => {
+  it('a CSV header without the required columns is the user\'s error, with its words', async () => {
+    const p = file('badhead.csv', 'a,b,c\n1,2,3\n');
+    const got: RangeMessage[] = [];
+    await parseRange({ path: p, format: 'csv', index: 3, start: 0, end: 12 }, (m) => { got.push(m); });
+    expect(got).toEqual([{ type: 'error', range: 3, user: true, message: `${p}:1: CSV header lacks required column(s) ts_ns, vcpu, reason, rip, duration_ns (expected ts_ns,vcpu,reason,rip,duration_ns[,port,size,dir,value,gpa,msr,caller,vm])` }]);
+  });
+
+  it('a file that cannot be opened is not the user\'s error (an internal one)', async () => {
+    const got: RangeMessage[] = [];
+    await parseRange({ path: join(tmp, 'none.csv'), format: 'csv', index: 0, start: 0, end: 10 }, (m) => { got.push(m); });
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatchObject({ type: 'error', range: 0, user: false });
+    expect((got[0] as { message: string }).message).toMatch(/^ENOENT: no such file or directory/);
+  });
+});
+
+describe('markers that travel from a range to the pairing thread', () => {
+  /** Every exit of a read as a line, with the accounting, counters and VM labels. */
+  async function dump(path: string) {
+    const s = await openTrace(path);
+    const rows: string[] = [];
+    for await (const c of s.chunks) for (let i = 0; i < c.length; i++) rows.push([c.tsBaseNs + BigInt(c.ts[i]), c.vcpu[i], c.vm[i], c.reason[i], c.ripLo[i], c.dur[i], c.flags[i]].join(','));
+    const { path: _p, ...stats } = s.stats;
+    void _p;
+    return { rows, stats, counters: { ...s.counters }, vms: [...s.vms] };
+  }
+
+  it('"##### CPU N buffer started" and the thread-group column (record-tgid) give the one-thread result in 200-byte ranges', async () => {
+    for (const f of [fx('ftrace', 'buffer-started.txt'), fx('ftrace', 'two-vms-tgid.txt')]) {
+      process.env.EXITSCOPE_PARALLEL_MIN = '1e15';
+      const one = await dump(f);
+      ranges(200);
+      const par = await dump(f);
+      expect(par, f).toEqual(one);
+    }
+    // What each fixture is there for (their READMEs): a buffer-started reset, and two VMs told apart by thread group.
+    process.env.EXITSCOPE_PARALLEL_MIN = '1e15';
+    expect((await dump(fx('ftrace', 'buffer-started.txt'))).counters.bufferStarts).toBeGreaterThan(0);
+    expect((await dump(fx('ftrace', 'two-vms-tgid.txt'))).vms.length).toBe(2);
+  });
+});
