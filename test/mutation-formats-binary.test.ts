@@ -600,6 +600,19 @@ describe('perf.data: what is skipped, rejected, refused', () => {
     expect(r.s.stats.notes).toContain('this perf.data has no tracing data (HEADER_TRACING_DATA): no tracepoint samples (record with perf record -e "kvm:*" or perf kvm stat record)');
   });
 
+  it('a HEADER_ATTR whose attr is shorter than its 48 fixed bytes, or longer than its record, is rejected at the attr', async () => {
+    const P = new Perf(true);
+    // 40 bytes: type 2, size 40, then 32 zero bytes; the reader once filled the missing fields from the bytes after the record.
+    const short = P.record(64, Buffer.concat([P.u32(2), P.u32(40), Buffer.alloc(32)]));
+    const r = await readPerf(Buffer.concat([P.head(), short, P.tracing()]));
+    // The attr starts after the 16-byte pipe header and the record's 8-byte header: 0x18.
+    expect(String(r.err)).toBe(`ExitscopeError: ${r.p}:@0x18: perf_event_attr claims 40 bytes: shorter than the 48 bytes of its fixed fields`);
+    // 128 claimed, 48 present.
+    const long = P.record(64, Buffer.concat([P.u32(2), P.u32(128), Buffer.alloc(40)]));
+    const r2 = await readPerf(Buffer.concat([P.head(), long, P.tracing()]));
+    expect(String(r2.err)).toBe(`ExitscopeError: ${r2.p}:@0x18: perf_event_attr claims 128 bytes: more than its HEADER_ATTR record holds`);
+  });
+
   it('a tracepoint sample before the tracing data: one error at its offset', async () => {
     const P = new Perf(true);
     const head = Buffer.concat([P.head(), P.attr(103, ST, [11])]);

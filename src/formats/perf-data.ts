@@ -197,6 +197,8 @@ function walkSession(
         return;
       case REC.HEADER_ATTR: {
         const attrLen = le ? r.buf.readUInt32LE(p + 8 + 4) : r.buf.readUInt32BE(p + 8 + 4);
+        // The attr's own size bounds it, not the read buffer (which holds the records after it).
+        if (attrLen < 48 || p + 8 + attrLen > e) throw new FormatError(r.fileOffset + 8, `perf_event_attr claims ${attrLen} bytes: ${attrLen < 48 ? 'shorter than the 48 bytes of its fixed fields' : 'more than its HEADER_ATTR record holds'}`);
         const a = parseAttr(r.buf, p + 8, le, r.fileOffset + 8);
         for (let q = p + 8 + attrLen; q + 8 <= e; q += 8) a.ids.push(dv.getBigUint64(q, le));
         S0.addAttr(a);
