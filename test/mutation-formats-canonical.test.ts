@@ -390,6 +390,16 @@ describe('canonical CSV reader', () => {
     expect(s.stats.rejections).toEqual([`${p}:3: line longer than 1 MiB: not a trace line`]);
   });
 
+  it('writes rows with reason names longer than the row reserve without truncating or merging them', async () => {
+    // 30 rows of a 100,000-byte reason: the encoder's 1 MiB buffer fills at the 10th; each row must stay whole.
+    const long = 'R'.repeat(100_000);
+    const rows = Array.from({ length: 30 }, (_, i) => `${i},0,${long},0x10,5`);
+    const st = await openTrace(file('longreason.csv', `ts_ns,vcpu,reason,rip,duration_ns\n${rows.join('\n')}\n`));
+    const out = await text(writeCsv(st.chunks, new Set()));
+    // The header and the 30 rows, each exactly as written (ts_ns is the input's ns, unchanged), then the final newline.
+    expect(out.split('\n')).toEqual(['ts_ns,vcpu,reason,rip,duration_ns', ...rows, '']);
+  });
+
   it('writes a reason holding a comma or a quote as one quoted CSV field, and reads it back', async () => {
     const j = file('q.jsonl', row({ reason: 'say "hi", ok' }) + '\n');
     const st = await openTrace(j);

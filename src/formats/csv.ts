@@ -318,6 +318,8 @@ class CsvEncoder {
   reason(id: number): void {
     let r = this.reasonBytes[id];
     if (!r) r = this.reasonBytes[id] = Buffer.from(csvQuote(REASONS.get(id).name), 'utf8');
+    // A row's numbers fit the 400 bytes encode reserves; a reason name has no bound (a CSV's own reasons).
+    if (r.length > 64) this.ensure(r.length + 400);
     r.copy(this.buf, this.pos);
     this.pos += r.length;
   }
