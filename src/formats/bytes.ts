@@ -61,12 +61,6 @@ export function bytesView(b: Uint8Array): DataView {
   return viewOfViewed;
 }
 
-/** Finds `needle` in b[p, end); -1 when absent. */
-export function indexOf(b: Buffer, needle: Uint8Array, p: number, end: number): number {
-  const i = b.indexOf(needle, p);
-  return i < 0 || i + needle.length > end ? -1 : i;
-}
-
 /** Bytes equal to a string's latin1 bytes. */
 export function bytesEqual(b: Uint8Array, p: number, end: number, l: Uint8Array): boolean {
   return end - p === l.length && startsWithAt(b, p, end, l);

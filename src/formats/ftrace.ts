@@ -369,11 +369,6 @@ export class TextLineParser {
     this.tsOffset = () => (pre.tsBig ? time.offsetOfBigInt(BigInt(pre.tsSec) * 1_000_000_000n + BigInt(pre.tsFrac)) : time.offsetOfNumber(pre.tsNs));
   }
 
-  /** Whether the input turned out to be a several-file report (its prefixes declared). */
-  get severalFiles(): boolean {
-    return this.prefixes.length > 0;
-  }
-
   /** The head of the input: trace-cmd's own header lines name the flavour. */
   sniffHead(head: string): void {
     if (/^\s*(cpus=\d+|version = \d+)/m.test(head)) this.flavour = 'trace-cmd';

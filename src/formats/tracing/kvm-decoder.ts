@@ -39,7 +39,6 @@ export class KvmRecordDecoder {
   readonly kindById = new Int8Array(65536).fill(KIND_UNKNOWN);
   /** Minimum record length each kind needs (the end of its last field used). */
   private readonly minLen = new Int32Array(EVENT_NAMES.length);
-  private readonly present = new Uint8Array(EVENT_NAMES.length);
   private exitReason = NONE; private exitRip = NONE; private exitIsa = NONE; private exitVcpu = NONE;
   private entryVcpu = NONE;
   private pioRw = NONE; private pioPort = NONE; private pioSize = NONE; private pioVal = NONE;
@@ -55,7 +54,6 @@ export class KvmRecordDecoder {
       const f = kvm(name);
       if (!f || f.id < 0 || f.id >= 65536) return;
       this.kindById[f.id] = kind;
-      this.present[kind] = 1;
       let end = 0;
       for (const x of f.fields) if (!x.common) end = Math.max(end, x.offset + x.size);
       this.minLen[kind] = end;
@@ -70,11 +68,6 @@ export class KvmRecordDecoder {
         default: break;
       }
     });
-  }
-
-  /** Whether the file has a format for kvm_exit (else no exit can be formed). */
-  has(kind: number): boolean {
-    return this.present[kind] === 1;
   }
 
   private uint(dv: DataView, p: number, r: Ref): number {

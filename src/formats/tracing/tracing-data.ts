@@ -17,7 +17,7 @@
  * its own function here.
  */
 import { parseEventFormat, parsePageHeader, type EventFormat, type PageHeader } from './event-format.js';
-import { Cursor, FormatError, hex, type ByteSource } from './source.js';
+import { Cursor, FormatError, hex } from './source.js';
 
 export const TRACING_MAGIC = Buffer.from([0x17, 0x08, 0x44, 0x74, 0x72, 0x61, 0x63, 0x69, 0x6e, 0x67]);
 const HEADER_PAGE = Buffer.from('header_page\0', 'latin1');
@@ -174,13 +174,6 @@ export function readTracingData(cur: Cursor): TracingMetadata {
   const perfOld = header.version.includes('.') && Number(header.version) < 0.6;
   const cmdlines = perfOld ? new Map<number, string>() : readCmdlines(cur);
   return { header, pageHeader, events, kallsyms: kallsyms || undefined, printk: printk || undefined, cmdlines };
-}
-
-/** Parses a tracing-data block held in memory (perf.data). */
-export function parseTracingDataBuffer(src: ByteSource, pos: number): { meta: TracingMetadata; end: number } {
-  const cur = new Cursor(src, pos, true, 'tracing data');
-  const meta = readTracingData(cur);
-  return { meta, end: cur.pos };
 }
 
 export { hex };
