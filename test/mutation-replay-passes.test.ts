@@ -583,6 +583,11 @@ describe('virtio: an emulated NIC\'s or disk\'s register exits become virtio not
   const apply = (list: Row[], dev?: 'nic' | 'disk' | 'all') => { const t = rows(list); return new VirtioPass('virtio', dev).apply(t, context(t, { map: MAP })); };
   const pio = (port: number, dir: 'r' | 'w', dur: number, more: Partial<Row> & { gap?: number } = {}) => ({ reason: 'IO_INSTRUCTION', port, dir, dur, rip: RTL, ...more });
 
+  it('a price the trace has no exit for is named unpriced, not NaN ns (one TxStatus write: no NIC read, no refill)', () => {
+    const { ledger } = apply(chain([pio(0xc010, 'w', 6000), { reason: 'CPUID' }]));
+    expect(ledger.notes).toEqual(['NIC: 0 interrupts become ISR reads (unpriced: no timed exit of it, the cheapest NIC register read); 1 transmissions and 0 RX refills keep a notification each (6000 ns / unpriced: no timed exit of it, the emulated kicks) at the low end and none at the high end (event suppression)']);
+  });
+
   it('rtl8139: IntrStatus acks become ISR reads (the cheapest NIC read), TxStatus and RxBufPtr writes a notification each (the median kick)', () => {
     const list = chain([
       pio(0xc03e, 'w', 4000), pio(0xc010, 'w', 6000), pio(0xc01c, 'w', 8000), pio(0xc020, 'w', 5000), pio(0xc038, 'w', 7000),
@@ -656,7 +661,7 @@ describe('virtio: an emulated NIC\'s or disk\'s register exits become virtio not
     expect([virtio.parse(['dev=nic']), virtio.parse([])]).toEqual([{ pass: 'virtio', dev: 'nic' }, { pass: 'virtio', dev: undefined }]);
     expect([virtio.print({ pass: 'virtio', dev: 'disk' }), virtio.print({ pass: 'virtio' })]).toEqual(['virtio:dev=disk', 'virtio']);
     const t = rows(chain([pio(0x1f7, 'w', 9000, { rip: OTH }), pio(0xc010, 'w', 6000)]));
-    expect(virtio.build({ pass: 'virtio', dev: 'disk' }, {} as BuildEnv, 'virtio:dev=disk')[0].apply(t, context(t, { map: MAP })).ledger.notes).toEqual(['disk: 1 requests become one notification each (9000 ns, the command write), 0 completions one ISR read each (NaN ns)']);
+    expect(virtio.build({ pass: 'virtio', dev: 'disk' }, {} as BuildEnv, 'virtio:dev=disk')[0].apply(t, context(t, { map: MAP })).ledger.notes).toEqual(['disk: 1 requests become one notification each (9000 ns, the command write), 0 completions one ISR read each (unpriced: no timed exit of it)']);
   });
 });
 

@@ -153,8 +153,11 @@ export class VirtioPass implements ReplayPass {
     });
     ledger.moreSavedHigh = { exits: optional + isrReads, timeNs: optionalNs + kernelNotifyNs };
     const parts: string[] = [];
-    if (counts.nic) parts.push(`NIC: ${made.irq} interrupts become ISR reads (${Math.round(isr.nic)} ns, the cheapest NIC register read); ${made.tx} transmissions and ${made.refill} RX refills keep a notification each (${Math.round(kick.tx)} / ${Math.round(kick.refill)} ns, the emulated kicks) at the low end and none at the high end (event suppression)`);
-    if (counts.disk) parts.push(`disk: ${made.request} requests become one notification each (${Math.round(kick.request)} ns, the command write), ${made.complete} completions one ISR read each (${Math.round(isr.disk)} ns)`);
+    // A price the trace has no timed exit for (no such operation, or untimed exits) says so instead of "NaN ns".
+    const ns = (x: number): string => (x === x ? `${Math.round(x)} ns` : 'unpriced: no timed exit of it');
+    const pair = (a: number, b: number): string => (a === a && b === b ? `${Math.round(a)} / ${Math.round(b)} ns` : `${ns(a)} / ${ns(b)}`);
+    if (counts.nic) parts.push(`NIC: ${made.irq} interrupts become ISR reads (${ns(isr.nic)}, the cheapest NIC register read); ${made.tx} transmissions and ${made.refill} RX refills keep a notification each (${pair(kick.tx, kick.refill)}, the emulated kicks) at the low end and none at the high end (event suppression)`);
+    if (counts.disk) parts.push(`disk: ${made.request} requests become one notification each (${ns(kick.request)}, the command write), ${made.complete} completions one ISR read each (${ns(isr.disk)})`);
     ledger.notes.push(...parts);
     ledger.assumptions.push(
       'operations are read off the device registers: interrupts (rtl8139 IntrStatus ack, e1000 ICR read), transmissions (TxStatus, TDT), RX refills (RxBufPtr, RDT), disk commands; every other register exit of the device goes',
