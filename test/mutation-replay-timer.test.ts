@@ -13,7 +13,7 @@ import { context, kept, rows, sum, type Row, tscTick, ticksAt, every } from './r
 
 // A made-up guest kernel: one function every 4 KiB.
 const FNS = ['default_idle', 'timer_interrupt', 'smp_apic_timer_interrupt', 'lapic_next_event', 'ack_APIC_irq', 'native_apic_msr_eoi', 'irq_exit',
-  'ioapic_ack_level', 'spin_unlock_irqrestore', 'e1000_intr', '__do_softirq', 'native_apic_mem_write'];
+  'ioapic_ack_level', 'spin_unlock_irqrestore', 'e1000_intr', '__do_softirq', 'native_apic_mem_write', 'pit_next_event'];
 const MAP = FNS.map((f, k) => `${(0xc0100000 + k * 0x1000).toString(16)} T ${f}\n`).join('') + 'c0200000 T _etext\n';
 const at = (f: string) => 0xc0100000 + FNS.indexOf(f) * 0x1000 + 0x10;
 const UNMAPPED = 0xc0300000;
@@ -166,6 +166,8 @@ describe('the timer\'s source', () => {
     expect(src([{ ts: 1_000_000, reason: 'CPUID', rip: at('smp_apic_timer_interrupt') }])).toBe('lapic-periodic');
     expect(src([{ ts: 1_000_000, reason: 'CPUID', rip: at('lapic_next_event') }])).toBe('lapic-oneshot');
     expect(src([{ ts: 1_000_000, reason: 'EPT_MISCONFIG', gpa: 0xfee00380, dir: 'w' }])).toBe('lapic-oneshot');
+    // A one-shot PIT re-armed by pit_next_event (a re-arm function) through the PIT's counter port is a PIT tick, not a LAPIC one.
+    expect(src([{ ts: 1_000_000, reason: 'IO_INSTRUCTION', port: 0x40, dir: 'w', rip: at('pit_next_event') }])).toBe('pit');
     // In the handler of a periodic LAPIC timer, a read of the count registers (x2APIC TMICT, LAPIC TMICT) is no re-arm.
     const inHandler = { rip: at('smp_apic_timer_interrupt') };
     expect(src([{ ts: 1_000_000, reason: 'MSR_READ', msr: 0x838, dir: 'r', ...inHandler }])).toBe('lapic-periodic');

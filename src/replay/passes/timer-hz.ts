@@ -152,8 +152,9 @@ function tickClusters(trace: ReplayTrace, ctx: ReplayContext): { clusters: Map<n
         list.push([s, e]);
         for (let k = s; k <= e; k++) {
           if (c.flags[k] & F_MSR && c.msr[k] === MSR_TSC_DEADLINE) sources.add('tsc-deadline');
-          else if (rearm(k)) sources.add('lapic-oneshot');
+          // PIT before the re-arm functions: pit_next_event re-arms a one-shot PIT through its ports.
           else if (isPitAccess(c, k) || (ripClass(ctx, c, k) & PIT_HANDLER) !== 0 || (c.flags[k] & F_PORT && c.port[k] === 0x20)) sources.add('pit');
+          else if (rearm(k)) sources.add('lapic-oneshot');
           else if (handler(k)) sources.add('lapic-periodic');
         }
       }
