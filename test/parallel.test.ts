@@ -92,6 +92,19 @@ describe('parallel reading over byte ranges', () => {
     expect(par.stdout).toBe(one.stdout);
   });
 
+  it('one worker and the main thread parsing every few ranges itself (the CLI) agree with one thread, text and CSV', async () => {
+    const { csv, txt } = await emulated();
+    for (const f of [txt, csv]) {
+      const run = (env: Record<string, string>) => cliProcess(['analyze', f, '--map', GUEST_MAP, '--by', 'address', '--top', '0', '--format', 'json'], undefined, env);
+      const one = run({ EXITSCOPE_WORKERS: '0', EXITSCOPE_PARALLEL_MIN: '1e15' });
+      for (const size of ['2999', '7001']) {
+        const par = run({ EXITSCOPE_WORKERS: '1', EXITSCOPE_PARALLEL_MIN: '0', EXITSCOPE_RANGE_BYTES: size });
+        expect(par.code, `${f} ${size}`).toBe(0);
+        expect(par.stdout, `${f} ${size}`).toBe(one.stdout);
+      }
+    }
+  });
+
   it('posts its columns on shared memory: nothing a worker sends (or gets back) is transferred', async () => {
     // A transfer detaches the sender's buffers, and after one detach V8 checks every typed-array access of that
     // thread: byte loops measured 1.5x slower. Workers therefore post SharedArrayBuffers without a transfer list.
