@@ -98,7 +98,7 @@ describe('parallel reading over byte ranges', () => {
       const run = (env: Record<string, string>) => cliProcess(['analyze', f, '--map', GUEST_MAP, '--by', 'address', '--top', '0', '--format', 'json'], undefined, env);
       const one = run({ EXITSCOPE_WORKERS: '0', EXITSCOPE_PARALLEL_MIN: '1e15' });
       for (const size of ['2999', '7001']) {
-        const par = run({ EXITSCOPE_WORKERS: '1', EXITSCOPE_PARALLEL_MIN: '0', EXITSCOPE_RANGE_BYTES: size });
+        const par = run({ EXITSCOPE_WORKERS: '1', EXITSCOPE_PARALLEL_MIN: '0', EXITSCOPE_RANGE_BYTES: size, EXITSCOPE_MINE_TEXT: '6' });
         expect(par.code, `${f} ${size}`).toBe(0);
         expect(par.stdout, `${f} ${size}`).toBe(one.stdout);
       }

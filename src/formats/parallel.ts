@@ -25,7 +25,7 @@ import { REASONS } from '../model/reasons.js';
 import { batchFromBuffers, recycleBatch, replayBatch } from './events.js';
 import { ExitAssembler } from './exit-assembler.js';
 import type { OpenedInput } from './input.js';
-import { parseRange, type RangeMessage, type RangeSpec, type ReasonDef } from './ranges.js';
+import { parseRange, recycleChunk, type RangeMessage, type RangeSpec, type ReasonDef } from './ranges.js';
 import type { ReadOptions, ReadState } from './types.js';
 
 /** Inputs smaller than this are read in one thread (EXITSCOPE_PARALLEL_MIN overrides, for tests). */
@@ -47,9 +47,10 @@ function workerCount(): number {
 export async function parallelEligible(input: OpenedInput, format: string, opts: ReadOptions): Promise<boolean> {
   if (input.path === '-' || input.gzip || opts.strict || opts.flush || workerCount() < 1) return false;
   if (format !== 'csv' && format !== 'ftrace') return false;
-  // Canonical CSV parses faster than its exits aggregate: the main thread is the bottleneck and workers only add memory
-  // (measured: 2M exits 2.7 s in one thread, 4.5 s with two workers). Ranges stay available when asked for (EXITSCOPE_PARALLEL_MIN).
-  if (format === 'csv' && process.env.EXITSCOPE_PARALLEL_MIN === undefined) return false;
+  // Canonical CSV: with two workers the main thread's aggregation was the bottleneck (2M exits 2.7 s in one thread, 4.5 s
+  // with two workers); with one worker, the main thread parsing every third range and the chunks going back to the worker
+  // that made them, the busiest thread is well below the one thread's time (see readParallel).
+  if (format === 'csv' && process.env.EXITSCOPE_PARALLEL_MIN === undefined && workerCount() !== 1) return false;
   // A several-file trace-cmd report declares its file prefixes at the top; its line state does not split.
   if (format === 'ftrace' && /^\s*\S+: cpus=\d+\s*$/m.test(input.head.toString('latin1'))) return false;
   try {
@@ -67,6 +68,8 @@ interface RangePool {
   readonly workers: boolean;
   /** An event batch replayed here goes back to a parser (shared buffers: nothing is transferred or detached) to be filled again. */
   recycle(bufs: ArrayBufferLike[]): void;
+  /** A CSV chunk the consumer released goes back to a parser (shared buffers again). */
+  recycleChunk(c: ExitChunk): void;
   close(): Promise<void>;
 }
 
@@ -99,6 +102,7 @@ function startPool(deliver: (m: RangeMessage) => void, fail: (e: Error) => void)
         workers: true,
         run(spec) { queue.push(spec); pump(); },
         recycle(bufs) { workers[turn++ % workers.length].postMessage({ recycle: bufs }); },
+        recycleChunk(c) { workers[turn++ % workers.length].postMessage({ recycleChunk: c.buffers(), capacity: c.capacity }); },
         close: async () => { await Promise.all(workers.map((w) => w.terminate())); },
       },
     };
@@ -111,6 +115,7 @@ function startPool(deliver: (m: RangeMessage) => void, fail: (e: Error) => void)
       workers: false,
       run(spec) { chain = chain.then(() => parseRange(spec, (m) => deliver(m))).catch(fail); },
       recycle: recycleBatch,
+      recycleChunk: (c) => recycleChunk(c.buffers(), c.capacity),
       close: async () => { await chain; },
     },
   };
@@ -125,6 +130,13 @@ function csvHeader(head: Buffer): string | undefined {
     return l;
   }
   return undefined;
+}
+
+/** A range's chunk onto the input's time base and this thread's reason ids (outside the async reader: see csvLineParser's handleBatch). */
+function rebase(c: ExitChunk, shift: number, predefined: number, reasonOf: (id: number) => number): void {
+  const ts = c.ts, reason = c.reason, n = c.length;
+  if (shift) for (let i = 0; i < n; i++) ts[i] += shift;
+  for (let i = 0; i < n; i++) if (reason[i] >= predefined) reason[i] = reasonOf(reason[i]);
 }
 
 export async function* readParallel(input: OpenedInput, format: 'csv' | 'ftrace', state: ReadState, opts: ReadOptions): AsyncGenerator<ExitChunk> {
@@ -147,12 +159,13 @@ export async function* readParallel(input: OpenedInput, format: 'csv' | 'ftrace'
   const window = Math.max(2, threads + 2);
   let next = 0;
   const spec = (k: number): RangeSpec => ({ path: input.path, format, index: k, start: k * RANGE_BYTES, end: Math.min(size, (k + 1) * RANGE_BYTES), header: k > 0 ? header : undefined, chunkRows });
-  // With one worker this thread parses every MINE-th range itself, so that both threads stay busy instead of this one
-  // waiting on the worker: it parses its ranges as soon as it would otherwise wait, and at the latest when their turn
-  // comes. Per-thread CPU time on the 2M-exit traces (2 cores): text, the worker parsed for 1.3-1.8 s while this thread
-  // paired and aggregated for 0.9-1.1 s, so a sixth of the ranges evens them out (a quarter made this thread the slower);
-  // CSV parses at about 2.5x its aggregation, a third. With more workers the aggregation alone keeps this thread busy.
-  const MINE = threads === 1 && pool.workers ? (format === 'csv' ? Number(process.env.EXITSCOPE_MINE_CSV ?? 3) : Number(process.env.EXITSCOPE_MINE_TEXT ?? 6)) : 0;
+  // With one worker this thread parses every MINE-th range itself (EXITSCOPE_MINE_CSV / EXITSCOPE_MINE_TEXT; 0: none), so
+  // that both threads stay busy instead of this one waiting on the worker: it parses its ranges as soon as it would
+  // otherwise wait, and at the latest when their turn comes. CSV, every third: a 2M-exit CSV then takes 0.86 s on its
+  // busiest thread instead of 1.24 s in one thread (per-thread CPU time, 2 cores), for 2.2 s of CPU in all instead of
+  // 1.8. Text, none by default: a sixth evened the threads out (busiest 2.07 -> 1.62 s) but cost 16% more CPU in all
+  // (this thread compiles the parser too), which on 2 cores is the bound (3.1 -> 3.6 s, no faster in wall time).
+  const MINE = threads === 1 && pool.workers ? Number((format === 'csv' ? process.env.EXITSCOPE_MINE_CSV : process.env.EXITSCOPE_MINE_TEXT) ?? (format === 'csv' ? 3 : 0)) : 0;
   const isMine = (k: number): boolean => MINE > 0 && k % MINE === MINE - 1;
   const mineQueue: number[] = [];
   const dispatch = (upTo: number): void => {
@@ -182,6 +195,15 @@ export async function* readParallel(input: OpenedInput, format: 'csv' | 'ftrace'
   const predefined = REASONS.predefined;
   const reasonOf = (id: number): number => (id < predefined ? id : reasonMap.get(id) ?? id);
   const sameReason = (id: number): number => id;
+  // Chunks a consumer releases go back to the thread whose range parser made them.
+  const localChunks = new WeakSet<ExitChunk>(), workerChunks = new WeakSet<ExitChunk>();
+  if (format === 'csv' && state.pool) {
+    state.pool.returnTo = (c) => {
+      if (localChunks.has(c)) { localChunks.delete(c); recycleChunk(c.buffers(), c.capacity); return true; }
+      if (workerChunks.has(c)) { workerChunks.delete(c); pool.recycleChunk(c); return true; }
+      return false;
+    };
+  }
   let base: bigint | null = null;
   let lineOffset = 0;
   let flavour = '';
@@ -205,11 +227,12 @@ export async function* readParallel(input: OpenedInput, format: 'csv' | 'ftrace'
         if (!mine) learn(m.reasons);
         if (m.type === 'chunk') {
           const c = ExitChunk.fromBuffers(m.buffers, m.capacity, m.length, BigInt(m.base));
+          (mine ? localChunks : workerChunks).add(c);
           if (base === null) base = c.tsBaseNs;
           // One time base for the whole input (exact: ranges of one trace are far less than 2^53 ns apart).
           const shift = Number(c.tsBaseNs - base);
           c.tsBaseNs = base;
-          for (let i = 0; i < c.length; i++) { if (shift) c.ts[i] += shift; if (c.reason[i] >= predefined) c.reason[i] = reasonOfR(c.reason[i]); }
+          rebase(c, shift, predefined, reasonOfR);
           yield c;
         } else if (m.type === 'events') {
           const b = batchFromBuffers(m.buffers, m.n);
