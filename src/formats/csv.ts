@@ -13,7 +13,8 @@
  * skipped; any other line is an event or a rejection with `file:line: reason`.
  * A quoted field may not span lines (exitscope never writes one).
  */
-import { parse as parseSync } from 'csv-parse/sync';
+import { createRequire } from 'node:module';
+import type { parse as ParseSync } from 'csv-parse/sync';
 import { DIR_READ, DIR_WRITE, ExitChunk, type ChunkPool, DEFAULT_CHUNK_ROWS, F_CALLER, F_GPA, F_MSR, F_PORT, F_SIZE, F_UNPAIRED, F_VALUE, OPTIONAL_COLUMNS, type OptionalColumn } from '../model/chunk.js';
 import { ExitscopeError } from '../model/errors.js';
 import { TimeBase } from '../model/time.js';
@@ -22,6 +23,13 @@ import { ALL_COLUMNS, C_CALLER, C_DIR, C_DUR, C_GPA, C_MSR, C_PORT, C_REASON, C_
 import { REASONS } from '../model/reasons.js';
 import { LineSplitter, type LineBatch, type OpenedInput } from './input.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
+
+/** csv-parse, for quoted lines only: loaded on the first one (start-up is part of every run's time; most files have none). */
+let parseSyncFn: typeof ParseSync | null = null;
+function parseSync(input: string, options: { relax_column_count: boolean }): string[][] {
+  parseSyncFn ??= (createRequire(import.meta.url)('csv-parse/sync') as { parse: typeof ParseSync }).parse;
+  return parseSyncFn(input, options) as string[][];
+}
 
 function firstLine(head: string): string {
   const s = head.replace(/^\uFEFF/, '');
