@@ -81,16 +81,16 @@ const WORKER_URL = new URL('./parse-worker.js', import.meta.url);
  */
 const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 };
 
-function startPool(deliver: (m: RangeMessage) => void, fail: (e: Error) => void): { pool: RangePool; threads: number } {
+function startPool(deliver: (m: RangeMessage, worker: number) => void, fail: (e: Error) => void): { pool: RangePool; threads: number } {
   const n = workerCount();
   if (n >= 1 && existsSync(fileURLToPath(WORKER_URL))) {
     const workers = Array.from({ length: n }, () => new Worker(WORKER_URL, { resourceLimits: WORKER_LIMITS }));
     const idle = [...workers];
     const queue: RangeSpec[] = [];
     const pump = (): void => { while (idle.length && queue.length) idle.shift()!.postMessage(queue.shift()); };
-    for (const w of workers) {
+    for (const [k, w] of workers.entries()) {
       w.on('message', (m: RangeMessage) => {
-        deliver(m);
+        deliver(m, k);
         if (m.type === 'done' || m.type === 'error') { idle.push(w); pump(); }
       });
       w.on('error', fail);
@@ -113,7 +113,7 @@ function startPool(deliver: (m: RangeMessage) => void, fail: (e: Error) => void)
     threads: 1,
     pool: {
       workers: false,
-      run(spec) { chain = chain.then(() => parseRange(spec, (m) => deliver(m))).catch(fail); },
+      run(spec) { chain = chain.then(() => parseRange(spec, (m) => deliver(m, -1))).catch(fail); },
       recycle: recycleBatch,
       recycleChunk: (c) => recycleChunk(c.buffers(), c.capacity),
       close: async () => { await chain; },
@@ -155,7 +155,9 @@ export async function* readParallel(input: OpenedInput, format: 'csv' | 'ftrace'
   const inbox: RangeMessage[][] = Array.from({ length: nRanges }, () => []);
   let wake: (() => void) | null = null;
   let failure: Error | null = null;
-  const { pool, threads } = startPool((m) => { inbox[m.range].push(m); wake?.(); }, (e) => { failure = e; wake?.(); });
+  // The thread that parsed each range (worker index; -1 for this thread): reason ids past the built-in table are its own.
+  const parsedBy = new Int32Array(nRanges).fill(-1);
+  const { pool, threads } = startPool((m, worker) => { parsedBy[m.range] = worker; inbox[m.range].push(m); wake?.(); }, (e) => { failure = e; wake?.(); });
   const window = Math.max(2, threads + 2);
   let next = 0;
   const spec = (k: number): RangeSpec => ({ path: input.path, format, index: k, start: k * RANGE_BYTES, end: Math.min(size, (k + 1) * RANGE_BYTES), header: k > 0 ? header : undefined, chunkRows });
@@ -182,8 +184,10 @@ export async function* readParallel(input: OpenedInput, format: 'csv' | 'ftrace'
     local.add(k);
     await parseRange(spec(k), deliverLocal);
   };
-  // Reason ids of other threads past the built-in table, mapped onto this thread's.
-  const reasonMap = new Map<number, number>();
+  // Reason ids of other threads past the built-in table, mapped onto this thread's: one map per worker (two workers
+  // intern their first unknown reasons under the same ids).
+  const reasonMaps = new Map<number, Map<number, number>>();
+  let reasonMap = new Map<number, number>();
   const learn = (defs: readonly ReasonDef[]): void => {
     for (const [id, isa, code, name] of defs) {
       if (reasonMap.has(id)) continue;
@@ -222,9 +226,14 @@ export async function* readParallel(input: OpenedInput, format: 'csv' | 'ftrace'
           await new Promise<void>((resolve) => { wake = resolve; }); wake = null; continue;
         }
         if (m.type === 'error') throw m.user ? new ExitscopeError(m.message) : new Error(m.message);
-        const mine = local.has(r);
+        const mine = local.has(r) || parsedBy[r] < 0;
         const reasonOfR = mine ? sameReason : reasonOf;
-        if (!mine) learn(m.reasons);
+        if (!mine) {
+          let map = reasonMaps.get(parsedBy[r]);
+          if (!map) reasonMaps.set(parsedBy[r], (map = new Map()));
+          reasonMap = map;
+          learn(m.reasons);
+        }
         if (m.type === 'chunk') {
           const c = ExitChunk.fromBuffers(m.buffers, m.capacity, m.length, BigInt(m.base));
           (mine ? localChunks : workerChunks).add(c);
