@@ -92,6 +92,41 @@ describe('parallel reading over byte ranges', () => {
     expect(par.stdout).toBe(one.stdout);
   });
 
+  it('one worker and the main thread parsing every few ranges itself (the CLI) agree with one thread, text and CSV', async () => {
+    const { csv, txt } = await emulated();
+    for (const f of [txt, csv]) {
+      const run = (env: Record<string, string>) => cliProcess(['analyze', f, '--map', GUEST_MAP, '--by', 'address', '--top', '0', '--format', 'json'], undefined, env);
+      const one = run({ EXITSCOPE_WORKERS: '0', EXITSCOPE_PARALLEL_MIN: '1e15' });
+      for (const size of ['2999', '7001']) {
+        const par = run({ EXITSCOPE_WORKERS: '1', EXITSCOPE_PARALLEL_MIN: '0', EXITSCOPE_RANGE_BYTES: size, EXITSCOPE_MINE_TEXT: '6' });
+        expect(par.code, `${f} ${size}`).toBe(0);
+        expect(par.stdout, `${f} ${size}`).toBe(one.stdout);
+      }
+    }
+  });
+
+  it('maps each worker\'s own ids of unknown exit reasons (two workers meeting different new reasons first)', () => {
+    // Range 0 holds FIRST_NEW_REASON, range 1 SECOND_NEW_REASON: each worker interns its own under the same first free id.
+    const line = (t: number, ev: string) => `      CPU 0/KVM-4242 [001] d.... 1000.${String(t).padStart(9, '0')}: ${ev}\n`;
+    let body = '', t = 1000;
+    const half = (reason: string) => {
+      let s = '';
+      for (let k = 0; k < 40; k++, t += 1000) s += line(t, `kvm_exit: vcpu 0 reason ${reason} rip 0xc040a190 info1 0x0`) + line(t + 500, 'kvm_entry: vcpu 0, rip 0xc040a190');
+      return s;
+    };
+    body = half('FIRST_NEW_REASON');
+    const cut = body.length;
+    body += half('SECOND_NEW_REASON');
+    const f = join(tmp, 'reasons.txt');
+    writeFileSync(f, body);
+    const run = (env: Record<string, string>) => cliProcess(['analyze', f, '--by', 'reason', '--format', 'json'], undefined, env);
+    const one = run({ EXITSCOPE_WORKERS: '0', EXITSCOPE_PARALLEL_MIN: '1e15' });
+    const par = run({ EXITSCOPE_WORKERS: '2', EXITSCOPE_PARALLEL_MIN: '0', EXITSCOPE_RANGE_BYTES: String(cut) });
+    expect(one.stdout).toContain('SECOND_NEW_REASON');
+    expect(par.code).toBe(0);
+    expect(par.stdout).toBe(one.stdout);
+  });
+
   it('posts its columns on shared memory: nothing a worker sends (or gets back) is transferred', async () => {
     // A transfer detaches the sender's buffers, and after one detach V8 checks every typed-array access of that
     // thread: byte loops measured 1.5x slower. Workers therefore post SharedArrayBuffers without a transfer list.

@@ -13,7 +13,8 @@
  * exits and exits per second only. Exits are counted from the chunks.
  */
 import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgressTypes from 'cli-progress';
 import type { Argv } from 'yargs';
 import type { TraceStream } from '../formats/index.js';
 import type { ExitChunk } from '../model/chunk.js';
@@ -100,7 +101,7 @@ function rate(n: number): string {
  * notes are printed. With null settings it only passes chunks through.
  */
 export class InputProgress {
-  private bar: cliProgress.SingleBar | null = null;
+  private bar: cliProgressTypes.SingleBar | null = null;
   private readonly t0: number;
   private exits = 0;
   private lastUpdate = 0;
@@ -158,6 +159,8 @@ export class InputProgress {
       const format = this.withBytes
         ? `${bar} {percentage}% | {read} of {size} | {exits} exits, {rate} exits/s | {file}`
         : '{exits} exits, {rate} exits/s | {file}';
+      // Loaded only when a bar is drawn (a terminal, a long input): start-up is part of every run's time.
+      const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof cliProgressTypes;
       this.bar = new cliProgress.SingleBar({
         format, stream: s.stream, hideCursor: true, clearOnComplete: true, fps: 10, barsize: 24,
         barCompleteChar: s.color ? '█' : '#', barIncompleteChar: s.color ? '░' : '-',

@@ -32,7 +32,7 @@ import { bytesView, lit, parseUint, skipSpaces, startsWithAt } from './bytes.js'
 import { ExitAssembler } from './exit-assembler.js';
 import type { EventSink } from './events.js';
 import type { TimeBase } from '../model/time.js';
-import { LineSplitter, type OpenedInput } from './input.js';
+import { LineSplitter, type LineBatch, type OpenedInput } from './input.js';
 import { KvmPayloadDecoder, EV_EXIT, EV_ENTRY, EV_MMIO, EV_NONE, EV_PIO, eventKind } from './kvm-payloads.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
 import { writeTraceCmd } from './trace-cmd-writer.js';
@@ -470,6 +470,12 @@ export class TextLineParser {
     else st.events++;
   }
 
+  /** Every line of a batch (the loop here, not in an async reader: see csvLineParser's handleBatch). */
+  handleBatch(batch: LineBatch): void {
+    const { buf, bounds, count, firstLine } = batch;
+    for (let k = 0; k < count; k++) this.handleLine(buf, bounds[2 * k], bounds[2 * k + 1], firstLine + k);
+  }
+
   /** End of input: other files' event lines seen before the host's first kvm event are the guest's. */
   finish(): void {
     this.prefixEvents.forEach((n, k) => { if (this.hostPrefix >= 0 && k !== this.hostPrefix) this.acc.counters.guestEvents += n; });
@@ -489,8 +495,7 @@ async function* readText(input: OpenedInput, state: ReadState, opts: ReadOptions
       first = false;
       parser.sniffHead(batch.buf.toString('latin1', 0, Math.min(batch.buf.length, 4096)));
     }
-    const { buf, bounds } = batch;
-    for (let k = 0; k < batch.count; k++) parser.handleLine(buf, bounds[2 * k], bounds[2 * k + 1], batch.firstLine + k);
+    parser.handleBatch(batch);
     yield* asm.drain(opts.flush);
   }
   yield* asm.finish();

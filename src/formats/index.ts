@@ -12,12 +12,15 @@ import { csvFormat } from './csv.js';
 import { ftraceFormat } from './ftrace.js';
 import { openInput } from './input.js';
 import { parallelEligible, readParallel } from './parallel.js';
-import { perfDataFormat } from './perf-data.js';
 import { jsonlFormat } from './jsonl.js';
-import { traceDatFormat } from './trace-dat.js';
+import { lazyFormat, perfDataInfo, traceDatInfo } from './binary-formats.js';
 import type { ReadOptions, ReadState, TraceFormat, WriteOptions } from './types.js';
 
 export type { TraceFormat, ReadOptions, ReadState, WriteOptions } from './types.js';
+
+/** The binary formats' readers load when a binary trace is read or written (binary-formats.ts). */
+const traceDatFormat = lazyFormat(traceDatInfo, async () => (await import('./trace-dat.js')).traceDatFormat, true);
+const perfDataFormat = lazyFormat(perfDataInfo, async () => (await import('./perf-data.js')).perfDataFormat, false);
 
 /** Sniffing order: binary magics first, then text shapes. */
 export const FORMATS: readonly TraceFormat[] = [traceDatFormat, perfDataFormat, csvFormat, jsonlFormat, ftraceFormat];

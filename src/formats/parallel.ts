@@ -25,7 +25,7 @@ import { REASONS } from '../model/reasons.js';
 import { batchFromBuffers, recycleBatch, replayBatch } from './events.js';
 import { ExitAssembler } from './exit-assembler.js';
 import type { OpenedInput } from './input.js';
-import { parseRange, type RangeMessage, type RangeSpec, type ReasonDef } from './ranges.js';
+import { parseRange, recycleChunk, type RangeMessage, type RangeSpec, type ReasonDef } from './ranges.js';
 import type { ReadOptions, ReadState } from './types.js';
 
 /** Inputs smaller than this are read in one thread (EXITSCOPE_PARALLEL_MIN overrides, for tests). */
@@ -47,8 +47,11 @@ function workerCount(): number {
 export async function parallelEligible(input: OpenedInput, format: string, opts: ReadOptions): Promise<boolean> {
   if (input.path === '-' || input.gzip || opts.strict || opts.flush || workerCount() < 1) return false;
   if (format !== 'csv' && format !== 'ftrace') return false;
-  // Canonical CSV parses faster than its exits aggregate: the main thread is the bottleneck and workers only add memory
-  // (measured: 2M exits 2.7 s in one thread, 4.5 s with two workers). Ranges stay available when asked for (EXITSCOPE_PARALLEL_MIN).
+  // Canonical CSV: one thread unless asked for (EXITSCOPE_PARALLEL_MIN). With two workers the main thread's aggregation
+  // was the bottleneck (2M exits 2.7 s in one thread, 4.5 s with two workers). With one worker and the main thread
+  // parsing every third range the busiest thread drops to ~0.86 s from 1.24-1.46 s, but the CPU in all grows from 1.8 to
+  // 2.2 s, and on a busy 2-core machine that was no faster (npm run bench, old and new alternating: 0.45x/0.53x vs
+  // 0.45x/0.39x of mawk); it also moves the 'KASLR slide decided from the first N exits' note (N follows the ranges).
   if (format === 'csv' && process.env.EXITSCOPE_PARALLEL_MIN === undefined) return false;
   // A several-file trace-cmd report declares its file prefixes at the top; its line state does not split.
   if (format === 'ftrace' && /^\s*\S+: cpus=\d+\s*$/m.test(input.head.toString('latin1'))) return false;
@@ -63,8 +66,12 @@ export async function parallelEligible(input: OpenedInput, format: string, opts:
 /** Where ranges are parsed: worker threads, or this thread in turn. */
 interface RangePool {
   run(spec: RangeSpec): void;
+  /** Whether ranges go to worker threads (this thread may then parse some itself while it would wait). */
+  readonly workers: boolean;
   /** An event batch replayed here goes back to a parser (shared buffers: nothing is transferred or detached) to be filled again. */
   recycle(bufs: ArrayBufferLike[]): void;
+  /** A CSV chunk the consumer released goes back to a parser (shared buffers again). */
+  recycleChunk(c: ExitChunk): void;
   close(): Promise<void>;
 }
 
@@ -76,16 +83,16 @@ const WORKER_URL = new URL('./parse-worker.js', import.meta.url);
  */
 const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 };
 
-function startPool(deliver: (m: RangeMessage) => void, fail: (e: Error) => void): { pool: RangePool; threads: number } {
+function startPool(deliver: (m: RangeMessage, worker: number) => void, fail: (e: Error) => void): { pool: RangePool; threads: number } {
   const n = workerCount();
   if (n >= 1 && existsSync(fileURLToPath(WORKER_URL))) {
     const workers = Array.from({ length: n }, () => new Worker(WORKER_URL, { resourceLimits: WORKER_LIMITS }));
     const idle = [...workers];
     const queue: RangeSpec[] = [];
     const pump = (): void => { while (idle.length && queue.length) idle.shift()!.postMessage(queue.shift()); };
-    for (const w of workers) {
+    for (const [k, w] of workers.entries()) {
       w.on('message', (m: RangeMessage) => {
-        deliver(m);
+        deliver(m, k);
         if (m.type === 'done' || m.type === 'error') { idle.push(w); pump(); }
       });
       w.on('error', fail);
@@ -94,8 +101,10 @@ function startPool(deliver: (m: RangeMessage) => void, fail: (e: Error) => void)
     return {
       threads: n,
       pool: {
+        workers: true,
         run(spec) { queue.push(spec); pump(); },
         recycle(bufs) { workers[turn++ % workers.length].postMessage({ recycle: bufs }); },
+        recycleChunk(c) { workers[turn++ % workers.length].postMessage({ recycleChunk: c.buffers(), capacity: c.capacity }); },
         close: async () => { await Promise.all(workers.map((w) => w.terminate())); },
       },
     };
@@ -105,8 +114,10 @@ function startPool(deliver: (m: RangeMessage) => void, fail: (e: Error) => void)
   return {
     threads: 1,
     pool: {
-      run(spec) { chain = chain.then(() => parseRange(spec, (m) => deliver(m))).catch(fail); },
+      workers: false,
+      run(spec) { chain = chain.then(() => parseRange(spec, (m) => deliver(m, -1))).catch(fail); },
       recycle: recycleBatch,
+      recycleChunk: (c) => recycleChunk(c.buffers(), c.capacity),
       close: async () => { await chain; },
     },
   };
@@ -121,6 +132,13 @@ function csvHeader(head: Buffer): string | undefined {
     return l;
   }
   return undefined;
+}
+
+/** A range's chunk onto the input's time base and this thread's reason ids (outside the async reader: see csvLineParser's handleBatch). */
+function rebase(c: ExitChunk, shift: number, predefined: number, reasonOf: (id: number) => number): void {
+  const ts = c.ts, reason = c.reason, n = c.length;
+  if (shift) for (let i = 0; i < n; i++) ts[i] += shift;
+  for (let i = 0; i < n; i++) if (reason[i] >= predefined) reason[i] = reasonOf(reason[i]);
 }
 
 export async function* readParallel(input: OpenedInput, format: 'csv' | 'ftrace', state: ReadState, opts: ReadOptions): AsyncGenerator<ExitChunk> {
@@ -139,16 +157,39 @@ export async function* readParallel(input: OpenedInput, format: 'csv' | 'ftrace'
   const inbox: RangeMessage[][] = Array.from({ length: nRanges }, () => []);
   let wake: (() => void) | null = null;
   let failure: Error | null = null;
-  const { pool, threads } = startPool((m) => { inbox[m.range].push(m); wake?.(); }, (e) => { failure = e; wake?.(); });
+  // The thread that parsed each range (worker index; -1 for this thread): reason ids past the built-in table are its own.
+  const parsedBy = new Int32Array(nRanges).fill(-1);
+  const { pool, threads } = startPool((m, worker) => { parsedBy[m.range] = worker; inbox[m.range].push(m); wake?.(); }, (e) => { failure = e; wake?.(); });
   const window = Math.max(2, threads + 2);
   let next = 0;
+  const spec = (k: number): RangeSpec => ({ path: input.path, format, index: k, start: k * RANGE_BYTES, end: Math.min(size, (k + 1) * RANGE_BYTES), header: k > 0 ? header : undefined, chunkRows });
+  // With one worker this thread parses every MINE-th range itself (EXITSCOPE_MINE_CSV / EXITSCOPE_MINE_TEXT; 0: none), so
+  // that both threads stay busy instead of this one waiting on the worker: it parses its ranges as soon as it would
+  // otherwise wait, and at the latest when their turn comes. CSV, every third: a 2M-exit CSV then takes 0.86 s on its
+  // busiest thread instead of 1.24 s in one thread (per-thread CPU time, 2 cores), for 2.2 s of CPU in all instead of
+  // 1.8. Text, none by default: a sixth evened the threads out (busiest 2.07 -> 1.62 s) but cost 16% more CPU in all
+  // (this thread compiles the parser too), which on 2 cores is the bound (3.1 -> 3.6 s, no faster in wall time).
+  const MINE = threads === 1 && pool.workers ? Number((format === 'csv' ? process.env.EXITSCOPE_MINE_CSV : process.env.EXITSCOPE_MINE_TEXT) ?? (format === 'csv' ? 3 : 0)) : 0;
+  const isMine = (k: number): boolean => MINE > 0 && k % MINE === MINE - 1;
+  const mineQueue: number[] = [];
   const dispatch = (upTo: number): void => {
     for (; next < Math.min(nRanges, upTo); next++) {
-      pool.run({ path: input.path, format, index: next, start: next * RANGE_BYTES, end: Math.min(size, (next + 1) * RANGE_BYTES), header: next > 0 ? header : undefined, chunkRows });
+      if (isMine(next)) mineQueue.push(next);
+      else pool.run(spec(next));
     }
   };
-  // Reason ids of other threads past the built-in table, mapped onto this thread's.
-  const reasonMap = new Map<number, number>();
+  // Ranges this thread parsed itself: their reason ids are this thread's.
+  const local = new Set<number>();
+  const deliverLocal = (m: RangeMessage): void => { inbox[m.range].push(m); };
+  const parseMine = async (): Promise<void> => {
+    const k = mineQueue.shift()!;
+    local.add(k);
+    await parseRange(spec(k), deliverLocal);
+  };
+  // Reason ids of other threads past the built-in table, mapped onto this thread's: one map per worker (two workers
+  // intern their first unknown reasons under the same ids).
+  const reasonMaps = new Map<number, Map<number, number>>();
+  let reasonMap = new Map<number, number>();
   const learn = (defs: readonly ReasonDef[]): void => {
     for (const [id, isa, code, name] of defs) {
       if (reasonMap.has(id)) continue;
@@ -159,33 +200,58 @@ export async function* readParallel(input: OpenedInput, format: 'csv' | 'ftrace'
   };
   const predefined = REASONS.predefined;
   const reasonOf = (id: number): number => (id < predefined ? id : reasonMap.get(id) ?? id);
+  const sameReason = (id: number): number => id;
+  // Chunks a consumer releases go back to the thread whose range parser made them.
+  const localChunks = new WeakSet<ExitChunk>(), workerChunks = new WeakSet<ExitChunk>();
+  if (format === 'csv' && state.pool) {
+    state.pool.returnTo = (c) => {
+      if (localChunks.has(c)) { localChunks.delete(c); recycleChunk(c.buffers(), c.capacity); return true; }
+      if (workerChunks.has(c)) { workerChunks.delete(c); pool.recycleChunk(c); return true; }
+      return false;
+    };
+  }
   let base: bigint | null = null;
   let lineOffset = 0;
   let flavour = '';
   try {
     for (let r = 0; r < nRanges; r++) {
       dispatch(r + window);
+      while (mineQueue.length && mineQueue[0] <= r) await parseMine();
       let done = false;
       while (!done) {
         if (failure) throw failure;
         const m = inbox[r].shift();
-        if (!m) { await new Promise<void>((resolve) => { wake = resolve; }); wake = null; continue; }
+        if (!m) {
+          // Nothing of range r yet: parse one of this thread's ranges rather than wait (the result is the same whichever
+          // thread parsed a range).
+          if (mineQueue.length) { await parseMine(); continue; }
+          await new Promise<void>((resolve) => { wake = resolve; }); wake = null; continue;
+        }
         if (m.type === 'error') throw m.user ? new ExitscopeError(m.message) : new Error(m.message);
-        learn(m.reasons);
+        const mine = local.has(r) || parsedBy[r] < 0;
+        const reasonOfR = mine ? sameReason : reasonOf;
+        if (!mine) {
+          let map = reasonMaps.get(parsedBy[r]);
+          if (!map) reasonMaps.set(parsedBy[r], (map = new Map()));
+          reasonMap = map;
+          learn(m.reasons);
+        }
         if (m.type === 'chunk') {
           const c = ExitChunk.fromBuffers(m.buffers, m.capacity, m.length, BigInt(m.base));
+          (mine ? localChunks : workerChunks).add(c);
           if (base === null) base = c.tsBaseNs;
           // One time base for the whole input (exact: ranges of one trace are far less than 2^53 ns apart).
           const shift = Number(c.tsBaseNs - base);
           c.tsBaseNs = base;
-          for (let i = 0; i < c.length; i++) { if (shift) c.ts[i] += shift; if (c.reason[i] >= predefined) c.reason[i] = reasonOf(c.reason[i]); }
+          rebase(c, shift, predefined, reasonOfR);
           yield c;
         } else if (m.type === 'events') {
           const b = batchFromBuffers(m.buffers, m.n);
           const rb = BigInt(m.base);
           const at = asm!.time.offsetOfBigInt(rb);
-          replayBatch(b, asm!, reasonOf, at);
-          pool.recycle(m.buffers);
+          replayBatch(b, asm!, reasonOfR, at);
+          if (mine) recycleBatch(m.buffers);
+          else pool.recycle(m.buffers);
           yield* asm!.drain();
         } else {
           st.events += m.events;

@@ -20,7 +20,7 @@ import { ExitAssembler } from './exit-assembler.js';
 import type { OpenedInput } from './input.js';
 import { MAX_QUEUED, OrderedQueue, type QueuedSample } from './perf/ordered-queue.js';
 import {
-  FEAT, PERF_MAGIC, REC, RecordWalker, S, parseAttr, parseSample, parseSampleIdTrailer, readPerfHeader, sample, whereOf,
+  FEAT, REC, RecordWalker, S, parseAttr, parseSample, parseSampleIdTrailer, readPerfHeader, sample, whereOf,
   type PerfAttr, type PerfHeader, type RecordView,
 } from './perf/perf-file.js';
 import { decodeFields, type FieldValue } from './tracing/event-format.js';
@@ -28,6 +28,7 @@ import { KIND_UNKNOWN, KvmRecordDecoder } from './tracing/kvm-decoder.js';
 import { BufferSource, Cursor, FileSource, FormatError, hex } from './tracing/source.js';
 import { readTracingData, type TracingMetadata } from './tracing/tracing-data.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
+import { perfDataInfo } from './binary-formats.js';
 
 const KIND_LOST = 1 << 20;
 
@@ -336,17 +337,7 @@ export async function* perfDataRecords(path: string): AsyncGenerator<PerfDecoded
   }
 }
 
-const PERF_MAGIC_BE = Buffer.from(PERF_MAGIC).reverse();
-
 export const perfDataFormat: TraceFormat = {
-  name: 'perf-data',
-  aliases: ['perf.data', 'perfdata'],
-  describe: 'perf.data (binary: perf record -e "kvm:*", perf kvm stat record; file or pipe mode, -z compressed)',
-  binary: true,
-  sniff(head) {
-    if (head.length < 8) return false;
-    const m = head.subarray(0, 8);
-    return m.equals(PERF_MAGIC) || m.equals(PERF_MAGIC_BE);
-  },
+  ...perfDataInfo,
   read: readPerfData,
 };

@@ -19,6 +19,17 @@ import { LineSplitter } from './input.js';
 
 const READ = 1 << 20;
 
+/**
+ * Chunks for CSV ranges, on SharedArrayBuffers: one pool per thread, refilled with the chunks the main thread's consumer
+ * has released (a 150 MB CSV otherwise allocates ~140 MB of fresh shared columns, zeroed page by page).
+ */
+const rangeChunks = new ChunkPool(true);
+
+/** A chunk of a CSV range (`buffers()` of one with this capacity), released by the consumer: the next range reuses it. */
+export function recycleChunk(bufs: readonly ArrayBufferLike[], capacity: number): void {
+  rangeChunks.give(ExitChunk.fromBuffers(bufs, capacity, 0, 0n));
+}
+
 export interface RangeSpec {
   path: string;
   format: 'csv' | 'ftrace';
@@ -126,14 +137,13 @@ export async function parseRange(spec: RangeSpec, post: (m: RangeMessage) => voi
   try {
     if (spec.format === 'csv') {
       const rows = spec.chunkRows ?? DEFAULT_CHUNK_ROWS;
-      const parser = csvLineParser(spec.path, acc, columns, time, rows, new ChunkPool(true));
+      const parser = csvLineParser(spec.path, acc, columns, time, rows, rangeChunks);
       if (spec.header !== undefined) { parser.header(spec.header, 0); stats.header = 0; }
       const send = (c: ExitChunk): void => {
         post({ type: 'chunk', range: spec.index, base: String(c.tsBaseNs), capacity: c.capacity, length: c.length, buffers: c.buffers(), reasons: newReasons() });
       };
       for await (const batch of splitter.batches(rangeBytes(spec.path, spec.start, spec.end))) {
-        const { buf, bounds } = batch;
-        for (let k = 0; k < batch.count; k++) parser.handleLine(buf, bounds[2 * k], bounds[2 * k + 1], batch.firstLine + k);
+        parser.handleBatch(batch);
         for (const c of parser.take()) send(c);
       }
       for (const c of parser.take(true)) send(c);
@@ -147,8 +157,7 @@ export async function parseRange(spec: RangeSpec, post: (m: RangeMessage) => voi
       let first = spec.start === 0;
       for await (const batch of splitter.batches(rangeBytes(spec.path, spec.start, spec.end))) {
         if (first) { first = false; parser.sniffHead(batch.buf.toString('latin1', 0, Math.min(batch.buf.length, 4096))); }
-        const { buf, bounds } = batch;
-        for (let k = 0; k < batch.count; k++) parser.handleLine(buf, bounds[2 * k], bounds[2 * k + 1], batch.firstLine + k);
+        parser.handleBatch(batch);
       }
       rec.flush();
       parser.finish();

@@ -27,9 +27,9 @@ import { KIND_OTHER, KIND_UNKNOWN, KvmRecordDecoder } from './tracing/kvm-decode
 import { CpuStream, StreamMerger } from './tracing/ring-buffer.js';
 import { FileSource, FormatError, hex } from './tracing/source.js';
 import { readTraceDatLayout, type TraceDatLayout } from './tracing/trace-dat-file.js';
-import { TRACING_MAGIC } from './tracing/tracing-data.js';
 import { writeTraceDat } from './tracing/trace-dat-writer.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
+import { traceDatInfo } from './binary-formats.js';
 
 /** Tuning for tests: pages per positional read of uncompressed data. */
 export interface TraceDatTuning {
@@ -220,13 +220,7 @@ export async function* traceDatRecords(path: string, tuning: TraceDatTuning = {}
 }
 
 export const traceDatFormat: TraceFormat = {
-  name: 'trace-dat',
-  aliases: ['trace.dat', 'tracedat'],
-  describe: 'trace-cmd trace.dat (binary, versions 6 and 7; none/zstd/zlib compression)',
-  binary: true,
-  sniff(head) {
-    return head.length >= TRACING_MAGIC.length && head.subarray(0, TRACING_MAGIC.length).equals(TRACING_MAGIC);
-  },
+  ...traceDatInfo,
   read: (input, state, opts) => readTraceDat(input, state, opts),
   write: (chunks, opts) => writeTraceDat(chunks, opts),
 };

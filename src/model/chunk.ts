@@ -238,9 +238,21 @@ export class ChunkPool {
     return c && c.capacity === rows ? c.reuse() : new ExitChunk(rows, 0n, this.shared ? 'shared' : undefined);
   }
 
+  /**
+   * Where released chunks go first, when set: the parallel reader sends a parse worker's chunks back to it (true when
+   * it took `c`).
+   */
+  returnTo: ((c: ExitChunk) => boolean) | null = null;
+
   /** The consumer is done with `c` (kept only while a reader takes from the pool: a reader that never does would leave them here). */
   release(c: ExitChunk): void {
+    if (this.returnTo?.(c)) return;
     if (this.taking && this.free.length < 2) this.free.push(c);
+  }
+
+  /** A chunk handed back from another thread's consumer, to be taken again (at most `keep` are kept). */
+  give(c: ExitChunk, keep = 4): void {
+    if (this.free.length < keep) this.free.push(c);
   }
 }
 

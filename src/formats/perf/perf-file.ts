@@ -34,7 +34,9 @@
 import { Decompress } from 'fzstd';
 import { FileSource, FormatError, hex } from '../tracing/source.js';
 
-export const PERF_MAGIC = Buffer.from('PERFILE2', 'latin1');
+import { PERF_MAGIC } from '../binary-formats.js';
+
+export { PERF_MAGIC };
 
 export const REC = {
   LOST: 2, SAMPLE: 9, LOST_SAMPLES: 13, HEADER_ATTR: 64, HEADER_EVENT_TYPE: 65, HEADER_TRACING_DATA: 66,

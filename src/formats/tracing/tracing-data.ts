@@ -19,7 +19,9 @@
 import { parseEventFormat, parsePageHeader, type EventFormat, type PageHeader } from './event-format.js';
 import { Cursor, FormatError, hex } from './source.js';
 
-export const TRACING_MAGIC = Buffer.from([0x17, 0x08, 0x44, 0x74, 0x72, 0x61, 0x63, 0x69, 0x6e, 0x67]);
+import { TRACING_MAGIC } from '../binary-formats.js';
+
+export { TRACING_MAGIC };
 const HEADER_PAGE = Buffer.from('header_page\0', 'latin1');
 const HEADER_EVENT = Buffer.from('header_event\0', 'latin1');
 
