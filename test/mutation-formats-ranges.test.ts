@@ -110,6 +110,34 @@ describe('a CSV without a header', () => {
   });
 });
 
+describe('a CSV whose header the first read does not hold whole is read in one thread', () => {
+  const eligible = (p: string, body: string) => parallelEligible({ path: p, head: Buffer.from(body.slice(0, 1 << 20)), chunks: (async function* () { /* none */ })(), gzip: false, close: async () => undefined }, 'csv', { strict: false });
+
+  it('more than 1 MiB of comments before the header: the exit after it is read (ranges once said "no CSV header found")', async () => {
+    // 300,000 comment lines of 4 bytes (1.2 MB), then the header and one exit.
+    const body = '# c\n'.repeat(300_000) + `${HEAD}\n10,0,HLT,0x10,5\n`;
+    const p = file('latehead.csv', body);
+    expect(await eligible(p, body)).toBe(false);
+    const { s, vcpus } = await read(p, { format: 'csv' });
+    expect(s.stats).toMatchObject({ lines: 300_002, header: 1, skipped: 300_000, events: 1, rejected: 0 });
+    expect(vcpus).toEqual([0]);
+  });
+
+  it('a comment, then a line longer than the first read: no header, as in one thread (ranges once took its first MiB for one)', async () => {
+    const body = '# a comment\n' + 'x'.repeat((1 << 20) + 5) + '\n';
+    const p = file('longfirst.csv', body);
+    expect(await eligible(p, body)).toBe(false);
+    await expect(read(p, { format: 'csv' })).rejects.toThrow(`${p}: no CSV header found`);
+  });
+
+  it('a header the first read holds whole, with the line end: ranges', async () => {
+    const body = `${HEAD}\n10,0,HLT,0x10,5\n`;
+    expect(await eligible(file('ok.csv', body), body)).toBe(true);
+    // The whole file in the first read: its last line is whole even without a line end.
+    expect(await eligible(file('noeol.csv', HEAD), HEAD)).toBe(true);
+  });
+});
+
 describe('ftrace text in ranges', () => {
   it('a text with no event line keeps the format name ftrace', async () => {
     const p = file('empty.txt', '# tracer: nop\n#\n# entries-in-buffer/entries-written: 0/0   #P:2\n');

@@ -57,6 +57,8 @@ export async function parallelEligible(input: OpenedInput, format: string, opts:
   if (format === 'ftrace' && /^\s*\S+: cpus=\d+\s*$/m.test(input.head.toString('latin1'))) return false;
   try {
     const st = await stat(input.path);
+    // Ranges past the first are handed the header: a CSV whose header the first read does not hold whole is read in one thread.
+    if (format === 'csv' && csvHeader(input.head, st.size) === undefined) return false;
     return st.isFile() && st.size >= parallelMinBytes();
   } catch {
     return false;
@@ -123,11 +125,17 @@ function startPool(deliver: (m: RangeMessage, worker: number) => void, fail: (e:
   };
 }
 
-/** The first line of a CSV that is neither blank nor a comment: its header. */
-function csvHeader(head: Buffer): string | undefined {
+/**
+ * The first line of a CSV that is neither blank nor a comment: its header; undefined when the
+ * file's first read (`head`, of a file of `size` bytes) ends before that line does, so only a
+ * one-thread read can tell (comments past the first read, or a line longer than it).
+ */
+function csvHeader(head: Buffer, size: number): string | undefined {
   const text = head.toString('utf8').replace(/^\uFEFF/, '');
-  for (const line of text.split('\n')) {
-    const l = line.replace(/\r$/, '');
+  const lines = text.split('\n');
+  for (let k = 0; k < lines.length; k++) {
+    if (k === lines.length - 1 && head.length < size) return undefined;
+    const l = lines[k].replace(/\r$/, '');
     if (l.trim() === '' || l.startsWith('#')) continue;
     return l;
   }
@@ -148,7 +156,7 @@ export async function* readParallel(input: OpenedInput, format: 'csv' | 'ftrace'
   const size = (await stat(input.path)).size;
   const RANGE_BYTES = rangeBytesSize();
   const nRanges = Math.max(1, Math.ceil(size / RANGE_BYTES));
-  const header = format === 'csv' ? csvHeader(input.head) : undefined;
+  const header = format === 'csv' ? csvHeader(input.head, size) : undefined;
   const chunkRows = opts.chunkRows ?? DEFAULT_CHUNK_ROWS;
   const asm = format === 'ftrace' ? new ExitAssembler(counters, diag, chunkRows, state.vms, state.pool) : null;
   if (format === 'ftrace') for (const c of ['port', 'size', 'dir', 'value', 'gpa', 'msr', 'vm'] as const) state.columns.add(c);
