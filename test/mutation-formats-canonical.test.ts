@@ -482,3 +482,51 @@ describe('ftrace / trace-cmd report text: markers, clocks, long lines', () => {
     expect(s.stats.lines).toBe(s.stats.events + s.stats.skipped + s.stats.rejected + s.stats.header);
   });
 });
+
+describe('CSV rows the byte path hands to the string path (quotes, blanks, odd widths)', () => {
+  const H = 'ts_ns,vcpu,reason,rip,duration_ns';
+  const rowsOf = (chunks: ExitChunk[]) => chunks.flatMap((c) => Array.from({ length: c.length }, (_, i) => [c.ts[i], c.vcpu[i], REASONS.get(c.reason[i]).name, c.ripLo[i], c.dur[i]]));
+
+  it('a quoted field and fields with blanks around them are read like plain ones', async () => {
+    // Row 2 quotes its reason (csv-parse reads it), row 3 pads fields with blanks (trimmed), row 4 is plain: all the same exit.
+    const { s, chunks } = await read(file('quoted.csv', `${H}\n10,0,"HLT",0x10,5\n20, 0 , HLT ,0x10, 5\n30,0,HLT,0x10,5\n`));
+    expect(s.stats).toMatchObject({ events: 3, rejected: 0 });
+    expect(rowsOf(chunks).map((r) => r.slice(1))).toEqual([[0, 'HLT', 0x10, 5], [0, 'HLT', 0x10, 5], [0, 'HLT', 0x10, 5]]);
+  });
+
+  it('a quote that does not close is one rejection naming the line and what csv-parse found', async () => {
+    const p = file('badquote.csv', `${H}\n10,0,"HLT,0x10,5\n20,0,HLT,0x10,5\n`);
+    const { s } = await read(p);
+    expect(s.stats).toMatchObject({ events: 1, rejected: 1 });
+    // csv-parse's own words follow (csv-parse 6).
+    expect(s.stats.rejections).toEqual([`${p}:2: malformed CSV: Quote Not Closed: the parsing is finished with an opening quote at line 1`]);
+  });
+
+  it('too few and too many fields, quoted or not, are rejected with both counts', async () => {
+    const p = file('widths.csv', `${H}\n10,0,HLT,0x10\n20,0,HLT,0x10,5,6\n30,0,"HLT",0x10\n40,0,"HLT",0x10,5,6\n`);
+    const { s } = await read(p);
+    expect(s.stats).toMatchObject({ events: 0, rejected: 4 });
+    expect(s.stats.rejections).toEqual([
+      `${p}:2: missing column(s): expected 5 fields, found 4`,
+      `${p}:3: extra field(s): expected 5 fields, found 6`,
+      `${p}:4: missing column(s): expected 5 fields, found 4`,
+      `${p}:5: extra field(s): expected 5 fields, found 6`,
+    ]);
+  });
+
+  it('a quoted row of an unknown column keeps the known ones in their slots', async () => {
+    // Columns: ts_ns, note (unknown, ignored), vcpu, reason, rip, duration_ns; the note holds a comma inside quotes.
+    const { s, chunks } = await read(file('note.csv', `ts_ns,note,vcpu,reason,rip,duration_ns\n10,"a, b",1,HLT,0x20,7\n`));
+    expect(s.stats).toMatchObject({ events: 1, rejected: 0, notes: ['ignored unknown CSV column(s): note'] });
+    expect(rowsOf(chunks).map((r) => r.slice(1))).toEqual([[1, 'HLT', 0x20, 7]]);
+  });
+
+  it('the header is recognised after a byte-order mark and with CRLF line ends', async () => {
+    const { s, chunks } = await read(file('bom.csv', `\uFEFF${H}\r\n10,0,HLT,0x10,5\r\n`));
+    expect(s.stats).toMatchObject({ format: 'csv', header: 1, events: 1, rejected: 0 });
+    expect(rowsOf(chunks).map((r) => r.slice(1))).toEqual([[0, 'HLT', 0x10, 5]]);
+    // Sniffed as CSV without --format: only the first line names the columns, and it ends at the CR.
+    const one = await read(file('bom-only-header.csv', `\uFEFF${H}\r\n`));
+    expect(one.s.stats.format).toBe('csv');
+  });
+});
