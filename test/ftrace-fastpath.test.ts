@@ -14,6 +14,7 @@ import { detailFields } from '../src/formats/exit-assembler.js';
 import type { EventSink } from '../src/formats/events.js';
 import { TimeBase } from '../src/model/time.js';
 import { REASONS } from '../src/model/reasons.js';
+import { kvmPayloadTokenLoops } from '../src/formats/kvm-payloads.js';
 import { fx } from './helpers.js';
 
 /** What the sink and the accounting saw for the last of `lines` (all parsed by one fresh parser). */
@@ -152,5 +153,36 @@ describe('text parser shortcuts read lines as the general code does', () => {
     expect(lastLine([ctx + 'kvm_pio: pio_write at 0x40 size 1 count 1 val 0xa9 at'])).toContain('reject 1 kvm_pio: bad port');
     expect(lastLine([ctx + 'kvm_mmio: mmio write len 4 gpa 0xfee000b0 val 0x0 gpa 0x10'])).toMatch(/detail 3 1 4242 \d+ 2 0 4 0 0 0 16 0/);
     expect(lastLine([ctx + 'kvm_exit: vcpu 0 reason PF excp rip 0x10 info1 0x0'])).toContain('exit 0 1 4242 0 PF excp');
+  });
+});
+
+describe('the usual payload layouts take the straight-line readers', () => {
+  it('kvm_exit with and without info fields, VMX and SVM names, kvm_pio both ways, kvm_mmio write / read / unsatisfied-read: no token loop', () => {
+    const ctx = '      CPU 0/KVM-4242 [001] d.... ';
+    const usual = [
+      '1000.000006739: kvm_exit: vcpu 0 reason IO_INSTRUCTION rip 0xc040a196 info1 0x0000000000000000 info2 0x0000000000000000 intr_info 0x00000000 error_code 0x00000000 requests 0x0000000000000000',
+      '1000.000006740: kvm_exit: vcpu 1 reason EPT_VIOLATION rip 0xffffffff81000000 info1 0x0000000000000181',
+      '1000.000006741: kvm_exit: vcpu 2 reason HLT rip 0xffffffff81000010 info 0 0',
+      '1000.000006742: kvm_exit: vcpu 3 reason npf rip 0xffffffff81000020 info 100000004 fee000b0',
+      '1000.000006743: kvm_pio: pio_write at 0x40 size 1 count 1 val 0xa9 ',
+      '1000.000006744: kvm_pio: pio_read at 0xc13e size 2 count 1 val 0x5 ',
+      '1000.000006745: kvm_mmio: mmio write len 4 gpa 0xfee000b0 val 0x0',
+      '1000.000006746: kvm_mmio: mmio read len 4 gpa 0xfebf1000 val 0x12',
+      '1000.000006747: kvm_mmio: mmio unsatisfied-read len 8 gpa 0xfebf1000 val 0xffffffffffffffff',
+    ];
+    for (const l of usual) {
+      const before = kvmPayloadTokenLoops.count;
+      const out = lastLine([FIRST, ctx + l]);
+      expect([l, kvmPayloadTokenLoops.count - before]).toEqual([l, 0]);
+      // And the line was read, not rejected.
+      expect(out).not.toContain('reject');
+    }
+    // The 2.6-era exit without `vcpu N` is usual too.
+    const before = kvmPayloadTokenLoops.count;
+    lastLine([FIRST, ctx + '1000.000188658: kvm_exit: reason io_instruction rip 0xc01e4473']);
+    expect(kvmPayloadTokenLoops.count - before).toBe(0);
+    // A payload with a word the straight-line reader does not expect first goes to the token loop, once.
+    lastLine([FIRST, ctx + '1000.000188659: kvm_exit: zz vcpu 0 reason HLT rip 0x1']);
+    expect(kvmPayloadTokenLoops.count - before).toBe(1);
   });
 });
