@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { TextLineParser } from '../src/formats/ftrace.js';
+import { TextLineParser, ftraceContextSearches } from '../src/formats/ftrace.js';
 import { detailFields } from '../src/formats/exit-assembler.js';
 import type { EventSink } from '../src/formats/events.js';
 import { TimeBase } from '../src/model/time.js';
@@ -184,5 +184,21 @@ describe('the usual payload layouts take the straight-line readers', () => {
     // A payload with a word the straight-line reader does not expect first goes to the token loop, once.
     lastLine([FIRST, ctx + '1000.000188659: kvm_exit: zz vcpu 0 reason HLT rip 0x1']);
     expect(kvmPayloadTokenLoops.count - before).toBe(1);
+  });
+});
+
+describe('lines of a thread seen just before start from its remembered context', () => {
+  it('trace-cmd, latency-flag and perf-script contexts: after a thread\'s first line, no search for the event', () => {
+    const layouts = [
+      ['      CPU 0/KVM-4242 [001] d.... ', '1000.000006739: kvm_exit: vcpu 0 reason HLT rip 0x10 info 0 0', '1000.000006800: kvm_entry: vcpu 0, rip 0x10'],
+      ['  qemu-kvm-77    [000] d..1   ', '100.000001: kvm_exit: vcpu 0 reason IO_INSTRUCTION rip 0x20', '100.000002: kvm_entry: vcpu 0'],
+      ['qemu-system-x86 12345 [003] ', '5000.000000100: kvm:kvm_exit: vcpu 1 reason HLT rip 0x30', '5000.000000200: kvm:kvm_entry: vcpu 1'],
+    ];
+    const searches = (lines: string[]): number => { const c = ftraceContextSearches.count; const out = lastLine(lines); expect(out).not.toContain('reject'); return ftraceContextSearches.count - c; };
+    for (const [ctx, a, b] of layouts) {
+      // Contexts are remembered across parsers of a thread: once this one is, FIRST and the thread's lines need no search.
+      searches([FIRST, ctx + a]);
+      expect([ctx, searches([FIRST, ctx + a]), searches([FIRST, ctx + a, ctx + b, ctx + a, ctx + b])]).toEqual([ctx, 0, 0]);
+    }
   });
 });
