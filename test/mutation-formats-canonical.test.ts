@@ -566,3 +566,44 @@ describe('well-formed canonical rows take the byte path (the string path gives t
     expect(Array.from(chunks[0].dir.subarray(0, 4))).toEqual([0, 1, 0, 1]);
   });
 });
+
+describe('a bad value in any column of a CSV row is rejected with the field\'s own words (the byte path must not take it)', () => {
+  const head = 'ts_ns,vcpu,reason,rip,duration_ns,port,size,dir,value,gpa,msr,caller,vm';
+  // A good row: ts 10, vcpu 0, HLT at 0x10, 5 ns, no optional field; each case replaces one field.
+  const good = ['10', '0', 'HLT', '0x10', '5', '', '', '', '', '', '', '', ''];
+  const cases: Array<[number, string, string]> = [
+    [0, 'x', "ts_ns 'x' is not a whole number of ns"],
+    [0, '-', "negative ts_ns '-'"],
+    [0, '1.5', "ts_ns '1.5' is not a whole number of ns"],
+    [1, '-', "unknown vcpu '-' (expected a vcpu number)"],
+    [1, '1234567890', "unknown vcpu '1234567890' (expected a vcpu number)"],
+    [1, '0x1', "unknown vcpu '0x1' (expected a vcpu number)"],
+    [3, '16', "rip '16' is not 0x-hex (64-bit at most)"],
+    [3, '0x', "rip '0x' is not 0x-hex (64-bit at most)"],
+    [3, '0x1ffffffffffffffff', "rip '0x1ffffffffffffffff' is not 0x-hex (64-bit at most)"],
+    [4, '-5', "negative duration_ns '-5'"],
+    [4, '5x', "duration_ns '5x' is not a whole number of ns"],
+    [5, '65536', "port '65536' is not a 16-bit I/O port"],
+    [5, '0x10000', "port '0x10000' is not a 16-bit I/O port"],
+    [5, '-', "port '-' is not a 16-bit I/O port"],
+    [6, '0', "size '0' is not a byte count"],
+    [6, '256', "size '256' is not a byte count"],
+    [6, '-', "size '-' is not a byte count"],
+    [7, 'x', "dir 'x' is not r or w"],
+    [7, 'rw', "dir 'rw' is not r or w"],
+    [8, '12', "value '12' is not 0x-hex"],
+    [9, '0xg', "gpa '0xg' is not 0x-hex"],
+    [10, '0x100000000', "msr '0x100000000' is not a 32-bit 0x-hex MSR index"],
+    [11, 'ffff', "caller 'ffff' is not 0x-hex"],
+    [12, '-', "vm '-' is not a vm number"],
+    [12, '1234567890', "vm '1234567890' is not a vm number"],
+  ];
+  it.each(cases)('column %i = %j', async (col, value, reason) => {
+    const f = [...good];
+    f[col] = value;
+    const p = file('bad.csv', `${head}\n${f.join(',')}\n${good.join(',')}\n`);
+    const { s } = await read(p);
+    expect(s.stats).toMatchObject({ events: 1, rejected: 1 });
+    expect(s.stats.rejections).toEqual([`${p}:2: ${reason}`]);
+  });
+});
