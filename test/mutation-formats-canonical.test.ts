@@ -531,7 +531,7 @@ describe('CSV rows the byte path hands to the string path (quotes, blanks, odd w
   });
 });
 
-describe('well-formed canonical rows take the byte path (the string path gives the same rows, ~5x slower)', () => {
+describe('well-formed canonical rows take the byte path (the string path gives the same rows, slower)', () => {
   it('every column kind, empty optional fields, "-" and empty durations, 19-digit ts, upper-case hex: no line on the string path', async () => {
     const { csvStringPathLines } = await import('../src/formats/csv.js');
     const head = 'ts_ns,vcpu,reason,rip,duration_ns,port,size,dir,value,gpa,msr,caller,vm,note';
