@@ -13,13 +13,17 @@
 
 /** The folders mutated, and the test files that have them as their subject. */
 const FOLDERS = {
-  formats: ['formats', 'ftrace', 'layouts', 'perf-data', 'trace-dat', 'parallel', 'fuzz', 'registries', 'model', 'mutation-formats', 'mutation-formats-canonical', 'mutation-formats-input', 'mutation-formats-binary', 'mutation-formats-ranges', 'line-splitter', 'ftrace-fastpath', 'mutation-formats-bytes'],
+  formats: ['formats', 'ftrace', 'layouts', 'perf-data', 'trace-dat', 'fuzz', 'registries', 'model', 'mutation-formats', 'mutation-formats-canonical', 'mutation-formats-input', 'mutation-formats-binary', 'mutation-formats-ranges', 'line-splitter', 'ftrace-fastpath', 'mutation-formats-bytes', 'mutation-formats-pool'],
   symbols: ['symbols', 'mutation-symbols', 'mutation-symbols-table', 'mutation-symbols-elf', 'mutation-symbols-index', 'mutation-symbols-kaslr', 'mutation-symbols-nm', 'mutation-symbols-columns', 'mutation-symbols-msrs', 'mutation-symbols-cache', 'mutation-symbols-iomap', 'devices', 'iomap-rules', 'analyze', 'mutation-analyze', 'depth', 'ftrace', 'registries', 'exports', 'diff', 'fleet', 'advise-modern', 'trace-dat', 'perf-data', 'mutation-replay'],
   analyze: ['analyze', 'diff', 'sketch', 'percentiles', 'mutation-analyze', 'mutation-analyze-cells', 'mutation-analyze-index', 'mutation-analyze-resolver', 'mutation-analyze-sketch', 'mutation-analyze-diff', 'mutation-analyze-rows', 'mutation-formats', 'exports', 'layouts', 'depth', 'ftrace', 'registries', 'formats'],
   replay: ['advise-modern', 'mutation-replay', 'mutation-replay-periodic', 'mutation-replay-passes', 'mutation-replay-trace', 'mutation-replay-advise', 'mutation-replay-estimate', 'mutation-replay-pipeline', 'mutation-replay-context', 'mutation-replay-timer', 'mutation-replay-periodic2', 'mutation-replay-devices', 'registries', 'check-validate'],
 };
 // Not used to kill mutants: test/depth, exports and analyze for src/formats (their subjects are
 // analyze, the exports and the CLI; their 1-3 s tests ran for every formats mutant they touched),
+// test/parallel for src/formats (its in-thread test reads emulated traces in ranges of 8 sizes and
+// analyzes each: 2 s for every text-parser mutant; the rest spawn the built CLI, which runs no
+// mutant; test/mutation-formats-ranges and -pool read small inputs in ranges, in this thread and
+// through stand-in workers),
 // test/fleet for src/analyze (its subject is src/fleet; a test of it
 // took 25 s a mutant under instrumentation, and it covered 1,280 of analyze's 2,294 mutants),
 // the estimate-* and replay tests for src/replay (20-60 s a mutant; the mutation-replay-*

@@ -25,7 +25,7 @@ import { REASONS } from '../model/reasons.js';
 import { batchFromBuffers, recycleBatch, replayBatch } from './events.js';
 import { ExitAssembler } from './exit-assembler.js';
 import type { OpenedInput } from './input.js';
-import { parseRange, recycleChunk, type RangeMessage, type RangeSpec, type ReasonDef } from './ranges.js';
+import { parseRange, recycleChunk, type RangeMessage, type RangeSpec, type ReasonDef, type WorkerRequest } from './ranges.js';
 import type { ReadOptions, ReadState } from './types.js';
 
 /** Inputs smaller than this are read in one thread (EXITSCOPE_PARALLEL_MIN overrides, for tests). */
@@ -85,13 +85,31 @@ const WORKER_URL = new URL('./parse-worker.js', import.meta.url);
  */
 const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 };
 
+/** What the pool needs of a worker thread. */
+export interface ParseWorker {
+  postMessage(m: WorkerRequest): void;
+  on(event: 'message', listener: (m: RangeMessage) => void): unknown;
+  on(event: 'error', listener: (e: Error) => void): unknown;
+  terminate(): Promise<unknown>;
+}
+
+/**
+ * Where parse workers come from. A seam: from the sources no worker script exists, and tests replace these two with
+ * stand-ins that answer in this thread (ranges.ts onWorkerRequest, as parse-worker.ts does), so the pool's queueing and
+ * this thread's share of ranges run under test.
+ */
+export const parseWorkers = {
+  available: (): boolean => existsSync(fileURLToPath(WORKER_URL)),
+  spawn: (): ParseWorker => new Worker(WORKER_URL, { resourceLimits: WORKER_LIMITS }),
+};
+
 function startPool(deliver: (m: RangeMessage, worker: number) => void, fail: (e: Error) => void): { pool: RangePool; threads: number } {
   const n = workerCount();
-  if (n >= 1 && existsSync(fileURLToPath(WORKER_URL))) {
-    const workers = Array.from({ length: n }, () => new Worker(WORKER_URL, { resourceLimits: WORKER_LIMITS }));
+  if (n >= 1 && parseWorkers.available()) {
+    const workers = Array.from({ length: n }, () => parseWorkers.spawn());
     const idle = [...workers];
     const queue: RangeSpec[] = [];
-    const pump = (): void => { while (idle.length && queue.length) idle.shift()!.postMessage(queue.shift()); };
+    const pump = (): void => { while (idle.length && queue.length) idle.shift()!.postMessage(queue.shift()!); };
     for (const [k, w] of workers.entries()) {
       w.on('message', (m: RangeMessage) => {
         deliver(m, k);

@@ -13,7 +13,7 @@ import { ChunkPool, ExitChunk, DEFAULT_CHUNK_ROWS, type OptionalColumn } from '.
 import { REASONS, type Isa } from '../model/reasons.js';
 import { TimeBase } from '../model/time.js';
 import { csvLineParser } from './csv.js';
-import { batchBuffers, EventRecorder } from './events.js';
+import { batchBuffers, EventRecorder, recycleBatch } from './events.js';
 import { TextLineParser } from './ftrace.js';
 import { LineSplitter } from './input.js';
 
@@ -49,6 +49,18 @@ export type RangeMessage =
   | { type: 'events'; range: number; base: string; n: number; buffers: ArrayBufferLike[]; reasons: ReasonDef[] }
   | { type: 'done'; range: number; lines: number; events: number; skipped: number; header: number; rejected: number; rejections: Array<[number, string]>; notes: string[]; guestEvents: number; flavour: string; columns: OptionalColumn[]; reasons: ReasonDef[] }
   | { type: 'error'; range: number; message: string; user: boolean };
+
+/** What a parse worker is sent: a range to parse, or buffers of its own coming back to be filled again. */
+export type WorkerRequest = RangeSpec | { recycle: ArrayBufferLike[] } | { recycleChunk: ArrayBufferLike[]; capacity: number };
+
+/** A parse worker's answer to one message (parse-worker.ts wires it to its port; tests run it in this thread). */
+export function onWorkerRequest(m: WorkerRequest, post: (out: RangeMessage) => void): void {
+  // A batch the main thread has replayed, or a chunk its consumer has released, back for the next one.
+  if ('recycle' in m) recycleBatch(m.recycle);
+  else if ('recycleChunk' in m) recycleChunk(m.recycleChunk, m.capacity);
+  // Shared buffers: posted without a transfer list (see parseRange).
+  else void parseRange(m, post);
+}
 
 /**
  * The bytes of the lines starting in [start, end). Two read buffers take turns:

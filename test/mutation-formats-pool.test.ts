@@ -1,0 +1,209 @@
+/**
+ * The parallel reader's worker pool (src/formats/parallel.ts), run in this thread (issue 16).
+ * From the sources no worker script exists, so a plain test never starts the pool: here
+ * `parseWorkers` is given stand-ins that answer each message in this thread, on a later turn
+ * of the event loop, exactly as parse-worker.ts answers it (ranges.ts onWorkerRequest). What a
+ * user sees must not depend on the pool: the same exits, accounting and rejections (at their
+ * whole-file line numbers) as a one-thread read, for one or two workers, with or without this
+ * thread parsing a share of the ranges; a worker's failure ends the read with its message; the
+ * pool reads at most a few ranges ahead; recycled buffers go back to every worker in turn.
+ * The real worker threads are checked through the built CLI in test/parallel.test.ts.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openTrace } from '../src/formats/index.js';
+import { parseWorkers, type ParseWorker } from '../src/formats/parallel.js';
+import { onWorkerRequest, type RangeMessage, type WorkerRequest } from '../src/formats/ranges.js';
+import { ExitscopeError } from '../src/model/errors.js';
+import { fx } from './helpers.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'exitscope-mpool-'));
+const saved = { ...process.env };
+const real = { ...parseWorkers };
+
+/** A worker answering in this thread; what it was sent, for the assertions. */
+class StandIn extends EventEmitter implements ParseWorker {
+  readonly sent: WorkerRequest[] = [];
+  terminated = false;
+  failWith: Error | null = null;
+  postMessage(m: WorkerRequest): void {
+    this.sent.push(m);
+    setImmediate(() => {
+      if (this.terminated) return;
+      if (this.failWith && !('recycle' in m) && !('recycleChunk' in m)) { this.emit('error', this.failWith); return; }
+      onWorkerRequest(m, (out: RangeMessage) => setImmediate(() => { if (!this.terminated) this.emit('message', out); }));
+    });
+  }
+  terminate(): Promise<number> { this.terminated = true; return Promise.resolve(0); }
+  ranges(): number[] { return this.sent.filter((m): m is Extract<WorkerRequest, { index: number }> => 'index' in m).map((m) => m.index); }
+}
+
+let standIns: StandIn[] = [];
+beforeEach(() => {
+  standIns = [];
+  parseWorkers.available = () => true;
+  parseWorkers.spawn = () => { const w = new StandIn(); standIns.push(w); return w; };
+});
+afterEach(() => {
+  process.env = { ...saved };
+  Object.assign(parseWorkers, real);
+});
+
+/** Every exit as a line, and the input's accounting and rejections. */
+async function dump(path: string, onChunk?: () => Promise<void>) {
+  const s = await openTrace(path);
+  const rows: string[] = [];
+  for await (const c of s.chunks) {
+    await onChunk?.();
+    for (let i = 0; i < c.length; i++) rows.push([c.tsBaseNs + BigInt(c.ts[i]), c.vcpu[i], c.vm[i], c.reason[i], c.ripHi[i], c.ripLo[i], c.dur[i], c.flags[i], c.port[i]].join(','));
+    // Released as analyze does: a recycled chunk is taken again, cleared, by a later range.
+    s.release?.(c);
+  }
+  const { path: _p, ...stats } = s.stats;
+  void _p;
+  return { rows, stats, counters: { ...s.counters } };
+}
+
+/** The same file read in one thread. */
+async function oneThread(path: string) {
+  process.env.EXITSCOPE_PARALLEL_MIN = '1e15';
+  const r = await dump(path);
+  delete process.env.EXITSCOPE_PARALLEL_MIN;
+  return r;
+}
+
+function pool(env: { workers: number; bytes: number; mineCsv?: number; mineText?: number }): void {
+  process.env.EXITSCOPE_PARALLEL_MIN = '0';
+  process.env.EXITSCOPE_WORKERS = String(env.workers);
+  process.env.EXITSCOPE_RANGE_BYTES = String(env.bytes);
+  if (env.mineCsv !== undefined) process.env.EXITSCOPE_MINE_CSV = String(env.mineCsv);
+  if (env.mineText !== undefined) process.env.EXITSCOPE_MINE_TEXT = String(env.mineText);
+}
+
+const HEAD = 'ts_ns,vcpu,reason,rip,duration_ns';
+/** A CSV of `n` exits on two vcpus, every 17th line a bad one (a rejection), some unknown reasons. */
+function csv(n: number): string {
+  const p = join(tmp, `c${n}-${Math.random().toString(36).slice(2)}.csv`);
+  const lines = [HEAD];
+  for (let k = 0; k < n; k++) {
+    if (k % 17 === 16) { lines.push(`${1000 + k * 10},x,io,0xffffffff81000000,5`); continue; }
+    const reason = ['io', 'hlt', 'MSR_WRITE', 'my_reason', 'EXTERNAL_INTERRUPT'][k % 5];
+    lines.push(`${1000 + k * 10},${k % 2},${reason},0x${(0xffffffff81000000n + BigInt(k * 3)).toString(16)},${k % 7}`);
+  }
+  writeFileSync(p, lines.join('\n') + '\n');
+  return p;
+}
+
+describe('the pool gives the one-thread result', () => {
+  it('CSV: one worker with this thread parsing every third range (the default), every second, none; two workers', async () => {
+    const f = csv(300);
+    const one = await oneThread(f);
+    // What the input holds, counted from how it was made: 300 lines of data, every 17th bad (17 of them).
+    expect(one.rows.length).toBe(300 - 17);
+    expect(one.stats.rejected).toBe(17);
+    // The first bad line is data line 17, line 18 of the file (after the header).
+    expect(one.stats.rejections[0]).toMatch(/:18: /);
+    for (const env of [{ workers: 1, bytes: 211 }, { workers: 1, bytes: 997, mineCsv: 2 }, { workers: 1, bytes: 503, mineCsv: 0 }, { workers: 2, bytes: 307 }]) {
+      pool(env);
+      expect(await dump(f), JSON.stringify(env)).toEqual(one);
+      // Every range went to a worker unless this thread took it: with a share of its own, some ranges never left.
+      const sent = standIns.flatMap((w) => w.ranges()).sort((a, b) => a - b);
+      const nRanges = Math.ceil(Number((await import('node:fs')).statSync(f).size) / env.bytes);
+      const mine = env.workers === 1 ? (env.mineCsv ?? 3) : 0;
+      const expected = Array.from({ length: nRanges }, (_, k) => k).filter((k) => !(mine > 0 && k % mine === mine - 1));
+      expect(sent, JSON.stringify(env)).toEqual(expected);
+      expect(standIns.length).toBe(env.workers);
+      expect(standIns.every((w) => w.terminated)).toBe(true);
+      standIns = [];
+    }
+  });
+
+  it('trace-cmd text: exits paired with entries across ranges, one worker with and without a share here, two workers', async () => {
+    for (const f of [fx('ftrace', 'dropped.txt'), fx('ftrace', 'latency-4vcpu.txt'), fx('ftrace', 'buffer-started.txt'), fx('ftrace', 'two-vms-tgid.txt')]) {
+      const one = await oneThread(f);
+      expect(one.rows.length, f).toBeGreaterThan(0);
+      for (const env of [{ workers: 1, bytes: 150, mineText: 3 }, { workers: 1, bytes: 401 }, { workers: 2, bytes: 233 }]) {
+        pool(env);
+        expect(await dump(f), `${f} ${JSON.stringify(env)}`).toEqual(one);
+        expect(standIns.every((w) => w.terminated)).toBe(true);
+        standIns = [];
+      }
+    }
+  });
+});
+
+describe('the pool\'s bookkeeping', () => {
+  it('two workers: ranges go to whichever is idle, and replayed buffers go back to both in turn', async () => {
+    const f = fx('ftrace', 'latency-4vcpu.txt');
+    pool({ workers: 2, bytes: 120 });
+    await dump(f);
+    const [a, b] = standIns;
+    expect(a.ranges().length).toBeGreaterThan(0);
+    expect(b.ranges().length).toBeGreaterThan(0);
+    const recycled = (w: StandIn) => w.sent.filter((m) => 'recycle' in m).length;
+    // One event batch per range comes back; they alternate between the two workers.
+    const total = recycled(a) + recycled(b);
+    expect(total).toBeGreaterThan(2);
+    expect(Math.abs(recycled(a) - recycled(b))).toBeLessThanOrEqual(1);
+  });
+
+  it('CSV chunks a consumer releases go back to a worker (shared columns reused), those of this thread\'s ranges stay here', async () => {
+    const f = csv(400);
+    pool({ workers: 1, bytes: 300, mineCsv: 2 });
+    const one = await dump(f);
+    const back = standIns[0].sent.filter((m) => 'recycleChunk' in m) as Array<{ recycleChunk: ArrayBufferLike[]; capacity: number }>;
+    expect(back.length).toBeGreaterThan(0);
+    expect(back.every((m) => m.recycleChunk.every((x) => x instanceof SharedArrayBuffer) && m.capacity > 0)).toBe(true);
+    // Fewer chunks go back than there were ranges: this thread's own (every second) were recycled here.
+    const ranges = standIns[0].ranges().length;
+    expect(back.length).toBeLessThanOrEqual(ranges);
+    expect(one.rows.length).toBe(400 - 23);
+  });
+
+  it('reads at most threads + 2 ranges ahead of the one it hands on, however long the consumer takes', async () => {
+    const f = csv(400);
+    const turns = (n: number) => new Promise<void>((resolve) => { const go = (k: number): void => { if (k === 0) resolve(); else setImmediate(() => go(k - 1)); }; go(n); });
+    const posted = () => standIns.reduce((a, w) => a + w.ranges().length, 0);
+    for (const [workers, ahead] of [[1, 3], [2, 4]] as const) {
+      pool({ workers, bytes: 200, mineCsv: 0 });
+      let atFirst = -1;
+      // A slow consumer: by the time it takes the first chunk, the workers have long been idle.
+      await dump(f, async () => { if (atFirst < 0) { await turns(200); atFirst = posted(); } });
+      expect(atFirst, `${workers} worker(s)`).toBe(ahead);
+      expect(posted()).toBe(Math.ceil((await import('node:fs')).statSync(f).size / 200));
+      standIns = [];
+    }
+  });
+});
+
+describe('failures in the pool', () => {
+  it('a worker that fails (its error event) ends the read with that error, and every worker is stopped', async () => {
+    const f = csv(300);
+    pool({ workers: 2, bytes: 250 });
+    parseWorkers.spawn = () => { const w = new StandIn(); if (standIns.length === 1) w.failWith = new Error('worker died: out of memory'); standIns.push(w); return w; };
+    await expect(dump(f)).rejects.toThrow('worker died: out of memory');
+    expect(standIns.every((w) => w.terminated)).toBe(true);
+  });
+
+  it('a range a worker cannot parse for a user\'s reason ends the read with one clear error (no stack), its words kept', async () => {
+    const p = join(tmp, 'bad-head.csv');
+    writeFileSync(p, 'ts_ns,vcpu,rip\n' + '1,0,0x1\n'.repeat(200));
+    pool({ workers: 1, bytes: 300, mineCsv: 0 });
+    const e = await dump(p).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ExitscopeError);
+    expect(String((e as Error).message)).toMatch(/reason|column/i);
+  });
+
+  it('a file that vanishes while a worker reads it is an internal error, not the user\'s', async () => {
+    const p = csv(300);
+    pool({ workers: 1, bytes: 250, mineCsv: 0 });
+    const s = await openTrace(p);
+    (await import('node:fs')).rmSync(p);
+    const e = await (async () => { for await (const c of s.chunks) void c; })().catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(Error);
+    expect(e).not.toBeInstanceOf(ExitscopeError);
+  });
+});
