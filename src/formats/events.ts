@@ -136,9 +136,12 @@ export class EventRecorder implements EventSink {
   }
 
   detail(kind: DetailKind, cpu: number, pid: number): boolean {
-    const i = this.row(kind, cpu, pid), b = this.b, d = detailFields;
-    b.flags[i] = d.flags; b.dir[i] = d.dir; b.port[i] = d.port; b.size[i] = d.size;
-    b.valHi[i] = d.valHi; b.valLo[i] = d.valLo; b.gpaHi[i] = d.gpaHi; b.gpaLo[i] = d.gpaLo; b.msr[i] = d.msr;
+    // The fields are read before row(): a full batch is handed on inside it, and a consumer that replays it there at
+    // once (replayBatch writes detailFields) would otherwise leave this record the last replayed one's fields.
+    const d = detailFields, flags = d.flags, dir = d.dir, port = d.port, size = d.size, valHi = d.valHi, valLo = d.valLo, gpaHi = d.gpaHi, gpaLo = d.gpaLo, msr = d.msr;
+    const i = this.row(kind, cpu, pid), b = this.b;
+    b.flags[i] = flags; b.dir[i] = dir; b.port[i] = port; b.size[i] = size;
+    b.valHi[i] = valHi; b.valLo[i] = valLo; b.gpaHi[i] = gpaHi; b.gpaLo[i] = gpaLo; b.msr[i] = msr;
     return true;
   }
 
