@@ -202,7 +202,7 @@ function parseKvmPrefix(b: Buffer, s: number, e: number): boolean {
  * parseContext read from them. trace-cmd pads comm, pid, cpu and flags to fixed
  * widths and a vcpu thread writes line after line, so most lines begin with
  * the bytes of one a little before (a table of 256, placed by their length and
- * last 16 bytes: many vcpu threads on many CPUs). Then the context's fields are the same
+ * last 16 bytes: many vcpu threads on many CPUs; emptied for each new parser). Then the context's fields are the same
  * (parseContext reads nothing else), and no `kvm_` that starts in it can be
  * the event: none did on that line, and the bytes past the context that their
  * checks reach (the timestamp's first digit) cannot pass them either. What
@@ -216,6 +216,16 @@ const ctxLen = new Int32Array(CTX_N).fill(-1);
 const ctxCpu = new Int32Array(CTX_N), ctxPid = new Int32Array(CTX_N), ctxTgid = new Int32Array(CTX_N);
 /** The lengths of the last two contexts remembered or found (padded layouts have one). */
 let ctxLen0 = -1, ctxLen1 = -1;
+
+/**
+ * Forgets every remembered context: each parser starts with none, so what one input's lines read never depends on
+ * the inputs this thread read before (the table only saves searches; any content gives the same fields).
+ */
+function forgetContexts(): void {
+  ctxLen.fill(-1);
+  ctxLen0 = -1;
+  ctxLen1 = -1;
+}
 
 /** The table slot of the context b[t - len, t): its length and last 16 bytes (the pid, cpu and flags; v: bytesView(b)). */
 function ctxSlot(v: DataView, t: number, len: number): number {
@@ -374,6 +384,7 @@ export class TextLineParser {
 
   constructor(private readonly sink: EventSink, readonly time: TimeBase, private readonly acc: LineAccounting) {
     this.dec = new KvmPayloadDecoder(sink);
+    forgetContexts();
     this.tsOffset = () => (pre.tsBig ? time.offsetOfBigInt(BigInt(pre.tsSec) * 1_000_000_000n + BigInt(pre.tsFrac)) : time.offsetOfNumber(pre.tsNs));
   }
 
