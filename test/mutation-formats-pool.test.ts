@@ -27,14 +27,20 @@ const real = { ...parseWorkers };
 /** A worker answering in this thread; what it was sent, for the assertions. */
 class StandIn extends EventEmitter implements ParseWorker {
   readonly sent: WorkerRequest[] = [];
+  /** Ranges sent and not yet answered with 'done' or 'error'. */
+  busy = 0;
   terminated = false;
   failWith: Error | null = null;
   postMessage(m: WorkerRequest): void {
     this.sent.push(m);
+    if ('index' in m) this.busy++;
     setImmediate(() => {
       if (this.terminated) return;
       if (this.failWith && !('recycle' in m) && !('recycleChunk' in m)) { this.emit('error', this.failWith); return; }
-      onWorkerRequest(m, (out: RangeMessage) => setImmediate(() => { if (!this.terminated) this.emit('message', out); }));
+      onWorkerRequest(m, (out: RangeMessage) => setImmediate(() => {
+        if (out.type === 'done' || out.type === 'error') this.busy--;
+        if (!this.terminated) this.emit('message', out);
+      }));
     });
   }
   terminate(): Promise<number> { this.terminated = true; return Promise.resolve(0); }
@@ -165,13 +171,16 @@ describe('the pool\'s bookkeeping', () => {
 
   it('reads at most threads + 2 ranges ahead of the one it hands on, however long the consumer takes', async () => {
     const f = csv(400);
-    const turns = (n: number) => new Promise<void>((resolve) => { const go = (k: number): void => { if (k === 0) resolve(); else setImmediate(() => go(k - 1)); }; go(n); });
     const posted = () => standIns.reduce((a, w) => a + w.ranges().length, 0);
+    /** Until every worker has answered all it was sent (file reads take their own time): then it would take more if offered. */
+    const idle = async (): Promise<void> => {
+      for (let spins = 0; standIns.some((w) => w.busy > 0) && spins < 100_000; spins++) await new Promise((r) => setTimeout(r, 1));
+    };
     for (const [workers, ahead] of [[1, 3], [2, 4]] as const) {
       pool({ workers, bytes: 200, mineCsv: 0 });
       let atFirst = -1;
-      // A slow consumer: by the time it takes the first chunk, the workers have long been idle.
-      await dump(f, async () => { if (atFirst < 0) { await turns(200); atFirst = posted(); } });
+      // A slow consumer: it takes the first chunk only when the workers are idle.
+      await dump(f, async () => { if (atFirst < 0) { await idle(); atFirst = posted(); } });
       expect(atFirst, `${workers} worker(s)`).toBe(ahead);
       expect(posted()).toBe(Math.ceil((await import('node:fs')).statSync(f).size / 200));
       standIns = [];
