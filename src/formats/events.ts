@@ -12,8 +12,8 @@ export interface EventSink {
   exit(ts: number, cpu: number, pid: number, vcpu: number, reason: number, ripHi: number, ripLo: number, flags: number): void;
   entry(ts: number, cpu: number, pid: number, vcpu: number): void;
   /** A detail record whose fields are in `detailFields`. */
-  detail(kind: DetailKind, cpu: number, pid: number): boolean;
-  userspace(cpu: number, pid: number): boolean;
+  detail(kind: DetailKind, cpu: number, pid: number): void;
+  userspace(cpu: number, pid: number): void;
   lost(cpu: number, n: number): void;
   bufferStarted(cpu: number): void;
   setTgid(pid: number, tgid: number): void;
@@ -135,19 +135,17 @@ export class EventRecorder implements EventSink {
     this.b.ts[i] = ts; this.b.a[i] = vcpu;
   }
 
-  detail(kind: DetailKind, cpu: number, pid: number): boolean {
+  detail(kind: DetailKind, cpu: number, pid: number): void {
     // The fields are read before row(): a full batch is handed on inside it, and a consumer that replays it there at
     // once (replayBatch writes detailFields) would otherwise leave this record the last replayed one's fields.
     const d = detailFields, flags = d.flags, dir = d.dir, port = d.port, size = d.size, valHi = d.valHi, valLo = d.valLo, gpaHi = d.gpaHi, gpaLo = d.gpaLo, msr = d.msr;
     const i = this.row(kind, cpu, pid), b = this.b;
     b.flags[i] = flags; b.dir[i] = dir; b.port[i] = port; b.size[i] = size;
     b.valHi[i] = valHi; b.valLo[i] = valLo; b.gpaHi[i] = gpaHi; b.gpaLo[i] = gpaLo; b.msr[i] = msr;
-    return true;
   }
 
-  userspace(cpu: number, pid: number): boolean {
+  userspace(cpu: number, pid: number): void {
     this.row(EV_USERSPACE, cpu, pid);
-    return true;
   }
 
   lost(cpu: number, n: number): void {
