@@ -119,6 +119,29 @@ describe('pairing by thread', () => {
     expect(diag.stats.notes.filter((n) => /numbered 1000\+/.test(n)).length).toBe(1);
   });
 
+  it('pid-less records keyed by vcpu 0 and 2 never meet a thread whose pid is 1 or 0', () => {
+    const { asm, counters, end } = setup();
+    asm.exit(10, 0, 1, 5, 30, 0, 1, 0); // pid 1
+    asm.exit(11, 0, 0, 6, 30, 0, 2, 0); // pid 0
+    asm.exit(12, 1, -1, 0, 30, 0, 3, 0); // vcpu 0, no pid
+    asm.exit(13, 2, -1, 2, 30, 0, 4, 0); // vcpu 2, no pid
+    asm.entry(20, 1, -1, 0);
+    asm.entry(21, 2, -1, 2);
+    asm.entry(22, 0, 1, 5);
+    asm.entry(23, 0, 0, 6);
+    expect(end().map((r) => [r.rip, r.dur])).toEqual([[3, 8], [4, 8], [1, 12], [2, 12]]);
+    expect(counters.unpairedExits).toBe(0);
+  });
+
+  it('an exit that names its vcpu keeps it, whatever its entry says', () => {
+    const { asm, end } = setup();
+    asm.exit(10, 0, 700, 0, 30, 0, 1, 0);
+    asm.entry(20, 0, 700, 4);
+    asm.exit(30, 0, 700, 3, 30, 0, 2, 0);
+    asm.entry(40, 0, 700, 4);
+    expect(end().map((r) => r.vcpu)).toEqual([0, 3]);
+  });
+
   it('an exit without a vcpu takes the one its thread showed before', () => {
     const { asm, end } = setup();
     asm.entry(5, 0, 700, 6);
@@ -248,13 +271,34 @@ describe('VMs', () => {
     run(101, 1, 20); // VM 0 (lacks vcpu 1)
     run(500, 0, 30); // every VM has vcpu 0: VM 1
     run(501, 1, 40); // nearest lacking vcpu 1: VM 1 (VM 0 has it)
-    run(502, 2, 50); // both lack vcpu 2: VM 1 is 1 away, VM 0 401
+    run(498, 2, 50); // both lack vcpu 2: VM 1 is 2 below its lowest pid, VM 0 397 above its highest
     run(102, 3, 60); // both lack vcpu 3: VM 0 is 1 away
     run(300, 4, 70); // both lack vcpu 4, both 198 away: the first (VM 0)
+    // A thread that never names its vcpu (numbered 1000+) is not guessed: VM 0.
+    asm.exit(80, 0, 499, -1, 30, 0, 499, 0); asm.entry(81, 0, 499, -1);
     const rows = end();
-    expect(rows.map((r) => [r.rip, r.vm])).toEqual([[100, 0], [101, 0], [500, 1], [501, 1], [502, 1], [102, 0], [300, 0]]);
+    expect(rows.map((r) => [r.rip, r.vm])).toEqual([[100, 0], [101, 0], [500, 1], [501, 1], [498, 1], [102, 0], [300, 0], [499, 0]]);
     expect(vms.get(0)).toBe('guest 0 (threads 100-300)');
-    expect(vms.get(1)).toBe('guest 1 (threads 500-502)');
+    expect(vms.get(1)).toBe('guest 1 (threads 498-501)');
+  });
+
+  it('a thread group of 0 is no thread group; without a VM label map the same rows come out', () => {
+    for (const withLabels of [true, false]) {
+      const counters = newCounters();
+      const vms = new Map<number, string>();
+      const asm = new ExitAssembler(counters, new Diagnostics('t', 'ftrace', false), 100, withLabels ? vms : undefined);
+      asm.setTgid(600, 0);
+      asm.setTgid(700, 4000);
+      asm.exit(10, 0, 600, 0, 30, 0, 1, 0); asm.entry(11, 0, 600, 0);
+      asm.exit(12, 0, 700, 0, 30, 0, 2, 0); asm.entry(13, 0, 700, 0);
+      asm.exit(14, 0, 100, 0, 30, 0, 3, 0); asm.entry(15, 0, 100, 0);
+      asm.exit(16, 0, 900, 0, 30, 0, 4, 0); asm.entry(17, 0, 900, 0);
+      const vm: number[] = [];
+      for (const c of asm.finish()) for (let i = 0; i < c.length; i++) vm.push(c.vm[i]);
+      // 600 and 100 (vcpu 0 both): two guessed VMs; 900 has vcpu 0 too: a third; 700 is QEMU process 4000.
+      expect(vm).toEqual([0, 4000, 1, 2]);
+      if (withLabels) expect([...vms.values()].sort()).toEqual(['guest 0 (threads 600-600)', 'guest 1 (threads 100-100)', 'guest 2 (threads 900-900)', 'qemu pid 4000']);
+    }
   });
 
   it('one VM guessed is not labelled; without a pid or a vcpu there is one VM, 0', () => {
