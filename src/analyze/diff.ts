@@ -20,6 +20,7 @@ import { ExitscopeError } from '../model/errors.js';
 import type { KaslrOption } from '../symbols/index.js';
 import { analyze } from './index.js';
 import { InputSummarySchema, type AnalyzeReport, type AnalyzeRow } from './schema.js';
+import { groupDigits } from '../model/numbers.js';
 
 const Count = z.number().int().nonnegative();
 const Ns = z.number().nonnegative();
@@ -200,7 +201,7 @@ export async function diff(opts: DiffOptions): Promise<DiffReport> {
   for (const [rep, x] of [[rb, opts.before], [ra, opts.after]] as const) {
     if (rep.totals.exits === 0) {
       const i = rep.inputs[0];
-      const n = (k: number, w: string): string => `${k.toLocaleString('en-US')} ${w}${k === 1 ? '' : 's'}`;
+      const n = (k: number, w: string): string => `${groupDigits(k)} ${w}${k === 1 ? '' : 's'}`;
       const filtered = opts.reasons?.length || opts.excludeReasons?.length || opts.vcpus?.length ? ' that pass the filter' : '';
       throw new ExitscopeError(`${pathOf(x)}: no VM exits${filtered} in it (${n(i.lines, 'line')}, ${n(i.events, 'event')} read): nothing to compare`);
     }
@@ -212,11 +213,11 @@ export async function diff(opts: DiffOptions): Promise<DiffReport> {
     const hint = fn.common > 0
       ? `they share ${fn.common} function(s) but no trap address: another kernel build or KASLR slide? give the after trace its own map (--map-after) or compare by function (--by function)`
       : maps.length ? 'no function in common either; are they traces of the same guest? (check --map / --map-after)' : 'give the guest kernel map (--map) to match them by symbol+offset';
-    throw new ExitscopeError(`${pathOf(opts.before)} and ${pathOf(opts.after)} have no trap address in common (${addr.onlyBefore.toLocaleString('en-US')} before, ${addr.onlyAfter.toLocaleString('en-US')} after): ${hint}`);
+    throw new ExitscopeError(`${pathOf(opts.before)} and ${pathOf(opts.after)} have no trap address in common (${groupDigits(addr.onlyBefore)} before, ${groupDigits(addr.onlyAfter)} after): ${hint}`);
   }
   const fnOnly = sections.find((s) => s.by === 'function');
   if (!addr && fnOnly && fnOnly.common === 0) {
-    throw new ExitscopeError(`${pathOf(opts.before)} and ${pathOf(opts.after)} have no function in common (${fnOnly.onlyBefore.toLocaleString('en-US')} before, ${fnOnly.onlyAfter.toLocaleString('en-US')} after): are they traces of the same guest? (check --map / --map-after)`);
+    throw new ExitscopeError(`${pathOf(opts.before)} and ${pathOf(opts.after)} have no function in common (${groupDigits(fnOnly.onlyBefore)} before, ${groupDigits(fnOnly.onlyAfter)} after): are they traces of the same guest? (check --map / --map-after)`);
   }
   const before = side(rb, maps, includeIdle), after = side(ra, mapsAfter, includeIdle);
   const notes: string[] = [];

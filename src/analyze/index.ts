@@ -25,6 +25,7 @@ import { AddressResolver } from './resolver.js';
 import { describeRows, groupCells, rankRows, rowLabels, rowText } from './rows.js';
 import type { AnalyzeReport, SortBy } from './schema.js';
 import { TotalsHandler } from './totals.js';
+import { groupDigits } from '../model/numbers.js';
 
 export { summarizeInput } from '../formats/summary.js';
 // Types only: the schemas (zod) load with ./schema.js, for JSON output and `exitscope schema`, not to read and rank.
@@ -106,7 +107,7 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeReport> {
   run.finish();
   for (const s of streams) {
     const st = s.stats;
-    if (st.events === 0 && st.rejected > 0) throw new ExitscopeError(`${st.path}: none of its ${st.rejected.toLocaleString('en-US')} lines could be read as ${st.format} (the first: ${st.rejections[0]?.replace(/^[^:]*:/, 'line ') ?? '?'}); is it in another format? (drop --input-format to let exitscope sniff it)`);
+    if (st.events === 0 && st.rejected > 0) throw new ExitscopeError(`${st.path}: none of its ${groupDigits(st.rejected)} lines could be read as ${st.format} (the first: ${st.rejections[0]?.replace(/^[^:]*:/, 'line ') ?? '?'}); is it in another format? (drop --input-format to let exitscope sniff it)`);
   }
   census.check(filter);
   return build(true);
@@ -155,19 +156,19 @@ function report(p: ReportParts): AnalyzeReport {
   const specs = p.dims.map((d) => DIMENSION_SPECS[d]);
   if (cd.unkeyed > 0) {
     const needs = specs.filter((s) => s.covers).map((s) => s.covers).join(' and ');
-    notes.push(`${cd.unkeyed.toLocaleString('en-US')} of ${t.exits.toLocaleString('en-US')} exits carry no ${needs} and are not in this view`);
+    notes.push(`${groupDigits(cd.unkeyed)} of ${groupDigits(t.exits)} exits carry no ${needs} and are not in this view`);
   }
-  if (t.timed < t.exits) notes.push(`${(t.exits - t.timed).toLocaleString('en-US')} exits have no known duration (unpaired exit/entry): counted, left out of time statistics`);
+  if (t.timed < t.exits) notes.push(`${groupDigits(t.exits - t.timed)} exits have no known duration (unpaired exit/entry): counted, left out of time statistics`);
   if (!p.symbolizer && specs.some((s) => s.symbolic || s.name === 'address')) notes.push('no --map given: guest addresses are shown as [unknown] rows');
   if (t.split && t.split.unresolved.exits + t.split.user.exits > 0 && p.resolver.keepUnknown) {
-    notes.push(`${(t.split.unresolved.exits + t.split.user.exits).toLocaleString('en-US')} exits at addresses no map resolves, shown one row per address (--keep-unknown)`);
+    notes.push(`${groupDigits(t.split.unresolved.exits + t.split.user.exits)} exits at addresses no map resolves, shown one row per address (--keep-unknown)`);
   }
   if (t.split && t.split.unresolved.exits > 0 && !p.resolver.keepUnknown && specs.some((s) => s.symbolic)) {
     const mods = p.symbolizer!.sources.some((s) => s.columns.modules.length > 1);
-    notes.push(`${t.split.unresolved.exits.toLocaleString('en-US')} exits in the guest kernel's address space outside every map${mods ? '' : ' (modules? give /proc/kallsyms with its [module] lines, or MODULE.ko@BASE)'}; --keep-unknown lists them by address`);
+    notes.push(`${groupDigits(t.split.unresolved.exits)} exits in the guest kernel's address space outside every map${mods ? '' : ' (modules? give /proc/kallsyms with its [module] lines, or MODULE.ko@BASE)'}; --keep-unknown lists them by address`);
   }
   if (p.dims.some((d) => d === 'caller' || d === 'callsite') && rows.length && rows.every((r) => r.caller === '[no caller]')) notes.push('this trace carries no caller column: every row is [no caller]');
-  if (cd.seriesCapped) notes.push(`--interval series kept for the first ${(65536).toLocaleString('en-US')} keys only`);
+  if (cd.seriesCapped) notes.push(`--interval series kept for the first ${groupDigits(65536)} keys only`);
   if (!p.final) notes.push('live: exits so far');
   const slide = p.symbolizer?.slide;
   const symbolic = p.dims.some((d) => DIMENSION_SPECS[d].symbolic || d === 'address' || d === 'callsite');

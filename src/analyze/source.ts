@@ -15,6 +15,7 @@ import { loadSymbolizer, symbolizerFromKallsyms, type KaslrOption, type RipWeigh
 import type { InputChunk } from './handler.js';
 import { KeyTable } from './key-table.js';
 import { AddressResolver } from './resolver.js';
+import { groupDigits } from '../model/numbers.js';
 
 /** Exits held back to decide the KASLR slide before streaming. */
 export const PREFIX_EXITS = 200_000;
@@ -113,7 +114,7 @@ export async function openSymbolized(opts: SourceOptions): Promise<SymbolizedSou
       embeddedNote = null;
     }
     if (embeddedNote) notes.push(embeddedNote);
-    if (!ended && kaslr === 'auto' && symbolizer) notes.push(`KASLR slide decided from the first ${held.toLocaleString('en-US')} exits`);
+    if (!ended && kaslr === 'auto' && symbolizer) notes.push(`KASLR slide decided from the first ${groupDigits(held)} exits`);
   }
   async function* chunks(): AsyncGenerator<InputChunk> {
     for (const p of prefix) yield p;

@@ -19,6 +19,7 @@ import type { Argv } from 'yargs';
 import type { TraceStream } from '../formats/index.js';
 import type { ExitChunk } from '../model/chunk.js';
 import type { CliIo } from './io.js';
+import { groupDigits } from '../model/numbers.js';
 
 /** A run shorter than this shows no bar at all. */
 export const SHOW_AFTER_MS = 800;
@@ -172,7 +173,7 @@ export class InputProgress {
 
   private payload(read: number, total: number | null): Record<string, string> {
     const secs = Math.max(1e-3, (this.now() - this.t0) / 1000);
-    return { read: human(read), size: total === null ? '?' : human(total), exits: this.exits.toLocaleString('en-US'), rate: rate(this.exits / secs), file: this.current };
+    return { read: human(read), size: total === null ? '?' : human(total), exits: groupDigits(this.exits), rate: rate(this.exits / secs), file: this.current };
   }
 
   /** Clears the bar (nothing is left on the terminal). */

@@ -23,6 +23,7 @@ import { zodMessage } from '../util/zod-message.js';
 import { EMPTY_DIST, SKETCH_PARAMS, distQuantile, distStddev, mergeDist, type Dist } from './sketch.js';
 import { SUMMARY_VIEWS, SummarySchema, type MergeReport, type Summary, type SummaryRow, type SummaryView } from './schema.js';
 import { canonicalRows, mergeRowInto, sortTraces } from './summarize.js';
+import { groupDigits } from '../model/numbers.js';
 
 /** Reads and validates a summary file; errors name the file and the field. */
 export async function readSummary(path: string): Promise<Summary> {
@@ -52,7 +53,7 @@ export function mergeSummaries(list: readonly Summary[]): Summary {
   list.forEach((s, k) => {
     for (const t of s.traces) {
       const id = traceId(t);
-      if (t.exits > 0 && seen.has(id)) throw new ExitscopeError(`merge: the trace ${t.host}:${t.path} (${t.exits.toLocaleString('en-US')} exits from ${t.firstNs} ns) is in summaries ${seen.get(id)! + 1} and ${k + 1}; merging would count its exits twice`);
+      if (t.exits > 0 && seen.has(id)) throw new ExitscopeError(`merge: the trace ${t.host}:${t.path} (${groupDigits(t.exits)} exits from ${t.firstNs} ns) is in summaries ${seen.get(id)! + 1} and ${k + 1}; merging would count its exits twice`);
       seen.set(id, k);
     }
   });
@@ -182,14 +183,14 @@ export function summaryView(s: Summary, opts: ViewOptions = {}): MergeReport {
   const t = s.totals;
   const notes: string[] = [];
   const summaries = opts.summaries ?? 1;
-  notes.push(`from ${summaries.toLocaleString('en-US')} ${summaries === 1 ? 'summary' : 'summaries'}: ${s.hosts.length.toLocaleString('en-US')} ${s.hosts.length === 1 ? 'host' : 'hosts'}, ${s.traces.length.toLocaleString('en-US')} ${s.traces.length === 1 ? 'trace' : 'traces'}`);
+  notes.push(`from ${groupDigits(summaries)} ${summaries === 1 ? 'summary' : 'summaries'}: ${groupDigits(s.hosts.length)} ${s.hosts.length === 1 ? 'host' : 'hosts'}, ${groupDigits(s.traces.length)} ${s.traces.length === 1 ? 'trace' : 'traces'}`);
   const covers = DIMENSION_SPECS[by].covers;
-  if (covers && t.exits > viewExits) notes.push(`${(t.exits - viewExits).toLocaleString('en-US')} of ${t.exits.toLocaleString('en-US')} exits carry no ${covers} and are not in this view`);
-  if (t.timed < t.exits) notes.push(`${(t.exits - t.timed).toLocaleString('en-US')} exits have no known duration (unpaired exit/entry): counted, left out of time statistics`);
+  if (covers && t.exits > viewExits) notes.push(`${groupDigits(t.exits - viewExits)} of ${groupDigits(t.exits)} exits carry no ${covers} and are not in this view`);
+  if (t.timed < t.exits) notes.push(`${groupDigits(t.exits - t.timed)} exits have no known duration (unpaired exit/entry): counted, left out of time statistics`);
   if (by === 'function' && s.hosts.length > 1) notes.push('functions are merged across hosts by name and module; addresses are shown only where every host has the function at the same address');
   const mapped = s.traces.every((x) => x.symbols !== null);
-  if (by === 'function' && !mapped) notes.push(`${s.traces.filter((x) => x.symbols === null).length.toLocaleString('en-US')} traces were summarized without a map: their exits are [unknown] rows by address`);
-  if (rows.some((r) => r.timed > SKETCH_PARAMS.exactLimit)) notes.push(`percentiles of rows with more than ${SKETCH_PARAMS.exactLimit.toLocaleString('en-US')} timed exits come from a log-linear histogram (within ${(SKETCH_PARAMS.relativeError * 100).toFixed(2)}% of the exact value), as in analyze`);
+  if (by === 'function' && !mapped) notes.push(`${groupDigits(s.traces.filter((x) => x.symbols === null).length)} traces were summarized without a map: their exits are [unknown] rows by address`);
+  if (rows.some((r) => r.timed > SKETCH_PARAMS.exactLimit)) notes.push(`percentiles of rows with more than ${groupDigits(SKETCH_PARAMS.exactLimit)} timed exits come from a log-linear histogram (within ${(SKETCH_PARAMS.relativeError * 100).toFixed(2)}% of the exact value), as in analyze`);
   return {
     schema: 'exitscope.merge/v1',
     by: [by], sort, includeIdle,

@@ -31,6 +31,7 @@ import { IoMap } from '../symbols/iomap.js';
 import { msrName } from '../symbols/msrs.js';
 import { DistBuilder, SKETCH_PARAMS, mergeDist, type Dist } from './sketch.js';
 import { SUMMARY_VIEWS, type Summary, type SummaryRow, type SummaryView } from './schema.js';
+import { groupDigits } from '../model/numbers.js';
 
 export interface SummarizeOptions extends Omit<SourceOptions, 'keepUnknown' | 'follow'> {
   /** The host's name in the summary (default: this machine's hostname). */
@@ -183,7 +184,7 @@ export async function summarize(opts: SummarizeOptions): Promise<Summary> {
   run.finish();
   for (const s of streams) {
     const st = s.stats;
-    if (st.events === 0 && st.rejected > 0) throw new ExitscopeError(`${st.path}: none of its ${st.rejected.toLocaleString('en-US')} lines could be read as ${st.format} (the first: ${st.rejections[0]?.replace(/^[^:]*:/, 'line ') ?? '?'}); is it in another format? (drop --input-format to let exitscope sniff it)`);
+    if (st.events === 0 && st.rejected > 0) throw new ExitscopeError(`${st.path}: none of its ${groupDigits(st.rejected)} lines could be read as ${st.format} (the first: ${st.rejections[0]?.replace(/^[^:]*:/, 'line ') ?? '?'}); is it in another format? (drop --input-format to let exitscope sniff it)`);
   }
   const ctx: LabelContext = {
     resolver, iomap, inputs: streams.map((s) => ({ path: s.path, vms: s.vms })), severalVms: false,

@@ -20,6 +20,7 @@ import { ExitChunk, type ChunkPool, DEFAULT_CHUNK_ROWS, F_GPA, F_MSR, F_PORT, F_
 import type { Counters } from '../model/counters.js';
 import type { Diagnostics } from '../model/errors.js';
 import { TimeBase } from '../model/time.js';
+import { groupDigits } from '../model/numbers.js';
 
 /** The kvm tracepoints exitscope reads, by kind (also the index of per-kind counts). */
 export const EV_NONE = -1, EV_EXIT = 0, EV_ENTRY = 1, EV_PIO = 2, EV_MMIO = 3, EV_MSR = 4, EV_FAST_MMIO = 5, EV_USERSPACE = 6;
@@ -296,7 +297,7 @@ export class ExitAssembler {
     if (seen[EV_EXIT] > 0) return;
     const details = EVENT_NAMES.map((n, k) => [n, seen[k]] as const).filter(([, n]) => n > 0);
     if (details.length) {
-      diag.note(`no kvm_exit events in this trace, only ${details.map(([name, n]) => `${n.toLocaleString('en-US')} ${name}`).join(', ')}: no exit can be timed or symbolized; record with trace-cmd record -e kvm:kvm_exit -e kvm:kvm_entry -e kvm:kvm_pio -e kvm:kvm_mmio -e kvm:kvm_msr (or perf kvm stat record)`);
+      diag.note(`no kvm_exit events in this trace, only ${details.map(([name, n]) => `${groupDigits(n)} ${name}`).join(', ')}: no exit can be timed or symbolized; record with trace-cmd record -e kvm:kvm_exit -e kvm:kvm_entry -e kvm:kvm_pio -e kvm:kvm_mmio -e kvm:kvm_msr (or perf kvm stat record)`);
     } else {
       diag.note('no kvm_exit/kvm_entry events in this trace (was the kvm tracepoint enabled? record with trace-cmd record -e kvm:kvm_exit -e kvm:kvm_entry)');
     }

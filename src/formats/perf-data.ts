@@ -29,6 +29,7 @@ import { BufferSource, Cursor, FileSource, FormatError, hex } from './tracing/so
 import { readTracingData, type TracingMetadata } from './tracing/tracing-data.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
 import { perfDataInfo } from './binary-formats.js';
+import { groupDigits } from '../model/numbers.js';
 
 const KIND_LOST = 1 << 20;
 
@@ -282,7 +283,7 @@ export async function* readPerfData(input: OpenedInput, state: ReadState, opts: 
       st.lines = counts.samples;
       st.skipped = counts.skipped;
     }
-    if (queue.forced) diag.note(`no PERF_RECORD_FINISHED_ROUND for ${queue.forced} stretches of ${MAX_QUEUED.toLocaleString('en-US')} samples: sorted within a bounded window instead`);
+    if (queue.forced) diag.note(`no PERF_RECORD_FINISHED_ROUND for ${queue.forced} stretches of ${groupDigits(MAX_QUEUED)} samples: sorted within a bounded window instead`);
     for (const n of S0.notes) diag.note(n);
     if (vmPids.size > 1) {
       const list = [...vmPids].sort((a, b) => a - b);

@@ -9,6 +9,7 @@
  * are lower bounds); `info` means something was left out of time statistics
  * or attached to nothing, and is said so the totals add up.
  */
+import { groupDigits } from './numbers.js';
 export type CounterSeverity = 'data-loss' | 'info';
 
 export interface CounterInfo {
@@ -76,7 +77,7 @@ export function describeCounters(c: Partial<Counters>): string[] {
   const out: string[] = [];
   for (const k of COUNTER_NAMES) {
     const n = c[k];
-    if (n) out.push(COUNTERS[k].phrase.replace('{n}', n.toLocaleString('en-US')));
+    if (n) out.push(COUNTERS[k].phrase.replace('{n}', groupDigits(n)));
   }
   return out;
 }

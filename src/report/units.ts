@@ -1,4 +1,6 @@
 /** Human units for the terminal; machine formats keep raw ns. */
+import { groupDigits } from '../model/numbers.js';
+
 export function fmtNs(ns: number | null | undefined): string {
   if (ns === null || ns === undefined || Number.isNaN(ns)) return '-';
   const a = Math.abs(ns);
@@ -17,8 +19,9 @@ export function fmtPct(p: number): string {
   return `${p.toFixed(2)}%`;
 }
 
+/** `1,234,567` (en-US grouping; see groupDigits). */
 export function fmtInt(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
+  return groupDigits(n);
 }
 
 /** A share of a whole as a percentage that never reads 0% for a non-zero part (`<0.1%`). */

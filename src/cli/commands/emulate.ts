@@ -6,6 +6,7 @@ import { writableFormats, writerFor } from '../../formats/index.js';
 import { flagsFromSchema, valuesFromFlags } from '../schema-flags.js';
 import { outputOption, type Command } from '../common.js';
 import { openOutput, writeAll } from '../io.js';
+import { groupDigits } from '../../model/numbers.js';
 
 const emulateFlags = flagsFromSchema(EmulatorConfigSchema);
 
@@ -37,7 +38,7 @@ export const command: Command = {
     if (args['map-out']) writeGuestMap(String(args['map-out']), em);
     const sum = em.summary!;
     if (args.summary) await writeFile(String(args.summary), JSON.stringify(sum, null, 2) + '\n');
-    io.stderr.write(`emulated ${sum.config.workload} on ${sum.profile}: ${(sum.simulatedNs / 1e9).toFixed(2)} s simulated, ${sum.exits.toLocaleString('en-US')} exits, ${sum.metric.name} ${sum.metric.value.toFixed(2)} ${sum.metric.unit}\n`);
+    io.stderr.write(`emulated ${sum.config.workload} on ${sum.profile}: ${(sum.simulatedNs / 1e9).toFixed(2)} s simulated, ${groupDigits(sum.exits)} exits, ${sum.metric.name} ${sum.metric.value.toFixed(2)} ${sum.metric.unit}\n`);
     return 0;
   },
 };

@@ -5,6 +5,7 @@ import { SUMMARY_VIEWS, type Summary } from '../../fleet/schema.js';
 import { ExitscopeError } from '../../model/errors.js';
 import { emit, formatOption, outputOption, wholeNumber, type Command } from '../common.js';
 import { openOutput } from '../io.js';
+import { groupDigits } from '../../model/numbers.js';
 
 export const command: Command = {
   usage: 'merge <summaries..>',
@@ -27,7 +28,7 @@ export const command: Command = {
       const s = await readSummary(f);
       for (const t of s.traces) {
         const id = traceId(t);
-        if (t.exits > 0 && where.has(id)) throw new ExitscopeError(`${f}: the trace ${t.host}:${t.path} is also in ${where.get(id)}; merging would count its ${t.exits.toLocaleString('en-US')} exits twice`);
+        if (t.exits > 0 && where.has(id)) throw new ExitscopeError(`${f}: the trace ${t.host}:${t.path} is also in ${where.get(id)}; merging would count its ${groupDigits(t.exits)} exits twice`);
         where.set(id, f);
       }
       acc = acc ? mergeSummaries([acc, s]) : s;

@@ -8,6 +8,7 @@ import { STDIO_ARG, openOutput, printRejections } from '../io.js';
 import { inputOptions, inputPath, list, mapOption, parseKaslr, transitionNs, wholeNumber, type Command } from '../common.js';
 import { passOptions, passSpecs } from '../pass-options.js';
 import { InputProgress, progressSettings, quietOption } from '../progress.js';
+import { groupDigits } from '../../model/numbers.js';
 
 /** Fails before any reading when the report could not be written (a long trace should not be read for nothing). */
 async function checkWritable(path: string): Promise<void> {
@@ -77,7 +78,7 @@ export const command: Command = {
     printRejections(rep.inputs, io);
     if (!toStdout && !args.quiet) {
       const t = rep.totals;
-      io.stderr.write(`${output}: ${(Buffer.byteLength(html) / 1024).toFixed(0)} KiB, ${t.exits ? `${t.exits.toLocaleString('en-US')} exits` : 'no exits in the trace'}${rep.estimate ? `, estimate of ${passes.length} ${passes.length === 1 ? 'pass' : 'passes'}` : ''}; open it in a browser (no network needed)\n`);
+      io.stderr.write(`${output}: ${(Buffer.byteLength(html) / 1024).toFixed(0)} KiB, ${t.exits ? `${groupDigits(t.exits)} exits` : 'no exits in the trace'}${rep.estimate ? `, estimate of ${passes.length} ${passes.length === 1 ? 'pass' : 'passes'}` : ''}; open it in a browser (no network needed)\n`);
     }
     return 0;
   },
