@@ -1,0 +1,68 @@
+/**
+ * The line context of text traces (src/formats/ftrace.ts parseContext), tested field by field
+ * (issue 16): what comes before the timestamp gives the host CPU, the thread's pid and, with
+ * trace-cmd's record-tgid option, its thread group. Layouts: trace-cmd report's `comm-pid [cpu]
+ * flags`, the same without flags (2.6-era ftrace), with 4-6 irq-info flag characters, the
+ * latency layout (`-l`: the CPU number glued to 3-6 flag characters), `(tgid)` or `(-----)`
+ * before the CPU, perf script's `comm pid [cpu]` and its bare `[cpu]`. The contexts marked
+ * "from a fixture" are copied from fixtures/ftrace (see its README for where those come from);
+ * the others are composed to sit on a rule's edge. Each line is the first a fresh parser sees,
+ * so the context is parsed, not taken from a remembered one.
+ */
+import { describe, expect, it } from 'vitest';
+import type { EventSink } from '../src/formats/events.js';
+import { TextLineParser } from '../src/formats/ftrace.js';
+import { TimeBase } from '../src/model/time.js';
+
+/** cpu, pid and tgid (null: none given) of one `<context>1000.000001: kvm_entry: vcpu 3` line. */
+function fields(context: string): { cpu: number; pid: number; tgid: number | null; rejected: boolean } {
+  let got = { cpu: NaN, pid: NaN, tgid: null as number | null, rejected: false };
+  const sink: EventSink = {
+    exit: () => {}, detail: () => {}, userspace: () => {}, lost: () => {}, bufferStarted: () => {},
+    entry: (_ts, cpu, pid) => { got = { ...got, cpu, pid }; },
+    setTgid: (_pid, tgid) => { got.tgid = tgid; },
+  };
+  const p = new TextLineParser(sink, new TimeBase(), { stats: { events: 0, skipped: 0 }, reject: () => { got.rejected = true; }, counters: { guestEvents: 0 } });
+  const b = Buffer.from(`${context}1000.000001: kvm_entry: vcpu 3\n`, 'latin1');
+  p.handleLine(b, 0, b.length - 1, 1);
+  return got;
+}
+
+describe('contexts before the timestamp', () => {
+  const cases: Array<[string, string, number, number, number | null]> = [
+    ['trace-cmd 3.x, 5 flags (from a fixture)', '       CPU 0/KVM-7289    [001] d....  ', 1, 7289, null],
+    ['4 flags (from a fixture)', '       challenge-24797 [003] .... ', 3, 24797, null],
+    ['no flags, 2.6-era (from a fixture)', '             kvm-5664  [000] ', 0, 5664, null],
+    ['6 flags (composed: the longest irq-info field read)', '   qemu-kvm-77    [002] dNhs1. ', 2, 77, null],
+    ['three-digit CPU, comm with a space and a slash', '      CPU 10/KVM-123 [127] d.... ', 127, 123, null],
+    ['tabs between the fields (composed)', '\tkvm-5664\t[004]\t', 4, 5664, null],
+    ['latency layout, CPU glued to 5 flags (from a fixture)', 'CPU 0/KV-7289    3d..1.  ', 3, 7289, null],
+    ['latency layout, two-digit CPU and 4 flags (composed)', 'CPU 0/KV-7289   13d..1  ', 13, 7289, null],
+    ['latency layout, 3 flags (composed: the shortest read)', 'CPU 0/KV-7289    3d..  ', 3, 7289, null],
+    ['latency layout, 6 flags (composed: the longest read)', 'CPU 0/KV-7289    7d.h31.  ', 7, 7289, null],
+    ['record-tgid (from a fixture)', '       CPU 0/KVM-7289    (   7280) [001] d....  ', 1, 7289, 7280],
+    ['record-tgid unknown (composed)', '       CPU 0/KVM-7289    (-------) [001] d....  ', 1, 7289, null],
+    ['perf script, comm pid [cpu] (from a fixture)', ' qemu-system-x86 18971 [015]   ', 15, 18971, null],
+    ['perf script without comm or pid (from a fixture)', '    [001]   ', 1, -1, null],
+  ];
+  for (const [what, ctx, cpu, pid, tgid] of cases) {
+    it(`${what}: cpu ${cpu}, pid ${pid}${tgid === null ? '' : `, tgid ${tgid}`}`, () => {
+      expect(fields(ctx)).toEqual({ cpu, pid, tgid, rejected: false });
+    });
+  }
+
+  it('a flags token outside the read lengths is not taken for flags: no CPU behind it, no pid in it', () => {
+    // 3 plain flags after [cpu] (4-6 are read) and 7 after a glued CPU (3-6 are read): composed.
+    expect(fields('   qemu-kvm-77    [002] d.. ')).toEqual({ cpu: -1, pid: -1, tgid: null, rejected: false });
+    expect(fields('CPU 0/KV-7289    3d..1.xy  ')).toEqual({ cpu: -1, pid: -1, tgid: null, rejected: false });
+    // Seven plain flag characters: not flags either.
+    expect(fields('   qemu-kvm-77    [002] dNhs1.. ')).toEqual({ cpu: -1, pid: -1, tgid: null, rejected: false });
+  });
+
+  it('a pid is trailing digits after `-` or a blank only; `[]` with no digits is no CPU', () => {
+    expect(fields('   qemu_kvm77 [002] d.... ')).toEqual({ cpu: 2, pid: -1, tgid: null, rejected: false });
+    expect(fields('   77 [002] d.... ')).toEqual({ cpu: 2, pid: 77, tgid: null, rejected: false });
+    expect(fields('   qemu-kvm-77 [] ')).toEqual({ cpu: -1, pid: -1, tgid: null, rejected: false });
+    expect(fields('   qemu-kvm-77 ')).toEqual({ cpu: -1, pid: 77, tgid: null, rejected: false });
+  });
+});
