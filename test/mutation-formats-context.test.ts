@@ -66,3 +66,39 @@ describe('contexts before the timestamp', () => {
     expect(fields('   qemu-kvm-77 ')).toEqual({ cpu: -1, pid: 77, tgid: null, rejected: false });
   });
 });
+
+describe('timestamps', () => {
+  /** Whether `<context><ts>: kvm_entry: vcpu 3` gives an entry, and its time offset from a first line at 1000.000000. */
+  function entryAt(ts: string, first = '1000.000000'): { events: number; skipped: number; rejected: number; at: number | null } {
+    let at: number | null = null;
+    const sink: EventSink = { exit: () => {}, detail: () => {}, userspace: () => {}, lost: () => {}, bufferStarted: () => {}, setTgid: () => {}, entry: (t) => { at = t; } };
+    const stats = { events: 0, skipped: 0 };
+    let rejected = 0;
+    const time = new TimeBase();
+    const p = new TextLineParser(sink, time, { stats, reject: () => { rejected++; }, counters: { guestEvents: 0 } });
+    for (const [k, l] of [`  kvm-1 [000] ${first}: kvm_entry: vcpu 0`, `  kvm-1 [000] ${ts}: kvm_entry: vcpu 3`].entries()) {
+      const b = Buffer.from(`${l}\n`, 'latin1');
+      at = null;
+      p.handleLine(b, 0, b.length - 1, k + 1);
+    }
+    return { events: stats.events, skipped: stats.skipped, rejected, at };
+  }
+
+  it('sec.frac with 1 to 9 fraction digits is read exactly (ns), also past 9,000,000 s', () => {
+    expect(entryAt('1000.5').at).toBe(500_000_000);
+    expect(entryAt('1000.000000001').at).toBe(1);
+    expect(entryAt('1001.25').at).toBe(1_250_000_000);
+    // Past 9,000,000 s (uptime-style clocks of long-running hosts, x86-tsc counters): still to the ns.
+    expect(entryAt('9000000.000000003', '9000000.000000001').at).toBe(2);
+    expect(entryAt('123456789.000000007', '123456789.000000001').at).toBe(6);
+  });
+
+  it('a timestamp with two dots, no dot, no fraction digits, only a dot, or 10 fraction digits is no event', () => {
+    for (const ts of ['1000.2.3', '1000', '1000.', '.', '1000.0000000001']) {
+      const r = entryAt(ts);
+      expect(r.at, ts).toBeNull();
+      // The line is accounted for: the first line is the one event; this one skipped or rejected.
+      expect(r.skipped + r.rejected, ts).toBe(1);
+    }
+  });
+});
