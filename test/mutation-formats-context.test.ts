@@ -11,7 +11,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { EventSink } from '../src/formats/events.js';
-import { TextLineParser } from '../src/formats/ftrace.js';
+import { findKvm, TextLineParser } from '../src/formats/ftrace.js';
 import { TimeBase } from '../src/model/time.js';
 
 /** cpu, pid and tgid (null: none given) of one `<context>1000.000001: kvm_entry: vcpu 3` line. */
@@ -100,5 +100,66 @@ describe('timestamps', () => {
       // The line is accounted for: the first line is the one event; this one skipped or rejected.
       expect(r.skipped + r.rejected, ts).toBe(1);
     }
+  });
+});
+
+describe('finding the event name', () => {
+  it('findKvm finds the first `kvm_` starting in [from, e), as indexOf does, over lines made of its own letters', () => {
+    let seed = 3;
+    const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+    const alphabet = ['k', 'v', 'm', '_', 'x', ' ', 'kvm', 'kv', 'vm_', 'kvm_'];
+    for (let t = 0; t < 4000; t++) {
+      const text = Array.from({ length: 1 + rnd(12) }, () => alphabet[rnd(alphabet.length)]).join('');
+      const b = Buffer.from(text, 'latin1');
+      const from = rnd(b.length + 1), e = from + rnd(b.length - from + 1);
+      const at = b.indexOf('kvm_', from, 'latin1');
+      expect(findKvm(b, from, e), JSON.stringify([text, from, e])).toBe(at >= 0 && at < e ? at : -1);
+    }
+  });
+
+  /** How the first line of a fresh parser is taken: an entry, or skipped / rejected. */
+  function taken(line: string): string {
+    let got = 'none';
+    const sink: EventSink = { exit: () => { got = 'exit'; }, detail: () => {}, userspace: () => {}, lost: () => {}, bufferStarted: () => {}, setTgid: () => {}, entry: (_t, cpu, pid) => { got = `entry cpu ${cpu} pid ${pid}`; } };
+    const stats = { events: 0, skipped: 0 };
+    let rejected = 0;
+    const p = new TextLineParser(sink, new TimeBase(), { stats, reject: () => { rejected++; }, counters: { guestEvents: 0 } });
+    const b = Buffer.from(`${line}\n`, 'latin1');
+    p.handleLine(b, 0, b.length - 1, 1);
+    expect(stats.skipped + rejected + (got === 'none' ? 0 : 1), line).toBe(1);
+    return got;
+  }
+
+  it('the event is `kvm_<name>:` then a blank or the end, after the timestamp and a blank; perf script\'s `kvm:` prefix too', () => {
+    expect(taken('  kvm-1 [002] 1.000001: kvm_entry: vcpu 0')).toBe('entry cpu 2 pid 1');
+    expect(taken('  kvm-1 [002] 1.000001: kvm:kvm_entry: vcpu 0')).toBe('entry cpu 2 pid 1');
+    expect(taken('  kvm-1 [002] 1.000001:\tkvm_entry: vcpu 0')).toBe('entry cpu 2 pid 1');
+    expect(taken('  kvm-1 [002] 1.000001: kvm_entry:')).toBe('entry cpu 2 pid 1');
+    // a comm that says kvm_ before the real event
+    expect(taken('  kvm_entry:-1 [002] 1.000001: kvm_entry: vcpu 0')).toBe('entry cpu 2 pid 1');
+    expect(taken('  xkvm_entry: 5 [002] 1.000001: kvm_entry: vcpu 0')).toBe('entry cpu 2 pid 5');
+    for (const bad of [
+      '  kvm-1 [002] 1.000001: kvm_entry vcpu 0', // no colon after the name
+      '  kvm-1 [002] 1.000001: kvm_entry:vcpu 0', // no blank after it
+      '  kvm-1 [002] 1.000001: xkvm_entry: vcpu 0', // glued to another word
+      '  kvm-1 [002] 1.000001: kvm:xkvm_entry: vcpu 0',
+      '  kvm-1 [002] 1.000001 kvm_entry: vcpu 0', // no colon after the timestamp
+      '  kvm-1 [002] kvm_entry: vcpu 0', // no timestamp
+      'kvm_entry: vcpu 0', // nothing before it
+      '  kvm-1 [002] 1.000001: kvm_Entry: vcpu 0', // not a lower-case name
+    ]) expect(taken(bad), bad).toBe('none');
+  });
+});
+
+describe('remembered contexts keep fields that do not fit 32 bits out', () => {
+  it('an 11-digit pid, a 10-digit CPU and tgid: every line of the thread reads them exactly', () => {
+    const seen: string[] = [];
+    const sink: EventSink = { exit: () => {}, detail: () => {}, userspace: () => {}, lost: () => {}, bufferStarted: () => {}, setTgid: (pid, tgid) => { seen.push(`tgid ${pid} ${tgid}`); }, entry: (_t, cpu, pid) => { seen.push(`entry ${cpu} ${pid}`); } };
+    const p = new TextLineParser(sink, new TimeBase(), { stats: { events: 0, skipped: 0 }, reject: () => {}, counters: { guestEvents: 0 } });
+    const lines = ['  comm-12345678901 [003] d.... 1.000001: kvm_entry: vcpu 0', '  comm-12345678901 [003] d.... 1.000002: kvm_entry: vcpu 0',
+      '  comm-7 [4294967299] d.... 1.000003: kvm_entry: vcpu 0', '  comm-7 [4294967299] d.... 1.000004: kvm_entry: vcpu 0',
+      '  comm-8 ( 4294967301) [001] d.... 1.000005: kvm_entry: vcpu 0', '  comm-8 ( 4294967301) [001] d.... 1.000006: kvm_entry: vcpu 0'];
+    lines.forEach((l, k) => { const b = Buffer.from(`${l}\n`, 'latin1'); p.handleLine(b, 0, b.length - 1, k + 1); });
+    expect(seen).toEqual(['entry 3 12345678901', 'entry 3 12345678901', 'entry 4294967299 7', 'entry 4294967299 7', 'tgid 8 4294967301', 'entry 1 8', 'tgid 8 4294967301', 'entry 1 8']);
   });
 });

@@ -138,7 +138,7 @@ function parseContext(b: Buffer, s: number, k: number): void {
  * Buffer.indexOf), or -1. A Horspool scan in JS: the needle's last byte `_`
  * is rare, so most steps skip 4 bytes, and a short search costs no native call.
  */
-function findKvm(b: Buffer, from: number, e: number): number {
+export function findKvm(b: Buffer, from: number, e: number): number {
   let i = from;
   while (i < e) {
     const c = b[i + 3];
