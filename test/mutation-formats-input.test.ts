@@ -90,6 +90,23 @@ describe('choosing the reader', () => {
     expect(() => sniffFormat('empty', Buffer.alloc(0))).toThrow('empty: empty file, no trace in it');
   });
 
+  it('a NUL byte makes a head binary however rare; control bytes are 0-8 and 14-31 (tab to CR are text); only the first 1024 bytes count', () => {
+    expect(() => sniffFormat('nul', Buffer.from('hello world, this is text\x00 and more text after it', 'latin1'))).toThrow(/^nul: a binary file, not a trace; /);
+    for (const c of [1, 8, 14, 31]) expect(() => sniffFormat(`c${c}`, Buffer.from(`abcdefg${String.fromCharCode(c).repeat(3)}`, 'latin1'))).toThrow(new RegExp(`^c${c}: a binary file, not a trace; `));
+    for (const c of [9, 10, 11, 12, 13, 127]) expect(() => sniffFormat(`c${c}`, Buffer.from(`abcdefg${String.fromCharCode(c).repeat(3)}`, 'latin1'))).toThrow(new RegExp(`^c${c}: not a trace format exitscope knows; `));
+    // 102 control bytes in the first 1024 (9.96%): text, though byte 1025 is one more.
+    const head = Buffer.alloc(1025, 0x61);
+    for (let k = 0; k < 102; k++) head[k * 10] = 1;
+    head[1024] = 1;
+    expect(() => sniffFormat('window', head)).toThrow(/^window: not a trace format exitscope knows; /);
+    // The formats it names, one per '; '.
+    expect(() => sniffFormat('list', Buffer.from('plain words\n'))).toThrow(/; exitscope reads trace-cmd trace\.dat \(.*\); perf\.data \(.*\); canonical CSV \(header ts_ns.*\); JSON Lines \(.*\); ftrace /);
+  });
+
+  it('the writable formats, by every name they answer to', () => {
+    expect(() => writerFor('perf-data')).toThrow('cannot write perf-data (writable: trace-dat, trace.dat, tracedat, csv, jsonl, ftrace, trace-cmd, perf-script, text, perf)');
+  });
+
   it('trace.dat on standard input: needs a seekable file', async () => {
     const dat = readFileSync(fx('trace-dat', 'kvm-pio-v6.dat'));
     async function* stdin(): AsyncGenerator<Buffer> { yield dat; }
