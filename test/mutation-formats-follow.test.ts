@@ -63,6 +63,18 @@ describe('lines across buffers', () => {
     expect(r).toEqual({ lines: [[1, 'a'], [3, 'z']], overlong: [2], total: 3 });
   });
 
+  it('a line of exactly MAX_LINE_BYTES is a line, in one buffer or across two; one byte more is overlong', async () => {
+    const line = (n: number) => Buffer.alloc(n, 0x78);
+    const exact = Buffer.concat([Buffer.from('a\n'), line(MAX_LINE_BYTES), Buffer.from('\nb\n')]);
+    const one = await split([exact]);
+    expect(one.lines.map(([n, t]) => [n, t.length])).toEqual([[1, 1], [2, MAX_LINE_BYTES], [3, 1]]);
+    const two = await split([exact.subarray(0, 1000), exact.subarray(1000)]);
+    expect(two.lines.map(([n, t]) => [n, t.length])).toEqual([[1, 1], [2, MAX_LINE_BYTES], [3, 1]]);
+    const over = Buffer.concat([Buffer.from('a\n'), line(MAX_LINE_BYTES + 1), Buffer.from('\nb\n')]);
+    expect((await split([over])).overlong).toEqual([2]);
+    expect((await split([over.subarray(0, 1000), over.subarray(1000)])).overlong).toEqual([2]);
+  });
+
   it('an overlong last line without a newline at the end is reported at its number', async () => {
     const r = await split([Buffer.from('a\nb\n'), Buffer.alloc(MAX_LINE_BYTES / 2, 0x78), Buffer.alloc(MAX_LINE_BYTES / 2 + 5, 0x78)]);
     expect(r).toEqual({ lines: [[1, 'a'], [2, 'b']], overlong: [3], total: 3 });
