@@ -103,6 +103,12 @@ describe('choosing the reader', () => {
     expect(() => sniffFormat('list', Buffer.from('plain words\n'))).toThrow(/; exitscope reads trace-cmd trace\.dat \(.*\); perf\.data \(.*\); canonical CSV \(header ts_ns.*\); JSON Lines \(.*\); ftrace /);
   });
 
+  it('a CSV whose header comes after `#` comments and blank lines (as the reader takes it) sniffs as CSV; a commented report does not', () => {
+    expect(sniffFormat('c.csv', Buffer.from('\uFEFF# exported by a script\r\n\r\n# columns:\r\nts_ns,vcpu,reason,rip,duration_ns\r\n1,0,HLT,0x1,2\r\n')).name).toBe('csv');
+    expect(sniffFormat('r.txt', Buffer.from('# tracer: nop\n#\n  kvm-1 [000] 1.000001: kvm_entry: vcpu 0\n')).name).toBe('ftrace');
+    expect(() => sniffFormat('only.txt', Buffer.from('# just a comment\n\n'))).toThrow(/^only\.txt: not a trace format/);
+  });
+
   it('the writable formats, by every name they answer to', () => {
     expect(() => writerFor('perf-data')).toThrow('cannot write perf-data (writable: trace-dat, trace.dat, tracedat, csv, jsonl, ftrace, trace-cmd, perf-script, text, perf)');
   });

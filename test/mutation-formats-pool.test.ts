@@ -10,12 +10,14 @@
  * The real worker threads are checked through the built CLI in test/parallel.test.ts.
  */
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openTrace } from '../src/formats/index.js';
-import { parseWorkers, type ParseWorker } from '../src/formats/parallel.js';
+import { parallelEligible, parseWorkers, type ParseWorker } from '../src/formats/parallel.js';
 import { onWorkerRequest, type RangeMessage, type WorkerRequest } from '../src/formats/ranges.js';
 import { ExitscopeError } from '../src/model/errors.js';
 import { fx } from './helpers.js';
@@ -70,7 +72,7 @@ async function dump(path: string, onChunk?: () => Promise<void>) {
   }
   const { path: _p, ...stats } = s.stats;
   void _p;
-  return { rows, stats, counters: { ...s.counters } };
+  return { rows, stats, counters: { ...s.counters }, columns: [...s.columns].sort() };
 }
 
 /** The same file read in one thread. */
@@ -85,6 +87,8 @@ function pool(env: { workers: number; bytes: number; mineCsv?: number; mineText?
   process.env.EXITSCOPE_PARALLEL_MIN = '0';
   process.env.EXITSCOPE_WORKERS = String(env.workers);
   process.env.EXITSCOPE_RANGE_BYTES = String(env.bytes);
+  delete process.env.EXITSCOPE_MINE_CSV;
+  delete process.env.EXITSCOPE_MINE_TEXT;
   if (env.mineCsv !== undefined) process.env.EXITSCOPE_MINE_CSV = String(env.mineCsv);
   if (env.mineText !== undefined) process.env.EXITSCOPE_MINE_TEXT = String(env.mineText);
 }
@@ -214,5 +218,101 @@ describe('failures in the pool', () => {
     const e = await (async () => { for await (const c of s.chunks) void c; })().catch((x: unknown) => x);
     expect(e).toBeInstanceOf(Error);
     expect(e).not.toBeInstanceOf(ExitscopeError);
+  });
+});
+
+describe('headers and layouts the ranges are handed', () => {
+  it('a BOM, comments and blank lines before the header, CRLF line ends: the one-thread result', async () => {
+    const body = ['# composed', '', HEAD, ...Array.from({ length: 120 }, (_, k) => `${1000 + k},${k % 3},HLT,0x${(0x10 + k).toString(16)},${k}`)].join('\r\n') + '\r\n';
+    const p = join(tmp, 'bom-crlf.csv');
+    writeFileSync(p, '\uFEFF' + body);
+    const one = await oneThread(p);
+    expect(one.rows.length).toBe(120);
+    for (const workers of [1, 2]) {
+      pool({ workers, bytes: 173 });
+      expect(await dump(p), `${workers}`).toEqual(one);
+      standIns = [];
+    }
+  });
+
+  it('the optional columns a text trace declares come through ranges too', async () => {
+    const f = fx('ftrace', 'latency-4vcpu.txt');
+    const one = await oneThread(f);
+    expect(one.columns).toEqual(expect.arrayContaining(['port', 'size', 'dir', 'value', 'gpa']));
+    pool({ workers: 1, bytes: 500 });
+    expect((await dump(f)).columns).toEqual(one.columns);
+  });
+
+  it('without EXITSCOPE_WORKERS: one worker fewer than the cores, at most 4', async () => {
+    const f = csv(60);
+    pool({ workers: 1, bytes: 400 });
+    delete process.env.EXITSCOPE_WORKERS;
+    await dump(f);
+    expect(standIns.length).toBe(Math.min(4, availableParallelism() - 1));
+  });
+
+  it('ranges parsed in this thread (no worker script): a range\'s failure ends the read', async () => {
+    parseWorkers.available = () => false;
+    const p = join(tmp, 'bad-head-local.csv');
+    writeFileSync(p, 'ts_ns,vcpu,rip\n' + '1,0,0x1\n'.repeat(100));
+    pool({ workers: 2, bytes: 300 });
+    await expect(dump(p)).rejects.toThrow(/reason|column/i);
+    expect(standIns.length).toBe(0);
+  });
+});
+
+describe('which inputs are read in ranges (parallelEligible)', () => {
+  const input = (path: string, head: string, gzip = false) => ({ path, head: Buffer.from(head), chunks: (async function* () { /* none */ })(), gzip, close: async () => undefined });
+  const write = (name: string, body: string | Buffer): string => { const p = join(tmp, name); writeFileSync(p, body); return p; };
+  const csvBody = `${HEAD}\n10,0,HLT,0x10,5\n`;
+  const textBody = '  kvm-1 [000] 1.000001: kvm_entry: vcpu 0\n';
+
+  it('CSV only when asked for (EXITSCOPE_PARALLEL_MIN), text by default; other formats never', async () => {
+    const c = write('e.csv', csvBody), t = write('e.txt', textBody);
+    process.env.EXITSCOPE_WORKERS = '1';
+    delete process.env.EXITSCOPE_PARALLEL_MIN;
+    expect(await parallelEligible(input(c, csvBody), 'csv', { strict: false })).toBe(false);
+    // Text: eligible by format, here too small (48 MiB by default).
+    expect(await parallelEligible(input(t, textBody), 'ftrace', { strict: false })).toBe(false);
+    process.env.EXITSCOPE_PARALLEL_MIN = String(statSync(t).size);
+    expect(await parallelEligible(input(t, textBody), 'ftrace', { strict: false })).toBe(true);
+    process.env.EXITSCOPE_PARALLEL_MIN = String(statSync(t).size + 1);
+    expect(await parallelEligible(input(t, textBody), 'ftrace', { strict: false })).toBe(false);
+    process.env.EXITSCOPE_PARALLEL_MIN = '0';
+    expect(await parallelEligible(input(c, csvBody), 'csv', { strict: false })).toBe(true);
+    expect(await parallelEligible(input(c, csvBody), 'jsonl', { strict: false })).toBe(false);
+    expect(await parallelEligible(input(c, csvBody), 'trace-dat', { strict: false })).toBe(false);
+  });
+
+  it('never: standard input, gzip, --strict, --follow, no worker', async () => {
+    const t = write('n.txt', textBody);
+    const gz = write('n.txt.gz', gzipSync(textBody));
+    process.env.EXITSCOPE_PARALLEL_MIN = '0';
+    process.env.EXITSCOPE_WORKERS = '1';
+    expect(await parallelEligible(input(t, textBody), 'ftrace', { strict: false })).toBe(true);
+    expect(await parallelEligible(input('-', textBody), 'ftrace', { strict: false })).toBe(false);
+    expect(await parallelEligible(input(gz, textBody, true), 'ftrace', { strict: false })).toBe(false);
+    expect(await parallelEligible(input(t, textBody), 'ftrace', { strict: true })).toBe(false);
+    expect(await parallelEligible(input(t, textBody), 'ftrace', { strict: false, flush: true })).toBe(false);
+    process.env.EXITSCOPE_WORKERS = '0';
+    expect(await parallelEligible(input(t, textBody), 'ftrace', { strict: false })).toBe(false);
+  });
+
+  it('a trace-cmd report of several files (its `name: cpus=N` lines) is read in one thread', async () => {
+    process.env.EXITSCOPE_PARALLEL_MIN = '0';
+    process.env.EXITSCOPE_WORKERS = '1';
+    const cases: Array<[string, boolean]> = [
+      ['host.dat: cpus=16\nguest.dat: cpus=2\n', false],
+      ['  a: cpus=2  \n', false],
+      ['\ttrace.dat: cpus=128\n', false],
+      ['x.dat: cpus=2 and more\n', true],
+      ['x.dat: cpus=\n', true],
+      ['x.dat cpus=2\n', true],
+      ['cpus=2\n', true],
+    ];
+    for (const [head, eligible] of cases) {
+      const p = write(`multi-${cases.findIndex((c) => c[0] === head)}.txt`, head + textBody);
+      expect(await parallelEligible(input(p, head + textBody), 'ftrace', { strict: false }), JSON.stringify(head)).toBe(eligible);
+    }
   });
 });

@@ -273,7 +273,16 @@ export const csvFormat: TraceFormat = {
   name: 'csv',
   describe: 'canonical CSV (header ts_ns,vcpu,reason,rip,duration_ns[,port,size,dir,value,gpa,msr,caller,vm])',
   sniff(_head, text) {
-    const cols = firstLine(text).split(',').map((s) => s.trim().toLowerCase().replace(/^"|"$/g, ''));
+    // The header is the first line that is neither blank nor a `#` comment, as the reader takes it.
+    let rest = text.replace(/^\uFEFF/, ''), line = '';
+    for (;;) {
+      line = firstLine(rest);
+      if (line.trim() !== '' && !line.startsWith('#')) break;
+      const nl = rest.indexOf('\n');
+      if (nl < 0) return false;
+      rest = rest.slice(nl + 1);
+    }
+    const cols = line.split(',').map((s) => s.trim().toLowerCase().replace(/^"|"$/g, ''));
     return REQUIRED_COLUMNS.every((c) => cols.includes(c));
   },
   read: readCsv,
