@@ -20,6 +20,9 @@ import { openTrace } from '../src/formats/index.js';
 import { parallelEligible, parseWorkers, type ParseWorker } from '../src/formats/parallel.js';
 import { onWorkerRequest, type RangeMessage, type WorkerRequest } from '../src/formats/ranges.js';
 import { ExitscopeError } from '../src/model/errors.js';
+import { ExitChunk } from '../src/model/chunk.js';
+import { REASONS } from '../src/model/reasons.js';
+import { batchFromBuffers } from '../src/formats/events.js';
 import { fx } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'exitscope-mpool-'));
@@ -33,6 +36,11 @@ class StandIn extends EventEmitter implements ParseWorker {
   busy = 0;
   terminated = false;
   failWith: Error | null = null;
+  /**
+   * A real worker interns the reasons the built-in table lacks under ids of its own; stand-ins share this thread's table,
+   * so with this set they renumber such ids (+500) in what they post, as another thread's table would have them.
+   */
+  foreignIds = false;
   postMessage(m: WorkerRequest): void {
     this.sent.push(m);
     if ('index' in m) this.busy++;
@@ -40,6 +48,7 @@ class StandIn extends EventEmitter implements ParseWorker {
       if (this.terminated) return;
       if (this.failWith && !('recycle' in m) && !('recycleChunk' in m)) { this.emit('error', this.failWith); return; }
       onWorkerRequest(m, (out: RangeMessage) => setImmediate(() => {
+        if (this.foreignIds) renumber(out);
         if (out.type === 'done' || out.type === 'error') this.busy--;
         if (!this.terminated) this.emit('message', out);
       }));
@@ -47,6 +56,20 @@ class StandIn extends EventEmitter implements ParseWorker {
   }
   terminate(): Promise<number> { this.terminated = true; return Promise.resolve(0); }
   ranges(): number[] { return this.sent.filter((m): m is Extract<WorkerRequest, { index: number }> => 'index' in m).map((m) => m.index); }
+}
+
+/** Reason ids past the built-in table, +500 (see StandIn.foreignIds). */
+function renumber(m: RangeMessage): void {
+  if (m.type === 'error') return;
+  const first = REASONS.predefined;
+  m.reasons = m.reasons.map(([id, isa, code, name]) => [id >= first ? id + 500 : id, isa, code, name]);
+  if (m.type === 'chunk') {
+    const r = ExitChunk.fromBuffers(m.buffers, m.capacity, m.length, 0n).reason;
+    for (let i = 0; i < m.length; i++) if (r[i] >= first) r[i] += 500;
+  } else if (m.type === 'events') {
+    const b = batchFromBuffers(m.buffers, m.n);
+    for (let i = 0; i < m.n; i++) if (b.kind[i] === 0 && b.reason[i] >= first) b.reason[i] += 500;
+  }
 }
 
 let standIns: StandIn[] = [];
@@ -314,6 +337,23 @@ describe('which inputs are read in ranges (parallelEligible)', () => {
     for (const [head, eligible] of cases) {
       const p = write(`multi-${cases.findIndex((c) => c[0] === head)}.txt`, head + textBody);
       expect(await parallelEligible(input(p, head + textBody), 'ftrace', { strict: false }), JSON.stringify(head)).toBe(eligible);
+    }
+  });
+});
+
+describe('reason ids of another thread', () => {
+  it('ids a worker gave the reasons the built-in table lacks are mapped onto this thread\'s, per worker (CSV and text)', async () => {
+    const c = csv(200);
+    const t = join(tmp, 'odd-reasons.txt');
+    writeFileSync(t, Array.from({ length: 40 }, (_, k) => `  kvm-${7 + (k % 2)} [00${k % 2}] ${1000 + k}.000001: kvm_exit: vcpu ${k % 2} reason ${k % 3 ? 'SOME_NEW_REASON' : 'HLT'} rip 0x${(0x100 + k).toString(16)} info 0 0\n  kvm-${7 + (k % 2)} [00${k % 2}] ${1000 + k}.000009: kvm_entry: vcpu ${k % 2}\n`).join(''));
+    for (const [f, env] of [[c, { workers: 1, bytes: 300, mineCsv: 3 }], [c, { workers: 2, bytes: 211 }], [t, { workers: 2, bytes: 260 }], [t, { workers: 1, bytes: 333, mineText: 2 }]] as const) {
+      const one = await oneThread(f);
+      // Reasons past the built-in table are there to map (my_reason, SOME_NEW_REASON).
+      expect(one.rows.some((r) => Number(r.split(',')[3]) >= REASONS.predefined), f).toBe(true);
+      pool(env);
+      parseWorkers.spawn = () => { const w = new StandIn(); w.foreignIds = true; standIns.push(w); return w; };
+      expect(await dump(f), `${f} ${JSON.stringify(env)}`).toEqual(one);
+      standIns = [];
     }
   });
 });
