@@ -115,6 +115,34 @@ describe('growth and compaction keep every sample\'s fields and bytes', () => {
   });
 });
 
+describe('compaction keeps arrival order', () => {
+  it('kept samples whose times run against their arrival (12 of them) keep their own bytes', () => {
+    const { q, got, push, want } = queue();
+    push(1, 0, 30);
+    // Arrivals 1..12 with falling times and growing payloads: kept by the round below, in arrival order in the arena.
+    for (let id = 1; id <= 12; id++) push(1000 - id, id, 10 * id);
+    q.round();
+    push(2, 13, 5);
+    q.round(); // up to 999: every sample
+    expect(got.length).toBe(14);
+    const sorted = [want(1, 0, 30), want(2, 13, 5), ...Array.from({ length: 12 }, (_, k) => want(1000 - (12 - k), 12 - k, 10 * (12 - k)))];
+    expect(got).toEqual(sorted);
+  });
+
+  it('after a partial round the kept ones (times against arrival) come out whole', () => {
+    const { q, got, push, want } = queue();
+    push(500, 0, 4);
+    q.round();
+    // Kept past the next round (later than 500): arrivals with falling times; delivered: the two at or before 500.
+    for (let id = 1; id <= 11; id++) push(id === 5 || id === 9 ? 100 * id - 400 : 2000 - id, id, 7 * id);
+    q.round();
+    expect(got.map((g) => g.ts)).toEqual([100, 500, 500]);
+    q.finish();
+    const kept = [11, 10, 8, 7, 6, 4, 3, 2, 1]; // by time: the latest arrival has the earliest time
+    expect(got.slice(3)).toEqual(kept.map((id) => want(2000 - id, id, 7 * id)));
+  });
+});
+
 describe('the bounded window', () => {
   it(`at ${MAX_QUEUED} queued samples the oldest half goes out early (counted once); order holds within what was delivered`, () => {
     // Light bookkeeping for 131k samples: times and pids only, one shared payload byte.
