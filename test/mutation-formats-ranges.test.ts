@@ -188,3 +188,44 @@ describe('markers that travel from a range to the pairing thread', () => {
     expect((await dump(fx('ftrace', 'two-vms-tgid.txt'))).vms.length).toBe(2);
   });
 });
+
+describe('rangeBytes', () => {
+  it('gives exactly the lines that start in [start, end), for cuts anywhere in a 3 MiB file, and consecutive ranges give the file', async () => {
+    const { rangeBytes } = await import('../src/formats/ranges.js');
+    let seed = 9;
+    const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+    const lines: string[] = [];
+    let size = 0;
+    while (size < 3 << 20) { const l = 'x'.repeat(rnd(300)) + String(lines.length); lines.push(l); size += l.length + 1; }
+    // One line much longer than the 8 KiB start probe.
+    lines.splice(5000, 0, 'L'.repeat(20_000));
+    const data = Buffer.from(lines.join('\n') + '\n', 'latin1');
+    const p = file('ranges-3m.txt', data.toString('latin1'));
+    /** The lines starting in [start, end), by the definition: a line starts at 0 or after a newline. */
+    const expected = (start: number, end: number): Buffer => {
+      let s = start;
+      while (s > 0 && s < data.length && data[s - 1] !== 10) s++;
+      if (s >= end || s >= data.length) return Buffer.alloc(0);
+      const nl = data.indexOf(10, end - 1);
+      return data.subarray(s, nl < 0 ? data.length : nl + 1);
+    };
+    const got = async (start: number, end: number): Promise<Buffer> => {
+      const parts: Buffer[] = [];
+      for await (const b of rangeBytes(p, start, end)) parts.push(Buffer.from(b));
+      return Buffer.concat(parts);
+    };
+    const cuts: Array<[number, number]> = [[0, data.length], [0, 1], [1, 2], [data.length - 1, data.length], [0, (1 << 20) + 7], [(1 << 20) - 3, (2 << 20) + 11]];
+    const longAt = data.indexOf('LLLL');
+    cuts.push([longAt + 5, longAt + 9000], [longAt - 1, longAt + 1], [longAt + 19_999, longAt + 30_000]);
+    for (let k = 0; k < 12; k++) { const a = rnd(data.length); cuts.push([a, Math.min(data.length, a + 1 + rnd(2_500_000))]); }
+    for (const [a, b] of cuts) expect((await got(a, b)).equals(expected(a, b)), `[${a}, ${b})`).toBe(true);
+    // Consecutive ranges of odd sizes: the whole file, once.
+    for (const step of [999_983, 1 << 20, 3_000_001]) {
+      const parts: Buffer[] = [];
+      for (let a = 0; a < data.length; a += step) parts.push(await got(a, Math.min(data.length, a + step)));
+      expect(Buffer.concat(parts).equals(data), `step ${step}`).toBe(true);
+    }
+    // Stopping early (a consumer that leaves) closes the file without error.
+    for await (const b of rangeBytes(p, 0, data.length)) { void b; break; }
+  });
+});
