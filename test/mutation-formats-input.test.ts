@@ -177,3 +177,31 @@ describe('--follow', () => {
     release();
   });
 });
+
+describe('the input summary every JSON result carries', () => {
+  it('summarizeInput copies the accounting, counters, rejections and notes; the schema describes each field', async () => {
+    const { summarizeInput } = await import('../src/formats/summary.js');
+    const { InputSummarySchema, CountersSchema } = await import('../src/formats/summary-schema.js');
+    const p = join(tmp, 'summary.txt');
+    writeFileSync(p, '# tracer: nop\n  kvm-1 [000] 1.000001: kvm_pio: pio_read at 0x70 size 1 count 1 val 0x1\nbad line\n');
+    const s = await openTrace(p);
+    for await (const c of s.chunks) void c;
+    const sum = summarizeInput(s);
+    expect(InputSummarySchema.parse(sum)).toEqual(sum);
+    expect(sum).toMatchObject({ path: p, format: 'ftrace', lines: 3, header: 0, events: 1, skipped: 1, rejected: 1 });
+    expect(sum.rejections).toEqual([expect.stringMatching(/summary\.txt:3: not a trace event line/)]);
+    expect(sum.notes).toEqual([expect.stringMatching(/^no kvm_exit events in this trace, only 1 kvm_pio/)]);
+    expect(sum.counters.orphanDetails).toBe(1);
+    const d = (k: keyof typeof InputSummarySchema.shape): string | undefined => InputSummarySchema.shape[k].description;
+    expect([d('format'), d('lines'), d('events'), d('skipped'), d('rejected'), d('rejections')]).toEqual([
+      'Detected (or forced) input format',
+      'Physical lines read (text formats; 0 for binary ones); lines = header + events + skipped + rejected',
+      'Records used: CSV/JSONL rows are exits; in event traces kvm_exit, kvm_entry and detail records (totals.exits counts exits)',
+      'Lines skipped as unrelated (blank, comments, other events, markers)',
+      'Malformed lines, each reported as file:line: reason',
+      'The first rejected lines, file:line: reason',
+    ]);
+    expect(CountersSchema.description).toMatch(/^Declared reader counters/);
+    expect(CountersSchema.shape.lostEvents.description).toMatch(/^data-loss: Events the kernel or trace-cmd declared lost/);
+  });
+});
