@@ -211,10 +211,10 @@ describe('merging CPUs by time', () => {
 // bytes, fields an old kernel lacks, both byte orders.
 
 import { ExitAssembler, EV_ENTRY, EV_EXIT, EV_FAST_MMIO, EV_MMIO, EV_MSR, EV_PIO } from '../src/formats/exit-assembler.js';
-import { KvmRecordDecoder } from '../src/formats/tracing/kvm-decoder.js';
+import { KIND_OTHER, KIND_UNKNOWN, KvmRecordDecoder } from '../src/formats/tracing/kvm-decoder.js';
 import { parseEventFormat } from '../src/formats/tracing/event-format.js';
 import { EventTable } from '../src/formats/tracing/tracing-data.js';
-import { DIR_WRITE, F_GPA, F_PORT, F_SIZE, F_VALUE, type ExitChunk as Chunk } from '../src/model/chunk.js';
+import { DIR_READ, DIR_WRITE, F_GPA, F_PORT, F_SIZE, F_VALUE, type ExitChunk as Chunk } from '../src/model/chunk.js';
 import { newCounters } from '../src/model/counters.js';
 import { Diagnostics } from '../src/model/errors.js';
 import { REASONS } from '../src/model/reasons.js';
@@ -309,6 +309,45 @@ describe('kvm records through embedded formats', () => {
     // VMX 12 is HLT; the first thread's slot is 0: vcpu 1000.
     expect([REASONS.get(c.reason[0]).name, c.vcpu[0], c.dur[0]]).toEqual(['HLT', 1000, 40]);
     expect(h.diag.stats.notes).toEqual(['some exits came from threads whose vcpu number the trace never names: numbered 1000+']);
+  });
+
+  it('1- and 2-byte fields read only their own bytes: the bytes after them are not part of the value', () => {
+    const PIO1 = format('kvm_pio', 12, [['unsigned char rw', 8, 1], ['unsigned short port', 10, 2], ['unsigned short size', 12, 2], ['u32 val', 16, 4]]);
+    const MMIO = format('kvm_mmio', 13, [['u8 type', 8, 1], ['u16 len', 10, 2], ['u64 gpa', 16, 8]]);
+    const MSR = format('kvm_msr', 14, [['u8 write', 8, 1], ['u32 ecx', 12, 4]]);
+    const h = harness(table([EXIT, ENTRY, PIO1, MMIO, MSR]), true);
+    const le = true;
+    const exit = (ts: number, reason: number) => expect(h.decode(EV_EXIT, rec(32, 10, 100, le, (d) => { d.setUint32(8, reason, le); d.setUint32(24, 1, le); d.setUint32(28, 0, le); }), ts)).toBeNull();
+    const entry = (ts: number) => expect(h.decode(EV_ENTRY, rec(12, 11, 100, le, (d) => d.setUint32(8, 0, le)), ts)).toBeNull();
+    // A read (rw 0) of 2 bytes at port 0x60; every byte after each field is 0xff.
+    exit(0, 30);
+    expect(h.decode(EV_PIO, rec(20, 12, 100, le, (d) => { d.setUint8(8, 0); d.setUint8(9, 0xff); d.setUint16(10, 0x60, le); d.setUint16(12, 2, le); d.setUint16(14, 0xffff, le); d.setUint32(16, 0x1234, le); }), 0)).toBeNull();
+    entry(10);
+    // An MMIO write (type 2) of 4 bytes; then an MMIO of type 0 (unsatisfied read): a read; type 3: no direction.
+    for (const [i, type] of [[1, 2], [2, 0], [3, 3]]) {
+      exit(100 * i, 49);
+      expect(h.decode(EV_MMIO, rec(24, 13, 100, le, (d) => { d.setUint8(8, type); d.setUint8(9, 0xff); d.setUint16(10, 4, le); d.setUint16(12, 0xffff, le); d.setUint32(16, 0xfee00000, le); }), 0)).toBeNull();
+      entry(100 * i + 10);
+    }
+    // An MSR read (write 0, the byte after it 0xff).
+    exit(500, 31);
+    expect(h.decode(EV_MSR, rec(16, 14, 100, le, (d) => { d.setUint8(8, 0); d.setUint8(9, 0xff); d.setUint32(12, 0x1b, le); }), 0)).toBeNull();
+    entry(510);
+    const c = h.rows();
+    expect(c.length).toBe(5);
+    expect([c.dir[0], c.port[0], c.size[0], c.valLo[0]]).toEqual([DIR_READ, 0x60, 2, 0x1234]);
+    expect([c.dir[1], c.size[1], c.gpaLo[1]]).toEqual([DIR_WRITE, 4, 0xfee00000]);
+    expect([c.dir[2], c.dir[3]]).toEqual([DIR_READ, 0]);
+    expect([c.dir[4], c.msr[4]]).toEqual([DIR_READ, 0x1b]);
+  });
+
+  it('event ids: every format known (id 0 too) is "other" unless it is a kvm event; a kvm event of the kvm system wins over a same-named one', () => {
+    const t = new EventTable();
+    t.add(parseEventFormat(format('kvm_exit', 300, [['unsigned int exit_reason', 8, 4]]), 'other'));
+    t.add(parseEventFormat(format('sched_switch', 0, [['int prev_pid', 8, 4]]), 'sched'));
+    t.add(parseEventFormat(format('kvm_exit', 10, [['unsigned int exit_reason', 8, 4]]), 'kvm'));
+    const h = harness(t, true);
+    expect([h.dec.kindById[10], h.dec.kindById[300], h.dec.kindById[0], h.dec.kindById[1], h.dec.kindById[65535]]).toEqual([EV_EXIT, KIND_OTHER, KIND_OTHER, KIND_UNKNOWN, KIND_UNKNOWN]);
   });
 
   it('a table without common_type/common_pid formats assumes the kernel\'s fixed places', () => {
