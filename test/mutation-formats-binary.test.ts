@@ -214,7 +214,7 @@ import { ExitAssembler, EV_ENTRY, EV_EXIT, EV_FAST_MMIO, EV_MMIO, EV_MSR, EV_PIO
 import { KIND_OTHER, KIND_UNKNOWN, KvmRecordDecoder } from '../src/formats/tracing/kvm-decoder.js';
 import { parseEventFormat } from '../src/formats/tracing/event-format.js';
 import { EventTable } from '../src/formats/tracing/tracing-data.js';
-import { DIR_READ, DIR_WRITE, F_GPA, F_PORT, F_SIZE, F_VALUE, type ExitChunk as Chunk } from '../src/model/chunk.js';
+import { DIR_READ, DIR_WRITE, F_GPA, F_MSR, F_PORT, F_SIZE, F_VALUE, type ExitChunk as Chunk } from '../src/model/chunk.js';
 import { newCounters } from '../src/model/counters.js';
 import { Diagnostics } from '../src/model/errors.js';
 import { REASONS } from '../src/model/reasons.js';
@@ -339,6 +339,33 @@ describe('kvm records through embedded formats', () => {
     expect([c.dir[1], c.size[1], c.gpaLo[1]]).toEqual([DIR_WRITE, 4, 0xfee00000]);
     expect([c.dir[2], c.dir[3]]).toEqual([DIR_READ, 0]);
     expect([c.dir[4], c.msr[4]]).toEqual([DIR_READ, 0x1b]);
+  });
+
+  it('old kernels\' detail formats with only the address: no size, value or direction is made up', () => {
+    const PIO0 = format('kvm_pio', 12, [['unsigned int port', 8, 4]]);
+    const MMIO0 = format('kvm_mmio', 13, [['u64 gpa', 8, 8]]);
+    const MSR0 = format('kvm_msr', 14, [['u32 ecx', 8, 4]]);
+    const h = harness(table([EXIT, ENTRY, PIO0, MMIO0, MSR0]), true);
+    const le = true;
+    const exit = (ts: number, reason: number) => expect(h.decode(EV_EXIT, rec(32, 10, 100, le, (d) => { d.setUint32(8, reason, le); d.setUint32(24, 1, le); }), ts)).toBeNull();
+    const entry = (ts: number) => expect(h.decode(EV_ENTRY, rec(12, 11, 100, le, (d) => d.setUint32(8, 0, le)), ts)).toBeNull();
+    // Every byte after the fields is 0xff: nothing may be read from there.
+    const filled = (len: number, set: (d: DataView) => void) => rec(len, 0, 100, le, (d) => { for (let i = 8; i < len; i++) d.setUint8(i, 0xff); set(d); });
+    exit(0, 30);
+    expect(h.decode(EV_PIO, filled(24, (d) => { d.setUint16(0, 12, le); d.setInt32(4, 100, le); d.setUint32(8, 0x70, le); }), 0)).toBeNull();
+    entry(10);
+    exit(100, 49);
+    expect(h.decode(EV_MMIO, filled(24, (d) => { d.setUint16(0, 13, le); d.setInt32(4, 100, le); d.setBigUint64(8, 0xfebf0000n, le); }), 0)).toBeNull();
+    entry(110);
+    exit(200, 32);
+    expect(h.decode(EV_MSR, filled(24, (d) => { d.setUint16(0, 14, le); d.setInt32(4, 100, le); d.setUint32(8, 0x6e0, le); }), 0)).toBeNull();
+    entry(210);
+    const c = h.rows();
+    const DETAIL = F_PORT | F_SIZE | F_VALUE | F_GPA | F_MSR;
+    expect([c.flags[0] & DETAIL, c.port[0], c.dir[0]]).toEqual([F_PORT, 0x70, 0]);
+    expect([c.flags[1] & DETAIL, c.gpaHi[1], c.gpaLo[1], c.dir[1]]).toEqual([F_GPA, 0, 0xfebf0000, 0]);
+    // kvm_msr without its write field: the kernel prints msr_read for write 0, so a read.
+    expect([c.flags[2] & DETAIL, c.msr[2], c.dir[2]]).toEqual([F_MSR, 0x6e0, DIR_READ]);
   });
 
   it('event ids: every format known (id 0 too) is "other" unless it is a kvm event; a kvm event of the kvm system wins over a same-named one', () => {
