@@ -37,11 +37,32 @@ export type Compression = 'none' | 'zstd' | 'zlib';
 
 export const SUPPORTED_COMPRESSIONS: readonly string[] = ['none', 'zstd', 'zlib'];
 
+/**
+ * The content size a zstd frame header declares (RFC 8878 3.1.1.1), or -1 when the
+ * header declares none or is not a zstd frame header.
+ */
+export function zstdContentSize(d: Uint8Array): number {
+  if (d.length < 5 || d[0] !== 0x28 || d[1] !== 0xb5 || d[2] !== 0x2f || d[3] !== 0xfd) return -1;
+  const fhd = d[4];
+  const single = (fhd >> 5) & 1;
+  const fcsFlag = fhd >> 6;
+  const fcsBytes = fcsFlag === 0 ? single : 1 << fcsFlag;
+  if (fcsBytes === 0) return -1;
+  const at = 5 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 3];
+  if (d.length < at + fcsBytes) return -1;
+  let v = 0;
+  for (let i = fcsBytes - 1; i >= 0; i--) v = v * 256 + d[at + i];
+  return fcsBytes === 2 ? v + 256 : v;
+}
+
 /** Decompresses one block whose uncompressed size is known. */
 export function decompressBlock(kind: Compression, data: Uint8Array, usize: number, out?: Uint8Array): Uint8Array {
   if (kind === 'zstd') {
-    const buf = out && out.length >= usize ? out.subarray(0, usize) : new Uint8Array(usize);
-    const r = zstdDecompress(data, buf);
+    // fzstd decoding into a given buffer returns that buffer whatever it wrote, so decode in
+    // place only a frame that declares exactly the size expected; any other frame is decoded
+    // on its own, where the length it gives is the length it made.
+    if (out && out.length >= usize && zstdContentSize(data) === usize) return zstdDecompress(data, out.subarray(0, usize));
+    const r = zstdDecompress(data);
     if (r.length !== usize) throw new Error(`zstd data gave ${r.length} bytes, expected ${usize}`);
     return r;
   }
