@@ -102,6 +102,41 @@ describe('pages', () => {
     expect(got).toEqual([[3, 0xaa], [7, 0xbb]]);
   });
 
+  it('lost events on a 32-bit kernel\'s pages (4-byte commit and count): counts add up, and "some" (no count) on either side makes the sum "some"', () => {
+    const ph: PageHeader = { timestampSize: 8, commitOffset: 8, commitSize: 4, dataOffset: 12 };
+    const MISSED = 0x80000000, STORED = 0x40000000;
+    /** A page: flags, an optional stored count (u32 after the records), records of one word each. */
+    const pg = (ts: bigint, flags: number, count: number | null, words: number[]): Buffer => {
+      const b = Buffer.alloc(PAGE);
+      b.writeBigUInt64LE(ts, 0);
+      let q = 12;
+      for (const w of words) { b.writeUInt32LE(((1 << 5) | 1) >>> 0, q); b.writeUInt32LE(w, q + 4); q += 8; }
+      // After a stored count, stale bytes of the page's previous use: not part of a 4-byte count.
+      if (count !== null) { b.writeUInt32LE(count, q); b.writeUInt32LE(0xdeadbeef, q + 4); }
+      b.writeUInt32LE(((q - 12) | flags) >>> 0, 8);
+      return b;
+    };
+    const missed = (pages: Buffer[]): Array<[number, number]> => {
+      const p = file(Buffer.concat(pages));
+      const src = new FileSource(p);
+      const cs = new CpuStream(src, { cpu: 0, offset: 0, size: pages.length * PAGE, instance: '' }, ph, PAGE, true, 'none', 0n);
+      cs.peekFirstPageTs();
+      cs.setBase(0n);
+      const got: Array<[number, number]> = [];
+      while (cs.advance()) got.push([cs.dv.getUint32(cs.recPos, true), cs.missed]);
+      src.close();
+      return got;
+    };
+    // 3 then 4 lost (stored counts, the high bits of a u32 count are not flags): 7 before the record.
+    expect(missed([pg(100n, MISSED | STORED, 3, []), pg(200n, MISSED | STORED, 4, [0xa1]), pg(300n, 0, null, [0xa2])])).toEqual([[0xa1, 7], [0xa2, 0]]);
+    // A count, then "some": some.
+    expect(missed([pg(100n, MISSED | STORED, 5, []), pg(200n, MISSED, null, [0xb1])])).toEqual([[0xb1, -1]]);
+    // "some", then a count: some.
+    expect(missed([pg(100n, MISSED, null, []), pg(200n, MISSED | STORED, 5, [0xc1])])).toEqual([[0xc1, -1]]);
+    // A stored count of 0 is "some" too.
+    expect(missed([pg(100n, MISSED | STORED, 0, [0xd1])])).toEqual([[0xd1, -1]]);
+  });
+
   it('CPU data cut by the end of the file: the whole pages are read, then one error saying where', () => {
     const page = (ts: bigint, word: number): Buffer => {
       const b = Buffer.alloc(PAGE);
