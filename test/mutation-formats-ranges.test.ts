@@ -229,3 +229,46 @@ describe('rangeBytes', () => {
     for await (const b of rangeBytes(p, 0, data.length)) { void b; break; }
   });
 });
+
+describe('rangeBytes on a small file, every range', () => {
+  it('every [start, end) up to past the end of a file with an empty line and no final newline: the lines that start there', async () => {
+    const { rangeBytes } = await import('../src/formats/ranges.js');
+    const data = Buffer.from('aa\nbbb\n\nc\ndd', 'latin1');
+    const p = file('small-every.txt', data.toString('latin1'));
+    const expected = (start: number, end: number): string => {
+      let s = start;
+      while (s > 0 && s < data.length && data[s - 1] !== 10) s++;
+      if (s >= end || s >= data.length) return '';
+      const nl = data.indexOf(10, end - 1);
+      return data.toString('latin1', s, nl < 0 ? data.length : nl + 1);
+    };
+    for (let a = 0; a <= data.length + 2; a++) {
+      for (let b = a; b <= data.length + 3; b++) {
+        const parts: Buffer[] = [];
+        for await (const x of rangeBytes(p, a, b)) parts.push(Buffer.from(x));
+        expect(Buffer.concat(parts).toString('latin1'), `[${a}, ${b})`).toBe(expected(a, b));
+      }
+    }
+  });
+});
+
+describe('parseRange: what a range reports', () => {
+  it('CSV: the optional columns it saw, its flavour, every rejection counted and the first 64 with their text', async () => {
+    const bad = Array.from({ length: 70 }, (_, i) => `x${i}`);
+    const body = `${HEAD},port\n1,0,IO_INSTRUCTION,0xffffffff81000010,500,0x70\n${bad.join('\n')}\n`;
+    const p = file('done.csv', body);
+    const got: RangeMessage[] = [];
+    await parseRange({ path: p, format: 'csv', index: 2, start: 0, end: body.length }, (m) => { got.push(m); });
+    const done = got.find((m) => m.type === 'done') as Extract<RangeMessage, { type: 'done' }>;
+    expect(done).toBeDefined();
+    expect(done.flavour).toBe('csv');
+    expect(done.columns).toEqual(['port']);
+    expect(done.lines).toBe(72);
+    expect(done.rejected).toBe(70);
+    expect(done.rejections).toHaveLength(64);
+    expect(done.rejections[0][0]).toBe(3);
+    expect(done.rejections[63][0]).toBe(66);
+    expect(got.filter((m) => m.type === 'chunk').reduce((n, m) => n + (m as { length: number }).length, 0)).toBe(1);
+  });
+});
+
