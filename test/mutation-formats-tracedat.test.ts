@@ -17,6 +17,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openTrace } from '../src/formats/index.js';
 import { traceDatFormat, traceDatRecords } from '../src/formats/trace-dat.js';
+import { FileSource } from '../src/formats/tracing/source.js';
+import { readTraceDatLayout } from '../src/formats/tracing/trace-dat-file.js';
 import { ExitChunk, F_UNPAIRED } from '../src/model/chunk.js';
 import { REASONS } from '../src/model/reasons.js';
 import { fx } from './helpers.js';
@@ -220,3 +222,38 @@ describe('trace.dat: format names', () => {
     expect(readFileSync(fx('trace-dat', 'kvm-pio-v6.dat')).subarray(0, 3)).toEqual(Buffer.from([0x17, 0x08, 0x44]));
   });
 });
+
+describe('trace.dat v6 options read into the layout', () => {
+  const layout = async (opts: Array<[number, Buffer]>) => {
+    let b = await written([{ ts: 0, vcpu: 0, reason: 30, dur: 100 }], 5_000_000_000n);
+    for (const [id, data] of opts) b = withOption(b, id, data);
+    const src = new FileSource(file(b));
+    try { return readTraceDatLayout(src); } finally { src.close(); }
+  };
+  const z = (t: string) => Buffer.from(t + '\0', 'latin1');
+
+  it('OFFSET (7): ASCII decimal or hex, signed, up to its NUL and trimmed; anything else adds nothing; several add up', async () => {
+    expect((await layout([[7, z('12345')]])).tsOffset).toBe(12345n);
+    expect((await layout([[7, Buffer.from(' -0x10 \0junk 99', 'latin1')]])).tsOffset).toBe(-16n);
+    expect((await layout([[7, z('0XfF')]])).tsOffset).toBe(255n);
+    expect((await layout([[7, z('-42')]])).tsOffset).toBe(-42n);
+    expect((await layout([[7, z('18446744073709551615')]])).tsOffset).toBe(18446744073709551615n);
+    for (const bad of ['12a', 'a12', '0x', '0xg1', '--5', '5-', '']) expect((await layout([[7, z(bad)]])).tsOffset, bad).toBe(0n);
+    expect((await layout([[7, z('100')], [7, z('-30')]])).tsOffset).toBe(70n);
+  });
+
+  it('TRACECLOCK (4): the bracketed clock of trace_clock\'s text, or the text itself; the default is local', async () => {
+    expect((await layout([[4, z('[x86-tsc] local global')]])).clock).toBe('x86-tsc');
+    expect((await layout([[4, z('local [mono] global')]])).clock).toBe('mono');
+    expect((await layout([[4, Buffer.from('  boot \n\0[x]', 'latin1')]])).clock).toBe('boot');
+    expect((await layout([])).clock).toBe('local');
+  });
+
+  it('TSC2NSEC (14): mult, shift and offset from 16 bytes; a shorter payload is left out', async () => {
+    const t = Buffer.alloc(16); t.writeUInt32LE(7, 0); t.writeUInt32LE(3, 4); t.writeBigUInt64LE(99n, 8);
+    expect((await layout([[14, t]])).tsc2nsec).toEqual({ mult: 7, shift: 3, offset: 99n });
+    expect((await layout([[14, t.subarray(0, 15)]])).tsc2nsec).toBeNull();
+    expect((await layout([])).tsc2nsec).toBeNull();
+  });
+});
+
