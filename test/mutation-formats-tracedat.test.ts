@@ -19,7 +19,7 @@ import { openTrace } from '../src/formats/index.js';
 import { traceDatFormat, traceDatRecords } from '../src/formats/trace-dat.js';
 import { FileSource } from '../src/formats/tracing/source.js';
 import { readTraceDatLayout } from '../src/formats/tracing/trace-dat-file.js';
-import { ExitChunk, F_UNPAIRED } from '../src/model/chunk.js';
+import { ExitChunk, F_PORT, F_UNPAIRED } from '../src/model/chunk.js';
 import { REASONS } from '../src/model/reasons.js';
 import { fx } from './helpers.js';
 
@@ -254,6 +254,33 @@ describe('trace.dat v6 options read into the layout', () => {
     expect((await layout([[14, t]])).tsc2nsec).toEqual({ mult: 7, shift: 3, offset: 99n });
     expect((await layout([[14, t.subarray(0, 15)]])).tsc2nsec).toBeNull();
     expect((await layout([])).tsc2nsec).toBeNull();
+  });
+});
+
+describe('trace.dat writer: records, threads and saved cmdlines', () => {
+  it('pids 4242 + vcpu, cmdlines "pid CPU n/KVM" in thread order, entries at one time in thread order, a 0-byte port access written as 1 byte', async () => {
+    const c = new ExitChunk(16, 9_000_000_000n);
+    const io = REASONS.byNativeCode('vmx', 30);
+    // vcpus 8 and 0 share host CPU 0 (vcpu % 8); both exits end at t = 50.
+    c.pushRow(0, 8, io, 0, 0x1000, 50, F_PORT, 0x70, 0, 1, 0, 0, 0, 0, 0, 0, 0);
+    c.pushRow(10, 0, io, 0, 0x2000, 40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    c.pushRow(20, 3, io, 0, 0x3000, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    const parts: Buffer[] = [];
+    for await (const b of traceDatFormat.write!((async function* () { yield c; })(), { columns: new Set() })) parts.push(typeof b === 'string' ? Buffer.from(b) : b);
+    const bytes = Buffer.concat(parts);
+    expect(bytes.includes(Buffer.from('4242 CPU 0/KVM\n4245 CPU 3/KVM\n4250 CPU 8/KVM\n', 'latin1'))).toBe(true);
+    const p = file(bytes);
+    const recs = [];
+    for await (const r of traceDatRecords(p)) recs.push(r);
+    const at = (r: { ts: bigint }) => Number(r.ts - 9_000_000_000n);
+    expect(recs.map((r) => [at(r), r.cpu, r.pid, r.name])).toEqual([
+      [0, 0, 4250, 'kvm_exit'], [0, 0, 4250, 'kvm_pio'],
+      [10, 0, 4242, 'kvm_exit'],
+      [20, 3, 4245, 'kvm_exit'], [25, 3, 4245, 'kvm_entry'],
+      // Both entries at 50 on CPU 0: thread 0 before thread 8.
+      [50, 0, 4242, 'kvm_entry'], [50, 0, 4250, 'kvm_entry'],
+    ]);
+    expect(recs[1].fields).toMatchObject({ port: 0x70, size: 1, count: 1 });
   });
 });
 
