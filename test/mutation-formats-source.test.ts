@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BufferSource, Cursor, FileSource, FormatError } from '../src/formats/tracing/source.js';
+import { parseEventFormat } from '../src/formats/tracing/event-format.js';
+import { EventTable, readTracingHeader } from '../src/formats/tracing/tracing-data.js';
 import { openOn } from './fd-helper.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'exitscope-source-'));
@@ -91,3 +93,41 @@ describe('Cursor', () => {
     src.close(); src2.close();
   });
 });
+
+describe('the tracing-data header (trace-cmd.dat.v6: magic, version string, endianness, long size, page size)', () => {
+  const head = (endian: number, longSize: number, pageSize: number, cut?: number): Cursor => {
+    const b = Buffer.concat([Buffer.from([0x17, 0x08, 0x44]), Buffer.from('tracing6\0', 'latin1'), Buffer.from([endian, longSize]), Buffer.alloc(4)]);
+    if (endian === 0) b.writeUInt32LE(pageSize, b.length - 4); else b.writeUInt32BE(pageSize, b.length - 4);
+    return new Cursor(new BufferSource(cut === undefined ? b : b.subarray(0, cut), 0));
+  };
+  it('32-bit and 64-bit kernels, both byte orders, page sizes from 64 B to 16 MiB', () => {
+    expect(readTracingHeader(head(0, 4, 64))).toEqual({ version: '6', littleEndian: true, longSize: 4, pageSize: 64 });
+    expect(readTracingHeader(head(1, 8, 1 << 24))).toEqual({ version: '6', littleEndian: false, longSize: 8, pageSize: 1 << 24 });
+  });
+  it('refused: a long size of 2, page sizes 32, 2^25 and 100, each at its offset', () => {
+    const err = (c: Cursor) => { try { readTracingHeader(c); } catch (e) { return [(e as FormatError).offset, (e as Error).message]; } return null; };
+    expect(err(head(0, 2, 4096))).toEqual([13, 'long size 2 (expected 4 or 8)']);
+    for (const ps of [32, 1 << 25, 100]) expect(err(head(0, 8, ps))).toEqual([14, `page size ${ps} is not a power of two between 64 B and 16 MB`]);
+  });
+  it('a header cut short names the field it ends in', () => {
+    const msg = (cut: number) => { try { readTracingHeader(head(0, 8, 4096, cut)); } catch (e) { return (e as Error).message.replace(/ \(.*$/, ''); } return 'ok'; };
+    expect(msg(12)).toBe('truncated: the file ends inside the endianness byte');
+    expect(msg(13)).toBe('truncated: the file ends inside the long size');
+    expect(msg(15)).toBe('truncated: the file ends inside the page size');
+  });
+});
+
+describe('EventTable', () => {
+  const fmt = (name: string, id: number, pidOff: number) => `name: ${name}\nID: ${id}\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\tfield:int common_pid;\toffset:${pidOff};\tsize:4;\tsigned:1;\n`;
+  it('a bare name is the first system\'s event of that name; system:name finds each; common fields where the formats put them', () => {
+    const t = new EventTable();
+    t.add(parseEventFormat(fmt('ev', 1, 8), 'a'));
+    t.add(parseEventFormat(fmt('ev', 2, 8), 'b'));
+    expect(t.byName.get('ev')?.id).toBe(1);
+    expect(t.byName.get('b:ev')?.id).toBe(2);
+    expect(t.commonPid()).toEqual({ offset: 8, size: 4 });
+    expect(t.commonType()).toEqual({ offset: 0, size: 2 });
+    expect(new EventTable().commonPid()).toEqual({ offset: 4, size: 4 });
+  });
+});
+
