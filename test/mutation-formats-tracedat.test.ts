@@ -284,3 +284,50 @@ describe('trace.dat writer: records, threads and saved cmdlines', () => {
   });
 });
 
+describe('trace.dat v6: where a cut or a wrong tag is named', () => {
+  const one: Exit[] = [{ ts: 0, vcpu: 1, reason: 30, dur: 100 }];
+  const layoutErr = (b: Buffer): string => {
+    const src = new FileSource(file(b));
+    try { readTraceDatLayout(src); return 'ok'; } catch (e) { return (e as Error).message; } finally { src.close(); }
+  };
+
+  it('cut in the CPU count, the options tag, an option id, size and payload, the flyrecord tag, a CPU\'s offset and size', async () => {
+    const b0 = withOption(await written(one, 5_000_000_000n), 7, Buffer.from('5\0'));
+    const at = b0.indexOf(Buffer.from('options  \0'));
+    const fly = b0.indexOf(Buffer.from('flyrecord\0'));
+    const cut = (n: number) => layoutErr(b0.subarray(0, n)).replace(/ \(.*$/, '');
+    expect(cut(at - 2)).toBe('truncated: the file ends inside the CPU count');
+    expect(cut(at + 5)).toBe('truncated: the file ends inside the options/flyrecord tag');
+    expect(cut(at + 11)).toBe('truncated: the file ends inside an option id');
+    expect(cut(at + 14)).toBe('truncated: the file ends inside an option size');
+    expect(cut(at + 17)).toBe('truncated: the file ends inside option 7');
+    expect(cut(fly + 4)).toBe('truncated: the file ends inside the flyrecord tag');
+    // The written file has 2 CPUs (vcpu 1 on host CPU 1; CPU 0 empty).
+    expect(cut(fly + 10 + 4)).toBe("truncated: the file ends inside CPU 0's data offset");
+    expect(cut(fly + 10 + 12)).toBe("truncated: the file ends inside CPU 0's data size");
+    expect(cut(fly + 10 + 20)).toBe("truncated: the file ends inside CPU 1's data offset");
+  });
+
+  it('65536 CPUs is a count (the table then runs into the data); 65537 is out of range', async () => {
+    const b = Buffer.from(await written(one, 5_000_000_000n));
+    const at = b.indexOf(Buffer.from('options  \0')) - 4;
+    b.writeUInt32LE(65536, at);
+    // (here the records' bytes read as a CPU's offset are past 2^53)
+    expect(layoutErr(b)).toMatch(/^(truncated: the file ends inside )?CPU \d+'s data (offset|size)/);
+    expect(layoutErr(b)).not.toMatch(/CPU count/);
+    b.writeUInt32LE(65537, at);
+    expect(layoutErr(b)).toBe('CPU count 65537 is out of range');
+  });
+
+  it('a "latency" tag: the text starts after it; another tag is named with its unprintable bytes as dots', async () => {
+    const b = Buffer.from(await written(one, 5_000_000_000n));
+    const at = b.indexOf(Buffer.from('options  \0'));
+    const lat = Buffer.concat([b.subarray(0, at), Buffer.from('latency  \0', 'latin1'), Buffer.from('# tracer: nop\n', 'latin1')]);
+    const src = new FileSource(file(lat));
+    expect(readTraceDatLayout(src).latencyTextAt).toBe(at + 10);
+    src.close();
+    const bad = Buffer.concat([b.subarray(0, at), Buffer.from('flyrec\x01\x02d\0', 'latin1'), b.subarray(at + 10)]);
+    expect(layoutErr(bad)).toBe(`expected "flyrecord" or "latency" at 0x${at.toString(16)}, found "flyrec..d."`);
+  });
+});
+
