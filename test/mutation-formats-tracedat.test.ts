@@ -30,7 +30,7 @@ const file = (b: Buffer): string => { const p = join(tmp, `t${seq++}.dat`); writ
 interface Exit { ts: number; vcpu: number; reason: number; dur: number }
 
 async function written(exits: Exit[], baseNs: bigint): Promise<Buffer> {
-  const c = new ExitChunk(64, baseNs);
+  const c = new ExitChunk(Math.max(64, exits.length), baseNs);
   for (const e of exits) c.pushRow(e.ts, e.vcpu, REASONS.byNativeCode('vmx', e.reason), 0xffffffff, 0x81000000 + e.ts % 4096, e.dur, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
   const parts: Buffer[] = [];
   for await (const b of traceDatFormat.write!((async function* () { yield c; })(), { columns: new Set() })) parts.push(typeof b === 'string' ? Buffer.from(b) : b);
@@ -328,6 +328,25 @@ describe('trace.dat v6: where a cut or a wrong tag is named', () => {
     src.close();
     const bad = Buffer.concat([b.subarray(0, at), Buffer.from('flyrec\x01\x02d\0', 'latin1'), b.subarray(at + 10)]);
     expect(layoutErr(bad)).toBe(`expected "flyrecord" or "latency" at 0x${at.toString(16)}, found "flyrec..d."`);
+  });
+});
+
+describe('trace.dat writer: long traces on one CPU', () => {
+  it('3,000 exits (more pages than it stages in memory) with gaps of 2^27 - 1, 2^27 and 2^27 + 1 ns: read back exact', async () => {
+    const TWO27 = 2 ** 27;
+    const exits: Exit[] = [];
+    let t = 0;
+    for (let i = 0; i < 3000; i++) {
+      exits.push({ ts: t, vcpu: 0, reason: i % 3 === 0 ? 30 : 12, dur: 100 + (i % 7) });
+      // Mostly short gaps; every 500th a gap around 2^27 ns, counted from the previous record (the entry).
+      const g = i % 500 === 1 ? TWO27 - 1 : i % 500 === 2 ? TWO27 : i % 500 === 3 ? TWO27 + 1 : i % 500 === 4 ? 5 * TWO27 + 3 : 1000;
+      t += 100 + (i % 7) + g;
+    }
+    const base = 2_000_000_000n;
+    const r = await read(file(await written(exits, base)));
+    expect(r.err).toBeNull();
+    expect(r.st.rejected).toBe(0);
+    expect(r.rows).toEqual(exits.map((e) => ({ ts: base + BigInt(e.ts), vcpu: 0, dur: e.dur, unpaired: false })));
   });
 });
 
