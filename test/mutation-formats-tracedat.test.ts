@@ -350,3 +350,27 @@ describe('trace.dat writer: long traces on one CPU', () => {
   });
 });
 
+describe('trace.dat layouts as trace-cmd dump --options shows them', () => {
+  it('v7 (kvm-pio-v7-none.dat): the BUFFER option\'s two CPUs at 155648 and 167936, 12288 bytes each, clock local; kallsyms and printk sections present', () => {
+    const src = new FileSource(fx('trace-dat', 'kvm-pio-v7-none.dat'));
+    const L = readTraceDatLayout(src);
+    src.close();
+    expect([L.version, L.compression, L.clock]).toEqual([7, 'none', 'local']);
+    expect(L.cpus).toEqual([{ cpu: 0, offset: 155648, size: 12288, instance: '' }, { cpu: 1, offset: 167936, size: 12288, instance: '' }]);
+    expect(typeof L.meta.kallsyms).toBe('string');
+    expect(typeof L.meta.printk).toBe('string');
+    expect(L.meta.printk!.length).toBeGreaterThan(0);
+  });
+
+  it('v6 written here: an empty CPU 0 is left out of the CPU list', async () => {
+    const b = await written([{ ts: 0, vcpu: 1, reason: 30, dur: 100 }], 5_000_000_000n);
+    const src = new FileSource(file(b));
+    const L = readTraceDatLayout(src);
+    src.close();
+    const { cpus } = cpuTable(b);
+    expect(cpus[0].size).toBe(0);
+    expect(L.cpus).toEqual([{ cpu: 1, offset: cpus[1].offset, size: cpus[1].size, instance: '' }]);
+    expect(L.meta.printk).toBeUndefined();
+  });
+});
+
