@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { main } from '../src/cli/main.js';
+import { openTrace, type OpenTraceOptions, type TraceStream } from '../src/formats/index.js';
+import type { ExitChunk } from '../src/model/chunk.js';
 
 export const ROOT = join(import.meta.dirname, '..');
 export const fx = (...p: string[]): string => join(ROOT, 'fixtures', ...p);
@@ -37,4 +39,12 @@ export function comparable(rows: any[]): any[] {
     p50Ns: r.p50Ns, p99Ns: r.p99Ns, maxNs: r.maxNs, reasons: r.reasons,
     ...(r.caller !== undefined ? { caller: r.caller, callerAddress: r.callerAddress } : {}),
   }));
+}
+
+/** Opens an input and reads every chunk: the stream (stats, counters) and the chunks. */
+export async function readChunks(path: string, opts: OpenTraceOptions = {}): Promise<{ s: TraceStream; chunks: ExitChunk[] }> {
+  const s = await openTrace(path, opts);
+  const chunks: ExitChunk[] = [];
+  for await (const c of s.chunks) chunks.push(c);
+  return { s, chunks };
 }

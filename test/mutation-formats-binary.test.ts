@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { PerfBytes } from './perf-bytes.js';
 import { CpuStream, StreamMerger, type Compression } from '../src/formats/tracing/ring-buffer.js';
 import { FileSource, FormatError } from '../src/formats/tracing/source.js';
 import type { PageHeader } from '../src/formats/tracing/event-format.js';
@@ -467,14 +468,7 @@ const SMP = { IP: 1, TID: 2, TIME: 4, ADDR: 8, READ: 16, CALLCHAIN: 32, ID: 64, 
 const RF_GROUP = 1 | 4 | 8 | 16;
 const T0 = 5_000_000_000n;
 
-class Perf {
-  constructor(readonly le: boolean) {}
-  u16(v: number): Buffer { const b = Buffer.alloc(2); if (this.le) b.writeUInt16LE(v); else b.writeUInt16BE(v); return b; }
-  u32(v: number): Buffer { const b = Buffer.alloc(4); if (this.le) b.writeUInt32LE(v >>> 0); else b.writeUInt32BE(v >>> 0); return b; }
-  u64(v: number | bigint): Buffer { const b = Buffer.alloc(8); if (this.le) b.writeBigUInt64LE(BigInt(v)); else b.writeBigUInt64BE(BigInt(v)); return b; }
-  /** The 16-byte pipe header: "PERFILE2" as a u64 in the file's order, header size 16. */
-  head(): Buffer { return Buffer.concat([this.u64(0x32454c4946524550n), this.u64(16)]); }
-  record(type: number, body: Buffer): Buffer { return Buffer.concat([this.u32(type), this.u16(0), this.u16(8 + body.length), body]); }
+class Perf extends PerfBytes {
   /** PERF_RECORD_HEADER_ATTR: a 128-byte tracepoint attr (sample_id_all when asked) and its ids. */
   attr(config: number, st: number, ids: number[], idAll = true): Buffer {
     const a = Buffer.concat([this.u32(2), this.u32(128), this.u64(config), this.u64(1), this.u64(st), this.u64(RF_GROUP), this.u64(idAll ? 1n << 18n : 0n), Buffer.alloc(128 - 48)]);

@@ -10,7 +10,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openTrace, type OpenTraceOptions, type TraceStream } from '../src/formats/index.js';
+import { readChunks } from './helpers.js';
+import { openTrace } from '../src/formats/index.js';
 import { writeJsonl } from '../src/formats/jsonl.js';
 import { writeCsv } from '../src/formats/csv.js';
 import { F_MSR, F_PORT, type ExitChunk } from '../src/model/chunk.js';
@@ -25,12 +26,7 @@ function file(name: string, body: string): string {
   return p;
 }
 
-async function read(path: string, opts: OpenTraceOptions = {}): Promise<{ s: TraceStream; chunks: ExitChunk[] }> {
-  const s = await openTrace(path, opts);
-  const chunks: ExitChunk[] = [];
-  for await (const c of s.chunks) chunks.push(c);
-  return { s, chunks };
-}
+const read = readChunks;
 
 async function text(parts: AsyncIterable<string | Buffer>): Promise<string> {
   let out = '';

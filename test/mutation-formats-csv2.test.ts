@@ -15,7 +15,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openTrace, type OpenTraceOptions, type TraceStream } from '../src/formats/index.js';
+import { readChunks } from './helpers.js';
+import type { OpenTraceOptions } from '../src/formats/index.js';
 import { csvFormat, csvLineParser, csvStringPathLines, writeCsv } from '../src/formats/csv.js';
 import { DIR_READ, DIR_WRITE, ExitChunk, F_CALLER, F_GPA, F_MSR, F_PORT, F_SIZE, F_UNPAIRED, F_VALUE, type OptionalColumn } from '../src/model/chunk.js';
 import { REASONS } from '../src/model/reasons.js';
@@ -30,12 +31,7 @@ function file(name: string, body: string | Buffer): string {
   return p;
 }
 
-async function read(path: string, opts: OpenTraceOptions = {}): Promise<{ s: TraceStream; chunks: ExitChunk[] }> {
-  const s = await openTrace(path, opts);
-  const chunks: ExitChunk[] = [];
-  for await (const c of s.chunks) chunks.push(c);
-  return { s, chunks };
-}
+const read = readChunks;
 
 /** A row as read: absolute ts, every column in plain terms; optional columns null when their flag is not set. */
 interface Rec {

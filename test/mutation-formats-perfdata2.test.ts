@@ -19,6 +19,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PerfBytes } from './perf-bytes.js';
 import { openTrace } from '../src/formats/index.js';
 import { perfDataRecords, readPerfData, type PerfDecodedRecord } from '../src/formats/perf-data.js';
 import { ChunkPool } from '../src/model/chunk.js';
@@ -46,14 +47,7 @@ const hx = (n: number | bigint): string => `0x${n.toString(16)}`;
 interface Fields { id?: number | bigint; pid?: number; tid?: number; time?: bigint; cpu?: number; raw?: Buffer; period?: bigint; chain?: bigint[]; chainNr?: bigint; read?: Buffer }
 
 /** Numbers in the recorded machine's byte order, and the records built from them. */
-class P {
-  constructor(readonly le: boolean) {}
-  u16(v: number): Buffer { const b = Buffer.alloc(2); if (this.le) b.writeUInt16LE(v); else b.writeUInt16BE(v); return b; }
-  u32(v: number): Buffer { const b = Buffer.alloc(4); if (this.le) b.writeUInt32LE(v >>> 0); else b.writeUInt32BE(v >>> 0); return b; }
-  u64(v: number | bigint): Buffer { const b = Buffer.alloc(8); if (this.le) b.writeBigUInt64LE(BigInt(v)); else b.writeBigUInt64BE(BigInt(v)); return b; }
-  /** The pipe header: "PERFILE2" as a u64 in the file's order, header size 16. */
-  head(): Buffer { return Buffer.concat([this.u64(0x32454c4946524550n), this.u64(16)]); }
-  record(type: number, body: Buffer): Buffer { return Buffer.concat([this.u32(type), this.u16(0), this.u16(8 + body.length), body]); }
+class P extends PerfBytes {
   /** perf_event_attr of `size` bytes: type 2 (tracepoint), size, config, period 1, sample_type, read_format, flags. */
   attr(config: number, st: number, o: { rf?: number; idAll?: boolean; size?: number } = {}): Buffer {
     const size = o.size ?? 128;
