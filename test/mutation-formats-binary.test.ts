@@ -1045,3 +1045,43 @@ describe('perf.data headers refused with their offsets', () => {
     expect(String(big.err)).toBe(`ExitscopeError: ${big.p}:@0x10: tracing data of 2147483648 bytes is out of range`);
   });
 });
+
+describe('binary formats sniffed by their magic alone (src/formats/binary-formats.ts)', () => {
+  it('a head of exactly the magic\'s length is enough; one byte short or one byte wrong is not', async () => {
+    const { traceDatInfo, perfDataInfo, TRACING_MAGIC, PERF_MAGIC } = await import('../src/formats/binary-formats.js');
+    // trace.dat: `\x17\x08Dtracing` (10 bytes), as trace-cmd writes it first.
+    expect(traceDatInfo.sniff!(Buffer.from(TRACING_MAGIC), '')).toBe(true);
+    expect(traceDatInfo.sniff!(Buffer.concat([TRACING_MAGIC, Buffer.from('6\0')]), '')).toBe(true);
+    expect(traceDatInfo.sniff!(TRACING_MAGIC.subarray(0, 9), '')).toBe(false);
+    const bad = Buffer.from(TRACING_MAGIC); bad[9] = 0x47; // "tracinG"
+    expect(traceDatInfo.sniff!(bad, '')).toBe(false);
+    // perf.data: "PERFILE2" (8 bytes) in either byte order.
+    expect(perfDataInfo.sniff!(Buffer.from('PERFILE2', 'latin1'), '')).toBe(true);
+    expect(perfDataInfo.sniff!(Buffer.from('2ELIFREP', 'latin1'), '')).toBe(true);
+    expect(perfDataInfo.sniff!(Buffer.concat([PERF_MAGIC, Buffer.alloc(8)]), '')).toBe(true);
+    expect(perfDataInfo.sniff!(Buffer.from('PERFILE', 'latin1'), '')).toBe(false);
+    expect(perfDataInfo.sniff!(Buffer.from('PERFILE3', 'latin1'), '')).toBe(false);
+  });
+
+  it('a lazy format loads its reader and writer on first use and passes their output through', async () => {
+    const { lazyFormat, traceDatInfo } = await import('../src/formats/binary-formats.js');
+    let loads = 0;
+    const real = {
+      ...traceDatInfo,
+      async *read() { yield 'r1' as never; yield 'r2' as never; },
+      async *write() { yield Buffer.from('w1'); yield Buffer.from('w2'); },
+    };
+    const load = async () => { loads++; return real as never; };
+    const fmt = lazyFormat(traceDatInfo, load, true);
+    expect(loads).toBe(0);
+    expect(fmt.name).toBe('trace-dat');
+    const got: unknown[] = [];
+    for await (const x of fmt.read({} as never, {} as never, {} as never)) got.push(x);
+    const out: Buffer[] = [];
+    for await (const x of fmt.write!((async function* () {})(), {} as never)) out.push(Buffer.from(x as Uint8Array));
+    expect(got).toEqual(['r1', 'r2']);
+    expect(Buffer.concat(out).toString()).toBe('w1w2');
+    expect(loads).toBe(2);
+    expect(lazyFormat(traceDatInfo, load, false).write).toBeUndefined();
+  });
+});
