@@ -177,6 +177,32 @@ describe('the usual payload layouts take the straight-line readers', () => {
       // And the line was read, not rejected.
       expect(out).not.toContain('reject');
     }
+    // Tabs between a payload's words (hand-joined or awk-rewritten text) are blanks as spaces are: still the
+    // straight-line reader, the same records, for every blank of every usual layout.
+    for (const l of usual) {
+      const at = l.indexOf(': ', l.indexOf('kvm_')) + 2; // the payload, after `kvm_<name>: `
+      const [head, payload] = [l.slice(0, at), l.slice(at)];
+      // one tab for each blank, a blank then a tab (runs of blanks, as padded columns have), a tab before the payload
+      for (const tabbed of [head + payload.replace(/ /g, '\t'), head + payload.replace(/ /g, ' \t'), head + '\t' + payload]) {
+        const before = kvmPayloadTokenLoops.count;
+        const out = lastLine([FIRST, ctx + tabbed]);
+        expect([tabbed, kvmPayloadTokenLoops.count - before]).toEqual([tabbed, 0]);
+        expect(out, tabbed).toBe(lastLine([FIRST, ctx + l]));
+      }
+    }
+    // A keyword glued to the next character is not the usual layout: the token loop decides (once per line).
+    for (const l of [
+      '1000.000006750: kvm_pio: pio_writeX at 0x40 size 1 count 1 val 0xa9 ',
+      '1000.000006751: kvm_pio: pio_readX at 0x40 size 1 count 1 val 0xa9 ',
+      '1000.000006752: kvm_pio: pio_write atX 0x40 size 1 count 1 val 0xa9 ',
+      '1000.000006753: kvm_pio: pio_write at 0x40 sizeX 1 count 1 val 0xa9 ',
+      '1000.000006754: kvm_pio: pio_write at 0x40 size 1 countX 1 val 0xa9 ',
+      '1000.000006755: kvm_mmio: mmioX write len 4 gpa 0xfee000b0 val 0x0',
+    ]) {
+      const before = kvmPayloadTokenLoops.count;
+      lastLine([FIRST, ctx + l]);
+      expect([l, kvmPayloadTokenLoops.count - before]).toEqual([l, 1]);
+    }
     // The 2.6-era exit without `vcpu N` is usual too.
     const before = kvmPayloadTokenLoops.count;
     lastLine([FIRST, ctx + '1000.000188658: kvm_exit: reason io_instruction rip 0xc01e4473']);
