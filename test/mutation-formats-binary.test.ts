@@ -378,6 +378,96 @@ describe('kvm records through embedded formats', () => {
     expect([h.dec.kindById[10], h.dec.kindById[300], h.dec.kindById[0], h.dec.kindById[1], h.dec.kindById[65535]]).toEqual([EV_EXIT, KIND_OTHER, KIND_OTHER, KIND_UNKNOWN, KIND_UNKNOWN]);
   });
 
+  it('a field at offset 0 is a field (formats without common fields): every kvm field of every event, each first in turn', () => {
+    // tracefs always puts common_* at 0-7, but an embedded format is data: offset 0 is as valid as any.
+    const FIELDS: Record<string, Array<[string, number]>> = {
+      kvm_exit: [['unsigned int exit_reason', 4], ['unsigned long guest_rip', 8], ['unsigned int isa', 4], ['unsigned int vcpu_id', 4]],
+      kvm_pio: [['unsigned int rw', 4], ['unsigned int port', 4], ['unsigned int size', 4], ['u64 val', 8]],
+      kvm_mmio: [['u32 type', 4], ['u32 len', 4], ['u64 gpa', 8], ['u64 val', 8]],
+      kvm_msr: [['unsigned int write', 4], ['u32 ecx', 4], ['u64 data', 8]],
+      kvm_fast_mmio: [['u64 gpa', 8]],
+      kvm_entry: [['unsigned int vcpu_id', 4]],
+    };
+    const VALUES: Record<string, bigint> = { exit_reason: 30n, guest_rip: 0xffffffff81000010n, isa: 1n, vcpu_id: 2n, rw: 1n, port: 0x3f8n, size: 1n, val: 0x41n, type: 2n, len: 4n, gpa: 0x1fee000b0n, write: 1n, ecx: 0x6e0n, data: 0x1234n };
+    const IDS: Record<string, number> = { kvm_exit: 10, kvm_entry: 11, kvm_pio: 12, kvm_mmio: 13, kvm_msr: 14, kvm_fast_mmio: 15 };
+    const le = true;
+    for (let first = 0; first < 4; first++) {
+      // The event's fields at 0, 8, 16, 24, starting from field `first` (of those it has) and wrapping.
+      const places = (name: string): Array<[string, number, number]> => {
+        const fs = FIELDS[name];
+        return fs.map((_, k) => { const [decl, size] = fs[(k + first) % fs.length]; return [decl, 8 * k, size]; });
+      };
+      const bare = (name: string) => `name: ${name}\nID: ${IDS[name]}\nformat:\n${places(name).map(([d, o, z]) => `\tfield:${d};\toffset:${o};\tsize:${z};\tsigned:0;\n`).join('')}\nprint fmt: "x"\n`;
+      const h = harness(table(Object.keys(FIELDS).map(bare)), le);
+      const record = (name: string, over: Record<string, bigint> = {}) => rec(32, 0, 0, le, (d) => {
+        for (const [decl, off, size] of places(name)) {
+          const field = decl.split(' ').pop()!;
+          const v = over[field] ?? VALUES[field];
+          if (size === 8) d.setBigUint64(off, v, le); else d.setUint32(off, Number(v), le);
+        }
+      });
+      const pair = (t: number, reason: bigint, kind: number, detail: string, over: Record<string, bigint> = {}) => {
+        expect(h.decode(EV_EXIT, record('kvm_exit', { exit_reason: reason }), t)).toBeNull();
+        expect(h.decode(kind, record(detail, over), t)).toBeNull();
+        expect(h.decode(EV_ENTRY, record('kvm_entry'), t + 50)).toBeNull();
+      };
+      pair(0, 30n, EV_PIO, 'kvm_pio');
+      pair(100, 48n, EV_MMIO, 'kvm_mmio');
+      pair(200, 32n, EV_MSR, 'kvm_msr');
+      pair(300, 49n, EV_FAST_MMIO, 'kvm_fast_mmio');
+      // A port of 0xffff is the last one there is, not out of range.
+      pair(400, 30n, EV_PIO, 'kvm_pio', { port: 0xffffn });
+      // isa 2: an SVM code (0x7b IOIO), not VMX 123; an entry naming another vcpu does not rename an exit that named its own.
+      expect(h.decode(EV_EXIT, record('kvm_exit', { exit_reason: 0x7bn, isa: 2n }), 500)).toBeNull();
+      expect(h.decode(EV_ENTRY, record('kvm_entry', { vcpu_id: 7n }), 550)).toBeNull();
+      const c = h.rows();
+      const at = (k: number) => [REASONS.get(c.reason[k]).name, c.vcpu[k], c.ripHi[k], c.ripLo[k], c.dur[k]];
+      expect([first, at(0), at(1), at(2), at(3)]).toEqual([first, ['IO_INSTRUCTION', 2, 0xffffffff, 0x81000010, 50], ['EPT_VIOLATION', 2, 0xffffffff, 0x81000010, 50], ['MSR_WRITE', 2, 0xffffffff, 0x81000010, 50], ['EPT_MISCONFIG', 2, 0xffffffff, 0x81000010, 50]]);
+      expect([c.dir[0], c.port[0], c.size[0], c.valHi[0], c.valLo[0], c.flags[0] & (F_PORT | F_SIZE | F_VALUE)]).toEqual([DIR_WRITE, 0x3f8, 1, 0, 0x41, F_PORT | F_SIZE | F_VALUE]);
+      expect([c.dir[1], c.size[1], c.gpaHi[1], c.gpaLo[1], c.valLo[1], c.flags[1] & (F_SIZE | F_GPA | F_VALUE)]).toEqual([DIR_WRITE, 4, 1, 0xfee000b0, 0x41, F_SIZE | F_GPA | F_VALUE]);
+      expect([c.dir[2], c.msr[2], c.valLo[2], c.flags[2] & (F_MSR | F_VALUE)]).toEqual([DIR_WRITE, 0x6e0, 0x1234, F_MSR | F_VALUE]);
+      expect([c.dir[3], c.gpaHi[3], c.gpaLo[3], c.flags[3] & F_GPA]).toEqual([DIR_WRITE, 1, 0xfee000b0, F_GPA]);
+      expect([c.port[4], h.diag.stats.rejected]).toEqual([0xffff, 0]);
+      expect([c.reason[5], c.vcpu[5], c.dur[5]]).toEqual([REASONS.byNativeCode('svm', 0x7b), 2, 50]);
+      expect(REASONS.get(c.reason[5]).name).not.toBe(REASONS.get(REASONS.byNativeCode('vmx', 0x7b)).name);
+    }
+  });
+
+  it('an exit without vcpu_id takes its vcpu from the entry that closes it; array fields are not scalars', () => {
+    const noVcpu = format('kvm_exit', 10, [['unsigned int exit_reason', 8, 4], ['unsigned long guest_rip', 16, 8]]);
+    const h = harness(table([noVcpu, ENTRY]), true);
+    expect(h.decode(EV_EXIT, rec(24, 10, 55, true, (d) => { d.setUint32(8, 12, true); d.setUint32(16, 0x20, true); }), 0)).toBeNull();
+    expect(h.decode(EV_ENTRY, rec(12, 11, 55, true, (d) => d.setUint32(8, 5, true)), 40)).toBeNull();
+    const c = h.rows();
+    expect([REASONS.get(c.reason[0]).name, c.vcpu[0], c.dur[0]]).toEqual(['HLT', 5, 40]);
+    // The same with the entry's vcpu_id at offset 0 (a format without common fields).
+    const bareEntry = 'name: kvm_entry\nID: 11\nformat:\n\tfield:unsigned int vcpu_id;\toffset:0;\tsize:4;\tsigned:0;\n\nprint fmt: "x"\n';
+    const b = harness(table([noVcpu, bareEntry]), true);
+    expect(b.decode(EV_EXIT, rec(24, 10, 55, true, (d) => { d.setUint32(8, 12, true); d.setUint32(16, 0x20, true); }), 0)).toBeNull();
+    expect(b.decode(EV_ENTRY, new DataView(new Uint32Array([6]).buffer), 40)).toBeNull();
+    expect(b.rows().vcpu[0]).toBe(6);
+    // guest_rip declared as a byte array (of 8, or of 0): no rip is read from it.
+    for (const decl of ['unsigned char guest_rip[8]', 'unsigned char guest_rip[0]']) {
+      const arr = format('kvm_exit', 10, [['unsigned int exit_reason', 8, 4], [decl, 16, 8], ['unsigned int vcpu_id', 24, 4]]);
+      const g = harness(table([arr, ENTRY]), true);
+      expect(g.decode(EV_EXIT, rec(32, 10, 55, true, (d) => { d.setUint32(8, 12, true); d.setUint32(16, 0x20, true); d.setUint32(24, 1, true); }), 0)).toBeNull();
+      expect(g.decode(EV_ENTRY, rec(12, 11, 55, true, (d) => d.setUint32(8, 1, true)), 40)).toBeNull();
+      const r = g.rows();
+      expect([decl, r.ripHi[0], r.ripLo[0], r.vcpu[0]]).toEqual([decl, 0, 0, 1]);
+    }
+  });
+
+  it('ids of other events are neither a kvm kind nor unknown; a kind the decoder has no case for decodes to nothing, without error', () => {
+    const t = new EventTable();
+    t.add(parseEventFormat(format('sched_switch', 300, [['int prev_pid', 8, 4]]), 'sched'));
+    t.add(parseEventFormat(format('kvm_exit', 10, [['unsigned int exit_reason', 8, 4]]), 'kvm'));
+    const h = harness(t, true);
+    const kinds = [EV_EXIT, EV_ENTRY, EV_PIO, EV_MMIO, EV_MSR, EV_FAST_MMIO, KIND_UNKNOWN];
+    expect(kinds.includes(h.dec.kindById[300])).toBe(false);
+    expect(h.dec.kindById[300]).toBe(KIND_OTHER);
+    expect(h.decode(99, rec(16, 300, 1, true, () => undefined), 0)).toBeNull();
+  });
+
   it('a table without common_type/common_pid formats assumes the kernel\'s fixed places', () => {
     const t = new EventTable();
     expect(t.commonType()).toEqual({ offset: 0, size: 2 });
