@@ -133,6 +133,14 @@ describe('corrupt pages: the rest of the page is skipped and said where', () => 
     ]);
     expect(got.recs.map((r) => [r.ts, r.first])).toEqual([[1, 0x31], [101, 0x41], [402, 0x61], [503, 0x71]]);
   });
+
+  it('a page claiming one byte more than its 112 data bytes is skipped; exactly 112 is read', () => {
+    // 14 one-word records fill the 112 bytes after the 16-byte header.
+    const full = Array.from({ length: 14 }, (_, k) => [hdr(1, 1), 0x90 + k]);
+    const got = walk(file('edge.dat', Buffer.concat([page(0n, full, { size: 113 }), page(100n, full)])));
+    expect(got.bad).toEqual(['@0x0 CPU 0: page claims 113 bytes of records, more than a 128-byte page holds: page skipped']);
+    expect(got.recs.map((r) => r.first)).toEqual(full.map((r) => r[1]));
+  });
 });
 
 describe('lost events flagged on a page', () => {
@@ -183,6 +191,14 @@ describe('compressed per-CPU data (trace.dat v7)', () => {
     expect(err).toBeInstanceOf(FormatError);
     expect((err as FormatError).message).toBe("truncated: the file ends inside CPU 1's zlib chunk at 0xc");
     expect((err as FormatError).offset).toBe(15);
+    // Cut inside the chunk count, inside a chunk's header.
+    expect(() => walk(file('cut-count.dat', full.subarray(0, 3)), { compression: 'zlib' })).toThrow("truncated: the file ends inside CPU 0's compressed data (chunk count) at 0x0");
+    expect(() => walk(file('cut-head.dat', full.subarray(0, 10)), { compression: 'zlib' })).toThrow("truncated: the file ends inside CPU 0's compressed chunk header at 0x4");
+    // Sizes over 1 GiB (whole pages) are refused before anything is allocated for them; 1 GiB itself is not refused for its size.
+    for (const [csize, usize] of [[100, 2 ** 31], [2 ** 31, PAGE], [2 ** 30 + PAGE, PAGE]]) {
+      expect(() => walk(file('huge.dat', chunked([{ data: deflateSync(one), csize, usize }])), { compression: 'zlib' })).toThrow(`CPU 0: compressed chunk at 0x4 has sizes ${csize} -> ${usize} (over 1 GiB: corrupt)`);
+    }
+    expect(() => walk(file('gib.dat', chunked([{ data: deflateSync(one), usize: 2 ** 30 }])), { compression: 'zlib' })).toThrow(`(zlib data gave ${PAGE} bytes, expected ${2 ** 30})`);
   });
 });
 

@@ -69,7 +69,8 @@ describe('decompressBlock', () => {
     expect(zstdContentSize(hdr(0x23, [1, 2, 3, 4, 77]))).toBe(77); //         4-byte dictionary id
     expect(zstdContentSize(hdr(0x00, [0x20]))).toBe(-1); //                   no size
     expect(zstdContentSize(hdr(0x80, [0x20, 0x00]))).toBe(-1); //             cut inside the size
-    expect(zstdContentSize(Buffer.from([0x28, 0xb5, 0x2f, 0xfe, 0x20, 5]))).toBe(-1); // not a zstd magic
+    // not the zstd magic (28 b5 2f fd), whichever byte differs
+    for (const at of [0, 1, 2, 3]) { const h = hdr(0x20, [5]); h[at] ^= 1; expect(zstdContentSize(h)).toBe(-1); }
     expect(zstdContentSize(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))).toBe(-1);
   });
 
@@ -135,6 +136,24 @@ describe('pages', () => {
     expect(missed([pg(100n, MISSED, null, []), pg(200n, MISSED | STORED, 5, [0xc1])])).toEqual([[0xc1, -1]]);
     // A stored count of 0 is "some" too.
     expect(missed([pg(100n, MISSED | STORED, 0, [0xd1])])).toEqual([[0xd1, -1]]);
+    // A count that ends at the page's last byte is read; records that fill the page leave no room for one: "some",
+    // whatever bytes follow the page. (Pages built here: 14 one-word records are 112 of the 116 data bytes.)
+    const fill = (n: number) => Array.from({ length: n }, (_, k) => 0xe0 + k);
+    const page14 = (ts: bigint, tail: (b: Buffer) => number): Buffer => {
+      const b = Buffer.alloc(PAGE);
+      b.writeBigUInt64LE(ts, 0);
+      let q = 12;
+      for (const w of fill(14)) { b.writeUInt32LE(((1 << 5) | 1) >>> 0, q); b.writeUInt32LE(w, q + 4); q += 8; }
+      b.writeUInt32LE((tail(b) | MISSED | STORED) >>> 0, 8);
+      return b;
+    };
+    const firstMissed = (n: number) => fill(14).map((w): [number, number] => [w, w === 0xe0 ? n : 0]);
+    // The count 9 in bytes 124-127: data 112 bytes, 12 + 112 + 4 = 128.
+    expect(missed([page14(100n, (b) => { b.writeUInt32LE(9, 124); return 112; })])).toEqual(firstMissed(9));
+    // A 4-byte padding record (type 29, no room for its length) ends the data at 116 bytes: no room for a count.
+    const next = pg(200n, 0, null, [0xf1]);
+    next.writeUInt32LE(5, 0); // the next page's first bytes, where a count read past the page would come from
+    expect(missed([page14(100n, (b) => { b.writeUInt32LE(29, 124); return 116; }), next])).toEqual([...firstMissed(-1), [0xf1, 0]]);
   });
 
   it('CPU data cut by the end of the file: the whole pages are read, then one error saying where', () => {
@@ -145,12 +164,13 @@ describe('pages', () => {
       return b;
     };
     const ph: PageHeader = { timestampSize: 8, commitOffset: 8, commitSize: 8, dataOffset: 16 };
-    // 64 bytes of padding before the data; 2.5 pages in the file, 4 pages in the table.
-    const bytes = Buffer.concat([Buffer.alloc(64), page(100n, 0x11), page(200n, 0x22), page(300n, 0x33).subarray(0, 64)]);
+    // 40 bytes before the data (not a fraction of a page that hides which way the offset is taken); 2.5 pages in the
+    // file, 4 pages in the table.
+    const bytes = Buffer.concat([Buffer.alloc(40), page(100n, 0x11), page(200n, 0x22), page(300n, 0x33).subarray(0, 64)]);
     const p = file(bytes);
     for (const blockPages of [1, 2, 64]) {
       const src = new FileSource(p);
-      const cs = new CpuStream(src, { cpu: 3, offset: 64, size: 4 * PAGE, instance: '' }, ph, PAGE, true, 'none', 0n, blockPages);
+      const cs = new CpuStream(src, { cpu: 3, offset: 40, size: 4 * PAGE, instance: '' }, ph, PAGE, true, 'none', 0n, blockPages);
       expect(cs.peekFirstPageTs()).toBe(100n);
       cs.setBase(100n);
       const got: Array<[number, number]> = [];
@@ -159,9 +179,9 @@ describe('pages', () => {
       src.close();
       expect(got, `blockPages ${blockPages}`).toEqual([[2, 0x11], [102, 0x22]]);
       expect(err).toBeInstanceOf(FormatError);
-      // The file ends at 64 + 320 = 0x180, inside the page at 64 + 256 = 0x140; the data was to end at 64 + 512 = 0x240.
-      expect((err as FormatError).offset).toBe(0x180);
-      expect((err as Error).message).toBe("truncated: the file ends inside CPU 3's ring-buffer data (page at 0x140; the data was to end at 0x240)");
+      // The file ends at 40 + 320 = 0x168, inside the page at 40 + 256 = 0x128; the data was to end at 40 + 512 = 0x228.
+      expect((err as FormatError).offset).toBe(0x168);
+      expect((err as Error).message).toBe("truncated: the file ends inside CPU 3's ring-buffer data (page at 0x128; the data was to end at 0x228)");
     }
   });
 });

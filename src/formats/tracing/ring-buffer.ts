@@ -167,7 +167,9 @@ class ChunkBlocks implements PageBlocks {
     this.need(this.head, at, 8, 'compressed chunk header');
     const csize = le ? this.head.readUInt32LE(0) : this.head.readUInt32BE(0);
     const usize = le ? this.head.readUInt32LE(4) : this.head.readUInt32BE(4);
-    if (usize % this.pageSize !== 0 || usize > 1 << 30 || csize > 1 << 30) throw new FormatError(at, `CPU ${this.ref.cpu}: compressed chunk at ${hex(at)} has sizes ${csize} -> ${usize} (not whole pages)`);
+    if (usize % this.pageSize !== 0) throw new FormatError(at, `CPU ${this.ref.cpu}: compressed chunk at ${hex(at)} has sizes ${csize} -> ${usize} (not whole pages)`);
+    // A corrupt header must not make us allocate gigabytes; trace-cmd's chunks are far smaller.
+    if (usize > 1 << 30 || csize > 1 << 30) throw new FormatError(at, `CPU ${this.ref.cpu}: compressed chunk at ${hex(at)} has sizes ${csize} -> ${usize} (over 1 GiB: corrupt)`);
     if (this.cbuf.length < csize) this.cbuf = Buffer.allocUnsafe(csize);
     this.need(this.cbuf, at + 8, csize, `${this.kind} chunk`);
     if (this.ubuf.length < usize) this.ubuf = new Uint8Array(usize);
