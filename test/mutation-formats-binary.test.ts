@@ -107,6 +107,50 @@ describe('ring-buffer records of every type', () => {
   });
 });
 
+describe('records at the edges of a page\'s data', () => {
+  it('a type-0 record ending exactly at the data\'s end, an empty one (length word 4), the largest type_len (28)', () => {
+    // 16 header bytes; a type_len-28 record is 4 + 112 bytes, so these pages are 256 bytes.
+    const P = 256, ph: PageHeader = PH64;
+    const pg = (words: number[]): Buffer => {
+      const b = Buffer.alloc(P);
+      b.writeBigUInt64LE(1000n, 0); b.writeBigUInt64LE(BigInt(words.length * 4), 8);
+      words.forEach((w, k) => b.writeUInt32LE(w >>> 0, 16 + 4 * k));
+      return b;
+    };
+    const big = [hdr(28, 1), ...Array.from({ length: 28 }, (_, k) => 0x100 + k)];
+    // data: type-28 (116 bytes), type-0 with 4 data bytes (12), type-0 empty (8): 136 bytes, the last ending the data.
+    const p = file('edges.dat', pg([...big, hdr(0, 2), 8, 0xaa, hdr(0, 3), 4]));
+    const src = new FileSource(p);
+    const cs = new CpuStream(src, { cpu: 0, offset: 0, size: P, instance: '' }, ph, P, true, 'none', 0n);
+    const bad: string[] = [];
+    cs.onBadPage = (w, why) => bad.push(`${w} ${why}`);
+    cs.peekFirstPageTs(); cs.setBase(1000n);
+    const got: Array<[number, number, number]> = [];
+    while (cs.advance()) got.push([cs.ts, cs.recLen, cs.recLen ? cs.dv.getUint32(cs.recPos, true) : -1]);
+    src.close();
+    expect(bad).toEqual([]);
+    expect(got).toEqual([[1, 112, 0x100], [3, 4, 0xaa], [6, 0, -1]]);
+  });
+
+  it('in the last 4 bytes of the data: padding with delta 0 ends the page; any other header there is a bad record', () => {
+    const last = (w: number) => walk(file('last.dat', Buffer.concat([page(0n, [[hdr(1, 1), 0x11], [w]]), page(100n, [[hdr(1, 1), 0x22]])])));
+    expect(last(hdr(29, 0))).toMatchObject({ bad: [], recs: [{ first: 0x11 }, { first: 0x22 }] });
+    for (const w of [hdr(29, 5), hdr(30, 1), hdr(31, 1), hdr(0, 1)]) {
+      expect(last(w).bad, String(w & 31)).toEqual(["@0x18 CPU 0: record header at page offset 24 runs past the page's data: rest of page skipped"]);
+    }
+    // A type-0 record whose length word asks for 4 bytes more than the 12 left after its header.
+    const over = walk(file('over.dat', page(0n, [[hdr(1, 1), 0x11], [hdr(0, 0), 12, 0xbb]])));
+    expect([over.bad, over.recs.map((r) => r.first)]).toEqual([["@0x18 CPU 0: record header at page offset 24 runs past the page's data: rest of page skipped"], [0x11]]);
+  });
+
+  it('padding with delta 0 before the end still ends the page; with a delta, it is a discarded event of its length, then records go on', () => {
+    const got = (pad: number[]) => walk(file('pad.dat', page(0n, [[hdr(1, 1), 0x11], pad, [hdr(1, 1), 0x33]]))).recs.map((r) => [r.ts, r.first]);
+    expect(got([hdr(29, 0), 8, 0])).toEqual([[1, 0x11]]);
+    // a discarded event of 4 + 8 bytes (its length word counts itself and the word after) whose delta (7) counts
+    expect(got([hdr(29, 7), 8, 0])).toEqual([[1, 0x11], [9, 0x33]]);
+  });
+});
+
 describe('corrupt pages: the rest of the page is skipped and said where', () => {
   it('records that run past the data, a type-0 length below 4, a page claiming more than it holds', () => {
     const p = file('bad.dat', Buffer.concat([
@@ -219,6 +263,27 @@ describe('merging CPUs by time', () => {
     const order: string[] = [];
     for (let s = m.peek(); s; s = m.peek()) { order.push(`${s.ref.cpu}@${s.ts}`); m.consume(); }
     expect(order).toEqual(['2@1', '1@5', '0@10', '0@30', '1@30', '0@35', '1@70']);
+  });
+
+  it('seven CPUs, many ties and interleavings: the order of a stable sort by time, CPU number breaking ties', () => {
+    // CPU k's records: deltas from a small generator, so times interleave and repeat across CPUs.
+    const deltas = (k: number): number[] => Array.from({ length: 9 }, (_, i) => ((k * 7 + i * 5) % 4) * 10);
+    const expected: Array<[number, number]> = [];
+    const streams = Array.from({ length: 7 }, (_, cpu) => {
+      let t = 0;
+      for (const d of deltas(cpu)) { t += d; expected.push([t, cpu]); }
+      const src = new FileSource(file(`m${cpu}.dat`, page(0n, deltas(cpu).map((d) => [hdr(1, d), cpu]))));
+      const s = new CpuStream(src, { cpu, offset: 0, size: src.size, instance: '' }, PH64, PAGE, true, 'none', 0n);
+      s.peekFirstPageTs();
+      s.setBase(0n);
+      return s;
+    });
+    expected.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+    const m = new StreamMerger(streams);
+    m.start();
+    const order: Array<[number, number]> = [];
+    for (let s = m.peek(); s; s = m.peek()) { order.push([s.ts, s.ref.cpu]); m.consume(); }
+    expect(order).toEqual(expected);
   });
 });
 
