@@ -374,3 +374,58 @@ describe('trace.dat layouts as trace-cmd dump --options shows them', () => {
   });
 });
 
+
+describe('trace.dat v6 buffer instances (trace-cmd record -B NAME)', () => {
+  /**
+   * A v6 file written here with BUFFER options (u64 offset of the instance's block, its name) and, at the end, each
+   * instance's block as trace-cmd writes it: "flyrecord\0", then per CPU (u64 offset, u64 size). `blocks[k]` is the
+   * block of instance k (null: the option points past the end of the file).
+   */
+  function withInstances(b: Buffer, names: string[], blocks: Array<Buffer | null>): Buffer {
+    let out = b;
+    for (const name of names) out = withOption(out, 3, Buffer.concat([Buffer.alloc(8), Buffer.from(`${name}\0`, 'latin1')]));
+    // The options' offsets: the blocks follow the file, in order.
+    let at = out.length;
+    let p = out.indexOf(Buffer.from('options  \0')) + 10;
+    const fixed = Buffer.from(out);
+    for (let k = 0; k < names.length; k++) {
+      expect(fixed.readUInt16LE(p)).toBe(3);
+      // withOption puts each new option first: the last name's option is the first in the list.
+      const blk = blocks[names.length - 1 - k];
+      fixed.writeBigUInt64LE(BigInt(blk === null ? 10 ** 9 : at), p + 6);
+      if (blk) at += blk.length;
+      p += 6 + fixed.readUInt32LE(p + 2);
+    }
+    return Buffer.concat([fixed, ...[...blocks].reverse().filter((x): x is Buffer => x !== null)]);
+  }
+  const block = (cpus: Array<[number, number]>, tag = 'flyrecord\0'): Buffer => {
+    const t = Buffer.alloc(16 * cpus.length);
+    cpus.forEach(([o, s], i) => { t.writeBigUInt64LE(BigInt(o), 16 * i); t.writeBigUInt64LE(BigInt(s), 16 * i + 8); });
+    return Buffer.concat([Buffer.from(tag, 'latin1'), t]);
+  };
+
+  it('each instance\'s non-empty CPUs follow the top buffer\'s, named; a bad instance is left out with a note saying why', async () => {
+    const base = await written(EXITS, 5_000_000_000n);
+    // Build once to learn where the CPU data lands, then point the instances at it.
+    const probe = withInstances(base, ['inst', 'gone', 'odd'], [block([[0, 0], [0, 0]]), null, block([[0, 0], [0, 0]])]);
+    const { cpus } = cpuTable(probe);
+    const [c0, c1] = cpus;
+    const b = withInstances(base, ['inst', 'gone', 'odd'], [block([[c0.offset, 0], [c1.offset, c1.size]]), null, block([[c0.offset, c0.size], [0, 0]], 'flyrec0rd\0')]);
+    expect(cpuTable(b).cpus).toEqual(cpus);
+    const src = new FileSource(file(b));
+    const L = readTraceDatLayout(src);
+    src.close();
+    expect(L.cpus).toEqual([
+      { cpu: 0, offset: c0.offset, size: c0.size, instance: '' },
+      { cpu: 1, offset: c1.offset, size: c1.size, instance: '' },
+      // inst: CPU 0 empty (left out), CPU 1 the same pages as the top buffer's
+      { cpu: 1, offset: c1.offset, size: c1.size, instance: 'inst' },
+    ]);
+    // (in the options' order: the last added is listed first)
+    expect(L.notes).toEqual([
+      `buffer instance 'odd' left out: expected "flyrecord" of buffer instance 'odd' at 0x${(b.length - 2 * (10 + 32)).toString(16)}, found "flyrec0rd."`,
+      // 10^9 = 0x3b9aca00, past the end
+      'buffer instance \'gone\' left out: truncated: the file ends inside "flyrecord" of buffer instance \'gone\' (needed 10 bytes at 0x3b9aca00, 0 left)',
+    ]);
+  });
+});
