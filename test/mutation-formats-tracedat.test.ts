@@ -429,3 +429,50 @@ describe('trace.dat v6 buffer instances (trace-cmd record -B NAME)', () => {
     ]);
   });
 });
+
+describe('trace.dat v7: each part of the file named where it is cut or wrong (kvm-pio-v7-none.dat)', () => {
+  // The fixture's layout, as `trace-cmd dump` and a walk of its options give it: the first options section at
+  // 154340 (CPUCOUNT, then DONE pointing at 154380); the second lists the sections (HEADER_INFO 16 at 32,
+  // FTRACE_EVENTS 17 at 499, EVENT_FORMATS 18 at 12437, KALLSYMS 19 at 102630, PRINTK 20 at 148989, CMDLINES 21 at
+  // 153325) and points at a third at 180224, holding the BUFFER option (id 3, 63 bytes at 180240).
+  const b = readFileSync(fx('trace-dat', 'kvm-pio-v7-none.dat'));
+  const layoutErr = (x: Buffer): string => {
+    const src = new FileSource(file(x));
+    try { readTraceDatLayout(src); return 'no error'; } catch (e) { return (e as Error).message; } finally { src.close(); }
+  };
+
+  it('the header fields after the version, cut one by one', () => {
+    expect(layoutErr(b.subarray(0, 18))).toBe('truncated: the file ends inside the compression name (a string at 0x12)');
+    expect(layoutErr(b.subarray(0, 23))).toBe('truncated: the file ends inside the compression version (a string at 0x17)');
+    expect(layoutErr(b.subarray(0, 24))).toBe('truncated: the file ends inside the first options section offset (needed 8 bytes at 0x18, 0 left)');
+    expect(layoutErr(b.subarray(0, 32))).toBe('truncated: the file ends inside the options section header (needed 2 bytes at 0x25ae4, 0 left)');
+  });
+
+  it('every section whose id is not the one its option names', () => {
+    const sections: Array<[number, number, string]> = [
+      [154340, 0, 'options'], [154380, 0, 'options'], [180224, 0, 'options'],
+      [32, 16, 'header info'], [499, 17, 'ftrace event formats'], [12437, 18, 'event formats'],
+      [102630, 19, 'kallsyms'], [148989, 20, 'printk formats'], [153325, 21, 'saved cmdlines'],
+    ];
+    for (const [at, id, what] of sections) {
+      const x = Buffer.from(b);
+      expect(x.readUInt16LE(at)).toBe(id);
+      x.writeUInt16LE(id + 100, at);
+      expect(layoutErr(x)).toBe(`expected the ${what} section (id ${id}) at 0x${at.toString(16)}, found section id ${id + 100}`);
+    }
+  });
+
+  it('the BUFFER option cut at every length: each field named', () => {
+    const seen = new Set<string>();
+    for (let k = 0; k < 63; k++) {
+      const x = Buffer.from(b);
+      expect(x.readUInt16LE(180240)).toBe(3);
+      x.writeUInt32LE(k, 180242);
+      const m = /^truncated: the file ends inside (BUFFER option [a-zA-Z ]+?) \(/.exec(layoutErr(x));
+      expect(m, `cut to ${k} bytes`).not.toBeNull();
+      seen.add(m![1]);
+    }
+    // (the page size is read only when the bytes left hold it and the CPU table whole)
+    expect([...seen].sort()).toEqual(['BUFFER option CPU count', 'BUFFER option CPU id', 'BUFFER option CPU offset', 'BUFFER option CPU size', 'BUFFER option clock', 'BUFFER option name', 'BUFFER option offset']);
+  });
+});
