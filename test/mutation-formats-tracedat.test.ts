@@ -476,3 +476,24 @@ describe('trace.dat v7: each part of the file named where it is cut or wrong (kv
     expect([...seen].sort()).toEqual(['BUFFER option CPU count', 'BUFFER option CPU id', 'BUFFER option CPU offset', 'BUFFER option CPU size', 'BUFFER option clock', 'BUFFER option name', 'BUFFER option offset']);
   });
 });
+
+describe('trace.dat writer: a time extend at the end of a page', () => {
+  it('whatever room a page has left when a gap of 2^27 ns or more comes, the exits read back exact', async () => {
+    // k exits fill the first page to a level that depends on k and on j, the number of them that came after a gap
+    // of 2^27 ns or more (each adds an 8-byte time extend); the next exit comes after such a gap. Over these k and j
+    // the page has every 8-byte step of room left, so each near-full level occurs.
+    let runs = 0;
+    for (let j = 0; j < 8; j++) for (let k = 55; k < 80; k += 1) {
+      runs++;
+      const exits: Exit[] = [];
+      let t = 0;
+      for (let i = 0; i < k; i++) { exits.push({ ts: t, vcpu: 0, reason: 30, dur: 10 }); t += i < j ? 2 ** 27 + 11 : 1000; }
+      exits.push({ ts: t + 2 ** 27 + 5, vcpu: 0, reason: 12, dur: 7 });
+      const base = 3_000_000_000n;
+      const r = await read(file(await written(exits, base)));
+      expect([j, k, r.err, r.st.rejected]).toEqual([j, k, null, 0]);
+      expect(r.rows).toEqual(exits.map((e) => ({ ts: base + BigInt(e.ts), vcpu: 0, dur: e.dur, unpaired: false })));
+    }
+    expect(runs).toBe(200);
+  });
+});
