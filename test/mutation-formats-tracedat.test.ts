@@ -497,3 +497,52 @@ describe('trace.dat writer: a time extend at the end of a page', () => {
     expect(runs).toBe(200);
   });
 });
+
+describe('trace.dat writer: every detail an exit can carry, read back', () => {
+  it('port I/O of 1, 2 and 4 bytes both ways, MMIO with 64-bit addresses and values, MSR reads and writes, exits that went to userspace, an exit never re-entered', async () => {
+    const { DIR_READ, DIR_WRITE, F_GPA, F_MSR, F_SIZE, F_VALUE, F_USERSPACE } = await import('../src/model/chunk.js');
+    const c = new ExitChunk(64, 4_000_000_000n);
+    const IO = REASONS.byNativeCode('vmx', 30), EPT = REASONS.byNativeCode('vmx', 49), WRMSR = REASONS.byNativeCode('vmx', 32), RDMSR = REASONS.byNativeCode('vmx', 31);
+    const PIO = F_PORT | F_SIZE | F_VALUE, MMIO = F_GPA | F_SIZE | F_VALUE, MSR = F_MSR | F_VALUE;
+    // ts, vcpu, reason, ripHi, ripLo, dur, flags, port, size, dir, valHi, valLo, gpaHi, gpaLo, msr
+    const rows: Array<[number, number, number, number, number, number, number, number, number, number, number, number, number, number, number]> = [
+      [0, 0, IO, 0xffffffff, 0x81000010, 100, PIO, 0x70, 1, DIR_WRITE, 0, 0x8f, 0, 0, 0],
+      [1000, 0, IO, 0xffffffff, 0x81000020, 100, PIO | F_USERSPACE, 0xc050, 2, DIR_READ, 0, 0xbeef, 0, 0, 0],
+      [2000, 0, IO, 0xffffffff, 0x81000030, 100, PIO | F_USERSPACE, 0xcf8, 4, DIR_WRITE, 0, 0x80001234, 0, 0, 0],
+      [3000, 0, EPT, 0xffffffff, 0x81000040, 100, MMIO | F_USERSPACE, 0, 8, DIR_WRITE, 0x12345678, 0x9abcdef0, 0x1, 0xfebf1000, 0],
+      [4000, 0, EPT, 0xffffffff, 0x81000050, 100, MMIO, 0, 4, DIR_READ, 0, 0x42, 0, 0xfee000b0, 0],
+      [5000, 0, WRMSR, 0xffffffff, 0x81000060, 100, MSR, 0, 0, DIR_WRITE, 0x1, 0x2, 0, 0, 0x6e0],
+      [6000, 0, RDMSR, 0xffffffff, 0x81000070, 100, MSR, 0, 0, DIR_READ, 0, 0x10, 0, 0, 0x1b],
+      [7000, 0, IO, 0xffffffff, 0x81000080, NaN, PIO, 0x71, 1, DIR_READ, 0, 0x5, 0, 0, 0],
+    ];
+    for (const r of rows) c.pushRow(...r, 0, 0);
+    const parts: Buffer[] = [];
+    for await (const b of traceDatFormat.write!((async function* () { yield c; })(), { columns: new Set() })) parts.push(typeof b === 'string' ? Buffer.from(b) : b);
+    const s = await openTrace(file(Buffer.concat(parts)));
+    const got: unknown[] = [];
+    for await (const x of s.chunks) {
+      for (let i = 0; i < x.length; i++) {
+        const f = x.flags[i];
+        got.push([Number(x.tsBaseNs - 4_000_000_000n) + x.ts[i], x.reason[i], x.dur[i], f & (PIO | MMIO | MSR | F_USERSPACE | F_UNPAIRED),
+          f & F_PORT ? [x.port[i], x.size[i], x.dir[i], x.valLo[i]] : f & F_GPA ? [x.size[i], x.dir[i], x.valHi[i], x.valLo[i], x.gpaHi[i], x.gpaLo[i]] : [x.dir[i], x.msr[i], x.valHi[i], x.valLo[i]]]);
+      }
+    }
+    expect(s.stats.rejected).toBe(0);
+    expect(got).toEqual(rows.map(([ts, , reason, , , dur, flags, port, size, dir, valHi, valLo, gpaHi, gpaLo, msr]) => [ts, reason, dur, flags | (dur === dur ? 0 : F_UNPAIRED),
+      flags & F_PORT ? [port, size, dir, valLo] : flags & F_GPA ? [size, dir, valHi, valLo, gpaHi, gpaLo] : [dir, msr, valHi, valLo]]));
+  });
+
+  it('names each thread in the saved cmdlines; an empty input is one empty CPU; no temporary files are left', async () => {
+    const { readdirSync } = await import('node:fs');
+    const temps = () => readdirSync(tmpdir()).filter((n) => n.startsWith('exitscope-dat-') && !n.startsWith('exitscope-dat-mut-')).length;
+    const before = temps();
+    const b = await written([{ ts: 0, vcpu: 0, reason: 30, dur: 10 }, { ts: 5, vcpu: 3, reason: 12, dur: 10 }], 5_000_000_000n);
+    const src = new FileSource(file(b));
+    const L = readTraceDatLayout(src);
+    src.close();
+    expect([...L.meta.cmdlines].sort((x, y) => x[0] - y[0])).toEqual([[4242, 'CPU 0/KVM'], [4245, 'CPU 3/KVM']]);
+    const empty = await written([], 5_000_000_000n);
+    expect(cpuTable(empty).cpus).toEqual([{ offset: 0, size: 0 }]);
+    expect(temps()).toBe(before);
+  });
+});
