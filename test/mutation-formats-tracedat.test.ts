@@ -546,3 +546,68 @@ describe('trace.dat writer: every detail an exit can carry, read back', () => {
     expect(temps()).toBe(before);
   });
 });
+
+describe('tracing data (trace.dat v6 and perf.data\'s HEADER_TRACING_DATA): every part named where it is cut', () => {
+  it('a file written here, cut at every byte of its tracing data: each cut names the part it fell in', async () => {
+    const { readTracingData } = await import('../src/formats/tracing/tracing-data.js');
+    const { BufferSource, Cursor } = await import('../src/formats/tracing/source.js');
+    const b = await written([{ ts: 0, vcpu: 1, reason: 30, dur: 100 }], 5_000_000_000n);
+    const { tableAt } = cpuTable(b);
+    // The tracing data ends before the CPU count, "options  \0", option 0 and "flyrecord\0".
+    const end = tableAt - 10 - 2 - 10 - 4;
+    const seen = new Map<string, number>();
+    for (let n = 0; n <= end; n++) {
+      try { readTracingData(new Cursor(new BufferSource(b.subarray(0, n), 0), 0, true, 'the file header')); seen.set('no error', n); } catch (e) {
+        // the part, without the numbers that say where
+        const m = (e as Error).message.replace(/ \((needed|a string at) .*\)$/, '').replace(/\d+/g, 'N');
+        if (!seen.has(m)) seen.set(m, n);
+      }
+    }
+    expect(seen.get('no error')).toBe(end);
+    expect([...seen.keys()]).toEqual([
+      'truncated: the file ends inside the trace-cmd magic N N N "tracing"',
+      'truncated: the file ends inside the version string',
+      'truncated: the file ends inside the endianness byte',
+      'truncated: the file ends inside the long size',
+      'truncated: the file ends inside the page size',
+      'truncated: the file ends inside "header_page"',
+      'truncated: the file ends inside the header_page size',
+      'truncated: the file ends inside header_page',
+      'truncated: the file ends inside "header_event"',
+      'truncated: the file ends inside the header_event size',
+      'truncated: the file ends inside header_event',
+      'truncated: the file ends inside the ftrace format count',
+      'truncated: the file ends inside the event system count',
+      'truncated: the file ends inside an event system name',
+      'truncated: the file ends inside the event count of system kvm',
+      'truncated: the file ends inside an event format size (system kvm)',
+      'truncated: the file ends inside an event format of system kvm',
+      'truncated: the file ends inside the kallsyms size',
+      'truncated: the file ends inside the printk formats size',
+      'truncated: the file ends inside the saved_cmdlines size',
+      'truncated: the file ends inside saved_cmdlines',
+      'no error',
+    ]);
+  });
+
+  it('saved cmdlines: "pid comm" lines; a line without a pid before its first blank is not one', async () => {
+    const { parseCmdlines } = await import('../src/formats/tracing/tracing-data.js');
+    const m = parseCmdlines('4242 CPU 0/KVM\n\n 12 lead\nabc def\n7 \n4243 CPU 1/KVM with  spaces\nnospace\n');
+    expect([...m]).toEqual([[4242, 'CPU 0/KVM'], [7, ''], [4243, 'CPU 1/KVM with  spaces']]);
+  });
+
+  it('perf\'s tracing data before version 0.6 has no saved cmdlines; 0.6 and trace.dat\'s 6 have them', async () => {
+    const { readTracingData } = await import('../src/formats/tracing/tracing-data.js');
+    const { Cursor } = await import('../src/formats/tracing/source.js');
+    const { BufferSource } = await import('../src/formats/tracing/source.js');
+    const b = await written([{ ts: 0, vcpu: 1, reason: 30, dur: 100 }], 5_000_000_000n);
+    // The magic (10 bytes), the version "6\0", the rest; cut after the cmdlines (the CPU count follows them).
+    const { tableAt } = cpuTable(b);
+    const rest = b.subarray(12, tableAt - 10 - 2 - 10 - 4); // before: "flyrecord\0", option 0, "options  \0", the CPU count
+    for (const [version, cmdlines] of [['6', 1], ['0.6', 1], ['0.5', 0], ['0.55', 0]] as const) {
+      const blk = Buffer.concat([b.subarray(0, 10), Buffer.from(`${version}\0`, 'latin1'), rest]);
+      const meta = readTracingData(new Cursor(new BufferSource(blk, 0), 0, true, 'the file header'));
+      expect([version, meta.header.version, meta.cmdlines.size]).toEqual([version, version, cmdlines]);
+    }
+  });
+});
