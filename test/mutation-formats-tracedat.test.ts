@@ -611,3 +611,65 @@ describe('tracing data (trace.dat v6 and perf.data\'s HEADER_TRACING_DATA): ever
     }
   });
 });
+
+describe('trace.dat v7 options rewritten in a real file (kvm-pio-v7-none.dat)', () => {
+  const b = readFileSync(fx('trace-dat', 'kvm-pio-v7-none.dat'));
+  const layout = (x: Buffer) => { const src = new FileSource(file(x)); try { return readTraceDatLayout(src); } finally { src.close(); } };
+  const layoutErr = (x: Buffer): string => { try { layout(x); return 'no error'; } catch (e) { return (e as Error).message; } };
+  /** One option: u16 id, u32 size, the data. */
+  const opt = (id: number, data: Buffer): Buffer => { const h = Buffer.alloc(6); h.writeUInt16LE(id, 0); h.writeUInt32LE(data.length, 2); return Buffer.concat([h, data]); };
+  const u32 = (v: number) => { const x = Buffer.alloc(4); x.writeUInt32LE(v); return x; };
+  const u64 = (v: number) => { const x = Buffer.alloc(8); x.writeBigUInt64LE(BigInt(v)); return x; };
+  /** A BUFFER option (v7): offset, name, clock, page size, CPU count, per CPU (id, offset, size). */
+  const buffer = (name: string, clock: string, cpus: Array<[number, number, number]>): Buffer =>
+    opt(3, Buffer.concat([u64(154504), Buffer.from(`${name}\0${clock}\0`, 'latin1'), u32(4096), u32(cpus.length), ...cpus.map(([c, o, s]) => Buffer.concat([u32(c), u64(o), u64(s)]))]));
+  /** The file with its last options section (the BUFFER option's) replaced by `opts` in a section appended at the end. */
+  const withLastOptions = (opts: Buffer[]): Buffer => {
+    const body = Buffer.concat([...opts, opt(0, u64(0))]);
+    const head = Buffer.alloc(16); head.writeUInt16LE(0, 0); head.writeBigUInt64LE(BigInt(body.length), 8);
+    const x = Buffer.from(b);
+    expect(Number(x.readBigUInt64LE(154490 + 6))).toBe(180224); // the second section's DONE: the next section's offset
+    x.writeBigUInt64LE(BigInt(b.length), 154490 + 6);
+    return Buffer.concat([x, head, body]);
+  };
+
+  it('an instance listed before the top buffer: the top buffer\'s CPUs come first, and the clock is the top buffer\'s', () => {
+    const L = layout(withLastOptions([
+      buffer('inst', 'local', [[0, 155648, 12288], [1, 167936, 0]]),
+      buffer('', 'global', [[0, 155648, 12288], [1, 167936, 12288]]),
+    ]));
+    expect(L.cpus).toEqual([
+      { cpu: 0, offset: 155648, size: 12288, instance: '' }, { cpu: 1, offset: 167936, size: 12288, instance: '' },
+      { cpu: 0, offset: 155648, size: 12288, instance: 'inst' },
+    ]);
+    expect(L.clock).toBe('global');
+    // Two instances and no top buffer: their order is kept; the clock is the file's (none given: local).
+    const M = layout(withLastOptions([buffer('b', 'global', [[1, 167936, 12288]]), buffer('a', 'global', [[0, 155648, 12288]])]));
+    expect([M.cpus.map((c) => `${c.instance}${c.cpu}`), M.clock]).toEqual([['b1', 'a0'], 'local']);
+  });
+
+  it('options sections that loop, a file without HEADER_INFO, one without ftrace formats', () => {
+    const loop = Buffer.from(b);
+    // the last section's DONE (at 180309) points back at the first section
+    expect(loop.readUInt16LE(180309)).toBe(0);
+    loop.writeBigUInt64LE(154340n, 180309 + 6);
+    expect(layoutErr(loop)).toBe('options sections loop back to 0x25ae4');
+    const noInfo = Buffer.from(b);
+    expect(noInfo.readUInt16LE(154396)).toBe(16);
+    noInfo.writeUInt16LE(99, 154396); // an option id nobody knows: skipped
+    expect(layoutErr(noInfo)).toBe('version 7 file without a HEADER_INFO section (no page header format)');
+    const noFtrace = Buffer.from(b);
+    expect(noFtrace.readUInt16LE(154410)).toBe(17);
+    noFtrace.writeUInt16LE(99, 154410);
+    const L = layout(noFtrace);
+    expect(L.meta.events.byName.has('kvm:kvm_pio') || L.meta.events.byName.has('kvm_pio')).toBe(true);
+    // the kallsyms section claims more bytes than the file has after it
+    const long = Buffer.from(b);
+    long.writeBigUInt64LE(BigInt(b.length), 102630 + 8);
+    expect(layoutErr(long)).toBe(`truncated: the file ends inside the kallsyms section at 0x${(102630).toString(16)} (it needs ${b.length} bytes)`);
+    // exactly to the end of the file is not past it
+    const exact = Buffer.from(b);
+    exact.writeBigUInt64LE(BigInt(b.length - 102630 - 16), 102630 + 8);
+    expect(layoutErr(exact)).not.toMatch(/kallsyms section/);
+  });
+});
