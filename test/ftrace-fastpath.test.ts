@@ -99,6 +99,15 @@ function sampleLines(): string[] {
     ctx + '1000.000188658: kvm_exit: vcpu 1 reason EPT_VIOLATION rip 0xffffffff81000000 info1 0x0000000000000181',
     ctx + '1000.000188658: kvm_exit: reason io_instruction rip 0xc01e4473',
     '  [001]   770.850307:                       kvm:kvm_exit: vcpu 0 reason HLT rip 0x1',
+    // composed: multi-digit decimals with 0s and 9s, hex with every digit, upper case, 9 digits and none, 0x0
+    ctx + '1000.000200000: kvm_pio: pio_write at 0x3f8 size 10 count 19 val 0x9 ',
+    ctx + '1000.000200001: kvm_pio: pio_read at 0x0 size 1 count 1 val 0x0 ',
+    ctx + '1000.000200002: kvm_pio: pio_read at 0xABCD size 4 count 1 val 0x1234567 ',
+    ctx + '1000.000200003: kvm_mmio: mmio write len 16 gpa 0xfebf10a0 val 0x90',
+    ctx + '1000.000200004: kvm_mmio: mmio read len 8 gpa 0x1fee000b0 val 0x123456789',
+    ctx + '1000.000200005: kvm_mmio: mmio write len 4 gpa 0xFEE000B0 val 0xAbCdEf09',
+    ctx + '1000.000200006: kvm_mmio: mmio write len 4 gpa 0x val 0x1',
+    ctx + '1000.000200007: kvm_exit: vcpu 10 reason EPT_MISCONFIG rip 0x9ABCDEF0 info1 0x0 info2 0x0',
   );
   return out;
 }
@@ -169,6 +178,9 @@ describe('the usual payload layouts take the straight-line readers', () => {
       '1000.000006745: kvm_mmio: mmio write len 4 gpa 0xfee000b0 val 0x0',
       '1000.000006746: kvm_mmio: mmio read len 4 gpa 0xfebf1000 val 0x12',
       '1000.000006747: kvm_mmio: mmio unsatisfied-read len 8 gpa 0xfebf1000 val 0xffffffffffffffff',
+      // composed: decimals with the digits 0 and 9
+      '1000.000006748: kvm_pio: pio_write at 0x40 size 10 count 9 val 0xa9 ',
+      '1000.000006749: kvm_mmio: mmio write len 90 gpa 0xfee000b0 val 0x0',
     ];
     for (const l of usual) {
       const before = kvmPayloadTokenLoops.count;

@@ -56,26 +56,10 @@ const K_UNSAT = lit('unsatisfied-read');
 const u64 = newU64Out();
 
 /**
- * parseHexU64Bytes(b, s, e, u64), quicker for the usual `0x` and at most 8
- * digits (the same result: hi 0, lo the value).
- */
-function hexU64(b: Buffer, s: number, e: number): boolean {
-  const n = e - s;
-  if (n < 3 || n > 10 || b[s] !== 48 || b[s + 1] !== 120) return parseHexU64Bytes(b, s, e, u64);
-  let lo = 0;
-  for (let p = s + 2; p < e; p++) {
-    const d = HEX_DIGIT[b[p]];
-    if (d < 0) return false;
-    lo = lo * 16 + d;
-  }
-  u64[0] = 0;
-  u64[1] = lo;
-  return true;
-}
-
-/**
- * hexU64 over the token at s (it ends at a blank or e); cur.pos = its end.
- * The usual `0x` and 1 to 8 hex digits are read as the token is scanned.
+ * The hex number of the token at s (it ends at a blank or e) into u64; cur.pos = its end.
+ * The usual `0x` and 1 to 8 hex digits are read as the token is scanned; any other token by
+ * parseHexU64Bytes (a second quick path there, for `0x` and 8 digits or fewer, was reached only by
+ * tokens the first had refused, such as `0x12zz`, and gave what parseHexU64Bytes gives).
  */
 function hexToken(b: Buffer, s: number, e: number): boolean {
   if (s + 2 < e && b[s] === 48 && b[s + 1] === 120) {
@@ -92,7 +76,7 @@ function hexToken(b: Buffer, s: number, e: number): boolean {
   let p = s;
   while (p < e && b[p] !== 32 && b[p] !== 9) p++;
   cur.pos = p;
-  return hexU64(b, s, p);
+  return parseHexU64Bytes(b, s, p, u64);
 }
 
 /** Past a 3-letter keyword at p (its bytes as the top 24 bits of `word`), the blank after it and any more; -1 when p holds something else. */
