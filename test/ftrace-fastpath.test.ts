@@ -108,6 +108,13 @@ function sampleLines(): string[] {
     ctx + '1000.000200005: kvm_mmio: mmio write len 4 gpa 0xFEE000B0 val 0xAbCdEf09',
     ctx + '1000.000200006: kvm_mmio: mmio write len 4 gpa 0x val 0x1',
     ctx + '1000.000200007: kvm_exit: vcpu 10 reason EPT_MISCONFIG rip 0x9ABCDEF0 info1 0x0 info2 0x0',
+    // composed: keywords glued to what follows them, a vcpu that is no number, a rip that is no hex
+    ctx + '1000.000200008: kvm_exit: vcpux 0 reason HLT rip 0x1',
+    ctx + '1000.000200009: kvm_exit: vcpu x reason HLT rip 0x1',
+    ctx + '1000.000200010: kvm_exit: vcpu 3 reasonx HLT rip 0x1',
+    ctx + '1000.000200011: kvm_exit: vcpu 3 reason HLT ripx 0x1',
+    ctx + '1000.000200012: kvm_exit: vcpu 3 reason HLT rip zz',
+    ctx + '1000.000200013: kvm_exit: vcpu 39 reason HLT rip 0x2',
   );
   return out;
 }
@@ -181,6 +188,7 @@ describe('the usual payload layouts take the straight-line readers', () => {
       // composed: decimals with the digits 0 and 9
       '1000.000006748: kvm_pio: pio_write at 0x40 size 10 count 9 val 0xa9 ',
       '1000.000006749: kvm_mmio: mmio write len 90 gpa 0xfee000b0 val 0x0',
+      '1000.000006750: kvm_exit: vcpu 39 reason HLT rip 0xffffffff81000010 info 0 0',
     ];
     for (const l of usual) {
       const before = kvmPayloadTokenLoops.count;
