@@ -667,6 +667,13 @@ describe('trace.dat v7 options rewritten in a real file (kvm-pio-v7-none.dat)', 
     const long = Buffer.from(b);
     long.writeBigUInt64LE(BigInt(b.length), 102630 + 8);
     expect(layoutErr(long)).toBe(`truncated: the file ends inside the kallsyms section at 0x${(102630).toString(16)} (it needs ${b.length} bytes)`);
+    // The last options section declaring 1 byte (its options are read to their DONE, not to its size), the file cut
+    // inside its BUFFER option's id, size and data.
+    const small = Buffer.from(b);
+    small.writeBigUInt64LE(1n, 180224 + 8);
+    expect([180241, 180244, 180250].map((n) => layoutErr(small.subarray(0, n)).replace(/ \(needed .*\)$/, ''))).toEqual([
+      'truncated: the file ends inside an option id', 'truncated: the file ends inside an option size', 'truncated: the file ends inside option 3',
+    ]);
     // exactly to the end of the file is not past it
     const exact = Buffer.from(b);
     exact.writeBigUInt64LE(BigInt(b.length - 102630 - 16), 102630 + 8);
