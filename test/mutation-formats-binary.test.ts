@@ -1256,3 +1256,47 @@ describe('binary formats sniffed by their magic alone (src/formats/binary-format
     expect(lazyFormat(traceDatInfo, load, false).write).toBeUndefined();
   });
 });
+
+describe('kvm_entry and libtraceevent\'s UNKNOWN in report text, field by field', () => {
+  const line = (us: number, event: string, payload: string): string => `       CPU 0/KVM-7301  [001] d....  3000.${String(us).padStart(6, '0')}: ${event}: ${payload}`;
+  async function read(lines: string[]) {
+    const p = file('entry.txt', ['# composed for a test', 'cpus=2', ...lines].join('\n') + '\n');
+    const s = await openTrace(p);
+    const rows: Array<{ reason: string; vcpu: number; failed: boolean }> = [];
+    for await (const c of s.chunks) for (let i = 0; i < c.length; i++) rows.push({ reason: REASONS.get(c.reason[i]).name, vcpu: c.vcpu[i], failed: (c.flags[i] & F_FAILED_ENTRY) !== 0 });
+    return { rows, rejections: s.stats.rejections.map((r) => r.slice(p.length + 1)) };
+  }
+  // A 2.6-era exit names no vcpu: the entry that closes it does, if it does.
+  const oldExit = line(100, 'kvm_exit', 'reason HLT rip 0x10');
+
+  it('the entry\'s `vcpu N` (after blanks or a tab, before a comma or the end) numbers an exit that has none', async () => {
+    for (const [payload, vcpu] of [['vcpu 3', 3], ['vcpu\t4, rip 0x10', 4], ['  vcpu 5', 5], ['vcpu 12, rip 0x10 intr_info 0x0', 12]] as const) {
+      const r = await read([oldExit, line(102, 'kvm_entry', payload)]);
+      expect([payload, r.rejections, r.rows.map((x) => x.vcpu)]).toEqual([payload, [], [vcpu]]);
+    }
+  });
+
+  it('an entry whose first word is not `vcpu` names none (the thread gets a number of 1000 and up); `vcpu` without a number is rejected', async () => {
+    for (const payload of ['vcpux 3', 'vcp 3', 'rip 0x10', 'xvcpu 3']) {
+      const r = await read([oldExit, line(102, 'kvm_entry', payload)]);
+      expect([payload, r.rejections, r.rows.map((x) => x.vcpu)]).toEqual([payload, [], [1000]]);
+    }
+    for (const payload of ['vcpu', 'vcpu x', 'vcpu ,']) {
+      const r = await read([oldExit, line(102, 'kvm_entry', payload)]);
+      expect([payload, r.rejections]).toEqual([payload, ['4: kvm_entry: expected a number after "vcpu"']]);
+    }
+  });
+
+  it('`UNKNOWN (code)`: bit 31 from 0x80000000 exactly; a code that is no number or lacks its parenthesis is rejected; a bare UNKNOWN is a name', async () => {
+    const one = async (reason: string) => read([line(100, 'kvm_exit', `vcpu 0 reason ${reason} rip 0x10`), line(102, 'kvm_entry', 'vcpu 0')]);
+    const vmx = (code: number) => REASONS.get(REASONS.byNativeCode('vmx', code)).name;
+    expect((await one('UNKNOWN (2147483648)')).rows).toEqual([{ reason: vmx(0), vcpu: 0, failed: true }]);
+    expect((await one('UNKNOWN (2147483647)')).rows).toEqual([{ reason: vmx(65535), vcpu: 0, failed: false }]);
+    expect((await one('UNKNOWN (74)')).rows).toEqual([{ reason: vmx(74), vcpu: 0, failed: false }]);
+    // a parenthesis after any other name is not a code
+    expect((await one('CPUID (30)')).rows).toEqual([{ reason: 'CPUID', vcpu: 0, failed: false }]);
+    for (const bad of ['UNKNOWN (x)', 'UNKNOWN (74', 'UNKNOWN (', 'UNKNOWN ()']) expect([bad, (await one(bad)).rejections]).toEqual([bad, ['3: kvm_exit: bad UNKNOWN (code)']]);
+    const bare = await one('UNKNOWN');
+    expect([bare.rejections, bare.rows.map((r) => r.reason)]).toEqual([[], ['UNKNOWN']]);
+  });
+});
