@@ -1300,3 +1300,30 @@ describe('kvm_entry and libtraceevent\'s UNKNOWN in report text, field by field'
     expect([bare.rejections, bare.rows.map((r) => r.reason)]).toEqual([[], ['UNKNOWN']]);
   });
 });
+
+describe('kvm_mmio and kvm_msr in report text through the general reader', () => {
+  const line = (us: number, event: string, payload: string): string => `       CPU 0/KVM-7301  [001] d....  3000.${String(us).padStart(6, '0')}: ${event}: ${payload}`;
+  async function one(exitReason: string, event: string, payload: string) {
+    const p = file('detail.txt', ['# composed for a test', 'cpus=2', line(100, 'kvm_exit', `vcpu 0 reason ${exitReason} rip 0x10`), line(101, event, payload), line(103, 'kvm_entry', 'vcpu 0')].join('\n') + '\n');
+    const s = await openTrace(p);
+    const rows: Array<[number, number, number, number, number, number]> = [];
+    for await (const c of s.chunks) for (let i = 0; i < c.length; i++) rows.push([c.flags[i] & (F_SIZE | F_GPA | F_VALUE | F_MSR), c.dir[i], c.size[i], c.gpaLo[i], c.msr[i], c.valLo[i]]);
+    return { rows, rejections: s.stats.rejections.map((r) => r.slice(p.length + 1)) };
+  }
+
+  it('kvm_mmio: a len or gpa that is no number is rejected, naming the event; a val that is no hex is left out', async () => {
+    expect((await one('EPT_MISCONFIG', 'kvm_mmio', 'mmio write len x gpa 0x10 val 0x1')).rejections).toEqual(['4: kvm_mmio: bad len']);
+    expect((await one('EPT_MISCONFIG', 'kvm_mmio', 'mmio write len 4 gpa zz val 0x1')).rejections).toEqual(['4: kvm_mmio: bad gpa']);
+    // (the general reader: an extra word first)
+    expect((await one('EPT_MISCONFIG', 'kvm_mmio', 'x mmio read len 2 gpa 0xfee0 val zz')).rows).toEqual([[F_SIZE | F_GPA, DIR_READ, 2, 0xfee0, 0, 0]]);
+  });
+
+  it('kvm_msr: the direction word, a 32-bit index, and a value only after `=`', async () => {
+    expect((await one('MSR_WRITE', 'kvm_msr', 'msr_foo 1b = 0x1')).rejections).toEqual(['4: kvm_msr: expected msr_read or msr_write']);
+    expect((await one('MSR_WRITE', 'kvm_msr', 'msr_write 100000000 = 0x1')).rejections).toEqual(['4: kvm_msr: bad msr index']);
+    expect((await one('MSR_WRITE', 'kvm_msr', 'msr_write 6e0 = 0x55')).rows).toEqual([[F_MSR | F_VALUE, DIR_WRITE, 0, 0, 0x6e0, 0x55]]);
+    expect((await one('MSR_READ', 'kvm_msr', 'msr_read 1b')).rows).toEqual([[F_MSR, DIR_READ, 0, 0, 0x1b, 0]]);
+    expect((await one('MSR_READ', 'kvm_msr', 'msr_read 1b x 0x55')).rows).toEqual([[F_MSR, DIR_READ, 0, 0, 0x1b, 0]]);
+    expect((await one('MSR_READ', 'kvm_msr', 'msr_read 1b = zz')).rows).toEqual([[F_MSR, DIR_READ, 0, 0, 0x1b, 0]]);
+  });
+});
