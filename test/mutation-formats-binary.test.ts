@@ -1318,6 +1318,15 @@ describe('kvm_mmio and kvm_msr in report text through the general reader', () =>
     expect((await one('EPT_MISCONFIG', 'kvm_mmio', 'x mmio read len 2 gpa 0xfee0 val zz')).rows).toEqual([[F_SIZE | F_GPA, DIR_READ, 2, 0xfee0, 0, 0]]);
   });
 
+  it('kvm_pio: ports up to 0xffff (also 64-bit hex), on the straight-line reader and the general one; a size that is no number is rejected', async () => {
+    for (const pre of ['', 'x ']) {
+      expect((await one('IO_INSTRUCTION', 'kvm_pio', `${pre}pio_write at 0xffff size 1 count 1 val 0x1 `)).rows).toEqual([[F_SIZE | F_VALUE, DIR_WRITE, 1, 0, 0, 1]]);
+      expect((await one('IO_INSTRUCTION', 'kvm_pio', `${pre}pio_write at 0x10000 size 1 count 1 val 0x1 `)).rejections).toEqual(['4: kvm_pio: bad port']);
+      expect((await one('IO_INSTRUCTION', 'kvm_pio', `${pre}pio_write at 0x100000070 size 1 count 1 val 0x1 `)).rejections).toEqual(['4: kvm_pio: bad port']);
+    }
+    expect((await one('IO_INSTRUCTION', 'kvm_pio', 'pio_read at 0x60 size x count 1 val 0x1 ')).rejections).toEqual(['4: kvm_pio: bad size']);
+  });
+
   it('kvm_msr: the direction word, a 32-bit index, and a value only after `=`', async () => {
     expect((await one('MSR_WRITE', 'kvm_msr', 'msr_foo 1b = 0x1')).rejections).toEqual(['4: kvm_msr: expected msr_read or msr_write']);
     expect((await one('MSR_WRITE', 'kvm_msr', 'msr_write 100000000 = 0x1')).rejections).toEqual(['4: kvm_msr: bad msr index']);
