@@ -115,6 +115,17 @@ function sampleLines(): string[] {
     ctx + '1000.000200011: kvm_exit: vcpu 3 reason HLT ripx 0x1',
     ctx + '1000.000200012: kvm_exit: vcpu 3 reason HLT rip zz',
     ctx + '1000.000200013: kvm_exit: vcpu 39 reason HLT rip 0x2',
+    // composed: kvm_mmio directions that are no direction, and payloads that stop or go wrong part way
+    ctx + '1000.000200014: kvm_mmio: mmio wrote len 4 gpa 0x10 val 0x1',
+    ctx + '1000.000200022: kvm_mmio: mmio writs len 4 gpa 0x10 val 0x1',
+    ctx + '1000.000200023: kvm_mmio: mmio reads len 4 gpa 0x10 val 0x1',
+    ctx + '1000.000200015: kvm_mmio: mmio reed len 4 gpa 0x10 val 0x1',
+    ctx + '1000.000200016: kvm_mmio: mmio rea len 4 gpa 0x10 val 0x1',
+    ctx + '1000.000200017: kvm_mmio: mmio read',
+    ctx + '1000.000200018: kvm_mmio: mmio read len x gpa 0x10 val 0x1',
+    ctx + '1000.000200019: kvm_mmio: mmio read len 4 gpb 0x10 val 0x1',
+    ctx + '1000.000200020: kvm_mmio: mmio read len 4 gpa 0x10 val 0x1 extra',
+    ctx + '1000.000200021: kvm_mmio: mmio read len 4 gpa 0x10 val zz',
   );
   return out;
 }
