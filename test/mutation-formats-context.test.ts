@@ -65,6 +65,15 @@ describe('contexts before the timestamp', () => {
     expect(fields('   qemu-kvm-77 [] ')).toEqual({ cpu: -1, pid: -1, tgid: null, rejected: false });
     expect(fields('   qemu-kvm-77 ')).toEqual({ cpu: -1, pid: 77, tgid: null, rejected: false });
   });
+
+  it('a context whose first field starts the line (no blanks before it): each field still read', () => {
+    expect(fields('[001] ')).toEqual({ cpu: 1, pid: -1, tgid: null, rejected: false });
+    expect(fields('[001] d.... ')).toEqual({ cpu: 1, pid: -1, tgid: null, rejected: false });
+    expect(fields('(7280) [001] d.... ')).toEqual({ cpu: 1, pid: -1, tgid: 7280, rejected: false });
+    expect(fields('3d..1. ')).toEqual({ cpu: 3, pid: -1, tgid: null, rejected: false });
+    expect(fields('77 [002] ')).toEqual({ cpu: 2, pid: 77, tgid: null, rejected: false });
+    expect(fields('77 3d..1. ')).toEqual({ cpu: 3, pid: 77, tgid: null, rejected: false });
+  });
 });
 
 describe('timestamps', () => {
