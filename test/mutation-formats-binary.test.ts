@@ -238,11 +238,10 @@ describe('compressed per-CPU data (trace.dat v7)', () => {
     // Cut inside the chunk count, inside a chunk's header.
     expect(() => walk(file('cut-count.dat', full.subarray(0, 3)), { compression: 'zlib' })).toThrow("truncated: the file ends inside CPU 0's compressed data (chunk count) at 0x0");
     expect(() => walk(file('cut-head.dat', full.subarray(0, 10)), { compression: 'zlib' })).toThrow("truncated: the file ends inside CPU 0's compressed chunk header at 0x4");
-    // Sizes over 1 GiB (whole pages) are refused before anything is allocated for them; 1 GiB itself is not refused for its size.
+    // Sizes over 1 GiB (whole pages) are refused before anything is allocated for them.
     for (const [csize, usize] of [[100, 2 ** 31], [2 ** 31, PAGE], [2 ** 30 + PAGE, PAGE]]) {
       expect(() => walk(file('huge.dat', chunked([{ data: deflateSync(one), csize, usize }])), { compression: 'zlib' })).toThrow(`CPU 0: compressed chunk at 0x4 has sizes ${csize} -> ${usize} (over 1 GiB: corrupt)`);
     }
-    expect(() => walk(file('gib.dat', chunked([{ data: deflateSync(one), usize: 2 ** 30 }])), { compression: 'zlib' })).toThrow(`(zlib data gave ${PAGE} bytes, expected ${2 ** 30})`);
   });
 });
 
@@ -509,8 +508,8 @@ describe('kvm records through embedded formats', () => {
       expect([c.dir[2], c.msr[2], c.valLo[2], c.flags[2] & (F_MSR | F_VALUE)]).toEqual([DIR_WRITE, 0x6e0, 0x1234, F_MSR | F_VALUE]);
       expect([c.dir[3], c.gpaHi[3], c.gpaLo[3], c.flags[3] & F_GPA]).toEqual([DIR_WRITE, 1, 0xfee000b0, F_GPA]);
       expect([c.port[4], h.diag.stats.rejected]).toEqual([0xffff, 0]);
-      expect([c.reason[5], c.vcpu[5], c.dur[5]]).toEqual([REASONS.byNativeCode('svm', 0x7b), 2, 50]);
-      expect(REASONS.get(c.reason[5]).name).not.toBe(REASONS.get(REASONS.byNativeCode('vmx', 0x7b)).name);
+      // SVM 0x7b is IOIO ("io" in the kernel's svm table); read as VMX it would be an unknown code 123.
+      expect([REASONS.get(c.reason[5]).name, c.vcpu[5], c.dur[5]]).toEqual(['io', 2, 50]);
     }
   });
 
@@ -1289,10 +1288,10 @@ describe('kvm_entry and libtraceevent\'s UNKNOWN in report text, field by field'
 
   it('`UNKNOWN (code)`: bit 31 from 0x80000000 exactly; a code that is no number or lacks its parenthesis is rejected; a bare UNKNOWN is a name', async () => {
     const one = async (reason: string) => read([line(100, 'kvm_exit', `vcpu 0 reason ${reason} rip 0x10`), line(102, 'kvm_entry', 'vcpu 0')]);
-    const vmx = (code: number) => REASONS.get(REASONS.byNativeCode('vmx', code)).name;
-    expect((await one('UNKNOWN (2147483648)')).rows).toEqual([{ reason: vmx(0), vcpu: 0, failed: true }]);
-    expect((await one('UNKNOWN (2147483647)')).rows).toEqual([{ reason: vmx(65535), vcpu: 0, failed: false }]);
-    expect((await one('UNKNOWN (74)')).rows).toEqual([{ reason: vmx(74), vcpu: 0, failed: false }]);
+    // VMX basic reasons (the SDM's table): 0 EXCEPTION_NMI, 74 BUS_LOCK; 0xffff is in no table.
+    expect((await one('UNKNOWN (2147483648)')).rows).toEqual([{ reason: 'EXCEPTION_NMI', vcpu: 0, failed: true }]);
+    expect((await one('UNKNOWN (2147483647)')).rows).toEqual([{ reason: 'UNKNOWN (65535)', vcpu: 0, failed: false }]);
+    expect((await one('UNKNOWN (74)')).rows).toEqual([{ reason: 'BUS_LOCK', vcpu: 0, failed: false }]);
     // a parenthesis after any other name is not a code
     expect((await one('CPUID (30)')).rows).toEqual([{ reason: 'CPUID', vcpu: 0, failed: false }]);
     for (const bad of ['UNKNOWN (x)', 'UNKNOWN (74', 'UNKNOWN (', 'UNKNOWN ()']) expect([bad, (await one(bad)).rejections]).toEqual([bad, ['3: kvm_exit: bad UNKNOWN (code)']]);
@@ -1307,7 +1306,8 @@ describe('kvm_mmio and kvm_msr in report text through the general reader', () =>
     const p = file('detail.txt', ['# composed for a test', 'cpus=2', line(100, 'kvm_exit', `vcpu 0 reason ${exitReason} rip 0x10`), line(101, event, payload), line(103, 'kvm_entry', 'vcpu 0')].join('\n') + '\n');
     const s = await openTrace(p);
     const rows: Array<[number, number, number, number, number, number]> = [];
-    for await (const c of s.chunks) for (let i = 0; i < c.length; i++) rows.push([c.flags[i] & (F_SIZE | F_GPA | F_VALUE | F_MSR), c.dir[i], c.size[i], c.gpaLo[i], c.msr[i], c.valLo[i]]);
+    // flags, dir, size, the port or the gpa, msr, value
+    for await (const c of s.chunks) for (let i = 0; i < c.length; i++) rows.push([c.flags[i] & (F_PORT | F_SIZE | F_GPA | F_VALUE | F_MSR), c.dir[i], c.size[i], c.flags[i] & F_PORT ? c.port[i] : c.gpaLo[i], c.msr[i], c.valLo[i]]);
     return { rows, rejections: s.stats.rejections.map((r) => r.slice(p.length + 1)) };
   }
 
@@ -1320,7 +1320,7 @@ describe('kvm_mmio and kvm_msr in report text through the general reader', () =>
 
   it('kvm_pio: ports up to 0xffff (also 64-bit hex), on the straight-line reader and the general one; a size that is no number is rejected', async () => {
     for (const pre of ['', 'x ']) {
-      expect((await one('IO_INSTRUCTION', 'kvm_pio', `${pre}pio_write at 0xffff size 1 count 1 val 0x1 `)).rows).toEqual([[F_SIZE | F_VALUE, DIR_WRITE, 1, 0, 0, 1]]);
+      expect((await one('IO_INSTRUCTION', 'kvm_pio', `${pre}pio_write at 0xffff size 1 count 1 val 0x1 `)).rows).toEqual([[F_PORT | F_SIZE | F_VALUE, DIR_WRITE, 1, 0xffff, 0, 1]]);
       expect((await one('IO_INSTRUCTION', 'kvm_pio', `${pre}pio_write at 0x10000 size 1 count 1 val 0x1 `)).rejections).toEqual(['4: kvm_pio: bad port']);
       expect((await one('IO_INSTRUCTION', 'kvm_pio', `${pre}pio_write at 0x100000070 size 1 count 1 val 0x1 `)).rejections).toEqual(['4: kvm_pio: bad port']);
     }

@@ -598,8 +598,7 @@ describe('tracing data (trace.dat v6 and perf.data\'s HEADER_TRACING_DATA): ever
 
   it('perf\'s tracing data before version 0.6 has no saved cmdlines; 0.6 and trace.dat\'s 6 have them', async () => {
     const { readTracingData } = await import('../src/formats/tracing/tracing-data.js');
-    const { Cursor } = await import('../src/formats/tracing/source.js');
-    const { BufferSource } = await import('../src/formats/tracing/source.js');
+    const { BufferSource, Cursor } = await import('../src/formats/tracing/source.js');
     const b = await written([{ ts: 0, vcpu: 1, reason: 30, dur: 100 }], 5_000_000_000n);
     // The magic (10 bytes), the version "6\0", the rest; cut after the cmdlines (the CPU count follows them).
     const { tableAt } = cpuTable(b);
