@@ -48,6 +48,30 @@ export const csvStringPathLines = { count: 0 };
 /** Columns a CSV header may have. */
 const MAX_COLUMNS = 64;
 
+/**
+ * The byte path's parser per column, as literal codes its switches can jump on:
+ * 1-5 decimal (ts_ns, vcpu, duration_ns, size, vm), 6-11 hex (rip, value, gpa,
+ * caller, msr, port), 12 reason, 13 dir, 14 a column exitscope does not know.
+ */
+function kindOfSlot(slot: number): number {
+  switch (slot) {
+    case C_TS: return 1;
+    case C_VCPU: return 2;
+    case C_DUR: return 3;
+    case C_SIZE: return 4;
+    case C_VM: return 5;
+    case C_RIP: return 6;
+    case C_VALUE: return 7;
+    case C_GPA: return 8;
+    case C_CALLER: return 9;
+    case C_MSR: return 10;
+    case C_PORT: return 11;
+    case C_REASON: return 12;
+    case C_DIR: return 13;
+    default: return 14;
+  }
+}
+
 /** Where a CSV line parser reports (the reader's Diagnostics, or a worker's record of them). */
 export interface CsvAccounting {
   stats: { events: number; skipped: number; header: number };
@@ -67,6 +91,8 @@ export function csvLineParser(path: string, acc: CsvAccounting, columns: Set<Opt
   let chunk = fresh();
   const stats = acc.stats;
   let slotOf: number[] | null = null;
+  /** Per column, how the byte path parses it (kindOfSlot); fixed by the header. */
+  let kinds = new Int32Array(0);
   let width = 0;
   const strFields: Array<string | undefined> = new Array(ALL_COLUMNS.length);
 
@@ -95,43 +121,47 @@ export function csvLineParser(path: string, acc: CsvAccounting, columns: Set<Opt
     else acc.stats.events++;
   };
 
-  /** The byte path: true when the row was taken; false to hand the line to `slow`. */
   /**
    * The byte path: one pass over the line, each field parsed as it is scanned
    * (no field table, no second read). True when the row was taken; false to
    * hand the line to `slow`, which words the rejection.
+   *
+   * Each column's parser is chosen by `kinds[k]`, a small integer fixed by the
+   * header, in a switch on literal cases (a jump table in optimized code):
+   * chains of comparisons against the imported C_* constants, each a load of
+   * another module's binding, were the hottest line of a 2M-row profile.
    */
   const fast = (b: Buffer, s: number, e: number): boolean => {
     let ts = NaN, vcpu = -1, reason = -1, ripHi = 0, ripLo = 0, dur = NaN, flags = 0;
     let port = 0, size = 0, dir = 0, valHi = 0, valLo = 0, gpaHi = 0, gpaLo = 0, msr = 0, cHi = 0, cLo = 0, vm = 0;
     let tsBig = -1, tsBigEnd = -1;
     let q = s;
-    const slots = slotOf!;
+    const ks = kinds;
     for (let k = 0; k < width; k++) {
       if (k > 0) { if (q >= e || b[q] !== 44) return false; q++; }
       const a = q;
-      const slot = slots[k];
-      if (slot === C_TS || slot === C_VCPU || slot === C_DUR || slot === C_SIZE || slot === C_VM) {
+      const kind = ks[k];
+      if (kind <= 5) { // 1-5
         // Decimal: digits up to the comma.
         let v = 0;
         while (q < e) { const c = b[q] - 48; if (c < 0 || c > 9) break; v = v * 10 + c; q++; }
         const n = q - a;
         if (q < e && b[q] !== 44) {
-          if (slot === C_DUR && n === 0 && b[q] === 45 && (q + 1 === e || b[q + 1] === 44)) { q++; continue; } // '-': unknown
+          if (kind === 3 && n === 0 && b[q] === 45 && (q + 1 === e || b[q + 1] === 44)) { q++; continue; } // duration '-': unknown
           return false;
         }
-        switch (slot) {
-          case C_TS:
+        switch (kind) {
+          case 1: // ts_ns
             if (n === 0 || n > 20) return false;
             if (n > 15) { tsBig = a; tsBigEnd = q; } else ts = v;
             break;
-          case C_VCPU: if (n === 0 || n > 9) return false; vcpu = v; break;
-          case C_DUR: if (n > 15) return false; if (n > 0) dur = v; break;
-          case C_SIZE: if (n === 0) break; if (n > 3 || v < 1 || v > 255) return false; size = v; flags |= F_SIZE; break;
-          case C_VM: if (n === 0) break; if (n > 9) return false; vm = v; break;
+          case 2: if (n === 0 || n > 9) return false; vcpu = v; break; // vcpu
+          case 3: if (n > 15) return false; if (n > 0) dur = v; break; // duration_ns
+          case 4: if (n === 0) break; if (n > 3 || v < 1 || v > 255) return false; size = v; flags |= F_SIZE; break; // size
+          default: if (n === 0) break; if (n > 9) return false; vm = v; break; // 5: vm
         }
-      } else if (slot === C_RIP || slot === C_VALUE || slot === C_GPA || slot === C_CALLER || slot === C_MSR || slot === C_PORT) {
-        if (q === e || b[q] === 44) { if (slot === C_RIP) return false; continue; } // empty optional field
+      } else if (kind <= 11) { // 6-11
+        if (q === e || b[q] === 44) { if (kind === 6) return false; continue; } // empty optional field (rip is required)
         if (q + 2 < e && b[q] === 48 && (b[q + 1] | 0x20) === 120) {
           // 0x-hex into two 32-bit halves.
           q += 2;
@@ -146,25 +176,26 @@ export function csvLineParser(path: string, acc: CsvAccounting, columns: Set<Opt
             q++;
           }
           if (q === d0 || (q < e && b[q] !== 44)) return false;
-          switch (slot) {
-            case C_RIP: ripHi = hi; ripLo = lo; break;
-            case C_VALUE: valHi = hi; valLo = lo; flags |= F_VALUE; break;
-            case C_GPA: gpaHi = hi; gpaLo = lo; flags |= F_GPA; break;
-            case C_CALLER: cHi = hi; cLo = lo; flags |= F_CALLER; break;
-            case C_MSR: if (hi !== 0) return false; msr = lo; flags |= F_MSR; break;
-            case C_PORT: if (hi !== 0 || lo > 0xffff) return false; port = lo; flags |= F_PORT; break;
+          switch (kind) {
+            case 6: ripHi = hi; ripLo = lo; break; // rip
+            case 7: valHi = hi; valLo = lo; flags |= F_VALUE; break; // value
+            case 8: gpaHi = hi; gpaLo = lo; flags |= F_GPA; break; // gpa
+            case 9: cHi = hi; cLo = lo; flags |= F_CALLER; break; // caller
+            case 10: if (hi !== 0) return false; msr = lo; flags |= F_MSR; break; // msr
+            default: if (hi !== 0 || lo > 0xffff) return false; port = lo; flags |= F_PORT; break; // 11: port
           }
-        } else if (slot === C_PORT) {
+        } else if (kind === 11) {
+          // A port may be decimal too.
           let v = 0;
           while (q < e) { const c = b[q] - 48; if (c < 0 || c > 9) break; v = v * 10 + c; q++; }
           if (q - a > 5 || v > 0xffff || (q < e && b[q] !== 44)) return false;
           port = v; flags |= F_PORT;
         } else return false;
-      } else if (slot === C_REASON) {
+      } else if (kind === 12) { // reason
         while (q < e && b[q] !== 44) { if (b[q] === 34) return false; q++; }
         if (q === a || b[a] === 32 || b[q - 1] === 32) return false;
         reason = reasons.lookup(b, a, q);
-      } else if (slot === C_DIR) {
+      } else if (kind === 13) { // dir
         if (q < e && b[q] !== 44) {
           const l = b[q] | 0x20;
           if (l === 114) dir = DIR_READ; else if (l === 119) dir = DIR_WRITE; else return false;
@@ -203,6 +234,7 @@ export function csvLineParser(path: string, acc: CsvAccounting, columns: Set<Opt
     }
     if (names.length > MAX_COLUMNS) throw new ExitscopeError(`${path}:${line}: too many CSV columns (${names.length})`);
     slotOf = names.map((n) => (ALL_COLUMNS as readonly string[]).indexOf(n));
+    kinds = Int32Array.from(slotOf, kindOfSlot);
     const unknown = names.filter((_, k) => slotOf![k] < 0);
     if (unknown.length) acc.note(`ignored unknown CSV column(s): ${unknown.join(', ')}`);
     for (const n of names) if ((OPTIONAL_COLUMNS as readonly string[]).includes(n)) columns.add(n as OptionalColumn);
