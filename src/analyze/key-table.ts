@@ -2,9 +2,19 @@
  * Open-addressing hash table from fixed-width uint32 tuples to dense ids
  * (0, 1, 2, ... in insertion order). Used to group exits by (rip hi, rip lo,
  * reason, ...) without building a string or object per exit.
+ *
+ * The tuples are kept in pages of 2^16 ids: the table grows by adding a page,
+ * never by copying every tuple into a larger array (with 2M distinct keys the
+ * old and the new array of a 1.5x growth were 40 MB at once, where RSS peaked;
+ * issue 11 bounds memory at 2M distinct RIPs). The first page starts at the
+ * initial capacity and doubles up to a whole page, so small tables stay small.
  */
+const PAGE_BITS = 16;
+const PAGE_IDS = 1 << PAGE_BITS;
+const PAGE_MASK = PAGE_IDS - 1;
+
 export class KeyTable {
-  private keys: Uint32Array;
+  private readonly pages: Uint32Array[];
   private slots: Int32Array;
   private mask: number;
   size = 0;
@@ -14,7 +24,7 @@ export class KeyTable {
     while (cap < initialCapacity * 2) cap <<= 1;
     this.slots = new Int32Array(cap).fill(-1);
     this.mask = cap - 1;
-    this.keys = new Uint32Array(initialCapacity * width);
+    this.pages = [new Uint32Array(Math.min(Math.max(1, initialCapacity), PAGE_IDS) * width)];
   }
 
   private hash(k: ArrayLike<number>): number {
@@ -33,22 +43,26 @@ export class KeyTable {
     for (;;) {
       const id = this.slots[s];
       if (id < 0) break;
-      const o = id * width;
+      const page = this.pages[id >>> PAGE_BITS];
+      const o = (id & PAGE_MASK) * width;
       let eq = true;
       for (let w = 0; w < width; w++) {
-        if (this.keys[o + w] !== k[w]) { eq = false; break; }
+        if (page[o + w] !== k[w]) { eq = false; break; }
       }
       if (eq) return id;
       s = (s + 1) & this.mask;
     }
     const id = this.size++;
-    if ((id + 1) * width > this.keys.length) {
-      // 1.5x: the old and the new array coexist while copying.
-      const nk = new Uint32Array(Math.ceil(this.keys.length * 1.5 / width) * width + width);
-      nk.set(this.keys);
-      this.keys = nk;
+    const p = id >>> PAGE_BITS, o = (id & PAGE_MASK) * width;
+    if (p === this.pages.length) this.pages.push(new Uint32Array(PAGE_IDS * width));
+    else if (o + width > this.pages[p].length) {
+      // Only the first page grows by copying, and only up to a whole page.
+      const nk = new Uint32Array(Math.min(this.pages[p].length * 2, PAGE_IDS * width));
+      nk.set(this.pages[p]);
+      this.pages[p] = nk;
     }
-    for (let w = 0; w < width; w++) this.keys[id * width + w] = k[w];
+    const page = this.pages[p];
+    for (let w = 0; w < width; w++) page[o + w] = k[w];
     this.slots[s] = id;
     if (this.size * 2 > this.slots.length) this.rehash();
     return id;
@@ -60,12 +74,13 @@ export class KeyTable {
     h ^= h >>> 15;
     h = Math.imul(h ^ b, 0x01000193);
     h ^= h >>> 15;
-    const mask = this.mask, slots = this.slots, keys = this.keys;
+    const mask = this.mask, slots = this.slots, pages = this.pages;
     let s = (h >>> 0) & mask;
     for (;;) {
       const id = slots[s];
       if (id < 0) break;
-      if (keys[2 * id] === a >>> 0 && keys[2 * id + 1] === b >>> 0) return id;
+      const page = pages[id >>> PAGE_BITS], o = (id & PAGE_MASK) << 1;
+      if (page[o] === a >>> 0 && page[o + 1] === b >>> 0) return id;
       s = (s + 1) & mask;
     }
     const k = this.pair;
@@ -76,7 +91,7 @@ export class KeyTable {
   private readonly pair = new Uint32Array(2);
 
   key(id: number, w: number): number {
-    return this.keys[id * this.width + w];
+    return this.pages[id >>> PAGE_BITS][(id & PAGE_MASK) * this.width + w];
   }
 
   private rehash(): void {
@@ -85,7 +100,8 @@ export class KeyTable {
     this.mask = cap - 1;
     const tmp = new Uint32Array(this.width);
     for (let id = 0; id < this.size; id++) {
-      for (let w = 0; w < this.width; w++) tmp[w] = this.keys[id * this.width + w];
+      const page = this.pages[id >>> PAGE_BITS], o = (id & PAGE_MASK) * this.width;
+      for (let w = 0; w < this.width; w++) tmp[w] = page[o + w];
       let s = this.hash(tmp) & this.mask;
       while (this.slots[s] >= 0) s = (s + 1) & this.mask;
       this.slots[s] = id;

@@ -49,7 +49,6 @@ export interface AddressLabel {
 export class AddressResolver {
   private readonly cache = new KeyTable(2, 4096);
   private ids = new Int32Array(4096);
-  private readonly addrs = new KeyTable(2, 1024);
   private readonly key = new Uint32Array(2);
   private readonly userEnd: bigint | null;
 
@@ -115,12 +114,16 @@ export class AddressResolver {
       b.set(this.ids);
       this.ids = b;
     }
-    const id = this.resolve(hi, lo);
+    const id = this.resolve(hi, lo, slot);
     this.ids[slot] = id;
     return id;
   }
 
-  private resolve(hi: number, lo: number): number {
+  /**
+   * An address kept as its own row is numbered by its slot in the cache, which holds its bytes already (a second table
+   * of them was 32 MB more at 2M distinct addresses: issue 11's bound). Slots are in first-seen order, as before.
+   */
+  private resolve(hi: number, lo: number, slot: number): number {
     const s = this.symbols;
     const addr = u64ToBigInt(hi, lo);
     if (s && !s.empty) {
@@ -132,13 +135,13 @@ export class AddressResolver {
         return CLASS_KERNEL_NOSYM;
       }
     }
-    return ADDRESS_ID_BASE + this.addrs.intern(this.key);
+    return ADDRESS_ID_BASE + slot;
   }
 
   label(id: number): AddressLabel {
     if (id >= ADDRESS_ID_BASE) {
       const k = id - ADDRESS_ID_BASE;
-      const a = u64ToBigInt(this.addrs.key(k, 0), this.addrs.key(k, 1));
+      const a = u64ToBigInt(this.cache.key(k, 0), this.cache.key(k, 1));
       return { text: `[unknown] ${formatHex(a)}`, symbol: '[unknown]', module: null, start: a, kind: this.kindOf(a) };
     }
     if (id < 0) return { text: CLASS_NAMES[id], symbol: CLASS_NAMES[id], module: null, start: null, kind: id === CLASS_USER ? 'user' : 'unresolved' };
@@ -150,7 +153,7 @@ export class AddressResolver {
   kindOfId(id: number): AddressKind {
     if (id >= 0 && id < ADDRESS_ID_BASE) return 'kernel';
     if (id === CLASS_USER) return 'user';
-    if (id >= ADDRESS_ID_BASE) return this.kindOf(u64ToBigInt(this.addrs.key(id - ADDRESS_ID_BASE, 0), this.addrs.key(id - ADDRESS_ID_BASE, 1)));
+    if (id >= ADDRESS_ID_BASE) return this.kindOf(u64ToBigInt(this.cache.key(id - ADDRESS_ID_BASE, 0), this.cache.key(id - ADDRESS_ID_BASE, 1)));
     return 'unresolved';
   }
 
