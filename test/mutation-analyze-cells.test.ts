@@ -219,3 +219,26 @@ describe('--interval series', () => {
     expect(d.store.series[SERIES_CELL_CAP]).toBeUndefined();
   });
 });
+
+describe('sketches in later pages of cells (a page gets its sketch column on its first sketch)', () => {
+  it('cells past the first 2^16 take sketches of their own; their neighbours keep their exact samples', () => {
+    const { s, cell } = store();
+    const n = 140_000; // three pages of cells
+    for (let k = 0; k < n; k++) s.add(cell(k), 1000 + k, IO);
+    // Cell 70,000 (page 1) and cell 5 (page 0) get 20 more samples each: 21 in all, past the three kept exactly.
+    for (const k of [70_000, 5]) for (let j = 1; j <= 20; j++) s.add(cell(k), 100 * j, IO);
+    for (const k of [70_000, 5]) {
+      // Worked out: 1000 + k, then 100..2000.
+      expect(merged(s, cell(k))).toEqual({ count: 21, sum: 1000 + k + 100 * 210, min: 100, max: Math.max(1000 + k, 2000) });
+      expect(s.samples(cell(k))).toEqual([]);
+    }
+    // Every other cell, in every page, still holds its one exact sample (none was handed another cell's sketch).
+    let wrong = 0;
+    for (let k = 0; k < n; k++) {
+      if (k === 5 || k === 70_000) continue;
+      const x = s.samples(cell(k));
+      if (x.length !== 1 || x[0] !== 1000 + k || s.timed(cell(k)) !== 1) wrong++;
+    }
+    expect(wrong).toBe(0);
+  });
+});

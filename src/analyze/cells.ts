@@ -35,6 +35,12 @@ const PAGE_BITS = 16;
 const PAGE = 1 << PAGE_BITS;
 const PAGE_MASK = PAGE - 1;
 
+/**
+ * The sketch page of a page of cells none of which has a sketch yet: shared and never written (2M one-off addresses
+ * need no 8 MB of zeros; a page gets its own on its first sketch).
+ */
+const NO_SKETCHES = new Int32Array(PAGE);
+
 export class CellStore {
   readonly table: KeyTable;
   /** Exits of the cell; while it has no sketch, all of them are timed (an unpaired exit gives its cell a sketch, which counts the timed ones). */
@@ -75,7 +81,7 @@ export class CellStore {
 
   private addPage(): void {
     this.pCount.push(new Uint32Array(PAGE)); this.pSum.push(new Float64Array(PAGE));
-    this.pMin.push(new Uint32Array(PAGE).fill(U32_NONE)); this.pMax.push(new Uint32Array(PAGE)); this.pSketch.push(new Int32Array(PAGE));
+    this.pMin.push(new Uint32Array(PAGE).fill(U32_NONE)); this.pMax.push(new Uint32Array(PAGE)); this.pSketch.push(NO_SKETCHES);
     this.pReason.push(new Uint16Array(PAGE));
   }
 
@@ -118,7 +124,9 @@ export class CellStore {
     const s = new DurationSketch();
     for (const x of this.samplesOf(id, timed)) s.add(x);
     this.sketches.push(s);
-    this.pSketch[id >>> PAGE_BITS][id & PAGE_MASK] = this.sketches.length;
+    const p = id >>> PAGE_BITS;
+    if (this.pSketch[p] === NO_SKETCHES) this.pSketch[p] = new Int32Array(PAGE);
+    this.pSketch[p][id & PAGE_MASK] = this.sketches.length;
     return s;
   }
 
