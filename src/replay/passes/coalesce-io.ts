@@ -43,6 +43,56 @@ export interface CoalesceOptions {
   reads?: boolean;
 }
 
+/**
+ * The runs of a trace: successive I/O exits of one scope, close together, as [first, last] row pairs per vcpu, and the
+ * I/O exits per trap address (by the context's address index) they hold. They do not depend on `in=`, `min` or `reads`,
+ * so they are found once per trace, context and rule: `advise` prices an `in=` candidate per hot function on one trace,
+ * and each then visits only its own runs and copies the rest in long stretches (each candidate scanned and hashed every
+ * I/O exit before: three candidates were a quarter of advise's time on a 1M-exit trace).
+ */
+interface RunIndex { ctx: ReplayContext; runs: Map<number, Int32Array>; before: Float64Array }
+const runIndexes = new WeakMap<ReplayTrace, Map<string, RunIndex>>();
+
+function runIndex(trace: ReplayTrace, ctx: ReplayContext, scope: 'caller' | 'function' | 'address', windowNs: number, mmio: boolean): RunIndex {
+  const rule = `${scope} ${windowNs} ${mmio}`;
+  let byRule = runIndexes.get(trace);
+  const hit = byRule?.get(rule);
+  if (hit && hit.ctx === ctx) return hit;
+  const isIo = (c: ExitChunk, i: number): boolean =>
+    ((c.flags[i] & F_PORT) !== 0 && !KERNEL_PORTS.has(c.port[i])) || (mmio && (c.flags[i] & F_GPA) !== 0 && c.dir[i] === DIR_WRITE);
+  // A number per scope: the function (or, where none resolves, the address) of the trap or its caller.
+  const scopeKey = (c: ExitChunk, i: number): number => {
+    if (scope === 'address') return ctx.addrIndex(c.ripHi[i], c.ripLo[i]);
+    if (scope === 'caller') return c.flags[i] & F_CALLER ? ctx.groupKey(c.callerHi[i], c.callerLo[i]) : -1 - ctx.addrIndex(c.callerHi[i], c.callerLo[i]);
+    return ctx.groupKey(c.ripHi[i], c.ripLo[i]);
+  };
+  let before = new Float64Array(1024);
+  const runs = new Map<number, Int32Array>();
+  for (const [v, c] of trace.vcpus) {
+    let pairs = new Int32Array(256), n = 0;
+    let i = 0;
+    while (i < c.length) {
+      if (!isIo(c, i)) { i++; continue; }
+      let j = i;
+      const k0 = scopeKey(c, i);
+      while (j + 1 < c.length && isIo(c, j + 1) && gapAfter(c, j) < windowNs && scopeKey(c, j + 1) === k0) j++;
+      if (n + 2 > pairs.length) { const g = new Int32Array(pairs.length * 2); g.set(pairs); pairs = g; }
+      pairs[n++] = i; pairs[n++] = j;
+      for (let k = i; k <= j; k++) {
+        const a = ctx.addrIndex(c.ripHi[k], c.ripLo[k]);
+        if (a >= before.length) { const g = new Float64Array(Math.max(a + 1, before.length * 2)); g.set(before); before = g; }
+        before[a]++;
+      }
+      i = j + 1;
+    }
+    runs.set(v, pairs.subarray(0, n));
+  }
+  const idx: RunIndex = { ctx, runs, before };
+  if (!byRule) runIndexes.set(trace, (byRule = new Map()));
+  byRule.set(rule, idx);
+  return idx;
+}
+
 export class CoalesceIoPass implements ReplayPass {
   readonly name = 'coalesce-io';
   constructor(readonly spec: string, private readonly opts: CoalesceOptions = {}) {}
@@ -55,24 +105,9 @@ export class CoalesceIoPass implements ReplayPass {
     const reads = this.opts.reads === true;
     const vmcall = REASONS.lookup('VMCALL');
     const H = ctx.hypercall.value;
-    // Exits per trap address (by the context's address index) before and after: counted in arrays, labelled at the end.
-    let before = new Float64Array(1024), after = new Float64Array(1024);
-    const count = (which: 'before' | 'after', c: ExitChunk, k: number): void => {
-      const a = ctx.addrIndex(c.ripHi[k], c.ripLo[k]);
-      if (a >= before.length) {
-        const g = (x: Float64Array): Float64Array<ArrayBuffer> => { const b = new Float64Array(Math.max(a + 1, x.length * 2)); b.set(x); return b; };
-        before = g(before); after = g(after);
-      }
-      if (which === 'before') before[a]++; else after[a]++;
-    };
-    const isIo = (c: ExitChunk, i: number): boolean =>
-      ((c.flags[i] & F_PORT) !== 0 && !KERNEL_PORTS.has(c.port[i])) || (this.opts.mmio === true && (c.flags[i] & F_GPA) !== 0 && c.dir[i] === DIR_WRITE);
-    // A number per scope: the function (or, where none resolves, the address) of the trap or its caller.
-    const scopeKey = (c: ExitChunk, i: number): number => {
-      if (scope === 'address') return ctx.addrIndex(c.ripHi[i], c.ripLo[i]);
-      if (scope === 'caller') return c.flags[i] & F_CALLER ? ctx.groupKey(c.callerHi[i], c.callerLo[i]) : -1 - ctx.addrIndex(c.callerHi[i], c.callerLo[i]);
-      return ctx.groupKey(c.ripHi[i], c.ripLo[i]);
-    };
+    // Exits per trap address (by the context's address index) before and after: the runs' I/O exits, less those merged.
+    const idx = runIndex(trace, ctx, scope, windowNs, this.opts.mmio === true);
+    const before = idx.before, after = Float64Array.from(before);
     const only = this.opts.functions && this.opts.functions.length ? new Set(this.opts.functions) : null;
     // Whether a function is one of `only`, memoized per address by the context.
     const listed = only ? new NameClass((f) => (only.has(f ?? '') ? 1 : 0)) : null;
@@ -83,7 +118,7 @@ export class CoalesceIoPass implements ReplayPass {
     const sameRead = (c: ExitChunk, a: number, b: number): boolean =>
       c.dir[a] === DIR_READ && c.dir[b] === DIR_READ && c.ripLo[a] === c.ripLo[b] && c.ripHi[a] === c.ripHi[b] && c.port[a] === c.port[b] && (c.flags[a] & F_GPA) === (c.flags[b] & F_GPA) && c.gpaLo[a] === c.gpaLo[b] && c.callerLo[a] === c.callerLo[b];
     let batches = 0, polls = 0, readEnds = 0;
-    const out = trace.derive((_v, c, o) => {
+    const out = trace.derive((v, c, o) => {
       const emit = (i: number, j: number): void => {
         // One batch [i, j]: merged when long enough, else copied.
         const n = j - i + 1;
@@ -94,24 +129,21 @@ export class CoalesceIoPass implements ReplayPass {
           o.flags[r] = c.flags[i] & F_CALLER;
           o.callerHi[r] = c.callerHi[i];
           o.callerLo[r] = c.callerLo[i];
+          for (let k = i; k <= j; k++) after[ctx.addrIndex(c.ripHi[k], c.ripLo[k])]--;
           ledger.removed += n;
           ledger.added += 1;
           batches++;
           if (c.dir[j] === DIR_READ) readEnds++;
-        } else {
-          o.copyRows(c, i, j + 1);
-          for (let k = i; k <= j; k++) count('after', c, k);
-        }
+        } else o.copyRows(c, i, j + 1);
       };
-      let i = 0;
-      while (i < c.length) {
-        if (!isIo(c, i)) { let j = i + 1; while (j < c.length && !isIo(c, j)) j++; o.copyRows(c, i, j); i = j; continue; }
-        // The run: successive I/O exits of one scope, close together.
-        let j = i;
-        const k0 = scopeKey(c, i);
-        while (j + 1 < c.length && isIo(c, j + 1) && gapAfter(c, j) < windowNs && scopeKey(c, j + 1) === k0) j++;
-        for (let k = i; k <= j; k++) count('before', c, k);
-        if (!inScope(c, i)) { o.copyRows(c, i, j + 1); for (let k = i; k <= j; k++) count('after', c, k); i = j + 1; continue; }
+      // Rows outside the candidate's runs are copied in stretches: [copied, next run in scope).
+      let copied = 0;
+      const runs = idx.runs.get(v)!;
+      for (let r = 0; r < runs.length; r += 2) {
+        const i = runs[r], j = runs[r + 1];
+        if (!inScope(c, i)) continue;
+        if (copied < i) o.copyRows(c, copied, i);
+        copied = j + 1;
         // Split the run into batches by the rule.
         let s = i;
         for (let k = i; k <= j; k++) {
@@ -126,8 +158,8 @@ export class CoalesceIoPass implements ReplayPass {
           if (c.dir[k] === DIR_READ && !reads) { emit(s, k); s = k + 1; }
         }
         if (s <= j) emit(s, j);
-        i = j + 1;
       }
+      if (copied < c.length) o.copyRows(c, copied, c.length);
     });
     const perAddress: AddressChange[] = [];
     for (let a = 0; a < before.length; a++) {
