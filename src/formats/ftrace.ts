@@ -390,7 +390,8 @@ export class TextLineParser {
 
   /** The head of the input: trace-cmd's own header lines name the flavour. */
   sniffHead(head: string): void {
-    if (/^\s*(cpus=\d+|version = \d+)/m.test(head)) this.flavour = 'trace-cmd';
+    // The head is read as latin1: a UTF-8 BOM is these three characters (handleLine strips it from line 1 too).
+    if (/^\s*(cpus=\d+|version = \d+)/m.test(head.replace(/^\xef\xbb\xbf/, ''))) this.flavour = 'trace-cmd';
   }
 
   /** Markers: returns true when the line was one (and was handled). */
@@ -471,15 +472,22 @@ export class TextLineParser {
     const c0 = b[p0];
     if (p0 >= e || ((c0 === 35 || (c0 === 67 && b[p0 + 3] === 58)) && this.marker(b, p0, e))) { st.skipped++; return; }
     if (!parseKvmPrefix(b, p0, e)) {
-      if (from >= 0) this.prefixEvents[from]++;
-      if (looksLikeEventLine(b, p0, e) || isTraceCmdHeader(b, p0, e)) st.skipped++;
+      const event = looksLikeEventLine(b, p0, e);
+      // Event lines per file, for the guest's count once the host is known (a file's header lines are not events).
+      if (from >= 0 && event) this.prefixEvents[from]++;
+      if (event || isTraceCmdHeader(b, p0, e)) st.skipped++;
       else acc.reject(line, `not a trace event line: '${b.toString('latin1', p0, Math.min(e, p0 + 60)).replace(/[^\x20-\x7e]/g, '?')}'`);
       return;
     }
     const kind = pre.kind !== KIND_UNKNOWN ? pre.kind : eventKind(b, pre.event, pre.eventEnd);
     this.eventsSeen = true;
     if (pre.tgid > 0) this.sink.setTgid(pre.pid, pre.tgid);
-    if (from >= 0 && this.hostPrefix < 0 && (kind === EV_EXIT || kind === EV_ENTRY)) this.hostPrefix = from;
+    if (from >= 0 && this.hostPrefix < 0) {
+      // The host is the file whose kvm_exit/kvm_entry comes first. A kvm detail line before that (a guest's own kvm_pio,
+      // or the host's with no exit yet to belong to) is no host record: counted with its file's events and skipped.
+      if (kind === EV_EXIT || kind === EV_ENTRY) this.hostPrefix = from;
+      else { this.prefixEvents[from]++; st.skipped++; return; }
+    }
     if (!this.flavour) this.flavour = pre.perf ? 'perf-script' : 'ftrace';
     // Declared file prefixes come before the first event: none now, none later.
     this.plain = this.prefixes.length === 0;
