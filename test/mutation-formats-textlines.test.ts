@@ -37,11 +37,11 @@ const SCHED = '          <idle>-0     [005] d.... 2925.641800: sched_switch: pre
 const IRQ = '          <idle>-0     [000] d.h1.  2925.000102: irq_handler_entry:    irq=4 name=ttyS0';
 const BOM = '\xef\xbb\xbf';
 
-interface Parsed { log: string[]; events: number; skipped: number; rejected: string[]; guestEvents: number; flavour: string }
+interface Parsed { log: string[]; events: number; skipped: number; rejected: string[]; guestEvents: number; flavour: string; tgids: string[] }
 
 /** `lines` (latin1 text, one buffer as a reader's batch) through one fresh parser; `sniff`: its head first, as readText does. */
 function parse(lines: string[], sniff = false): Parsed {
-  const log: string[] = [];
+  const log: string[] = [], tgids: string[] = [];
   const sink: EventSink = {
     exit: (_ts, cpu, _pid, vcpu) => { log.push(`exit cpu${cpu} vcpu${vcpu}`); },
     entry: (_ts, cpu, _pid, vcpu) => { log.push(`entry cpu${cpu} vcpu${vcpu}`); },
@@ -49,7 +49,7 @@ function parse(lines: string[], sniff = false): Parsed {
     userspace: (cpu) => { log.push(`userspace cpu${cpu}`); },
     lost: (cpu, n) => { log.push(`lost cpu${cpu} ${n}`); },
     bufferStarted: (cpu) => { log.push(`buffer started cpu${cpu}`); },
-    setTgid: () => {},
+    setTgid: (pid, tgid) => { tgids.push(`${pid}:${tgid}`); },
   };
   const stats = { events: 0, skipped: 0 };
   const rejected: string[] = [];
@@ -65,7 +65,7 @@ function parse(lines: string[], sniff = false): Parsed {
     s = e + 1;
   }
   p.finish();
-  return { log, events: stats.events, skipped: stats.skipped, rejected, guestEvents: counters.guestEvents, flavour: p.flavour };
+  return { log, events: stats.events, skipped: stats.skipped, rejected, guestEvents: counters.guestEvents, flavour: p.flavour, tgids };
 }
 
 const notEvent = (line: number, text: string): string => `${line}: not a trace event line: '${text}'`;
@@ -251,19 +251,18 @@ describe('several-file trace-cmd reports', () => {
 
   const GUEST_PIO = 'guest.dat:             bash-512   [000] .....  2925.000060: kvm_pio:              pio_write at 0x80 size 1 count 1 val 0x0 ';
 
-  it("a guest's kvm line other than an exit or entry, before the host is known, does not make the guest's file the host", () => {
-    const p = parse([' host.dat: cpus=8', 'guest.dat: cpus=2', GUEST_PIO, ` host.dat: ${exitLine(3, 0, '2925.000100')}`, `guest.dat: ${SCHED}`, ` host.dat: ${entryLine(3, 0, '2925.000200')}`]);
-    // The host's exit and entry are read as events (what becomes of the guest's kvm_pio: the next test).
-    expect(p.log.filter((l) => !l.startsWith('detail'))).toEqual(['exit cpu3 vcpu0', 'entry cpu3 vcpu0']);
-    expect(p.rejected).toEqual([]);
-    expect(p.guestEvents).toBeGreaterThanOrEqual(1);
-  });
-
   // Found by these tests and fixed (stop 27): before the host was known, a guest file's kvm line that is not an exit or
   // entry (kvm_pio here) was decoded as a host event (a detail record, events 3) instead of counted as a guest event.
   it("a guest's kvm_pio before the host is known is a guest event, not a host record", () => {
     const p = parse([' host.dat: cpus=8', 'guest.dat: cpus=2', GUEST_PIO, ` host.dat: ${exitLine(3, 0, '2925.000100')}`, `guest.dat: ${SCHED}`, ` host.dat: ${entryLine(3, 0, '2925.000200')}`]);
     expect(p).toMatchObject({ log: ['exit cpu3 vcpu0', 'entry cpu3 vcpu0'], events: 2, skipped: 4, rejected: [], guestEvents: 2 });
+  });
+
+  it("a guest's kvm line before the host is known gives its thread's tgid to nothing; the host's lines do", () => {
+    const guestPio = 'guest.dat:             bash-512   (  500) [000] .....  2925.000060: kvm_pio:              pio_write at 0x80 size 1 count 1 val 0x0 ';
+    const hostExit = ` host.dat: ${exitLine(3, 0, '2925.000100').replace('CPU 0/KVM-7289  ', 'CPU 0/KVM-7289  ( 7200) ')}`;
+    const p = parse([' host.dat: cpus=8', 'guest.dat: cpus=2', guestPio, hostExit, ` host.dat: ${entryLine(3, 0, '2925.000200')}`]);
+    expect(p).toMatchObject({ log: ['exit cpu3 vcpu0', 'entry cpu3 vcpu0'], events: 2, skipped: 3, rejected: [], guestEvents: 1, tgids: ['7289:7200'] });
   });
 
   // Found and fixed (stop 27): before the host was known every non-kvm line of the other files was counted at the end

@@ -481,13 +481,14 @@ export class TextLineParser {
     }
     const kind = pre.kind !== KIND_UNKNOWN ? pre.kind : eventKind(b, pre.event, pre.eventEnd);
     this.eventsSeen = true;
-    if (pre.tgid > 0) this.sink.setTgid(pre.pid, pre.tgid);
     if (from >= 0 && this.hostPrefix < 0) {
       // The host is the file whose kvm_exit/kvm_entry comes first. A kvm detail line before that (a guest's own kvm_pio,
-      // or the host's with no exit yet to belong to) is no host record: counted with its file's events and skipped.
+      // or the host's with no exit yet to belong to) is no host record: counted with its file's events and skipped
+      // (its thread's tgid not taken either).
       if (kind === EV_EXIT || kind === EV_ENTRY) this.hostPrefix = from;
       else { this.prefixEvents[from]++; st.skipped++; return; }
     }
+    if (pre.tgid > 0) this.sink.setTgid(pre.pid, pre.tgid);
     if (!this.flavour) this.flavour = pre.perf ? 'perf-script' : 'ftrace';
     // Declared file prefixes come before the first event: none now, none later.
     this.plain = this.prefixes.length === 0;
