@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { ExitscopeError } from '../../model/errors.js';
 import { EmulatorConfigSchema, prepareEmulation, writeGuestMap } from '../../emulator/index.js';
 import { writableFormats, writerFor } from '../../formats/index.js';
+import { writeInWorker } from '../../formats/write-pool.js';
 import { flagsFromSchema, valuesFromFlags } from '../schema-flags.js';
 import { outputOption, type Command } from '../common.js';
 import { openOutput, writeAll } from '../io.js';
@@ -33,7 +34,10 @@ export const command: Command = {
     if (base.workload === undefined) throw new ExitscopeError('emulate: --workload is required (disk, net or jbb)');
     const em = prepareEmulation(base, scenario ?? 'emulate');
     const { out, close } = await openOutput(args.output as string | undefined, io);
-    await writeAll(out, writerFor(String(args.emit))(em.chunks(), { columns: new Set(['port', 'size', 'dir', 'value', 'gpa', 'msr', 'caller']) }));
+    // The guest model makes the chunks here while another core renders them (about half of a run each); small chunks, so
+    // that little is left to render once the model is done.
+    const emit = String(args.emit);
+    await writeAll(out, writeInWorker(emit, writerFor(emit), em.chunks(1 << 14), { columns: new Set(['port', 'size', 'dir', 'value', 'gpa', 'msr', 'caller']) }));
     await close();
     if (args['map-out']) writeGuestMap(String(args['map-out']), em);
     const sum = em.summary!;
