@@ -21,6 +21,7 @@ import { TimeBase } from '../model/time.js';
 import { ReasonCache } from './bytes.js';
 import { ALL_COLUMNS, C_CALLER, C_DIR, C_DUR, C_GPA, C_MSR, C_PORT, C_REASON, C_RIP, C_SIZE, C_TS, C_VALUE, C_VCPU, C_VM, REQUIRED_COLUMNS, columnSlots, pushCanonicalRow } from './canonical.js';
 import { REASONS } from '../model/reasons.js';
+import { ByteWriter } from './byte-writer.js';
 import { LineSplitter, type LineBatch, type OpenedInput } from './input.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
 
@@ -326,70 +327,15 @@ function csvQuote(s: string): string {
 }
 
 /** Writes canonical CSV rows straight into bytes: no string per field (the emulator writes millions). */
-const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
-
-class CsvEncoder {
-  private buf = Buffer.allocUnsafe(1 << 20);
-  private pos = 0;
+class CsvEncoder extends ByteWriter {
   private readonly reasonBytes: Buffer[] = [];
-
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const b = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(b, 0, 0, this.pos);
-    this.buf = b;
-  }
-
-  byte(c: number): void {
-    this.buf[this.pos++] = c;
-  }
-
-  /** Non-negative integer below 2^53 as decimal; integer arithmetic in 32-bit halves of 10^9. */
-  dec(n: number): void {
-    if (n < 2147483648) { this.decSmall(n | 0); return; }
-    const hi = Math.floor(n / 1e9);
-    this.decSmall(hi);
-    let lo = n - hi * 1e9;
-    let p = this.pos + 9;
-    this.pos = p;
-    for (let k = 0; k < 9; k++) { const q = (lo / 10) | 0; this.buf[--p] = 48 + (lo - q * 10); lo = q; }
-  }
-
-  private decSmall(x: number): void {
-    let digits = 1;
-    for (let t = x; t >= 10; t = (t / 10) | 0) digits++;
-    let p = this.pos + digits;
-    this.pos = p;
-    do { const q = (x / 10) | 0; this.buf[--p] = 48 + (x - q * 10); x = q; } while (x > 0);
-  }
-
-  /** `0x` and the 64-bit value hi:lo in lower-case hex without leading zeros (`0x0` for zero). */
-  hex(hi: number, lo: number): void {
-    const b = this.buf;
-    let p = this.pos;
-    b[p++] = 48;
-    b[p++] = 120;
-    if (hi !== 0) {
-      // The first nibble that is not zero: 28 - (leading zero bits rounded down to a nibble).
-      for (let k = 28 - (Math.clz32(hi) & ~3); k >= 0; k -= 4) b[p++] = HEX_DIGITS[(hi >>> k) & 15];
-      for (let k = 28; k >= 0; k -= 4) b[p++] = HEX_DIGITS[(lo >>> k) & 15];
-    } else {
-      for (let k = lo === 0 ? 0 : 28 - (Math.clz32(lo) & ~3); k >= 0; k -= 4) b[p++] = HEX_DIGITS[(lo >>> k) & 15];
-    }
-    this.pos = p;
-  }
-
-  text(s: string): void {
-    this.pos += this.buf.write(s, this.pos, 'latin1');
-  }
 
   reason(id: number): void {
     let r = this.reasonBytes[id];
     if (!r) r = this.reasonBytes[id] = Buffer.from(csvQuote(REASONS.get(id).name), 'utf8');
     // A row's numbers fit the 400 bytes encode reserves; a reason name has no bound (a CSV's own reasons).
     if (r.length > 64) this.ensure(r.length + 400);
-    r.copy(this.buf, this.pos);
-    this.pos += r.length;
+    this.bytes(r);
   }
 
   encode(c: ExitChunk, slots: readonly number[]): Buffer {
@@ -424,7 +370,7 @@ class CsvEncoder {
       }
       this.byte(10);
     }
-    return Buffer.from(this.buf.subarray(0, this.pos));
+    return this.take();
   }
 }
 
