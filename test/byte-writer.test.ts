@@ -2,12 +2,15 @@
  * The byte writer under the CSV and trace-cmd text writers (src/formats/byte-writer.ts), and
  * the trace-cmd writer's timestamps and odd values, which must read exactly as the string
  * formatting they replaced: decimal as String(n), hex as `0x` + toString(16), nanoseconds
- * padded to nine digits, a rounding that reaches the next second printed as it always was.
+ * padded to nine digits, a rounding that reaches the next second printed as it always was;
+ * JSON Lines field by field as the string rendering it replaced.
  */
 import { describe, expect, it } from 'vitest';
 import { ByteWriter } from '../src/formats/byte-writer.js';
 import { writeTraceCmd } from '../src/formats/trace-cmd-writer.js';
-import { ExitChunk, F_PORT, F_VALUE, F_SIZE, DIR_WRITE } from '../src/model/chunk.js';
+import { ExitChunk, F_PORT, F_VALUE, F_SIZE, F_GPA, F_MSR, F_CALLER, DIR_WRITE, type OptionalColumn } from '../src/model/chunk.js';
+import { writeJsonl } from '../src/formats/jsonl.js';
+import { ALL_COLUMNS, C_DUR, C_SIZE, C_TS, C_VCPU, C_VM, canonicalFields, columnSlots } from '../src/formats/canonical.js';
 import { REASONS } from '../src/model/reasons.js';
 
 class Probe extends ByteWriter {
@@ -85,5 +88,60 @@ describe('trace-cmd text timestamps and odd values', () => {
       '      CPU 3/KVM-4245 [007] d.... 5000.000000000: kvm_exit: vcpu 3 reason IO_INSTRUCTION rip 0xffffffff8100abcd info1 0x0000000000000000 info2 0x0000000000000000 intr_info 0x00000000 error_code 0x00000000 requests 0x0000000000000000\n' +
       '      CPU 3/KVM-4245 [007] d.... 5000.000000000: kvm_pio: pio_write at 0xc13c size 2 count 1 val 0x1f \n',
     );
+  });
+});
+
+describe('JSON Lines writer against the field texts of canonicalFields', () => {
+  /** The rendering the byte writer replaced: each field's canonical text, numbers bare up to 15 characters, the rest JSON strings. */
+  function reference(chunks: ExitChunk[], columns: ReadonlySet<OptionalColumn>): string {
+    const slots = columnSlots(columns);
+    const f: string[] = new Array(ALL_COLUMNS.length);
+    let out = '';
+    for (const c of chunks) for (let i = 0; i < c.length; i++) {
+      canonicalFields(c, i, f);
+      const parts: string[] = [];
+      for (const s of slots) {
+        const v = f[s];
+        if (v === '' || (s === C_VM && v === '0')) continue;
+        const numeric = s === C_VCPU || s === C_SIZE || s === C_VM || ((s === C_TS || s === C_DUR) && v.length <= 15);
+        parts.push(`"${ALL_COLUMNS[s]}":${numeric ? v : JSON.stringify(v)}`);
+      }
+      out += '{' + parts.join(',') + '}\n';
+    }
+    return out;
+  }
+  async function written(chunks: ExitChunk[], columns: ReadonlySet<OptionalColumn>): Promise<string> {
+    let s = '';
+    for await (const p of writeJsonl((async function* () { yield* chunks; })(), columns)) s += Buffer.from(p).toString('utf8');
+    return s;
+  }
+  it('odd values: a base past 2^53, times past 10^15 ns, half-ns and huge durations, VMs, a quoted reason, missing columns', async () => {
+    const odd = REASONS.intern('other', 'SAY "HI"\\ß');
+    const io = REASONS.lookup('IO_INSTRUCTION');
+    const a = new ExitChunk(8, 999_999_999_000_000n);
+    a.push(0, 0, io, 0xffffffff, 0x81000010, 1234.5);
+    a.push(5_000_000, 1, odd, 0, 0, NaN);
+    a.push(7, 2, io, 0, 0x10, 1e16);
+    let k = a.push(9, 3, io, 1, 0, 0);
+    a.flags[k] = F_PORT | F_SIZE | F_VALUE; a.port[k] = 0; a.size[k] = 4; a.dir[k] = DIR_WRITE; a.valHi[k] = 0; a.valLo[k] = 0; a.vm[k] = 3;
+    k = a.push(11, 0, io, 0, 1, 7);
+    a.flags[k] = F_GPA | F_MSR | F_CALLER; a.gpaHi[k] = 0xfe; a.gpaLo[k] = 0xe000b0; a.msr[k] = 0x6e0; a.callerHi[k] = 0xffffffff; a.callerLo[k] = 0x81abcdef; a.dir[k] = 1; a.vm[k] = 0;
+    const b = new ExitChunk(2, 9_007_199_254_740_993n);
+    b.push(2, 0, io, 0, 2, 3);
+    const c = new ExitChunk(2, 1_000_000_000_000n);
+    c.push(0, 0, io, 0, 3, 3);
+    for (const cols of [new Set<OptionalColumn>(['port', 'size', 'dir', 'value', 'gpa', 'msr', 'caller', 'vm']), new Set<OptionalColumn>(), new Set<OptionalColumn>(['vm'])]) {
+      const want = reference([a, new ExitChunk(4, 0n), b, c], cols);
+      expect(await written([a, new ExitChunk(4, 0n), b, c], cols)).toBe(want);
+    }
+    const all = await written([a, b, c], new Set<OptionalColumn>(['port', 'size', 'dir', 'value', 'gpa', 'msr', 'caller', 'vm']));
+    expect(all).toContain('{"ts_ns":999999999000000,"vcpu":0,"reason":"IO_INSTRUCTION","rip":"0xffffffff81000010","duration_ns":1234.5}');
+    expect(all).toContain('{"ts_ns":"1000000004000000","vcpu":1,');
+    expect(all).toContain('"duration_ns":"10000000000000000"');
+    expect(all).toContain('"ts_ns":"9007199254740995"');
+    expect(all).toContain('"ts_ns":1000000000000,');
+    expect(all).toContain(JSON.stringify('SAY "HI"\\ß'));
+    expect(all).toContain('"port":"0x0","size":4,"dir":"w","value":"0x0","vm":3}');
+    for (const line of all.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
   });
 });

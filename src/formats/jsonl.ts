@@ -3,9 +3,11 @@
  * JSON numbers or strings; ts_ns above 2^53 must be a string (JSON.parse would
  * round it), and the writer emits it so. Blank lines are skipped.
  */
-import { ExitChunk, DEFAULT_CHUNK_ROWS, OPTIONAL_COLUMNS, type OptionalColumn } from '../model/chunk.js';
-import { TimeBase } from '../model/time.js';
-import { ALL_COLUMNS, C_DUR, C_PORT, C_SIZE, C_TS, C_VCPU, C_VM, canonicalFields, columnSlots, pushCanonicalRow } from './canonical.js';
+import { DIR_READ, DIR_WRITE, ExitChunk, DEFAULT_CHUNK_ROWS, F_CALLER, F_GPA, F_MSR, F_PORT, F_SIZE, F_VALUE, OPTIONAL_COLUMNS, type OptionalColumn } from '../model/chunk.js';
+import { REASONS } from '../model/reasons.js';
+import { formatAbsNs, TimeBase } from '../model/time.js';
+import { ALL_COLUMNS, C_CALLER, C_DIR, C_DUR, C_GPA, C_MSR, C_PORT, C_REASON, C_RIP, C_SIZE, C_TS, C_VALUE, C_VCPU, C_VM, columnSlots, pushCanonicalRow } from './canonical.js';
+import { ByteWriter } from './byte-writer.js';
 import { LineSplitter, type OpenedInput } from './input.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
 
@@ -74,26 +76,91 @@ export const jsonlFormat: TraceFormat = {
   write: (chunks, opts) => writeJsonl(chunks, opts.columns),
 };
 
+/** Keys as written: `"name":`. */
+const KEYS = ALL_COLUMNS.map((c) => Buffer.from(`"${c}":`, 'latin1'));
+
+/** JSON Lines as bytes (no string per line: `convert` and `emulate` write millions). */
+class JsonlEncoder extends ByteWriter {
+  private readonly names: Buffer[] = [];
+  /** Whether the line being written has a field yet (the next one gets a comma). */
+  private any = false;
+
+  key(slot: number): void {
+    if (this.any) this.byte(44);
+    this.any = true;
+    this.bytes(KEYS[slot]);
+  }
+
+  /** A hex value as a JSON string. */
+  qhex(hi: number, lo: number): void {
+    this.byte(34);
+    this.hex(hi, lo);
+    this.byte(34);
+  }
+
+  /** A number's text as the CSV has it: a JSON number up to 15 characters, a string past that (JSON readers round them). */
+  numText(t: string): void {
+    if (t.length <= 15) this.text(t);
+    else { this.byte(34); this.text(t); this.byte(34); }
+  }
+
+  encode(c: ExitChunk, slots: readonly number[]): Buffer {
+    const baseSmall = c.tsBaseNs <= 9007199254740991n;
+    const baseNum = Number(c.tsBaseNs);
+    for (let i = 0; i < c.length; i++) {
+      const fl = c.flags[i];
+      const name = (this.names[c.reason[i]] ??= Buffer.from(JSON.stringify(REASONS.get(c.reason[i]).name), 'utf8'));
+      this.ensure(512 + name.length);
+      this.byte(123);
+      this.any = false;
+      for (let k = 0; k < slots.length; k++) {
+        switch (slots[k]) {
+          case C_TS: {
+            this.key(C_TS);
+            const abs = baseNum + c.ts[i];
+            if (baseSmall && Number.isSafeInteger(abs) && abs >= 0 && abs < 1e15) this.dec(abs);
+            else this.numText(formatAbsNs(c.tsBaseNs, c.ts[i]));
+            break;
+          }
+          case C_VCPU: this.key(C_VCPU); this.int(c.vcpu[i]); break;
+          case C_REASON: this.key(C_REASON); this.bytes(name); break;
+          case C_RIP: this.key(C_RIP); this.qhex(c.ripHi[i], c.ripLo[i]); break;
+          case C_DUR: {
+            const d = c.dur[i];
+            if (d !== d) break;
+            this.key(C_DUR);
+            if (Number.isInteger(d) && d >= 0 && d < 1e15) this.dec(d);
+            else this.numText(String(d));
+            break;
+          }
+          case C_PORT: if (fl & F_PORT) { this.key(C_PORT); this.qhex(0, c.port[i]); } break;
+          case C_SIZE: if (fl & F_SIZE) { this.key(C_SIZE); this.dec(c.size[i]); } break;
+          case C_DIR: { const d = c.dir[i]; if (d === DIR_READ || d === DIR_WRITE) { this.key(C_DIR); this.byte(34); this.byte(d === DIR_READ ? 114 : 119); this.byte(34); } break; }
+          case C_VALUE: if (fl & F_VALUE) { this.key(C_VALUE); this.qhex(c.valHi[i], c.valLo[i]); } break;
+          case C_GPA: if (fl & F_GPA) { this.key(C_GPA); this.qhex(c.gpaHi[i], c.gpaLo[i]); } break;
+          case C_MSR: if (fl & F_MSR) { this.key(C_MSR); this.qhex(0, c.msr[i]); } break;
+          case C_CALLER: if (fl & F_CALLER) { this.key(C_CALLER); this.qhex(c.callerHi[i], c.callerLo[i]); } break;
+          // The default VM is left out.
+          case C_VM: if (c.vm[i] !== 0) { this.key(C_VM); this.int(c.vm[i]); } break;
+        }
+      }
+      this.byte(125);
+      this.byte(10);
+    }
+    return this.take();
+  }
+
+  private int(n: number): void {
+    if (n >= 0) this.dec(n);
+    else this.text(String(n));
+  }
+}
+
 /** Renders chunks as JSON Lines with the same keys and value texts as the CSV. */
-export async function* writeJsonl(chunks: AsyncIterable<ExitChunk>, columns: ReadonlySet<OptionalColumn>): AsyncGenerator<string> {
+export async function* writeJsonl(chunks: AsyncIterable<ExitChunk>, columns: ReadonlySet<OptionalColumn>): AsyncGenerator<Buffer> {
   const it = chunks[Symbol.asyncIterator]();
   const first = await it.next();
   const slots = columnSlots(columns);
-  const f: string[] = new Array(ALL_COLUMNS.length);
-  for (let r = first; !r.done; r = await it.next()) {
-    const c = r.value;
-    const lines: string[] = new Array(c.length);
-    for (let i = 0; i < c.length; i++) {
-      canonicalFields(c, i, f);
-      const parts: string[] = [];
-      for (const s of slots) {
-        const v = f[s];
-        if (v === '' || (s === C_VM && v === '0')) continue; // absent, or the default VM
-        const numeric = s === C_VCPU || s === C_SIZE || s === C_VM || ((s === C_TS || s === C_DUR) && v.length <= 15);
-        parts.push(`"${ALL_COLUMNS[s]}":${numeric ? v : JSON.stringify(v)}`);
-      }
-      lines[i] = '{' + parts.join(',') + '}';
-    }
-    if (lines.length) yield lines.join('\n') + '\n';
-  }
+  const e = new JsonlEncoder();
+  for (let r = first; !r.done; r = await it.next()) if (r.value.length) yield e.encode(r.value, slots);
 }
