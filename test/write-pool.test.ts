@@ -149,6 +149,26 @@ describe('writing on another thread', () => {
     expect(w.terminated).toBe(true);
   });
 
+  it('the writer gets the columns a streaming reader declares once it has started (as a writer in this thread does)', async () => {
+    const chunks = await emulated(1000);
+    const columns = new Set<OptionalColumn>(['port']);
+    async function* reader(): AsyncGenerator<ExitChunk> {
+      // The reader finds its detail events only in its first chunk's lines.
+      columns.add('gpa');
+      columns.add('msr');
+      yield* chunks;
+    }
+    const want = await bytes(writerFor('csv')(reader(), { columns }));
+    columns.clear();
+    columns.add('port');
+    const w = new StandIn();
+    useStandIn(w);
+    const got = await bytes(writeInWorker('csv', writerFor('csv'), reader(), { columns }));
+    expect(w.sent[0]).toEqual({ type: 'start', format: 'csv', columns: ['port', 'gpa', 'msr'] });
+    expect(got.equals(want)).toBe(true);
+    expect(want.toString().split('\n')[0]).toBe('ts_ns,vcpu,reason,rip,duration_ns,port,gpa,msr');
+  });
+
   it('without a worker the writer runs here', async () => {
     const chunks = await emulated(1000);
     writeWorkers.available = () => false;

@@ -128,12 +128,16 @@ export async function* writeInWorker(format: string, writer: (chunks: AsyncItera
     poke();
   });
   w.on('error', (e) => { failure = e; poke(); });
-  w.postMessage({ type: 'start', format, columns: [...opts.columns] });
   let sentReasons = REASONS.predefined;
+  // A streaming reader declares its columns once it has started: the writer is started with them at the first chunk
+  // (as the writers themselves take them), or at the end of an input without one.
+  let started = false;
+  const start = (): void => { if (!started) { started = true; w.postMessage({ type: 'start', format, columns: [...opts.columns] }); } };
   const feed = async (): Promise<void> => {
     try {
       for await (const c of chunks) {
         if (failure) return;
+        start();
         if (!c.length) continue;
         const reasons: ReasonDef[] = [];
         for (; sentReasons < REASONS.size; sentReasons++) { const r = REASONS.get(sentReasons); reasons.push([r.id, r.isa, r.code, r.name]); }
@@ -145,6 +149,7 @@ export async function* writeInWorker(format: string, writer: (chunks: AsyncItera
         inFlight++;
         while (inFlight >= IN_FLIGHT && !failure) await new Promise<void>((r) => { wakeFeeder = r; });
       }
+      start();
       w.postMessage({ type: 'end' });
     } catch (e) {
       failure = e as Error;
