@@ -44,10 +44,10 @@ const es = (args, extraEnv) => run(process.execPath, [bin, ...args], { extraEnv 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 
 /** Alternate a and b RUNS times; medians of each, and the worst peak RSS of b. */
-function race(a, b) {
+function race(a, b, runs = RUNS) {
   const ta = [], tb = [];
   let mb = 0;
-  for (let i = 0; i < RUNS; i++) {
+  for (let i = 0; i < runs; i++) {
     ta.push(a().secs);
     const r = b();
     tb.push(r.secs);
@@ -153,9 +153,11 @@ target('2M exits at 2M distinct RIPs, --by address: peak memory', `${d.mb.toFixe
 
 // The map: a 200,000-symbol System.map against the guest's small one, on a 1M-exit trace; first use (parse) and cached.
 if (want('map')) {
-const small = race(() => ({ secs: 0 }), () => es(['analyze', csv1, '--map', guestMap, '-o', '/dev/null']));
 const cold = es(['analyze', csv1, '--map', bigMap, '-o', '/dev/null'], { EXITSCOPE_NO_CACHE: '1' });
-const warm = race(() => ({ secs: 0 }), () => es(['analyze', csv1, '--map', bigMap, '-o', '/dev/null']));
+// The small and the big map alternate (a run of each in turn), seven times at least: this machine's speed drifts over a
+// minute and jumps between runs, and the share is a small difference of two times (three runs each flipped it 5% <-> 14%).
+const pair = race(() => es(['analyze', csv1, '--map', guestMap, '-o', '/dev/null']), () => es(['analyze', csv1, '--map', bigMap, '-o', '/dev/null']), Math.max(RUNS, 7));
+const small = { es: pair.ref }, warm = { es: pair.es };
 const share = Math.max(0, warm.es - small.es) / warm.es;
 target('200k-symbol map on a 1M-exit trace: share of time on the map', `${(share * 100).toFixed(1)}% cached (${warm.es.toFixed(2)} s vs ${small.es.toFixed(2)} s with a small map); ${((Math.max(0, cold.secs - small.es) / cold.secs) * 100).toFixed(1)}% on first use`, '<= 10%', share <= 0.1);
 }
