@@ -115,7 +115,7 @@ describe('JSON Lines writer against the field texts of canonicalFields', () => {
     for await (const p of writeJsonl((async function* () { yield* chunks; })(), columns)) s += Buffer.from(p).toString('utf8');
     return s;
   }
-  it('odd values: a base past 2^53, times past 10^15 ns, half-ns and huge durations, VMs, a quoted reason, missing columns', async () => {
+  it('odd values: a base past 2^53, times past 10^15 ns, half-ns (rounded) and huge durations, VMs, a quoted reason, missing columns', async () => {
     const odd = REASONS.intern('other', 'SAY "HI"\\ß');
     const io = REASONS.lookup('IO_INSTRUCTION');
     const a = new ExitChunk(8, 999_999_999_000_000n);
@@ -135,7 +135,7 @@ describe('JSON Lines writer against the field texts of canonicalFields', () => {
       expect(await written([a, new ExitChunk(4, 0n), b, c], cols)).toBe(want);
     }
     const all = await written([a, b, c], new Set<OptionalColumn>(['port', 'size', 'dir', 'value', 'gpa', 'msr', 'caller', 'vm']));
-    expect(all).toContain('{"ts_ns":999999999000000,"vcpu":0,"reason":"IO_INSTRUCTION","rip":"0xffffffff81000010","duration_ns":1234.5}');
+    expect(all).toContain('{"ts_ns":999999999000000,"vcpu":0,"reason":"IO_INSTRUCTION","rip":"0xffffffff81000010","duration_ns":1235}');
     expect(all).toContain('{"ts_ns":"1000000004000000","vcpu":1,');
     expect(all).toContain('"duration_ns":"10000000000000000"');
     expect(all).toContain('"ts_ns":"9007199254740995"');
@@ -143,5 +143,37 @@ describe('JSON Lines writer against the field texts of canonicalFields', () => {
     expect(all).toContain(JSON.stringify('SAY "HI"\\ß'));
     expect(all).toContain('"port":"0x0","size":4,"dir":"w","value":"0x0","vm":3}');
     for (const line of all.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+  });
+});
+
+describe('canonical writers write whole ns and signed integers, as the readers take them', () => {
+  it('a pass\'s half-ns durations and times are rounded, a negative vcpu keeps its sign, and CSV and JSON Lines read back', async () => {
+    const { writeCsv } = await import('../src/formats/csv.js');
+    const { openTrace } = await import('../src/formats/index.js');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const hlt = REASONS.lookup('HLT');
+    const c = new ExitChunk(4, 1000n);
+    c.push(0, 0, hlt, 0, 0x10, 1234.5);
+    c.push(5.5, 1, hlt, 0, 0x10, 0.4);
+    c.push(7, -1, hlt, 0, 0x10, 2.5);
+    const cols = new Set<OptionalColumn>();
+    let csv = '';
+    for await (const p of writeCsv((async function* () { yield c; })(), cols)) csv += Buffer.from(p).toString();
+    expect(csv).toBe('ts_ns,vcpu,reason,rip,duration_ns\n1000,0,HLT,0x10,1235\n1006,1,HLT,0x10,0\n1007,-1,HLT,0x10,3\n');
+    let jl = '';
+    for await (const p of writeJsonl((async function* () { yield c; })(), cols)) jl += Buffer.from(p).toString();
+    expect(jl.split('\n')[2]).toBe('{"ts_ns":1007,"vcpu":-1,"reason":"HLT","rip":"0x10","duration_ns":3}');
+    const dir = mkdtempSync(join(tmpdir(), 'exitscope-bw-'));
+    // (The readers take no negative vcpu: that row is left out of the read-back.)
+    for (const [name, text] of [['t.csv', csv], ['t.jsonl', jl]] as const) {
+      writeFileSync(join(dir, name), text.split('\n').filter((l) => !l.includes('-1')).join('\n'));
+      const s = await openTrace(join(dir, name));
+      const rows: number[][] = [];
+      for await (const k of s.chunks) for (let i = 0; i < k.length; i++) rows.push([Number(k.tsBaseNs) + k.ts[i], k.dur[i]]);
+      expect(rows).toEqual([[1000, 1235], [1006, 0]]);
+      expect(s.stats.rejected).toBe(0);
+    }
   });
 });

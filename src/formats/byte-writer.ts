@@ -34,6 +34,12 @@ export class ByteWriter {
     for (let k = 0; k < 9; k++) { const q = (lo / 10) | 0; this.buf[--p] = 48 + (lo - q * 10); lo = q; }
   }
 
+  /** An integer of either sign below 2^53 in magnitude as decimal. */
+  int(n: number): void {
+    if (n < 0) { this.byte(45); n = -n; }
+    this.dec(n);
+  }
+
   /** A non-negative 32-bit integer as decimal, left-padded with zeros to `width` digits. */
   decSmall(x: number, width = 1): void {
     let digits = 1;

@@ -108,12 +108,13 @@ export function pushCanonicalRow(f: ReadonlyArray<string | undefined>, chunk: Ex
 /** Field texts of row i, in ALL_COLUMNS order; '' for absent optional fields. */
 export function canonicalFields(chunk: ExitChunk, i: number, out: string[]): string[] {
   const fl = chunk.flags[i];
-  out[C_TS] = formatAbsNs(chunk.tsBaseNs, chunk.ts[i]);
+  // Whole ns, as the readers take them (a pass may leave fractions: a halved duration).
+  out[C_TS] = formatAbsNs(chunk.tsBaseNs, Math.round(chunk.ts[i]));
   out[C_VCPU] = String(chunk.vcpu[i]);
   out[C_REASON] = REASONS.get(chunk.reason[i]).name;
   out[C_RIP] = formatHexU64(chunk.ripHi[i], chunk.ripLo[i]);
   const dur = chunk.dur[i];
-  out[C_DUR] = Number.isNaN(dur) ? '' : String(dur);
+  out[C_DUR] = Number.isNaN(dur) ? '' : String(Math.round(dur));
   out[C_PORT] = fl & F_PORT ? '0x' + chunk.port[i].toString(16) : '';
   out[C_SIZE] = fl & F_SIZE ? String(chunk.size[i]) : '';
   const dir = chunk.dir[i];

@@ -348,16 +348,18 @@ class CsvEncoder extends ByteWriter {
       for (let k = 0; k < slots.length; k++) {
         if (k > 0) this.byte(44);
         switch (slots[k]) {
+          // Times are whole ns, as every reader takes them: a pass's fractions (a halved duration) are rounded.
           case C_TS: {
-            const abs = baseNum + c.ts[i];
+            const t = Math.round(c.ts[i]);
+            const abs = baseNum + t;
             if (baseSmall && Number.isSafeInteger(abs) && abs >= 0) this.dec(abs);
-            else this.text((c.tsBaseNs + BigInt(c.ts[i])).toString());
+            else this.text((c.tsBaseNs + BigInt(t)).toString());
             break;
           }
-          case C_VCPU: this.dec(c.vcpu[i]); break;
+          case C_VCPU: this.int(c.vcpu[i]); break;
           case C_REASON: this.reason(c.reason[i]); break;
           case C_RIP: this.hex(c.ripHi[i], c.ripLo[i]); break;
-          case C_DUR: { const d = c.dur[i]; if (d === d) this.dec(d); break; }
+          case C_DUR: { const d = c.dur[i]; if (d === d) this.int(Math.round(d)); break; }
           case C_PORT: if (fl & F_PORT) this.hex(0, c.port[i]); break;
           case C_SIZE: if (fl & F_SIZE) this.dec(c.size[i]); break;
           case C_DIR: { const d = c.dir[i]; if (d === DIR_READ) this.byte(114); else if (d === DIR_WRITE) this.byte(119); break; }
@@ -365,7 +367,7 @@ class CsvEncoder extends ByteWriter {
           case C_GPA: if (fl & F_GPA) this.hex(c.gpaHi[i], c.gpaLo[i]); break;
           case C_MSR: if (fl & F_MSR) this.hex(0, c.msr[i]); break;
           case C_CALLER: if (fl & F_CALLER) this.hex(c.callerHi[i], c.callerLo[i]); break;
-          case C_VM: this.dec(c.vm[i]); break;
+          case C_VM: this.int(c.vm[i]); break;
         }
       }
       this.byte(10);

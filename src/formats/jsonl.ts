@@ -117,19 +117,21 @@ class JsonlEncoder extends ByteWriter {
         switch (slots[k]) {
           case C_TS: {
             this.key(C_TS);
-            const abs = baseNum + c.ts[i];
+            // Whole ns, as canonicalFields and every reader have them.
+            const t = Math.round(c.ts[i]);
+            const abs = baseNum + t;
             if (baseSmall && Number.isSafeInteger(abs) && abs >= 0 && abs < 1e15) this.dec(abs);
-            else this.numText(formatAbsNs(c.tsBaseNs, c.ts[i]));
+            else this.numText(formatAbsNs(c.tsBaseNs, t));
             break;
           }
           case C_VCPU: this.key(C_VCPU); this.int(c.vcpu[i]); break;
           case C_REASON: this.key(C_REASON); this.bytes(name); break;
           case C_RIP: this.key(C_RIP); this.qhex(c.ripHi[i], c.ripLo[i]); break;
           case C_DUR: {
-            const d = c.dur[i];
+            const d = Math.round(c.dur[i]);
             if (d !== d) break;
             this.key(C_DUR);
-            if (Number.isInteger(d) && d >= 0 && d < 1e15) this.dec(d);
+            if (d >= 0 && d < 1e15) this.dec(d);
             else this.numText(String(d));
             break;
           }
@@ -148,11 +150,6 @@ class JsonlEncoder extends ByteWriter {
       this.byte(10);
     }
     return this.take();
-  }
-
-  private int(n: number): void {
-    if (n >= 0) this.dec(n);
-    else this.text(String(n));
   }
 }
 

@@ -55,11 +55,6 @@ class TraceCmdEncoder extends ByteWriter {
     this.decSmall(frac, 9);
   }
 
-  int(n: number): void {
-    if (n >= 0) this.dec(n);
-    else this.text(String(n));
-  }
-
   reason(id: number): void {
     const b = (this.names[id] ??= Buffer.from(REASONS.get(id).name, 'utf8'));
     this.ensure(b.length + LINE);
