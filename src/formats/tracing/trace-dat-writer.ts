@@ -180,7 +180,10 @@ class CpuPages {
       const n = readSync(this.fd, buf, 0, Math.min(buf.length, this.size - pos), pos);
       if (n <= 0) throw new Error(`temporary file of CPU ${this.cpu} ended early`);
       pos += n;
-      yield Buffer.from(buf.subarray(0, n));
+      // (A copy by copy(): Buffer.from(subarray) copies element by element.)
+      const out = Buffer.allocUnsafe(n);
+      buf.copy(out, 0, 0, n);
+      yield out;
     }
   }
 
