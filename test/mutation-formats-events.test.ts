@@ -146,19 +146,20 @@ describe('batch layout and recycling', () => {
     expect(next!.ts.buffer).not.toBe(other.ts.buffer);
   });
 
-  it('at most four recycled buffers wait; a fifth is dropped', () => {
+  it('at most sixteen recycled buffers wait (a whole range of batches); a seventeenth is dropped', () => {
     // Empty the pool first (what earlier tests left): a recorder of a size nothing has takes and drops every one.
     new EventRecorder(8000, () => {});
-    const five = Array.from({ length: 5 }, () => newBatch(24));
-    for (const b of five) recycleBatch(batchBuffers(b));
+    const all = Array.from({ length: 17 }, () => newBatch(24));
+    for (const b of all) recycleBatch(batchBuffers(b));
     const taken: number[] = [];
-    for (let k = 0; k < 3; k++) {
-      const rec = new EventRecorder(24, (b) => taken.push(five.findIndex((f) => f.ts.buffer === b.ts.buffer)));
+    for (let k = 0; k < 9; k++) {
+      const rec = new EventRecorder(24, (b) => taken.push(all.findIndex((f) => f.ts.buffer === b.ts.buffer)));
       rec.entry(1, 0, 1, 0);
       rec.flush();
     }
-    // The first four were kept (the fifth dropped). A recorder takes one to fill and, when it hands that on, the next:
-    // the first fills the 4th (index 3) and takes the 3rd; the second fills the 2nd and takes the 1st; the third allocates.
-    expect(taken).toEqual([3, 1, -1]);
+    // The first sixteen were kept (the seventeenth dropped). A recorder takes one to fill and, when it hands that on, the
+    // next: the first fills the 16th (index 15) and takes the 15th; ...; the eighth fills the 2nd and takes the 1st; the
+    // ninth allocates.
+    expect(taken).toEqual([15, 13, 11, 9, 7, 5, 3, 1, -1]);
   });
 });

@@ -87,7 +87,8 @@ const recycled: EventBatch[] = [];
 
 /** A batch's buffers come back (from the thread that replayed it). */
 export function recycleBatch(bufs: readonly ArrayBufferLike[]): void {
-  if (recycled.length < 4) recycled.push(batchFromBuffers(bufs, 0));
+  // A whole range's batches (a 16 MiB range of text makes about ten) when the main thread parses a range itself.
+  if (recycled.length < 16) recycled.push(batchFromBuffers(bufs, 0));
 }
 
 function takeBatch(cap: number, shared: boolean): EventBatch {

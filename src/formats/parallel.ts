@@ -193,9 +193,12 @@ export async function* readParallel(input: OpenedInput, format: 'csv' | 'ftrace'
   // that both threads stay busy instead of this one waiting on the worker: it parses its ranges as soon as it would
   // otherwise wait, and at the latest when their turn comes. CSV, every third: a 2M-exit CSV then takes 0.86 s on its
   // busiest thread instead of 1.24 s in one thread (per-thread CPU time, 2 cores), for 2.2 s of CPU in all instead of
-  // 1.8. Text, none by default: a sixth evened the threads out (busiest 2.07 -> 1.62 s) but cost 16% more CPU in all
-  // (this thread compiles the parser too), which on 2 cores is the bound (3.1 -> 3.6 s, no faster in wall time).
-  const MINE = threads === 1 && pool.workers ? Number((format === 'csv' ? process.env.EXITSCOPE_MINE_CSV : process.env.EXITSCOPE_MINE_TEXT) ?? (format === 'csv' ? 3 : 0)) : 0;
+  // 1.8. Text, every third too: the worker is the bottleneck (busy 4.3 s while this thread idled 3.3 s of 5.3 s). It was
+  // off while it took the peak to 214-235 MB (the read buffers and event batches of this thread's ranges left to a
+  // collector that rarely runs here); with them reused (ranges.ts readBuffers, events.ts recycled) a 2M-exit text trace
+  // took 4.11 s against 4.80 s (medians of five alternations) at 155 MB against 126, and a 4M-exit one 7.6-8.6 s against
+  // 10.3-10.8 s at 162-172 MB.
+  const MINE = threads === 1 && pool.workers ? Number((format === 'csv' ? process.env.EXITSCOPE_MINE_CSV : process.env.EXITSCOPE_MINE_TEXT) ?? 3) : 0;
   const isMine = (k: number): boolean => MINE > 0 && k % MINE === MINE - 1;
   const mineQueue: number[] = [];
   const dispatch = (upTo: number): void => {
