@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TraceStream } from '../src/formats/index.js';
-import { analyze, openSymbolized, type AnalyzeOptions } from '../src/analyze/index.js';
+import { analyze, openSymbolized, ripWeights, type AnalyzeOptions } from '../src/analyze/index.js';
 import { DIR_READ, DIR_WRITE, ExitChunk, F_CALLER, F_MSR, F_PORT } from '../src/model/chunk.js';
 import { newCounters } from '../src/model/counters.js';
 import { ExitscopeError, type InputStats } from '../src/model/errors.js';
@@ -251,5 +251,18 @@ describe('opening inputs (source.ts)', () => {
     expect(n).toBe(10_001);
     const forced = await openSymbolized({ inputs: [stream('t.csv', long())], symbolizer: map(), kaslr: 0n, follow });
     expect(forced.notes).toEqual([]);
+  });
+
+  it('exactly the first exits of the prefix decide the slide, however the reader cut its chunks (a parallel read cuts them at its ranges)', async () => {
+    const rows = (n: number, rip: bigint): Row[] => Array.from({ length: n }, () => ({ rip }));
+    const follow = new AbortController().signal;
+    for (const parts of [[rows(6000, ALPHA), rows(6000, BETA)], [rows(6000, ALPHA), rows(4000, BETA), rows(2000, BETA)], [rows(6000, ALPHA), rows(5999, BETA), rows(1, BETA)]]) {
+      const src = await openSymbolized({ inputs: [stream('t.csv', parts)], symbolizer: map(), follow });
+      expect(src.notes).toEqual(['KASLR slide decided from the first 10,000 exits']);
+    }
+    // The weights count the first `limit` exits across chunks, the rest of a chunk left out.
+    const w = ripWeights([chunkOf([{ rip: ALPHA }, { rip: ALPHA }, { rip: BETA }]), chunkOf([{ rip: BETA }, { rip: BETA }, { rip: ALPHA }])], 4);
+    expect(w.map((x) => [x.addr, x.count])).toEqual([[ALPHA, 2], [BETA, 2]]);
+    expect(ripWeights([chunkOf([{ rip: ALPHA }, { rip: BETA }])]).map((x) => x.count)).toEqual([1, 1]);
   });
 });

@@ -46,14 +46,17 @@ export interface SymbolizedSource {
   notes: string[];
 }
 
-/** Distinct RIPs of some chunks with their counts and (a hinted) reason, for the KASLR decision. */
-export function ripWeights(chunks: readonly ExitChunk[]): RipWeight[] {
+/** Distinct RIPs of the first `limit` exits of some chunks with their counts and (a hinted) reason, for the KASLR decision. */
+export function ripWeights(chunks: readonly ExitChunk[], limit = Infinity): RipWeight[] {
   const t = new KeyTable(2, 4096);
   let counts = new Float64Array(4096);
   let reasons = new Int32Array(4096);
   const k = new Uint32Array(2);
+  let left = limit;
   for (const c of chunks) {
-    for (let i = 0; i < c.length; i++) {
+    const n = Math.min(c.length, left);
+    left -= n;
+    for (let i = 0; i < n; i++) {
       k[0] = c.ripHi[i]; k[1] = c.ripLo[i];
       const n = t.size;
       const id = t.intern(k);
@@ -94,6 +97,10 @@ export async function openSymbolized(opts: SourceOptions): Promise<SymbolizedSou
     prefix.push(r.value);
     held += r.value.chunk.length;
   }
+  // With a map, exactly the first prefixExits exits decide the slide, however the reader cut its chunks (the parallel
+  // reader's chunks end where its byte ranges do): the same decision and note from a one-thread read and a parallel one.
+  // Without one, the whole first chunk (its embedded kallsyms is what is being checked).
+  const used = prefixExits > 1 ? Math.min(held, prefixExits) : held;
   const given = Boolean(opts.symbolizer || opts.maps?.length);
   // Said once the slide check below has kept it (a dropped one gets its own note instead).
   let embeddedNote: string | null = null;
@@ -106,7 +113,7 @@ export async function openSymbolized(opts: SourceOptions): Promise<SymbolizedSou
   }
   if (symbolizer && !symbolizer.empty) {
     try {
-      symbolizer.decideSlide(kaslr === 'auto' ? ripWeights(prefix.map((p) => p.chunk)) : [], kaslr);
+      symbolizer.decideSlide(kaslr === 'auto' ? ripWeights(prefix.map((p) => p.chunk), used) : [], kaslr);
     } catch (e) {
       if (!(e instanceof ExitscopeError) || given) throw e;
       notes.push(`the embedded kallsyms does not fit the guest's addresses: not used (${e.message.replace(/^[^:]*: /, '')})`);
@@ -114,7 +121,7 @@ export async function openSymbolized(opts: SourceOptions): Promise<SymbolizedSou
       embeddedNote = null;
     }
     if (embeddedNote) notes.push(embeddedNote);
-    if (!ended && kaslr === 'auto' && symbolizer) notes.push(`KASLR slide decided from the first ${groupDigits(held)} exits`);
+    if (!ended && kaslr === 'auto' && symbolizer) notes.push(`KASLR slide decided from the first ${groupDigits(used)} exits`);
   }
   async function* chunks(): AsyncGenerator<InputChunk> {
     for (const p of prefix) yield p;
