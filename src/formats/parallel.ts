@@ -47,11 +47,12 @@ function workerCount(): number {
 export async function parallelEligible(input: OpenedInput, format: string, opts: ReadOptions): Promise<boolean> {
   if (input.path === '-' || input.gzip || opts.strict || opts.flush || workerCount() < 1) return false;
   if (format !== 'csv' && format !== 'ftrace') return false;
-  // Canonical CSV too, with one worker and this thread parsing every third range (two workers made this thread's
-  // aggregation the bottleneck: 2M exits 2.7 s in one thread, 4.5 s with two). It was one thread while it measured no
-  // faster and moved the 'KASLR slide decided from the first N exits' note with the ranges. The note now counts exactly
-  // the first N exits (analyze/source.ts), and with the ranges' read buffers and batches reused, a 2M-exit CSV took
-  // 2.33 s against 2.67 s in one thread (medians of seven alternations; three series agreed), at 154 MB against 128.
+  // Canonical CSV: one thread unless asked for (EXITSCOPE_PARALLEL_MIN). With two workers the main thread's aggregation
+  // was the bottleneck (2M exits 2.7 s in one thread, 4.5 s with two workers). With one worker and the main thread
+  // parsing every third range the busiest thread drops to ~0.86 s from 1.24-1.46 s, but the CPU in all grows from 1.8 to
+  // 2.2 s, and on a busy 2-core machine that was no faster (npm run bench, old and new alternating: 0.45x/0.53x vs
+  // 0.45x/0.39x of mawk); it also moves the 'KASLR slide decided from the first N exits' note (N follows the ranges).
+  if (format === 'csv' && process.env.EXITSCOPE_PARALLEL_MIN === undefined) return false;
   // A several-file trace-cmd report declares its file prefixes at the top; its line state does not split.
   if (format === 'ftrace' && /^\s*\S+: cpus=\d+\s*$/m.test(input.head.toString('latin1'))) return false;
   try {
