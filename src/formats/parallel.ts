@@ -51,7 +51,9 @@ export async function parallelEligible(input: OpenedInput, format: string, opts:
   // was the bottleneck (2M exits 2.7 s in one thread, 4.5 s with two workers). With one worker and the main thread
   // parsing every third range the busiest thread drops to ~0.86 s from 1.24-1.46 s, but the CPU in all grows from 1.8 to
   // 2.2 s, and on a busy 2-core machine that was no faster (npm run bench, old and new alternating: 0.45x/0.53x vs
-  // 0.45x/0.39x of mawk); it also moves the 'KASLR slide decided from the first N exits' note (N follows the ranges).
+  // 0.45x/0.39x of mawk). Stop 28, with the ranges' buffers reused: 2.33 s against 2.67 s (medians of seven alternations),
+  // but the whole bench run broke two targets with it: 2M distinct RIPs peaked at 210 MB (limit 200; 172 in one thread),
+  // and estimate's ratio to analyze went past 3x as analyze alone got faster.
   if (format === 'csv' && process.env.EXITSCOPE_PARALLEL_MIN === undefined) return false;
   // A several-file trace-cmd report declares its file prefixes at the top; its line state does not split.
   if (format === 'ftrace' && /^\s*\S+: cpus=\d+\s*$/m.test(input.head.toString('latin1'))) return false;
