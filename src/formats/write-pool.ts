@@ -10,9 +10,10 @@
  * reader that reuses its chunks may do so as soon as this takes the next one).
  * At most IN_FLIGHT chunks wait on the worker, so memory stays bounded
  * whatever the length of the run. Where no worker script exists (tests running
- * the sources) or EXITSCOPE_WORKERS=0, the writer runs in this thread.
+ * the sources), on one core, or with EXITSCOPE_WORKERS=0, the writer runs in this thread.
  */
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ExitChunk, type OptionalColumn } from '../model/chunk.js';
@@ -54,7 +55,7 @@ const WORKER_URL = new URL('./write-worker.js', import.meta.url);
  * exists; tests put a stand-in here that answers in this thread through writeSession, as write-worker.ts does.
  */
 export const writeWorkers = {
-  available: (): boolean => process.env.EXITSCOPE_WORKERS !== '0' && existsSync(fileURLToPath(WORKER_URL)),
+  available: (): boolean => process.env.EXITSCOPE_WORKERS !== '0' && availableParallelism() > 1 && existsSync(fileURLToPath(WORKER_URL)),
   spawn: (): WriteWorker => new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 8 } }),
 };
 
