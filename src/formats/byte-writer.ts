@@ -5,6 +5,9 @@
  * most of a run in the garbage collector). The CSV and trace-cmd writers
  * build on it.
  */
+import type { ExitChunk, OptionalColumn } from '../model/chunk.js';
+import { columnSlots } from './canonical.js';
+
 const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 
 export class ByteWriter {
@@ -87,4 +90,16 @@ export class ByteWriter {
     this.pos = 0;
     return out;
   }
+}
+
+/**
+ * A canonical-column format's bytes, one buffer per chunk with rows (`encode`), after its `header` if it has one. The
+ * columns are taken at the first chunk: a streaming reader declares its columns once it has started.
+ */
+export async function* encodeChunks(chunks: AsyncIterable<ExitChunk>, columns: ReadonlySet<OptionalColumn>, encode: (c: ExitChunk, slots: readonly number[]) => Buffer, header?: (slots: readonly number[]) => Buffer): AsyncGenerator<Buffer> {
+  const it = chunks[Symbol.asyncIterator]();
+  const first = await it.next();
+  const slots = columnSlots(columns);
+  if (header) yield header(slots);
+  for (let r = first; !r.done; r = await it.next()) if (r.value.length) yield encode(r.value, slots);
 }

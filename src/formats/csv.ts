@@ -19,9 +19,9 @@ import { DIR_READ, DIR_WRITE, ExitChunk, type ChunkPool, DEFAULT_CHUNK_ROWS, F_C
 import { ExitscopeError } from '../model/errors.js';
 import { TimeBase } from '../model/time.js';
 import { ReasonCache } from './bytes.js';
-import { ALL_COLUMNS, C_CALLER, C_DIR, C_DUR, C_GPA, C_MSR, C_PORT, C_REASON, C_RIP, C_SIZE, C_TS, C_VALUE, C_VCPU, C_VM, REQUIRED_COLUMNS, columnSlots, pushCanonicalRow } from './canonical.js';
+import { ALL_COLUMNS, C_CALLER, C_DIR, C_DUR, C_GPA, C_MSR, C_PORT, C_REASON, C_RIP, C_SIZE, C_TS, C_VALUE, C_VCPU, C_VM, REQUIRED_COLUMNS, pushCanonicalRow } from './canonical.js';
 import { REASONS } from '../model/reasons.js';
-import { ByteWriter } from './byte-writer.js';
+import { ByteWriter, encodeChunks } from './byte-writer.js';
 import { LineSplitter, type LineBatch, type OpenedInput } from './input.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
 
@@ -339,7 +339,6 @@ class CsvEncoder extends ByteWriter {
   }
 
   encode(c: ExitChunk, slots: readonly number[]): Buffer {
-    this.pos = 0;
     const baseSmall = c.tsBaseNs <= 9007199254740991n;
     const baseNum = Number(c.tsBaseNs);
     for (let i = 0; i < c.length; i++) {
@@ -377,12 +376,7 @@ class CsvEncoder extends ByteWriter {
 }
 
 /** Renders chunks as canonical CSV bytes, header first; one buffer per chunk. */
-export async function* writeCsv(chunks: AsyncIterable<ExitChunk>, columns: ReadonlySet<OptionalColumn>): AsyncGenerator<Buffer> {
-  // A streaming reader declares its columns once it has started: take the first chunk before the header.
-  const it = chunks[Symbol.asyncIterator]();
-  const first = await it.next();
-  const slots = columnSlots(columns);
-  yield Buffer.from(slots.map((s) => ALL_COLUMNS[s]).join(',') + '\n');
+export function writeCsv(chunks: AsyncIterable<ExitChunk>, columns: ReadonlySet<OptionalColumn>): AsyncGenerator<Buffer> {
   const enc = new CsvEncoder();
-  for (let r = first; !r.done; r = await it.next()) if (r.value.length) yield enc.encode(r.value, slots);
+  return encodeChunks(chunks, columns, (c, slots) => enc.encode(c, slots), (slots) => Buffer.from(slots.map((s) => ALL_COLUMNS[s]).join(',') + '\n'));
 }

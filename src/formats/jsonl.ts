@@ -6,8 +6,8 @@
 import { DIR_READ, DIR_WRITE, ExitChunk, DEFAULT_CHUNK_ROWS, F_CALLER, F_GPA, F_MSR, F_PORT, F_SIZE, F_VALUE, OPTIONAL_COLUMNS, type OptionalColumn } from '../model/chunk.js';
 import { REASONS } from '../model/reasons.js';
 import { formatAbsNs, TimeBase } from '../model/time.js';
-import { ALL_COLUMNS, C_CALLER, C_DIR, C_DUR, C_GPA, C_MSR, C_PORT, C_REASON, C_RIP, C_SIZE, C_TS, C_VALUE, C_VCPU, C_VM, columnSlots, pushCanonicalRow } from './canonical.js';
-import { ByteWriter } from './byte-writer.js';
+import { ALL_COLUMNS, C_CALLER, C_DIR, C_DUR, C_GPA, C_MSR, C_PORT, C_REASON, C_RIP, C_SIZE, C_TS, C_VALUE, C_VCPU, C_VM, pushCanonicalRow } from './canonical.js';
+import { ByteWriter, encodeChunks } from './byte-writer.js';
 import { LineSplitter, type OpenedInput } from './input.js';
 import type { ReadOptions, ReadState, TraceFormat } from './types.js';
 
@@ -154,10 +154,7 @@ class JsonlEncoder extends ByteWriter {
 }
 
 /** Renders chunks as JSON Lines with the same keys and value texts as the CSV. */
-export async function* writeJsonl(chunks: AsyncIterable<ExitChunk>, columns: ReadonlySet<OptionalColumn>): AsyncGenerator<Buffer> {
-  const it = chunks[Symbol.asyncIterator]();
-  const first = await it.next();
-  const slots = columnSlots(columns);
+export function writeJsonl(chunks: AsyncIterable<ExitChunk>, columns: ReadonlySet<OptionalColumn>): AsyncGenerator<Buffer> {
   const e = new JsonlEncoder();
-  for (let r = first; !r.done; r = await it.next()) if (r.value.length) yield e.encode(r.value, slots);
+  return encodeChunks(chunks, columns, (c, slots) => e.encode(c, slots));
 }

@@ -120,7 +120,7 @@ export async function* rangeBytes(path: string, start: number, end: number): Asy
     if (pending) await pending.catch(() => undefined);
     await fh.close();
     // (The caller is done with the last buffer yielded: it asked for no more.)
-    if (readBuffers.length < 2) readBuffers.push(...bufs.filter((b) => b !== undefined));
+    readBuffers.push(...bufs.filter((b) => b !== undefined).slice(0, Math.max(0, 2 - readBuffers.length)));
   }
 }
 
