@@ -55,13 +55,18 @@ export class VirtioPass implements ReplayPass {
   apply(trace: ReplayTrace, ctx: ReplayContext): PassResult {
     const ledger = newLedger(this.spec, trace, ctx.windows);
     const io = REASONS.lookup('IO_INSTRUCTION');
-    const kind = (c: ExitChunk, i: number): 'nic' | 'disk' | null => {
-      if (!(c.flags[i] & (F_PORT | F_GPA))) return null;
+    // A row's device: 1 NIC, 2 disk, 0 neither (the pass visits every row twice, pricing and rewriting: classified once, here).
+    const K_NIC = 1, K_DISK = 2;
+    const dev = this.dev;
+    const classify = (c: ExitChunk, i: number): number => {
+      if (!(c.flags[i] & (F_PORT | F_GPA))) return 0;
       const bits = ctx.classOf(c.ripHi[i], c.ripLo[i], DEVICE_NAMES) | (c.flags[i] & F_CALLER ? ctx.classOf(c.callerHi[i], c.callerLo[i], DEVICE_NAMES) : 0);
-      if (bits & NIC_NAME) return this.dev === 'disk' ? null : 'nic';
-      if (bits & DISK_NAME || (c.flags[i] & F_PORT && isIdePort(c.port[i]))) return this.dev === 'nic' ? null : 'disk';
-      return null;
+      if (bits & NIC_NAME) return dev === 'disk' ? 0 : K_NIC;
+      if (bits & DISK_NAME || (c.flags[i] & F_PORT && isIdePort(c.port[i]))) return dev === 'nic' ? 0 : K_DISK;
+      return 0;
     };
+    const kinds = new Map<ExitChunk, Uint8Array>();
+    const NAMES = [null, 'nic', 'disk'] as const;
     const op = (c: ExitChunk, i: number, k: 'nic' | 'disk'): Op => {
       const w = c.dir[i] === DIR_WRITE, r = c.dir[i] === DIR_READ;
       if (k === 'disk') {
@@ -86,9 +91,12 @@ export class VirtioPass implements ReplayPass {
     const price = { tx: [] as number[], refill: [] as number[], request: [] as number[], reads: { nic: [] as number[], disk: [] as number[] } };
     const counts = { nic: 0, disk: 0 };
     for (const c of trace.vcpus.values()) {
+      const ks = new Uint8Array(c.length);
+      kinds.set(c, ks);
       for (let i = 0; i < c.length; i++) {
-        const k = kind(c, i);
-        if (!k) continue;
+        const kk = (ks[i] = classify(c, i));
+        if (kk === 0) continue;
+        const k = NAMES[kk]!;
         counts[k]++;
         const o = op(c, i, k);
         if (o === 'tx' || o === 'refill' || o === 'request') price[o].push(c.dur[i]);
@@ -102,39 +110,42 @@ export class VirtioPass implements ReplayPass {
     // disk notifications a host completes in the kernel (ioeventfd / vhost: only the dispatch stays).
     let optional = 0, optionalNs = 0, isrReads = 0, kernelNotifyNs = 0;
     const made = { irq: 0, tx: 0, refill: 0, request: 0, complete: 0 };
+    /** Row i of c as the operation's exit: a notification write or an ISR read (port I/O, 2 bytes). */
+    const push = (c: ExitChunk, i: number, o: ExitChunk, dur: number, port: number, dir: number): void => {
+      const r = o.push(c.ts[i], c.vcpu[i], io, c.ripHi[i], c.ripLo[i], dur);
+      o.flags[r] = (c.flags[i] & F_CALLER) | F_PORT;
+      o.callerHi[r] = c.callerHi[i];
+      o.callerLo[r] = c.callerLo[i];
+      o.port[r] = port;
+      o.dir[r] = dir;
+      o.size[r] = 2;
+      ledger.added++;
+    };
     const out = trace.derive((_v, c, o) => {
+      const ks = kinds.get(c)!;
       let lastDisk = -1;
       // Rows of no device are copied in runs: [run, i) is kept and not yet copied.
       let run = 0;
       for (let i = 0; i < c.length; i++) {
-        const k = kind(c, i);
-        if (!k) continue;
+        const kk = ks[i];
+        if (kk === 0) continue;
+        const k = NAMES[kk]!;
         o.copyRows(c, run, i);
         run = i + 1;
         ledger.removed++;
         const x = op(c, i, k);
-        const push = (dur: number, port: number, dir: number): void => {
-          const r = o.push(c.ts[i], c.vcpu[i], io, c.ripHi[i], c.ripLo[i], dur);
-          o.flags[r] = (c.flags[i] & F_CALLER) | F_PORT;
-          o.callerHi[r] = c.callerHi[i];
-          o.callerLo[r] = c.callerLo[i];
-          o.port[r] = port;
-          o.dir[r] = dir;
-          o.size[r] = 2;
-          ledger.added++;
-        };
         if (k === 'nic') {
           // NAPI's masking write defers the poll to a softirq; virtio-net masks through shared memory (virtqueue_disable_cb):
           // the guest time after the mask write (and its flush) may go too, at the high end only (as napi-off).
           if (c.dir[i] === DIR_WRITE && isMaskWrite(c, i)) {
-            const next = i + 1 < c.length && c.dir[i + 1] === DIR_READ && kind(c, i + 1) === 'nic' ? i + 1 : i;
+            const next = i + 1 < c.length && c.dir[i + 1] === DIR_READ && ks[i + 1] === K_NIC ? i + 1 : i;
             const g = gapAfter(c, next);
             if (g === g) ledger.guestMaybeSavedNs[ctx.window(c.ts[i])] += Math.max(0, g - ctx.transition.value);
           }
-          if (x === 'irq') { push(isr.nic, 0, DIR_READ); made.irq++; isrReads++; optionalNs += isr.nic === isr.nic ? isr.nic : 0; }
+          if (x === 'irq') { push(c, i, o, isr.nic, 0, DIR_READ); made.irq++; isrReads++; optionalNs += isr.nic === isr.nic ? isr.nic : 0; }
           else if (x === 'tx' || x === 'refill') {
             const d = kick[x] === kick[x] ? kick[x] : c.dur[i];
-            push(d, 0, DIR_WRITE);
+            push(c, i, o, d, 0, DIR_WRITE);
             made[x]++;
             optional++;
             optionalNs += d;
@@ -142,11 +153,11 @@ export class VirtioPass implements ReplayPass {
         } else {
           if (x === 'request') {
             const d = kick.request === kick.request ? kick.request : c.dur[i];
-            push(d, 0, DIR_WRITE);
+            push(c, i, o, d, 0, DIR_WRITE);
             made.request++;
             lastDisk = i;
             kernelNotifyNs += Math.max(0, d - ctx.hypercall.value);
-          } else if (c.dir[i] === DIR_READ && lastDisk >= 0 && i > lastDisk && isCompletionStart(c, i, lastDisk)) { push(isr.disk, 0, DIR_READ); made.complete++; lastDisk = -1; isrReads++; optionalNs += isr.disk === isr.disk ? isr.disk : 0; }
+          } else if (c.dir[i] === DIR_READ && lastDisk >= 0 && i > lastDisk && isCompletionStart(c, i, lastDisk)) { push(c, i, o, isr.disk, 0, DIR_READ); made.complete++; lastDisk = -1; isrReads++; optionalNs += isr.disk === isr.disk ? isr.disk : 0; }
         }
       }
       o.copyRows(c, run, c.length);
