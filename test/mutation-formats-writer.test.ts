@@ -11,7 +11,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openTrace } from '../src/formats/index.js';
+import { openTrace, writerFor } from '../src/formats/index.js';
 import { writeTraceCmd } from '../src/formats/trace-cmd-writer.js';
 import { DIR_READ, DIR_WRITE, ExitChunk, F_GPA, F_MSR, F_PORT, F_SIZE, F_USERSPACE, F_VALUE } from '../src/model/chunk.js';
 import { REASONS } from '../src/model/reasons.js';
@@ -90,5 +90,62 @@ describe('writeTraceCmd', () => {
       '1000000000800 2 HLT 50 20 0 0 0',
     ]);
     expect(s.stats.rejected).toBe(0);
+  });
+});
+
+/** The same exits in `perf script --ns`'s layout (fixtures/ftrace/perf-script.txt): comm in 16 columns, pid in 5, seconds in 5. */
+const Q = ['       CPU 0/KVM  4242 [001] ', '       CPU 1/KVM  4243 [003] ', '       CPU 2/KVM  4244 [005] '];
+const PERF_EXPECTED = EXPECTED.slice(2).map((l) => {
+  const k = [P0, P1, P2].findIndex((p) => l.startsWith(p + ' '));
+  // (1000 s in five columns: one blank before it)
+  return Q[k] + ' ' + l.slice(P0.length + 1).replace(/^(\d+\.\d+): kvm_/, '$1: kvm:kvm_');
+});
+
+async function writeAs(name: string, chunks: ExitChunk[]): Promise<string> {
+  let s = '';
+  for await (const x of writerFor(name)((async function* () { yield* chunks; })(), { columns: new Set() })) s += x;
+  return s;
+}
+
+describe('writeTraceCmd, perf script layout', () => {
+  it('writes perf script --ns lines: no header, comm and pid apart, kvm: event names', async () => {
+    let s = '';
+    for await (const x of writeTraceCmd((async function* () { yield chunk(); })(), { layout: 'perf-script' })) s += x;
+    expect(s.split('\n')).toEqual([...PERF_EXPECTED, '']);
+    expect(PERF_EXPECTED[0]).toBe(`       CPU 0/KVM  4242 [001]  1000.000000000: kvm:kvm_exit: vcpu 0 reason IO_INSTRUCTION rip 0xffffffff81000010 ${Z}`);
+  });
+
+  it('right-aligns the seconds in five columns, as perf prints them', async () => {
+    const c = new ExitChunk(2, 5_000_000_000n);
+    c.push(0, 0, id('HLT'), 0, 0x50, NaN);
+    c.push(7_000_000_000, 0, id('HLT'), 0, 0x50, NaN);
+    const lines = (await writeAs('perf-script', [c])).split('\n');
+    expect(lines[0].startsWith('       CPU 0/KVM  4242 [001]     5.000000000: kvm:kvm_exit: vcpu 0 reason HLT rip 0x50')).toBe(true);
+    expect(lines[1].startsWith('       CPU 0/KVM  4242 [001]    12.000000000: kvm:kvm_exit:')).toBe(true);
+  });
+
+  it('convert and emulate pick the layout by the name asked for: perf-script and perf vs ftrace, trace-cmd and text', async () => {
+    expect(await writeAs('perf-script', [chunk()])).toBe([...PERF_EXPECTED, ''].join('\n'));
+    expect(await writeAs('perf', [chunk()])).toBe([...PERF_EXPECTED, ''].join('\n'));
+    for (const name of ['ftrace', 'trace-cmd', 'text']) expect(await writeAs(name, [chunk()])).toBe([...EXPECTED, ''].join('\n'));
+  });
+
+  it('reads back as perf script text with the same exits as the trace-cmd layout', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'exitscope-mwriter-perf-'));
+    const rowsOf = async (text: string): Promise<{ rows: string[]; format: string; rejected: number }> => {
+      const p = join(dir, `w${text.length}.txt`);
+      writeFileSync(p, text);
+      const s = await openTrace(p);
+      const rows: string[] = [];
+      for await (const c of s.chunks) for (let i = 0; i < c.length; i++) rows.push(`${c.tsBaseNs + BigInt(c.ts[i])} ${c.vcpu[i]} ${REASONS.get(c.reason[i]).name} ${c.ripHi[i].toString(16)}${c.ripLo[i].toString(16).padStart(8, '0')} ${c.dur[i]} ${c.port[i].toString(16)} ${c.gpaLo[i].toString(16)} ${c.msr[i].toString(16)} ${c.flags[i]}`);
+      return { rows, format: s.stats.format, rejected: s.stats.rejected };
+    };
+    const perf = await rowsOf(await writeAs('perf-script', [chunk()]));
+    const tc = await rowsOf(await writeAs('trace-cmd', [chunk()]));
+    expect(perf.format).toBe('perf-script');
+    expect(tc.format).toBe('trace-cmd');
+    expect(perf.rejected).toBe(0);
+    expect(perf.rows).toHaveLength(5);
+    expect(perf.rows).toEqual(tc.rows);
   });
 });

@@ -543,7 +543,8 @@ export const ftraceFormat: TraceFormat = {
     return /\d+\.\d{3,9}:\s+(kvm:)?kvm_[a-z_]+:/.test(text);
   },
   read: readText,
-  write: (chunks) => writeTraceCmd(chunks),
+  // `perf-script` (and `perf`) write perf script's layout; the other names trace-cmd report's.
+  write: (chunks, opts) => writeTraceCmd(chunks, { layout: opts.as === 'perf-script' || opts.as === 'perf' ? 'perf-script' : 'trace-cmd' }),
 };
 
 /** The context fields of one line (for tests of the line layout). */

@@ -43,8 +43,9 @@ export function writableFormats(): string[] {
 
 export function writerFor(name: string): (chunks: AsyncIterable<ExitChunk>, opts: WriteOptions) => AsyncIterable<string | Buffer> {
   const f = formatByName(name);
-  if (!f.write) throw new ExitscopeError(`cannot write ${name} (writable: ${writableFormats().join(', ')})`);
-  return f.write.bind(f);
+  const write = f.write;
+  if (!write) throw new ExitscopeError(`cannot write ${name} (writable: ${writableFormats().join(', ')})`);
+  return (chunks, opts) => write.call(f, chunks, { ...opts, as: name });
 }
 
 function looksBinary(head: Buffer): boolean {

@@ -31,6 +31,8 @@ export interface ReadState {
 export interface WriteOptions {
   /** Optional columns the exits carry (text formats write only these). */
   columns: ReadonlySet<OptionalColumn>;
+  /** The name the format was asked for (writerFor sets it): an alias may pick a layout (ftrace's `perf-script`). */
+  as?: string;
 }
 
 /**
