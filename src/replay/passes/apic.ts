@@ -50,8 +50,8 @@ export class ApicPass implements ReplayPass {
       return (ctx.classOf(c.ripHi[i], c.ripLo[i], APIC_NAMES) & EOI_NAME) !== 0;
     };
     let converted = 0, windows = 0, posted = 0;
-    const ext = new Set(REASONS.matching('EXTERNAL_INTERRUPT'));
-    const stops = new Set([...ext, ...REASONS.matching('PREEMPTION_TIMER'), ...REASONS.matching('HLT')]);
+    const ext = REASONS.mask('EXTERNAL_INTERRUPT');
+    const stops = REASONS.mask('EXTERNAL_INTERRUPT', 'PREEMPTION_TIMER', 'HLT');
     const ticks = this.name === 'apicv' ? detectTimer(trace, ctx).clusters : new Map<number, Array<[number, number]>>();
     const deviceAccess = (c: ExitChunk, i: number): boolean =>
       (c.flags[i] & F_PORT ? !KERNEL_PORTS.has(c.port[i]) : false) || ((c.flags[i] & F_GPA) !== 0 && !isKernelApic(c.gpaHi[i], c.gpaLo[i]));
@@ -64,9 +64,9 @@ export class ApicPass implements ReplayPass {
       for (let i = 0; i < c.length; i++) {
         const canon = canonOf(c.reason[i]);
         if (this.name === 'apicv' && canon === 'INTERRUPT_WINDOW') { o.copyRows(c, run, i); run = i + 1; ledger.removed++; windows++; continue; }
-        if (this.name === 'apicv' && ext.has(c.reason[i]) && !inTick[i]) {
+        if (this.name === 'apicv' && ext[c.reason[i]] && !inTick[i]) {
           let device = false;
-          for (let j = i + 1; j < c.length && !stops.has(c.reason[j]) && c.ts[j] - c.ts[i] < 100_000; j++) if (isEoi(c, j) || deviceAccess(c, j)) { device = true; break; }
+          for (let j = i + 1; j < c.length && !stops[c.reason[j]] && c.ts[j] - c.ts[i] < 100_000; j++) if (isEoi(c, j) || deviceAccess(c, j)) { device = true; break; }
           if (device) { o.copyRows(c, run, i); run = i + 1; ledger.removed++; posted++; continue; }
         }
         if (!isEoi(c, i)) continue;

@@ -45,15 +45,15 @@ export class HaltpollPass implements ReplayPass {
   constructor(readonly spec: string, private readonly maxNs: number = HALTPOLL.maxNs) {}
   apply(trace: ReplayTrace, ctx: ReplayContext): PassResult {
     const ledger = newLedger(this.spec, trace, ctx.windows);
-    const hlt = new Set(REASONS.matching('HLT'));
+    const hlt = REASONS.mask('HLT');
     const ext = REASONS.lookup('EXTERNAL_INTERRUPT');
     const T = ctx.transition.value;
     // A TSC-deadline write: by its MSR number, or (a trace without kvm_msr detail) a WRMSR in the clock event's programming function.
-    const wrmsr = new Set(REASONS.matching('MSR_WRITE'));
+    const wrmsr = REASONS.mask('MSR_WRITE');
     const deadline = (c: ExitChunk, i: number): boolean =>
-      c.flags[i] & F_MSR ? c.msr[i] === MSR_TSC_DEADLINE && c.dir[i] !== 1 : wrmsr.has(c.reason[i]) && TIMER_REARM_FNS.has(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
+      c.flags[i] & F_MSR ? c.msr[i] === MSR_TSC_DEADLINE && c.dir[i] !== 1 : wrmsr[c.reason[i]] === 1 && TIMER_REARM_FNS.has(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
     const eoiWrite = (c: ExitChunk, i: number): boolean =>
-      c.flags[i] & F_MSR ? c.msr[i] === MSR_X2APIC_EOI : c.flags[i] & F_GPA ? c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI : wrmsr.has(c.reason[i]) && EDGE_ACK_FNS.has(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
+      c.flags[i] & F_MSR ? c.msr[i] === MSR_X2APIC_EOI : c.flags[i] & F_GPA ? c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_EOI : wrmsr[c.reason[i]] === 1 && EDGE_ACK_FNS.has(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
     // The price of the interrupt that ends a poll: the trace's own interrupt arrivals, else what KVM's in-kernel exits cost.
     const pre = REASONS.lookup('PREEMPTION_TIMER');
     const arrivals: number[] = [], timerArrivals: number[] = [], kernel: number[] = [];
@@ -63,19 +63,19 @@ export class HaltpollPass implements ReplayPass {
       for (let i = 0; i < c.length; i++) {
         if (c.reason[i] === ext) arrivals.push(c.dur[i]);
         else if (c.reason[i] === pre) timerArrivals.push(c.dur[i]);
-        else if (!hlt.has(c.reason[i]) && !isUserspaceIo(c, i, anyUserFlag)) kernel.push(c.dur[i]);
+        else if (!hlt[c.reason[i]] && !isUserspaceIo(c, i, anyUserFlag)) kernel.push(c.dur[i]);
       }
     }
     // Posted interrupts (APICv): the interrupt that ends a poll is taken in guest mode, no exit. A trace shows them by EOI-induced exits,
     // or by interrupts (halt wake-ups) handled with no EOI write and no interrupt window at all.
     let eoiInduced = 0, eoiWrites = 0, windows = 0, halted = 0;
-    const induced = REASONS.lookup('EOI_INDUCED'), win = new Set(REASONS.matching('INTERRUPT_WINDOW'));
+    const induced = REASONS.lookup('EOI_INDUCED'), win = REASONS.mask('INTERRUPT_WINDOW');
     for (const c of trace.vcpus.values()) {
       for (let i = 0; i < c.length; i++) {
         if (c.reason[i] === induced) eoiInduced++;
         else if (eoiWrite(c, i)) eoiWrites++;
-        else if (win.has(c.reason[i])) windows++;
-        else if (hlt.has(c.reason[i])) halted++;
+        else if (win[c.reason[i]]) windows++;
+        else if (hlt[c.reason[i]]) halted++;
       }
     }
     const postedIrqs = eoiInduced > 0 || (halted > 0 && eoiWrites === 0 && windows === 0);
@@ -112,7 +112,7 @@ export class HaltpollPass implements ReplayPass {
       const tickOff = new Float64Array(c.length);
       let limit = 0, lastPoll = false, timedOut = false;
       for (let i = 0; i < c.length; i++) {
-        if (!hlt.has(c.reason[i]) || c.dur[i] !== c.dur[i]) continue;
+        if (!hlt[c.reason[i]] || c.dur[i] !== c.dur[i]) continue;
         halts++;
         const L = c.dur[i];
         let block = L;
@@ -127,8 +127,8 @@ export class HaltpollPass implements ReplayPass {
             if (i > 0 && deadline(c, i - 1) && gapAfter(c, i - 1) < T + 5_000) {
               drop[i - 1] = 1;
               nohz++;
-              for (let j = i + 1; j < c.length && !hlt.has(c.reason[j]) && c.ts[j] - (c.ts[i] + L) < 100_000; j++) {
-                if (deadline(c, j) && !(j + 1 < c.length && hlt.has(c.reason[j + 1]))) { drop[j] = 1; nohz++; tickOff[i] = c.ts[j] - c.ts[i - 1]; break; }
+              for (let j = i + 1; j < c.length && !hlt[c.reason[j]] && c.ts[j] - (c.ts[i] + L) < 100_000; j++) {
+                if (deadline(c, j) && !(j + 1 < c.length && hlt[c.reason[j + 1]])) { drop[j] = 1; nohz++; tickOff[i] = c.ts[j] - c.ts[i - 1]; break; }
               }
             }
             continue;

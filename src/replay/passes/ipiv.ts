@@ -14,14 +14,14 @@ import { definePass, kv } from '../pass-def.js';
 import { gapAfter, type ReplayTrace } from '../trace.js';
 import { closeLedger, newLedger, type PassResult, type ReplayPass } from '../types.js';
 
-const WRMSR = new Set(REASONS.matching('MSR_WRITE'));
+const WRMSR = REASONS.mask('MSR_WRITE');
 
 /** An ICR write: x2APIC MSR 0x830, the xAPIC ICR, or (a trace without kvm_msr detail, given a map) a WRMSR in an ICR-writing function. */
 export function isIcrWrite(c: ExitChunk, i: number, ctx?: ReplayContext): boolean {
   if (c.dir[i] === DIR_READ) return false;
   if (c.flags[i] & F_MSR) return c.msr[i] === MSR_X2APIC_ICR;
   if (c.flags[i] & F_GPA) return c.gpaHi[i] === 0 && c.gpaLo[i] === LAPIC_BASE + 0x300;
-  return !!ctx && WRMSR.has(c.reason[i]) && /icr_write/.test(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
+  return !!ctx && WRMSR[c.reason[i]] === 1 && /icr_write/.test(ctx.fnName(c.ripHi[i], c.ripLo[i]) ?? '');
 }
 
 export class IpivPass implements ReplayPass {

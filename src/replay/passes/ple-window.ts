@@ -17,14 +17,14 @@ export class PleWindowPass implements ReplayPass {
   constructor(readonly spec: string, private readonly k = 2) {}
   apply(trace: ReplayTrace, ctx: ReplayContext): PassResult {
     const ledger = newLedger(this.spec, trace, ctx.windows);
-    const pause = new Set(REASONS.matching('PAUSE_INSTRUCTION'));
+    const pause = REASONS.mask('PAUSE_INSTRUCTION');
     let episodes = 0;
     const out = trace.derive((_v, c, o) => {
       let i = 0;
       while (i < c.length) {
-        if (!pause.has(c.reason[i])) { o.copyRow(c, i); i++; continue; }
+        if (!pause[c.reason[i]]) { o.copyRow(c, i); i++; continue; }
         let j = i;
-        while (j + 1 < c.length && pause.has(c.reason[j + 1]) && c.ripLo[j + 1] === c.ripLo[i] && gapAfter(c, j) < 100_000) j++;
+        while (j + 1 < c.length && pause[c.reason[j + 1]] && c.ripLo[j + 1] === c.ripLo[i] && gapAfter(c, j) < 100_000) j++;
         const n = j - i + 1, keep = Math.floor(n / this.k);
         for (let k = 0; k < keep; k++) o.copyRow(c, i + Math.floor((k * n) / Math.max(1, keep)));
         ledger.removed += n - keep;

@@ -121,8 +121,8 @@ function isPitAccess(c: ExitChunk, i: number): boolean {
 
 /** Per vcpu, the [first, last] rows of each timer tick's exits (see the file comment for what a tick is). */
 function tickClusters(trace: ReplayTrace, ctx: ReplayContext): { clusters: Map<number, Array<[number, number]>>; sources: Set<TimerSource> } {
-  const arrival = new Set([...REASONS.matching('EXTERNAL_INTERRUPT'), ...REASONS.matching('PREEMPTION_TIMER')]);
-  const windows = new Set(REASONS.matching('INTERRUPT_WINDOW'));
+  const arrival = REASONS.mask('EXTERNAL_INTERRUPT', 'PREEMPTION_TIMER');
+  const windows = REASONS.mask('INTERRUPT_WINDOW');
   const clusters = new Map<number, Array<[number, number]>>();
   const sources = new Set<TimerSource>();
   for (const [v, c] of trace.vcpus) {
@@ -140,14 +140,14 @@ function tickClusters(trace: ReplayTrace, ctx: ReplayContext): { clusters: Map<n
     while (i < c.length) {
       const s = i;
       let j = i;
-      if (arrival.has(c.reason[j])) {
+      if (arrival[c.reason[j]]) {
         if (j + 1 < c.length && near(j) && core(j + 1)) j++;
         else { i++; continue; }
       } else if (!core(j)) { i++; continue; }
       let e = j;
       let anchored = coreOf(ctx, c, j) === CORE_ANCHOR;
       for (let k; e + 1 < c.length && near(e) && (k = coreOf(ctx, c, e + 1)) !== 0;) { e++; if (k === CORE_ANCHOR) anchored = true; }
-      if (anchored && e + 1 < c.length && near(e) && windows.has(c.reason[e + 1]) && irqExitWindow(e + 1)) e++;
+      if (anchored && e + 1 < c.length && near(e) && windows[c.reason[e + 1]] && irqExitWindow(e + 1)) e++;
       if (anchored) {
         list.push([s, e]);
         for (let k = s; k <= e; k++) {
@@ -248,7 +248,7 @@ export class TimerHzPass implements ReplayPass {
     const periodicV = new Set(det.perVcpu.filter((x) => x.periodic).map((x) => x.vcpu));
     ledger.notes.push(`${det.summary}${this.from ? `; from=${this.from} Hz given` : ''}; keeping ${(ratio * 100).toFixed(1)}% of ticks${det.mode === 'mixed' ? ' on the vcpus that tick' : ''}`);
     const T = ctx.transition.value;
-    const hlt = new Set(REASONS.matching('HLT'));
+    const hlt = REASONS.mask('HLT');
     let merged = 0;
     const out = trace.derive((v, c, o) => {
       const list = periodicV.has(v) ? det.clusters.get(v)! : [];
@@ -269,7 +269,7 @@ export class TimerHzPass implements ReplayPass {
       for (let i = 0; i < c.length; i++) {
         if (drop[i]) { flush(i); run = i + 1; ledger.removed++; droppedSince = true; continue; }
         // (After a drop the run is empty: lastKept is current.)
-        if (droppedSince && lastKept >= 0 && hlt.has(c.reason[i]) && hlt.has(o.reason[lastKept]) && o.dur[lastKept] === o.dur[lastKept] && c.dur[i] === c.dur[i]) {
+        if (droppedSince && lastKept >= 0 && hlt[c.reason[i]] && hlt[o.reason[lastKept]] && o.dur[lastKept] === o.dur[lastKept] && c.dur[i] === c.dur[i]) {
           o.dur[lastKept] = c.ts[i] + c.dur[i] - o.ts[lastKept];
           ledger.removed++;
           ledger.changed++;
