@@ -54,9 +54,9 @@ export function ripWeights(chunks: readonly ExitChunk[], limit = Infinity): RipW
   const k = new Uint32Array(2);
   let left = limit;
   for (const c of chunks) {
-    const n = Math.min(c.length, left);
-    left -= n;
-    for (let i = 0; i < n; i++) {
+    const rows = Math.min(c.length, left);
+    left -= rows;
+    for (let i = 0; i < rows; i++) {
       k[0] = c.ripHi[i]; k[1] = c.ripLo[i];
       const n = t.size;
       const id = t.intern(k);

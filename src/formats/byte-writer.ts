@@ -2,8 +2,8 @@
  * Writing text formats straight into bytes: numbers, hex and pre-encoded
  * pieces go into one growing buffer, with no string per field or line (the
  * emulator and `convert` write millions of lines; a string per line spent
- * most of a run in the garbage collector). The CSV and trace-cmd writers
- * build on it.
+ * most of a run in the garbage collector). The CSV, JSON Lines and trace-cmd
+ * text writers build on it.
  */
 import type { ExitChunk, OptionalColumn } from '../model/chunk.js';
 import { columnSlots } from './canonical.js';

@@ -96,8 +96,7 @@ export interface Grid { vcpus: number[]; exits: Float64Array; time: Float64Array
 function grid(t: ReplayTrace, ctx: ReplayContext, vcpus: number[]): Grid {
   const W = ctx.windows;
   const g: Grid = { vcpus, exits: new Float64Array(vcpus.length * W), time: new Float64Array(vcpus.length * W), hlt: new Float64Array(vcpus.length * W), covered: new Float64Array(vcpus.length * W) };
-  const isHlt = new Uint8Array(REASONS.size + 1);
-  for (const r of REASONS.matching('HLT')) isHlt[r] = 1;
+  const isHlt = REASONS.mask('HLT');
   vcpus.forEach((v, k) => {
     const c = t.vcpus.get(v);
     if (!c || !c.length) return;

@@ -118,8 +118,7 @@ function collectBursts(c: ExitChunk, ctx: ReplayContext, inTick: Uint8Array, isH
 function computeRates(trace: ReplayTrace, ctx: ReplayContext, ticksAt: TickWindows): Map<number, PeriodicRate> {
   const out = new Map<number, PeriodicRate>();
   const T = ctx.transition.value;
-  const isHlt = new Uint8Array(REASONS.size + 1);
-  for (const r of REASONS.matching('HLT')) isHlt[r] = 1;
+  const isHlt = REASONS.mask('HLT');
   for (const [v, c] of trace.vcpus) {
     if (!c.length) continue;
     const span = c.ts[c.length - 1] - c.ts[0];
